@@ -1,0 +1,42 @@
+"""`python -m trainer ...`: parses arguments and hands off to the command's module.
+
+Each command group lives in its own package and exposes `register(subparsers)`; those modules
+import torch and friends lazily inside the handlers so that `--help` and data commands stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from trainer import exit_codes
+from trainer.exit_codes import ConfigError
+
+COMMAND_MODULES = (
+    "trainer.data.cli",  # data synth|import|split|curriculum|vocab|prepare
+    "trainer.training.cli",  # train, pretrain-base
+    "trainer.evaluation.cli",  # evaluate, compare, export
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exit_codes.CONFIG_ERROR

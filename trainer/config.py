@@ -1,0 +1,198 @@
+"""Typed configuration shared by the CLI, the local runner and the Kubernetes templates.
+
+Every command-line flag of `python -m trainer train` is a field of `TrainConfig`; the flag name is
+the field name with dashes (`max_batch_seconds` -> `--max-batch-seconds`) and its help text is the
+field's `metadata["help"]`, so a flag is named exactly once. A YAML file (`--config FILE`) sets any
+field; flags given on the command line override the file; presets (`--preset NAME`) are the
+lowest layer above the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from trainer.exit_codes import ConfigError
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """One curriculum phase: how much training audio, how many epochs, which WER it should reach."""
+
+    hours: float
+    epochs: int
+    wer_target: float
+
+
+# The seed project's curriculum: 30 h -> 90 h -> 148 h, each phase warm-started from the one before.
+PHASES: dict[int, PhaseSpec] = {
+    1: PhaseSpec(hours=30.0, epochs=10, wer_target=0.25),
+    2: PhaseSpec(hours=90.0, epochs=8, wer_target=0.18),
+    3: PhaseSpec(hours=148.0, epochs=5, wer_target=0.15),
+}
+
+DEFAULT_BASE_MODEL = "facebook/wav2vec2-xls-r-300m"
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field with help text (used for the generated argparse flags)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    """Everything `python -m trainer train` needs. See module docstring for how flags map to fields."""
+
+    # --- where things are
+    output: str = _f("", "checkpoint/log directory: local path, PVC path or s3://bucket/prefix")
+    model: str = _f(DEFAULT_BASE_MODEL, "base model: local directory or hub id")
+    train_manifest: str = _f("", "training manifest (JSONL); default: the phase's curriculum file")
+    val_manifest: str = _f("", "validation manifest (JSONL)")
+    curriculum_dir: str = _f("", "directory with phase1.jsonl..phase3.jsonl (picks --train-manifest)")
+    vocab: str = _f("", "vocab.json built from the training split (see `trainer data vocab`)")
+    init_from: str = _f("", "warm start: adapter checkpoint URI (weights only, fresh optimizer)")
+    # --- curriculum
+    phase: int = _f(0, "curriculum phase 1|2|3 (0: no phase defaults)", choices=[0, 1, 2, 3])
+    epochs: float = _f(0.0, "epochs (0: the phase's default)")
+    max_steps: int = _f(0, "stop after this many optimizer steps (0: by epochs)")
+    wer_target: float = _f(0.0, "WER the phase should reach (0: the phase's default)")
+    # --- LoRA
+    rank: int = _f(16, "LoRA rank (16 or 32 in the seed's experiments)")
+    lora_alpha: int = _f(32, "LoRA alpha")
+    lora_dropout: float = _f(0.05, "LoRA dropout")
+    target_modules: list[str] = _f(["q_proj", "k_proj", "v_proj"], "modules that get adapters")
+    frozen_layers: int = _f(8, "lower transformer layers left without adapters (frozen)")
+    # --- optimisation
+    learning_rate: float = _f(1e-4, "peak learning rate")
+    warmup_ratio: float = _f(0.1, "fraction of steps for linear warmup")
+    weight_decay: float = _f(0.0, "AdamW weight decay")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm")
+    max_batch_seconds: float = _f(200.0, "audio seconds per batch (duration-bucketed batches)")
+    grad_accum: int = _f(1, "gradient accumulation steps")
+    ema_decay: float = _f(0.999, "EMA decay of the trainable weights (0: off)")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = _f("auto", "auto: bf16 on GPU if supported")
+    gradient_checkpointing: bool = _f(False, "trade compute for memory")
+    seed: int = _f(42, "random seed (model init, data order, augmentation)")
+    # --- augmentation
+    mask_time_prob: float = _f(0.05, "SpecAugment time-mask probability")
+    mask_feature_prob: float = _f(0.0, "SpecAugment feature-mask probability")
+    speed_perturb: list[float] = _f([0.9, 1.0, 1.1], "speed perturbation factors (empty: off)")
+    pitch_perturb_semitones: float = _f(0.0, "max pitch shift in semitones (0: off)")
+    # --- evaluation, checkpoints, early stopping
+    eval_steps: int = _f(500, "evaluate every N steps")
+    save_steps: int = _f(500, "save a checkpoint every N steps")
+    keep_last: int = _f(3, "complete checkpoints kept (besides checkpoint-best)")
+    metric: Literal["cer", "wer"] = _f("cer", "validation metric for best checkpoint / early stopping")
+    patience: int = _f(5, "early stopping patience in evaluations (0: off)")
+    max_eval_utterances: int = _f(0, "cap on validation utterances per evaluation (0: all)")
+    # --- observability and runtime
+    log_steps: int = _f(20, "one plain log line every N steps")
+    num_workers: int = _f(2, "data loader workers")
+    device: str = _f("auto", "auto|cpu|cuda")
+    unit: Literal["syllable", "jamo"] = _f("syllable", "output units when building the vocabulary")
+
+    def __post_init__(self) -> None:
+        if self.rank <= 0:
+            raise ConfigError(f"rank: must be a positive integer, got {self.rank}")
+        if self.phase not in (0, *PHASES):
+            raise ConfigError(f"phase: must be one of 1, 2, 3, got {self.phase}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay: must be in [0, 1), got {self.ema_decay}")
+        if self.max_batch_seconds <= 0:
+            raise ConfigError(f"max_batch_seconds: must be > 0, got {self.max_batch_seconds}")
+
+    def phase_spec(self) -> Optional[PhaseSpec]:
+        return PHASES.get(self.phase)
+
+
+# ----------------------------------------------------------------------------- dataclass <-> flags
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _base_type(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _base_type(args[0])
+    return tp
+
+
+def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one flag per field of `cls`; defaults are SUPPRESSed so only given flags override."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = _base_type(hints[f.name])
+        kw: dict[str, Any] = {"help": f.metadata.get("help", ""), "default": argparse.SUPPRESS}
+        origin = typing.get_origin(tp)
+        if tp is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        elif origin is list:
+            kw["nargs"] = "*"
+            kw["type"] = typing.get_args(tp)[0]
+        elif origin is Literal:
+            kw["choices"] = list(typing.get_args(tp))
+        else:
+            kw["type"] = tp
+            if "choices" in f.metadata:
+                kw["choices"] = f.metadata["choices"]
+        parser.add_argument(_flag(f.name), dest=f.name, **kw)
+
+
+def to_flags(obj: Any, only_changed_from: Any = None) -> list[str]:
+    """The command-line flags that reproduce `obj` (inverse of add_dataclass_flags).
+
+    With `only_changed_from`, emit only fields whose value differs from that instance (used to
+    keep rendered Job commands short and readable).
+    """
+    argv: list[str] = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if only_changed_from is not None and value == getattr(only_changed_from, f.name):
+            continue
+        if isinstance(value, bool):
+            argv.append(_flag(f.name) if value else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(value, list):
+            argv += [_flag(f.name), *map(str, value)]
+        else:
+            argv += [_flag(f.name), str(value)]
+    return argv
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of field: value")
+    return data
+
+
+def build(cls: type, *layers: dict[str, Any], source: str = "config") -> Any:
+    """Instantiate `cls` from layered dicts (later layers win); unknown keys are errors."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            key = key.replace("-", "_")
+            if key not in names:
+                raise ConfigError(f"{source}: unknown field '{key}' for {cls.__name__}")
+            merged[key] = value
+    try:
+        return cls(**merged)
+    except TypeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None

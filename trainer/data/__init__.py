@@ -1,0 +1,1 @@
+"""Data layer: manifests, importers, synthetic corpus, text, splits, curriculum, audio."""
