@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Build kube-apiserver and kube-controller-manager v1.20.2 from Debian bookworm's `kubernetes`
+# source package, for the tests in tests/k8s/ that need a real API server.
+#
+#   tools/testenv/build_kube.sh        # ~7 min of CPU once; a no-op when the binaries are cached
+#
+# Binaries go to ${KIDS_ASR_CACHE:-~/.cache/ko-child-asr}/kube-v1.20.2/ (never into the repo).
+# Why a source build: no binary of a real apiserver can be downloaded here; Debian's source
+# package vendors every Go dependency, so it builds offline with GOPROXY=off. A plain `go build`
+# fails: the make route runs the code generators first (as debian/rules does).
+set -euo pipefail
+
+CACHE="${KIDS_ASR_CACHE:-$HOME/.cache/ko-child-asr}"
+DEST="$CACHE/kube-v1.20.2"
+if [[ -x "$DEST/kube-apiserver" && -x "$DEST/kube-controller-manager" ]]; then
+    echo "kube binaries cached in $DEST"
+    exit 0
+fi
+
+WORK="$CACHE/kube-build"
+mkdir -p "$WORK/lists/partial" "$DEST"
+cd "$WORK"
+
+# A private deb-src list so the system's apt configuration stays untouched.
+cat > sources.list <<'LIST'
+deb-src http://deb.debian.org/debian bookworm main
+LIST
+APT_OPTS=(-o Dir::Etc::SourceList="$WORK/sources.list" -o Dir::Etc::SourceParts=/dev/null
+          -o Dir::State::Lists="$WORK/lists")
+if ! ls kubernetes_*.dsc >/dev/null 2>&1; then
+    apt-get "${APT_OPTS[@]}" update -q
+    apt-get "${APT_OPTS[@]}" source --download-only kubernetes
+fi
+SRC_DIR=$(find . -maxdepth 1 -type d -name 'kubernetes-*' | head -n1)
+if [[ -z "$SRC_DIR" ]]; then
+    dpkg-source -x kubernetes_*.dsc
+    SRC_DIR=$(find . -maxdepth 1 -type d -name 'kubernetes-*' | head -n1)
+fi
+
+export GOPATH="$WORK/gopath" GOCACHE="$WORK/gocache" GOPROXY=off GO111MODULE=off GOFLAGS=-mod=vendor
+export CGO_ENABLED=0 KUBE_GIT_VERSION=v1.20.2 KUBE_GIT_TREE_STATE=clean
+mkdir -p "$GOPATH/src/k8s.io"
+ln -sfn "$WORK/${SRC_DIR#./}" "$GOPATH/src/k8s.io/kubernetes"
+cd "$GOPATH/src/k8s.io/kubernetes"
+make WHAT="cmd/kube-apiserver cmd/kube-controller-manager"
+install -m 0755 _output/bin/kube-apiserver _output/bin/kube-controller-manager "$DEST/"
+echo "built kube-apiserver and kube-controller-manager into $DEST"
