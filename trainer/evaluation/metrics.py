@@ -1,0 +1,132 @@
+"""Error-rate metrics for Korean ASR, as per-utterance edit counts that aggregate over a corpus.
+
+Every metric is an edit distance (substitutions + deletions + insertions, via jiwer) between a
+reference and a hypothesis cut into tokens, divided by the number of reference tokens. Corpus
+rates sum the edits and the reference lengths over utterances (`error_rate`), so long utterances
+weigh more than short ones, as in every ASR toolkit; averaging per-utterance rates would not.
+
+The metrics and their tokens:
+- wer:  words as spaced (eojeol). Korean spacing varies between transcribers and writers
+        (학교 에 / 학교에), so plain WER mixes recognition errors with spacing conventions.
+- swer: space-normalised WER, KsponSpeech's sWER (Bang et al., Appl. Sci. 2020, 10(19), 6936):
+        the two texts are aligned character by character ignoring spaces; every hypothesis
+        character that matches its reference character takes the reference's word boundary
+        (space before it or not), unmatched characters keep the hypothesis's own spacing, then
+        plain WER is computed. A hypothesis that differs only in spacing scores 0; one wrong
+        syllable costs one word, as it would with the reference's spacing.
+- cer:  Hangul syllables (characters) with all spaces removed: spacing is WER's business, so CER
+        counts recognition errors only.
+- jer:  jamo error rate: characters decomposed into conjoining jamo (Unicode NFD), spaces
+        removed. 교 -> 겨 is one jamo error of three, where CER counts the whole syllable.
+- per:  phoneme error rate over phoneme sequences from a Korean G2P (see `g2p.py`); this module
+        only scores the sequences it is given.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import jiwer
+
+METRICS = ("wer", "swer", "cer", "jer", "per")
+
+
+@dataclass(frozen=True)
+class Edits:
+    """Edit operations needed to turn one hypothesis into its reference, and the reference size."""
+
+    errors: int  # substitutions + deletions + insertions
+    ref_len: int  # tokens in the reference
+
+
+def token_edits(ref: Sequence[str], hyp: Sequence[str]) -> Edits:
+    """Levenshtein edits between two token sequences (tokens must not contain whitespace)."""
+    out = jiwer.process_words(" ".join(ref), " ".join(hyp))
+    return Edits(out.substitutions + out.deletions + out.insertions, len(ref))
+
+
+def word_edits(ref: str, hyp: str) -> Edits:
+    return token_edits(ref.split(), hyp.split())
+
+
+def char_edits(ref: str, hyp: str) -> Edits:
+    return token_edits(_spaceless(ref), _spaceless(hyp))
+
+
+def jamo_edits(ref: str, hyp: str) -> Edits:
+    return token_edits(to_jamo(ref), to_jamo(hyp))
+
+
+def space_normalised_word_edits(ref: str, hyp: str) -> Edits:
+    return word_edits(ref, respace_like_reference(ref, hyp))
+
+
+def to_jamo(text: str) -> list[str]:
+    """Conjoining jamo of `text` without spaces (Hangul syllables decompose under NFD)."""
+    return _spaceless(unicodedata.normalize("NFD", text))
+
+
+def respace_like_reference(ref: str, hyp: str) -> str:
+    """`hyp` with the reference's word boundaries on every character that matches the reference."""
+    ref_chars, ref_starts = _chars_and_word_starts(ref)
+    hyp_chars, hyp_starts = _chars_and_word_starts(hyp)
+    if ref_chars and hyp_chars:
+        alignment = jiwer.process_characters("".join(ref_chars), "".join(hyp_chars)).alignments[0]
+        for chunk in alignment:
+            if chunk.type == "equal":
+                span = range(chunk.hyp_end_idx - chunk.hyp_start_idx)
+                for k in span:
+                    hyp_starts[chunk.hyp_start_idx + k] = ref_starts[chunk.ref_start_idx + k]
+    return "".join((" " if start and i else "") + c for i, (c, start) in enumerate(zip(hyp_chars, hyp_starts)))
+
+
+def error_rate(edits: Iterable[Edits]) -> float:
+    """Corpus-level rate: total edits / total reference tokens."""
+    errors = ref_len = 0
+    for e in edits:
+        errors += e.errors
+        ref_len += e.ref_len
+    if ref_len == 0:
+        raise ValueError("error rate of an empty reference set is undefined")
+    return errors / ref_len
+
+
+def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    return error_rate(map(word_edits, refs, hyps))
+
+
+def swer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    return error_rate(map(space_normalised_word_edits, refs, hyps))
+
+
+def cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    return error_rate(map(char_edits, refs, hyps))
+
+
+def jer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    return error_rate(map(jamo_edits, refs, hyps))
+
+
+def text_edits(ref: str, hyp: str) -> dict[str, Edits]:
+    """All text-only metrics (everything but PER) for one utterance."""
+    return {
+        "wer": word_edits(ref, hyp),
+        "swer": space_normalised_word_edits(ref, hyp),
+        "cer": char_edits(ref, hyp),
+        "jer": jamo_edits(ref, hyp),
+    }
+
+
+def _spaceless(text: str) -> list[str]:
+    return [c for c in text if not c.isspace()]
+
+
+def _chars_and_word_starts(text: str) -> tuple[list[str], list[bool]]:
+    chars: list[str] = []
+    starts: list[bool] = []
+    for word in text.split():
+        chars += word
+        starts += [True] + [False] * (len(word) - 1)
+    return chars, starts
