@@ -24,11 +24,12 @@ The metrics and their tokens:
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import jiwer
+
+from trainer.data.text import to_units
 
 METRICS = ("wer", "swer", "cer", "jer", "per")
 
@@ -64,8 +65,8 @@ def space_normalised_word_edits(ref: str, hyp: str) -> Edits:
 
 
 def to_jamo(text: str) -> list[str]:
-    """Conjoining jamo of `text` without spaces (Hangul syllables decompose under NFD)."""
-    return _spaceless(unicodedata.normalize("NFD", text))
+    """Conjoining jamo of `text` without spaces (the model's jamo units, Unicode NFD)."""
+    return _spaceless(to_units(text, "jamo"))
 
 
 def respace_like_reference(ref: str, hyp: str) -> str:

@@ -1,0 +1,79 @@
+"""`evaluate`, `compare` and `export` subcommands (heavy imports happen inside the handlers)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from trainer.config import add_dataclass_flags, build
+from trainer.evaluation.config import EvalConfig
+from trainer.exit_codes import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("evaluate", help="WER/sWER/CER/JER/PER of one model on a test manifest")
+    p.add_argument("--model", required=True, help="base model folder, adapter checkpoint or merged export (local or s3://)")
+    p.add_argument("--manifest", required=True, help="test manifest (JSONL)")
+    p.add_argument("--output", required=True, help="folder (local, PVC or s3://) for metrics.json + predictions.jsonl")
+    add_dataclass_flags(p, EvalConfig)
+    p.set_defaults(func=_evaluate)
+
+    p = subparsers.add_parser("compare", help="several models on the same test set(s): tables and charts")
+    p.add_argument("--model", action="append", required=True, metavar="NAME=URI", help="a model to compare (repeat)")
+    p.add_argument("--manifest", required=True, help="main test manifest (reported as 'test')")
+    p.add_argument(
+        "--manifest-extra", action="append", default=[], metavar="NAME=PATH", help="another test set, e.g. adult=test_adult.jsonl"
+    )
+    p.add_argument("--output", required=True, help="report folder (local, PVC or s3://)")
+    p.add_argument("--baseline", help="model the inference speed is relative to (default: the first base model)")
+    add_dataclass_flags(p, EvalConfig)
+    p.set_defaults(func=_compare)
+
+    p = subparsers.add_parser("export", help="merge a LoRA adapter into its base: a plain Wav2Vec2ForCTC folder")
+    p.add_argument("--adapter", required=True, help="adapter checkpoint (local or s3://)")
+    p.add_argument("--output", required=True, help="folder for the merged model + processor (local, PVC or s3://)")
+    p.set_defaults(func=_export)
+
+
+def _eval_config(args: argparse.Namespace) -> EvalConfig:
+    names = {f.name for f in dataclasses.fields(EvalConfig)}
+    return build(EvalConfig, {k: v for k, v in vars(args).items() if k in names}, source="flags")
+
+
+def named_values(pairs: list[str], flag: str) -> dict[str, str]:
+    """["a=x", "b=y"] -> {"a": "x", "b": "y"}, rejecting malformed or repeated names."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name or not value:
+            raise ConfigError(f"{flag}: expected NAME=VALUE, got {pair!r}")
+        if name in out:
+            raise ConfigError(f"{flag}: name {name!r} given twice")
+        if "/" in name:
+            raise ConfigError(f"{flag}: name {name!r} must not contain '/' (it names a folder)")
+        out[name] = value
+    return out
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from trainer.evaluation.evaluate import evaluate
+
+    evaluate(args.model, args.manifest, args.output, _eval_config(args))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from trainer.evaluation.compare import MAIN_TEST_SET, compare
+
+    test_sets = {MAIN_TEST_SET: args.manifest, **named_values(args.manifest_extra, "--manifest-extra")}
+    if len(test_sets) != 1 + len(args.manifest_extra):
+        raise ConfigError(f"--manifest-extra: the name {MAIN_TEST_SET!r} is taken by --manifest")
+    compare(named_values(args.model, "--model"), test_sets, args.output, _eval_config(args), args.baseline)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from trainer.evaluation.export import export_merged
+
+    export_merged(args.adapter, args.output)
+    return 0

@@ -1,0 +1,139 @@
+"""`python -m trainer compare`: several models on the same test set(s) -> one report.
+
+Each (model, test set) pair is an ordinary evaluation in `DIR/runs/<model>/<test set>/`; a pair
+whose finished metrics.json has the same fingerprint (model URI, manifest checksum, G2P) is
+reused, so re-running an interrupted or extended comparison only evaluates what is missing.
+Besides the main test set (`--manifest`, named "test") extra ones can be named
+(`--manifest-extra adult=test_adult.jsonl`), e.g. to show the base model's gap between adult
+and child speakers. Outputs in DIR:
+
+    summary.json          every model's info, headline metrics per test set, breakdowns,
+                          inference speed relative to the baseline (base) model
+    comparison.md         the tables (model, r, parameters, WER, sWER, CER, JER, PER, speed;
+                          CER per test set; CER per age group)
+    metrics_per_model.png, cer_by_age.png
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+from trainer import storage
+from trainer.data.manifest import atomic_write, write_json
+from trainer.evaluation.config import EvalConfig
+from trainer.evaluation.evaluate import evaluate, fingerprint, load_model, read_report
+from trainer.evaluation.g2p import make_g2p
+from trainer.exit_codes import ConfigError
+
+MAIN_TEST_SET = "test"
+SUMMARY_FILE = "summary.json"
+REPORT_FILE = "comparison.md"
+_log = logging.getLogger(__name__)
+
+
+def run_dir(output: str, model: str, test_set: str) -> str:
+    return storage.join(output, "runs", model, test_set)
+
+
+def compare(
+    models: dict[str, str],
+    test_sets: dict[str, str],
+    output: str,
+    cfg: EvalConfig,
+    baseline: Optional[str] = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate every model (name -> URI) on every test set (name -> manifest; the first is the
+    main one) and write the comparison report into `output`. Returns the summary."""
+    if not models or not test_sets:
+        raise ConfigError("compare: give at least one --model NAME=URI and a --manifest")
+    if baseline is not None and baseline not in models:
+        raise ConfigError(f"baseline: {baseline!r} is not one of the models ({', '.join(models)})")
+    g2p = make_g2p(cfg.g2p)
+    reports: dict[str, dict[str, dict]] = {}
+    for name, uri in models.items():
+        loaded = None
+        reports[name] = {}
+        for set_name, manifest in test_sets.items():
+            where = run_dir(output, name, set_name)
+            previous = read_report(where)
+            if previous is not None and previous.get("fingerprint") == fingerprint(uri, manifest, g2p):
+                _log.info("%s on %s: reusing %s", name, set_name, where)
+                reports[name][set_name] = previous
+                continue
+            loaded = loaded or load_model(uri)
+            reports[name][set_name] = evaluate(uri, manifest, where, cfg, g2p=g2p, loaded=loaded, progress=progress)
+        del loaded  # free the model before loading the next one
+
+    summary = build_summary(models, test_sets, reports, baseline)
+    _publish_report(output, summary)
+    return summary
+
+
+def build_summary(
+    models: dict[str, str], test_sets: dict[str, str], reports: dict[str, dict[str, dict]], baseline: Optional[str]
+) -> dict[str, Any]:
+    main = next(iter(test_sets))
+    if baseline is None:
+        baseline = next((n for n in models if reports[n][main]["model"]["kind"] == "base"), next(iter(models)))
+    base_rtf = reports[baseline][main]["speed"]["real_time_factor"]
+    entries = []
+    for name in models:
+        runs = reports[name]
+        rtf = runs[main]["speed"]["real_time_factor"]
+        entries.append(
+            {
+                "name": name,
+                **runs[main]["model"],
+                # Throughput relative to the baseline's: 0.98 = 2% slower (same machine and batches).
+                "relative_speed": base_rtf / rtf if rtf else None,
+                "results": {
+                    set_name: {
+                        "metrics": run["metrics"],
+                        "scored": run["test_set"]["scored"],
+                        "skipped": run["test_set"]["skipped"]["count"],
+                        "speed": run["speed"],
+                        "breakdowns": run["breakdowns"],
+                    }
+                    for set_name, run in runs.items()
+                },
+            }
+        )
+    first = reports[next(iter(models))]
+    return {
+        "main_test_set": main,
+        "baseline": baseline,
+        "g2p": first[main]["g2p"],
+        "test_sets": {
+            set_name: {k: run["test_set"][k] for k in ("manifest", "sha256", "utterances", "hours")}
+            for set_name, run in first.items()
+        },
+        "models": entries,
+    }
+
+
+def _publish_report(output: str, summary: dict[str, Any]) -> None:
+    from trainer.evaluation.report import render_markdown, write_charts
+
+    def write(folder: Path) -> None:
+        write_charts(summary, folder)
+        with atomic_write(folder / REPORT_FILE) as fh:
+            fh.write(render_markdown(summary))
+        write_json(summary, folder / SUMMARY_FILE)
+
+    if not storage.is_s3(output):
+        folder = Path(output).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        write(folder)
+        return
+    # On S3 the report files sit next to runs/ under the same prefix: upload them one by one
+    # (publishing the prefix as a folder would delete runs/).
+    _, prefix = storage.split_s3(output)
+    store = storage.open_store(output)
+    with tempfile.TemporaryDirectory(prefix="trainer-compare-") as tmp:
+        write(Path(tmp))
+        for path in sorted(Path(tmp).iterdir()):
+            store.upload_file(path, "/".join(p for p in (prefix, path.name) if p))

@@ -1,0 +1,31 @@
+"""Options shared by `evaluate` and `compare` (flags generated from the fields, like TrainConfig),
+so the local runner and the Kubernetes templates can render them with `trainer.config.to_flags`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from trainer.exit_codes import ConfigError
+
+
+def _f(default: object, help: str) -> object:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class EvalConfig:
+    batch_seconds: float = _f(120.0, "padded audio seconds per inference batch (length-sorted batches)")
+    device: str = _f("auto", "auto|cpu|cuda")
+    g2p: Literal["auto", "g2pk", "espeak"] = _f("auto", "Korean G2P for PER (auto: g2pk if installed)")
+    num_workers: int = _f(2, "audio loading worker processes (0: load in the main process)")
+    bootstrap: int = _f(1000, "bootstrap resamples for the 95 percent confidence intervals")
+    seed: int = _f(0, "bootstrap random seed")
+
+    def __post_init__(self) -> None:
+        if self.batch_seconds <= 0:
+            raise ConfigError(f"batch_seconds: must be > 0, got {self.batch_seconds}")
+        if self.bootstrap < 1:
+            raise ConfigError(f"bootstrap: must be >= 1, got {self.bootstrap}")
+        if self.num_workers < 0:
+            raise ConfigError(f"num_workers: must be >= 0, got {self.num_workers}")

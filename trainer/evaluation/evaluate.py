@@ -1,0 +1,242 @@
+"""`python -m trainer evaluate`: one model on one test set -> `metrics.json` + `predictions.jsonl`.
+
+The model is a base model folder, an adapter checkpoint or a merged export, local or `s3://`
+(`trainer.model.load_for_inference`). References are scored as the model's own vocabulary writes
+them (`TextCodec.reference`: normalised, round-tripped through syllable or jamo units), so a
+model is never charged for characters its vocabulary cannot express differently from another.
+
+metrics.json:
+    model       uri, kind (base|adapter|merged), r, lora_alpha, total_params, adapter_params, unit
+    test_set    manifest, sha256, utterances, scored, skipped {count, by_reason, utt_ids}, hours
+    g2p         the G2P behind PER (PER is comparable only between equal G2Ps)
+    metrics     {wer|swer|cer|jer|per: {value, ci_low, ci_high}}   (corpus-level, bootstrap 95% CI)
+    breakdowns  {age_group|gender|snr_bin|duration_bin: {group: {count, <metric>: {...}}}}
+    speed       device, batch_seconds, audio_seconds, model_seconds, real_time_factor
+    fingerprint model uri + manifest sha256 + G2P: `compare` reuses a result only when all match
+predictions.jsonl: one line per scored utterance: utt_id, speaker/age/gender/snr/duration,
+reference, hypothesis, their phonemes, and `errors`/`ref_len` per metric (corpus rate =
+sum(errors) / sum(ref_len) over any subset).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from trainer import storage
+from trainer.data.manifest import atomic_write, load_manifest, write_json
+from trainer.evaluation.breakdown import CI_LEVEL, breakdowns, summarise
+from trainer.evaluation.config import EvalConfig
+from trainer.evaluation.g2p import G2P, make_g2p
+from trainer.evaluation.metrics import METRICS, Edits, text_edits, token_edits
+from trainer.exit_codes import ConfigError
+
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+EXPORT_INFO_FILE = "export_info.json"  # written by `export` next to a merged model
+# The tokenizer writes an unknown unit as "[UNK]"; scored as text that would be 5 characters of
+# errors, so it becomes one character that matches nothing.
+UNKNOWN_CHAR = "\ufffd"
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # Wav2Vec2ForCTC or peft.PeftModel
+    codec: Any  # trainer.model.processor.TextCodec
+    info: dict[str, Any]
+
+
+def load_model(uri: str) -> LoadedModel:
+    """Load any kind of model for inference and describe it (kind, LoRA rank, parameter counts)."""
+    from trainer.data.text import load_unit
+    from trainer.model import load_for_inference
+    from trainer.model.processor import TextCodec
+
+    model, processor, kind = load_for_inference(uri)
+    folder = storage.materialize(uri)
+    unit = load_unit(folder)
+    info: dict[str, Any] = {"uri": uri, "kind": kind, "unit": unit, "r": None, "lora_alpha": None}
+    adapter = base = 0
+    for name, param in model.named_parameters():
+        # peft keeps the base head as `original_module` next to the trained copy in `modules_to_save`.
+        if "lora_" in name or ".modules_to_save." in name:
+            adapter += param.numel()
+        else:
+            base += param.numel()
+    if kind == "adapter":
+        lora = model.peft_config["default"]
+        info.update(r=lora.r, lora_alpha=lora.lora_alpha)
+    elif kind == "merged" and (folder / EXPORT_INFO_FILE).is_file():
+        exported = json.loads((folder / EXPORT_INFO_FILE).read_text(encoding="utf-8"))
+        info.update(r=exported["r"], lora_alpha=exported["lora_alpha"])
+        adapter = exported["adapter_params"]
+    info.update(total_params=base + (adapter if kind == "adapter" else 0), adapter_params=adapter)
+    return LoadedModel(model, TextCodec(processor, unit), info)
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {device} requested but no CUDA device is available")
+    return device
+
+
+def score_utterances(refs: Sequence[str], hyps: Sequence[str], g2p: G2P) -> tuple[dict[str, list[Edits]], list[tuple]]:
+    """Per-utterance edits for every metric, and the (reference, hypothesis) phonemes."""
+    edits: dict[str, list[Edits]] = {m: [] for m in METRICS}
+    phonemes = g2p.phonemes([*refs, *hyps])
+    ref_ph, hyp_ph = phonemes[: len(refs)], phonemes[len(refs) :]
+    for ref, hyp, rp, hp in zip(refs, hyps, ref_ph, hyp_ph):
+        for metric, e in text_edits(ref, hyp).items():
+            edits[metric].append(e)
+        edits["per"].append(token_edits(rp, hp))
+    return edits, list(zip(ref_ph, hyp_ph))
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(model_uri: str, manifest: str | Path, g2p: G2P) -> dict[str, str]:
+    return {"model": model_uri, "manifest_sha256": file_sha256(manifest), "g2p": g2p.name}
+
+
+def evaluate(
+    model_uri: str,
+    manifest: str | Path,
+    output: str,
+    cfg: EvalConfig,
+    g2p: Optional[G2P] = None,
+    loaded: Optional[LoadedModel] = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Transcribe and score `manifest` with one model; write and return the metrics report.
+
+    `g2p` and `loaded` (from `load_model(model_uri)`) let callers that evaluate several test sets
+    share one G2P cache and one loaded model.
+    """
+    from trainer.evaluation.inference import CtcTranscriber, transcribe
+
+    rows = load_manifest(manifest)
+    if not rows:
+        raise ConfigError(f"{manifest}: no utterances to evaluate")
+    g2p = g2p or make_g2p(cfg.g2p)
+    loaded = loaded or load_model(model_uri)
+    device = resolve_device(cfg.device)
+    _log.info("evaluating %s (%s) on %s: %d utterances, %s", model_uri, loaded.info["kind"], manifest, len(rows), device)
+    result = transcribe(CtcTranscriber(loaded.model, loaded.codec, device), rows, cfg.batch_seconds, cfg.num_workers, progress)
+    scored = [row for row in rows if row["utt_id"] in result.hypotheses]
+    if not scored:
+        raise ConfigError(f"{manifest}: none of the {len(rows)} audio files could be read ({_count(result.skipped)})")
+    refs = [loaded.codec.reference(row["text"]) for row in scored]
+    unk = loaded.codec.processor.tokenizer.unk_token
+    hyps = [" ".join(result.hypotheses[row["utt_id"]].replace(unk, UNKNOWN_CHAR).split()) for row in scored]
+    edits, phonemes = score_utterances(refs, hyps, g2p)
+    arrays = {m: (np.array([e.errors for e in es]), np.array([e.ref_len for e in es])) for m, es in edits.items()}
+
+    report = {
+        "model": loaded.info,
+        "test_set": {
+            "manifest": str(Path(manifest).resolve()),
+            "sha256": file_sha256(manifest),
+            "utterances": len(rows),
+            "scored": len(scored),
+            "skipped": {"count": len(result.skipped), "by_reason": _count(result.skipped), "utt_ids": sorted(result.skipped)},
+            "hours": sum(row["duration"] for row in scored) / 3600,
+        },
+        "g2p": g2p.name,
+        "metrics": summarise(arrays, cfg.bootstrap, cfg.seed),
+        "breakdowns": breakdowns(scored, arrays, cfg.bootstrap, cfg.seed),
+        "bootstrap": {"resamples": cfg.bootstrap, "level": CI_LEVEL, "unit": "utterance"},
+        "speed": {
+            "device": device,
+            "batch_seconds": cfg.batch_seconds,
+            "audio_seconds": result.audio_seconds,
+            "model_seconds": result.model_seconds,
+            "real_time_factor": result.real_time_factor,
+        },
+        "fingerprint": fingerprint(model_uri, manifest, g2p),
+    }
+    predictions = [
+        {
+            **{k: row[k] for k in ("utt_id", "speaker_id", "age", "gender", "snr_db", "duration")},
+            "reference": ref,
+            "hypothesis": hyp,
+            "reference_phonemes": " ".join(rp),
+            "hypothesis_phonemes": " ".join(hp),
+            "errors": {m: edits[m][i].errors for m in METRICS},
+            "ref_len": {m: edits[m][i].ref_len for m in METRICS},
+        }
+        for i, (row, ref, hyp, (rp, hp)) in enumerate(zip(scored, refs, hyps, phonemes))
+    ]
+    publish_dir(output, lambda folder: _write(folder, report, predictions))
+    headline = ", ".join(f"{m.upper()} {report['metrics'][m]['value']:.3f}" for m in METRICS)
+    _log.info("%s: %s (%d scored, %d skipped) -> %s", model_uri, headline, len(scored), len(result.skipped), output)
+    return report
+
+
+def _write(folder: Path, report: dict, predictions: list[dict]) -> None:
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    with atomic_write(folder / PREDICTIONS_FILE) as fh:
+        for line in predictions:
+            fh.write(encode(line) + "\n")
+    write_json(report, folder / METRICS_FILE)  # last: its presence means the folder is complete
+
+
+def _count(reasons: dict[str, str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for reason in reasons.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def split_parent(output: str) -> tuple[str, str]:
+    """(parent, last component) of a local path or s3:// URI."""
+    if storage.is_s3(output):
+        parent, _, name = output.rstrip("/").rpartition("/")
+        if parent.endswith(":/") or not name:
+            raise ConfigError(f"output: {output} needs a folder below the bucket")
+        return parent, name
+    path = Path(output).expanduser().resolve()
+    return str(path.parent), path.name
+
+
+def publish_dir(output: str, write: Callable[[Path], None]) -> None:
+    """Let `write` fill `output`: a local/PVC folder in place, or an s3:// prefix via a staging
+    folder uploaded with a completion marker last (trainer.storage)."""
+    if storage.is_s3(output):
+        parent, name = split_parent(output)
+        store = storage.open_store(parent)
+        staged = store.staging_dir(name)
+        write(staged)
+        store.publish(staged, name)
+    else:
+        folder = Path(output).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        write(folder)
+
+
+def read_report(output: str) -> Optional[dict[str, Any]]:
+    """The metrics.json of a finished evaluation at `output`, or None."""
+    if storage.is_s3(output):
+        parent, name = split_parent(output)
+        store = storage.open_store(parent)
+        text = store.read_text(f"{name}/{METRICS_FILE}") if store.complete(name) else None
+    else:
+        path = Path(output).expanduser() / METRICS_FILE
+        text = path.read_text(encoding="utf-8") if path.is_file() else None
+    return json.loads(text) if text else None

@@ -1,0 +1,161 @@
+"""The human side of a comparison: `comparison.md` tables and PNG charts, from summary.json."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+METRIC_LABELS = {"wer": "WER", "swer": "sWER", "cer": "CER", "jer": "JER", "per": "PER"}
+CHART_METRICS = ("wer", "swer", "cer", "per")
+METRICS_CHART = "metrics_per_model.png"
+AGE_CHART = "cer_by_age.png"
+
+
+def _pct(stat: dict[str, float], ci: bool = True) -> str:
+    text = f"{100 * stat['value']:.1f}%"
+    return f"{text} [{100 * stat['ci_low']:.1f}, {100 * stat['ci_high']:.1f}]" if ci else text
+
+
+def _count(n: int) -> str:
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= size:
+            return f"{n / size:.1f}{suffix}"
+    return str(n)
+
+
+def _parameters(model: dict[str, Any]) -> str:
+    if model["kind"] == "base":
+        return _count(model["total_params"])
+    merged = " (merged)" if model["kind"] == "merged" else ""
+    return f"+{_count(model['adapter_params'])}{merged}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+    ]
+
+
+def age_groups(summary: dict[str, Any]) -> list[str]:
+    """Age groups present in any model's main-test-set breakdown, in breakdown order."""
+    main = summary["main_test_set"]
+    groups: list[str] = []
+    for model in summary["models"]:
+        for group in model["results"][main]["breakdowns"]["age_group"]:
+            if group not in groups:
+                groups.append(group)
+    return groups
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    main = summary["main_test_set"]
+    test_set = summary["test_sets"][main]
+    first = summary["models"][0]["results"][main]
+    lines = [
+        "# Model comparison",
+        "",
+        f"Test set `{main}`: {first['scored']} utterances scored ({test_set['hours']:.2f} h), "
+        f"{first['skipped']} skipped for unreadable audio, from "
+        f"`{test_set['manifest']}`. PER from `{summary['g2p']}` phonemes. In brackets: bootstrap 95% "
+        "confidence interval over utterances. sWER: WER with the hypothesis re-spaced like the reference "
+        f"(KsponSpeech); CER without spaces. Inference speed: throughput relative to `{summary['baseline']}` "
+        "(same machine, same batches).",
+        "",
+    ]
+    header = ["Model", "r", "Parameters", *(METRIC_LABELS[m] for m in METRIC_LABELS), "Inference speed"]
+    rows = []
+    for model in summary["models"]:
+        metrics = model["results"][main]["metrics"]
+        speed = model["relative_speed"]
+        rows.append(
+            [
+                model["name"],
+                str(model["r"]) if model["r"] else "-",
+                _parameters(model),
+                *(_pct(metrics[m]) for m in METRIC_LABELS),
+                f"{100 * speed:.0f}%" if speed else "-",
+            ]
+        )
+    lines += _table(header, rows)
+
+    if len(summary["test_sets"]) > 1:
+        names = list(summary["test_sets"])
+        lines += ["## CER per test set", ""]
+        lines += _table(
+            ["Model", *(f"{n} ({summary['test_sets'][n]['utterances']} utt.)" for n in names)],
+            [[m["name"], *(_pct(m["results"][n]["metrics"]["cer"]) for n in names)] for m in summary["models"]],
+        )
+
+    groups = age_groups(summary)
+    lines += [f"## CER by age group (`{main}`)", "", "Cells: CER (utterances).", ""]
+    age_rows = []
+    for model in summary["models"]:
+        breakdown = model["results"][main]["breakdowns"]["age_group"]
+        age_rows.append(
+            [
+                model["name"],
+                *(
+                    f"{_pct(breakdown[g]['cer'], ci=False)} ({breakdown[g]['count']})" if g in breakdown else "-"
+                    for g in groups
+                ),
+            ]
+        )
+    lines += _table(["Model", *groups], age_rows)
+    lines += ["## Charts", "", f"![Metrics per model]({METRICS_CHART})", "", f"![CER by age group]({AGE_CHART})", ""]
+    return "\n".join(lines)
+
+
+def write_charts(summary: dict[str, Any], folder: Path) -> list[Path]:
+    """Grouped bar charts with 95% CI whiskers: metrics per model; CER per age group per model."""
+    main = summary["main_test_set"]
+    models = summary["models"]
+    names = [m["name"] for m in models]
+
+    def stats(model: dict[str, Any], metric: str, group: str | None = None) -> dict[str, float] | None:
+        result = model["results"][main]
+        if group is None:
+            return result["metrics"][metric]
+        return result["breakdowns"]["age_group"].get(group, {}).get(metric)
+
+    metrics_chart = _bar_chart(
+        categories=names,
+        series={METRIC_LABELS[m]: [stats(model, m) for model in models] for m in CHART_METRICS},
+        title=f"Error rates on `{main}` (95% CI)",
+        path=folder / METRICS_CHART,
+    )
+    groups = age_groups(summary)
+    age_chart = _bar_chart(
+        categories=groups,
+        series={model["name"]: [stats(model, "cer", g) for g in groups] for model in models},
+        title=f"CER by age group on `{main}` (95% CI)",
+        path=folder / AGE_CHART,
+    )
+    return [metrics_chart, age_chart]
+
+
+def _bar_chart(categories: list[str], series: dict[str, list[dict | None]], title: str, path: Path) -> Path:
+    import numpy as np
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    fig = Figure(figsize=(max(6.0, 1.2 * len(categories) * max(1, len(series)) / 2), 4.5), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(categories))
+    for k, (label, values) in enumerate(series.items()):
+        value = np.array([100 * v["value"] if v else np.nan for v in values])
+        low = np.array([100 * (v["value"] - v["ci_low"]) if v else 0 for v in values])
+        high = np.array([100 * (v["ci_high"] - v["value"]) if v else 0 for v in values])
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, value, width, yerr=[low, high], capsize=3, label=label)
+    ax.set_xticks(x, categories)
+    ax.set_ylabel("error rate (%)")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=120)
+    os.replace(tmp, path)
+    return path
