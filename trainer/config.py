@@ -98,6 +98,9 @@ class TrainConfig:
     num_workers: int = _f(2, "data loader workers")
     device: str = _f("auto", "auto|cpu|cuda")
     unit: Literal["syllable", "jamo"] = _f("syllable", "output units when building the vocabulary")
+    # --- pretrain-base: the tiny model trained from scratch (stand-in for a pretrained XLS-R)
+    hidden_size: int = _f(128, "pretrain-base: transformer width")
+    num_layers: int = _f(4, "pretrain-base: transformer layers")
 
     def __post_init__(self) -> None:
         if self.rank <= 0:

@@ -1,0 +1,88 @@
+"""Wav2Vec2 configurations built in code: a tiny one for tests, demos and the from-scratch base
+model, and the facebook/wav2vec2-xls-r-300m shape for benchmarks (no weights are downloaded)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import Wav2Vec2Config
+
+# The standard wav2vec2 convolutional front end: 320x downsampling (20 ms frames at 16 kHz),
+# 400-sample receptive field. Kept for the tiny models so frame rates match XLS-R.
+CONV_KERNEL = (10, 3, 3, 3, 3, 2, 2)
+CONV_STRIDE = (5, 2, 2, 2, 2, 2, 2)
+
+
+def tiny_wav2vec2_config(
+    vocab_size: int,
+    hidden_size: int = 128,
+    num_layers: int = 4,
+    num_heads: int = 4,
+    intermediate_size: int = 0,
+    conv_channels: int = 64,
+    pad_token_id: int = 0,
+    **overrides: Any,
+) -> Wav2Vec2Config:
+    """A small XLS-R-like (stable layer norm) Wav2Vec2ForCTC config.
+
+    With the defaults (4 layers, width 128) the model has ~0.7M parameters: big enough to learn
+    synthetic Korean speech on 2 CPU cores in minutes, small enough for tests.
+    """
+    settings: dict[str, Any] = dict(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size or 2 * hidden_size,
+        conv_dim=(conv_channels,) * len(CONV_KERNEL),
+        conv_kernel=CONV_KERNEL,
+        conv_stride=CONV_STRIDE,
+        conv_bias=True,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=16,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        final_dropout=0.0,
+        layerdrop=0.0,
+        pad_token_id=pad_token_id,
+        ctc_loss_reduction="mean",
+        ctc_zero_infinity=True,
+    )
+    return Wav2Vec2Config(**{**settings, **overrides})
+
+
+def xlsr_300m_config(vocab_size: int, pad_token_id: int = 0) -> Wav2Vec2Config:
+    """The architecture of facebook/wav2vec2-xls-r-300m (315M parameters) with a CTC head."""
+    return Wav2Vec2Config(
+        vocab_size=vocab_size,
+        hidden_size=1024,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        intermediate_size=4096,
+        conv_dim=(512,) * len(CONV_KERNEL),
+        conv_kernel=CONV_KERNEL,
+        conv_stride=CONV_STRIDE,
+        conv_bias=True,
+        feat_extract_norm="layer",
+        feat_extract_activation="gelu",
+        do_stable_layer_norm=True,
+        num_conv_pos_embeddings=128,
+        num_conv_pos_embedding_groups=16,
+        layerdrop=0.0,
+        pad_token_id=pad_token_id,
+        ctc_loss_reduction="mean",
+        ctc_zero_infinity=True,
+    )
+
+
+def min_samples_for_frames(config: Wav2Vec2Config, frames: int) -> int:
+    """Fewest input samples for which the conv front end yields `frames` output frames."""
+    receptive_field, hop = 1, 1
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride):
+        receptive_field += (kernel - 1) * hop
+        hop *= stride
+    return receptive_field + (frames - 1) * hop

@@ -1,0 +1,96 @@
+"""The processor (feature extractor + CTC tokenizer) built from a vocabulary folder, and the
+text codec that turns transcripts into label ids and CTC output back into text.
+
+A vocabulary folder (written by `trainer data vocab`) holds `vocab.json` in the
+Wav2Vec2CTCTokenizer format and `text_units.json` saying whether the labels are syllables or jamo.
+Both files travel with every checkpoint so a checkpoint decodes on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+
+from trainer.data.audio import SAMPLE_RATE
+from trainer.data.text import (
+    PAD,
+    UNITS_FILE,
+    UNK,
+    VOCAB_FILE,
+    WORD_DELIMITER,
+    from_units,
+    load_unit,
+    normalize_transcript,
+    to_units,
+)
+from trainer.exit_codes import ConfigError
+
+
+def build_processor(vocab_dir: str | Path) -> Wav2Vec2Processor:
+    vocab_file = Path(vocab_dir) / VOCAB_FILE
+    if not vocab_file.is_file():
+        raise ConfigError(f"{vocab_file}: vocabulary not found (build it with `python -m trainer data prepare`)")
+    tokenizer = Wav2Vec2CTCTokenizer(
+        str(vocab_file),
+        unk_token=UNK,
+        pad_token=PAD,
+        word_delimiter_token=WORD_DELIMITER,
+        # CTC has no use for sentence markers; adding them would grow the vocabulary.
+        bos_token=None,
+        eos_token=None,
+    )
+    features = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True, return_attention_mask=True
+    )
+    return Wav2Vec2Processor(feature_extractor=features, tokenizer=tokenizer)
+
+
+def save_processor(processor: Wav2Vec2Processor, vocab_dir: str | Path, dest: str | Path) -> None:
+    """Write the processor files and the text-units file into `dest`."""
+    processor.save_pretrained(str(dest))
+    shutil.copyfile(Path(vocab_dir) / UNITS_FILE, Path(dest) / UNITS_FILE)
+
+
+def read_vocab(folder: str | Path) -> dict[str, int] | None:
+    path = Path(folder) / VOCAB_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+@dataclass
+class TextCodec:
+    """Transcript <-> label ids for one vocabulary and unit ("syllable" or "jamo")."""
+
+    processor: Wav2Vec2Processor
+    unit: str
+
+    @classmethod
+    def from_dir(cls, folder: str | Path) -> "TextCodec":
+        return cls(build_processor(folder), load_unit(folder))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.processor.tokenizer)
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.processor.tokenizer.pad_token_id)
+
+    def reference(self, text: str) -> str:
+        """The transcript as it is scored: normalised, and round-tripped through the units."""
+        return from_units(to_units(normalize_transcript(text), self.unit), self.unit)
+
+    def encode(self, text: str) -> list[int]:
+        units = to_units(normalize_transcript(text), self.unit)
+        return self.processor.tokenizer(units).input_ids
+
+    def decode_logits(self, logits: np.ndarray, lengths: Sequence[int]) -> list[str]:
+        """Greedy CTC decoding (argmax, collapse repeats, drop blanks) of a padded batch."""
+        ids = logits.argmax(-1)
+        pieces = self.processor.tokenizer.batch_decode([row[:n] for row, n in zip(ids, lengths)])
+        return [from_units(piece, self.unit) for piece in pieces]

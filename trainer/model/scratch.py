@@ -1,0 +1,32 @@
+"""Full training of a tiny Wav2Vec2ForCTC from random weights: the stand-in for a pretrained
+XLS-R where no weights can be downloaded (`python -m trainer pretrain-base`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors.torch import load_file
+from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
+
+from trainer.config import TrainConfig
+from trainer.model.factory import tiny_wav2vec2_config
+from trainer.model.lora import training_overrides
+
+MODEL_WEIGHTS = "model.safetensors"
+
+
+def build_scratch_model(cfg: TrainConfig, processor: Wav2Vec2Processor) -> Wav2Vec2ForCTC:
+    config = tiny_wav2vec2_config(
+        vocab_size=len(processor.tokenizer),
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        num_heads=max(1, cfg.hidden_size // 32),
+        pad_token_id=processor.tokenizer.pad_token_id,
+        **training_overrides(cfg),
+    )
+    return Wav2Vec2ForCTC(config)
+
+
+def load_full_weights(model: Wav2Vec2ForCTC, folder: str | Path) -> None:
+    """Load every weight saved by `save_pretrained` into `model`, refusing partial matches."""
+    model.load_state_dict(load_file(str(Path(folder) / MODEL_WEIGHTS)), strict=True)

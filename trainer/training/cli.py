@@ -1,0 +1,66 @@
+"""`python -m trainer train` and `python -m trainer pretrain-base` (see trainer.training.loop).
+
+    python -m trainer train --preset smoke --output /tmp/smoke
+    python -m trainer train --phase 1 --curriculum-dir D/curriculum --val-manifest D/val.jsonl \\
+        --vocab D --model BASE --rank 16 --output s3://bucket/runs/r16/phase1
+    torchrun --nproc-per-node 2 -m trainer train ...      (DDP)
+    python -m trainer pretrain-base --train-manifest A --val-manifest B --vocab D --output BASE
+
+Exit codes: 0 done, 75 preempted (re-run the same command to resume), 78 bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from trainer.config import TrainConfig, add_dataclass_flags
+from trainer.training.configure import DEFAULT_PRESET, preset_names, resolve
+
+
+def _add_parser(sub: argparse._SubParsersAction, command: str, help: str, description: str) -> None:
+    parser = sub.add_parser(
+        command, help=help, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--preset", choices=preset_names(), help=f"named defaults (default: {DEFAULT_PRESET})")
+    parser.add_argument("--config", help="YAML file of TrainConfig fields (flags override it)")
+    add_dataclass_flags(parser, TrainConfig)
+    parser.set_defaults(func=_handlers[command], command_name=command)
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    return resolve(args.command_name, args.preset, args.config, flags)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trainer.training.loop import run_training
+    from trainer.training.methods import LoraMethod
+    from trainer.training.smoke import with_smoke_data
+
+    cfg = with_smoke_data(_config(args), args.preset or DEFAULT_PRESET)
+    return run_training(cfg, LoraMethod())
+
+
+def _pretrain_base(args: argparse.Namespace) -> int:
+    from trainer.training.pretrain import pretrain_base
+
+    return pretrain_base(_config(args))
+
+
+_handlers = {"train": _train, "pretrain-base": _pretrain_base}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_parser(
+        sub,
+        "train",
+        help="LoRA fine-tuning of a wav2vec2 CTC model (one curriculum phase)",
+        description=__doc__,
+    )
+    _add_parser(
+        sub,
+        "pretrain-base",
+        help="train a tiny wav2vec2 CTC base model from scratch (stand-in for XLS-R)",
+        description=__doc__,
+    )

@@ -1,0 +1,102 @@
+"""What a batch holds: manifest rows -> (perturbed) waveforms and CTC label ids.
+
+The dataset is map-style over manifest rows (metadata only; audio is read per item by the
+loader workers, never all at once). Keys are `(epoch, index)` pairs so that augmentation can be
+seeded per utterance and epoch. Unreadable audio does not stop training: the item comes back as a
+`Skipped` record, the collator drops it from the batch and reports it, and the trainer counts it.
+
+Batch format (B utterances, T samples of the longest, U labels of the longest):
+    input_values    float32 [B, T]  normalised waveforms, zero-padded
+    attention_mask  int64   [B, T]  1 on real samples
+    labels          int64   [B, U]  label ids, -100 on padding
+    seconds         float           real audio seconds in the batch
+    padded_seconds  float           B x T / sample rate
+    utt_ids         list[str]
+    skipped         list[Skipped]   items dropped because their audio could not be read
+An all-skipped batch has `input_values` None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from transformers import Wav2Vec2FeatureExtractor
+
+from trainer.data.audio import SAMPLE_RATE, AudioError, load_audio
+from trainer.model.processor import TextCodec
+from trainer.training.augment import Perturbation
+
+
+@dataclass(frozen=True)
+class Skipped:
+    utt_id: str
+    path: str
+    reason: str
+
+
+class SpeechDataset(torch.utils.data.Dataset):
+    def __init__(
+        self, rows: Sequence[dict], codec: TextCodec, seed: int, perturb: Optional[Perturbation] = None
+    ) -> None:
+        self.rows = rows
+        self.codec = codec
+        self.seed = seed
+        self.perturb = perturb
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any] | Skipped:
+        epoch, index = key
+        row = self.rows[index]
+        try:
+            audio = load_audio(row["audio_filepath"])
+        except AudioError as exc:
+            return Skipped(row["utt_id"], row["audio_filepath"], exc.reason)
+        if self.perturb is not None:
+            audio = self.perturb(audio, np.random.default_rng([self.seed, epoch, index]))
+        return {"utt_id": row["utt_id"], "audio": audio, "labels": self.codec.encode(row["text"]), "text": row["text"]}
+
+
+@dataclass
+class CTCCollator:
+    """Pads a list of items into the batch format above.
+
+    `min_samples` pads every batch to at least that many samples: SpecAugment's time masks need
+    `mask_time_length` frames in the padded batch, or transformers raises on very short clips.
+    """
+
+    features: Wav2Vec2FeatureExtractor
+    min_samples: int = 0
+
+    def __call__(self, items: Sequence[dict[str, Any] | Skipped]) -> dict[str, Any]:
+        kept = [x for x in items if not isinstance(x, Skipped)]
+        skipped = [x for x in items if isinstance(x, Skipped)]
+        batch: dict[str, Any] = {"skipped": skipped, "utt_ids": [x["utt_id"] for x in kept], "input_values": None}
+        if not kept:
+            return {**batch, "seconds": 0.0, "padded_seconds": 0.0, "texts": []}
+        longest = max(self.min_samples, max(len(x["audio"]) for x in kept))
+        inputs = self.features(
+            [x["audio"] for x in kept],
+            sampling_rate=SAMPLE_RATE,
+            padding="max_length",
+            max_length=longest,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        width = max(1, max(len(x["labels"]) for x in kept))
+        labels = torch.full((len(kept), width), -100, dtype=torch.long)
+        for row, x in enumerate(kept):
+            labels[row, : len(x["labels"])] = torch.tensor(x["labels"], dtype=torch.long)
+        return {
+            **batch,
+            "input_values": inputs["input_values"],
+            "attention_mask": inputs["attention_mask"],
+            "labels": labels,
+            "texts": [x["text"] for x in kept],
+            "seconds": sum(len(x["audio"]) for x in kept) / SAMPLE_RATE,
+            "padded_seconds": len(kept) * longest / SAMPLE_RATE,
+        }

@@ -1,0 +1,541 @@
+"""The training run shared by `train` (LoRA) and `pretrain-base` (full training from scratch).
+
+    setup:  seeds -> data (manifest rows, vocabulary) -> model (method.build) -> optimizer and
+            linear warmup/decay schedule -> resume from the latest complete checkpoint, or warm
+            start from --init-from (weights only) -> accelerate.prepare (device, DDP, autocast)
+    train:  steps over duration-bucketed batches; every `log_steps` a plain log line, every
+            `eval_steps` a validation with the EMA weights (best -> checkpoint-best, early
+            stopping), every `save_steps` a checkpoint; SIGTERM -> finish the step, save, exit 75
+    finish: final validation, final checkpoint, metrics.json
+
+Single process: `python -m trainer train ...`; several: `torchrun --nproc-per-node N -m trainer
+train ...` (gloo on CPU, nccl on GPU). Rank 0 writes all files; every rank computes the same batch
+plan and takes its share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import random
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Iterator, Optional, Protocol
+
+import numpy as np
+import torch
+import transformers
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, gather_object
+from transformers import Wav2Vec2Processor, get_linear_schedule_with_warmup
+
+from trainer import exit_codes
+from trainer.config import TrainConfig
+from trainer.data.manifest import read_manifest
+from trainer.data.text import load_unit
+from trainer.evaluation.metrics import char_edits, word_edits
+from trainer.exit_codes import ConfigError
+from trainer.model.factory import min_samples_for_frames
+from trainer.model.processor import TextCodec, save_processor
+from trainer.storage import LocalStore, S3Store, open_store
+from trainer.training import checkpoint as ckpt
+from trainer.training.augment import Perturbation
+from trainer.training.dataset import CTCCollator, SpeechDataset
+from trainer.training.ema import EMA
+from trainer.training.sampler import DurationBucketSampler, plan_eval_batches
+
+_log = logging.getLogger("trainer.training")
+TENSORBOARD_DIR = "tensorboard"
+DECODED_EXAMPLES = 4  # validation utterances shown as text in TensorBoard
+
+
+class Method(Protocol):
+    """How the weights are trained: LoRA adapters on a base, or a full model from scratch."""
+
+    name: str
+
+    def build(self, cfg: TrainConfig) -> tuple[torch.nn.Module, Wav2Vec2Processor]: ...
+
+    def load(self, model: torch.nn.Module, folder: Path) -> None: ...
+
+
+@dataclass
+class StepStats:
+    loss: float
+    grad_norm: float
+    seconds: float  # real audio, all ranks
+    padded_seconds: float
+    stop_requested: bool
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_precision(cfg: TrainConfig) -> str:
+    cuda = cfg.device != "cpu" and torch.cuda.is_available()
+    if cfg.device == "cuda" and not cuda:
+        raise ConfigError("device: cuda requested but no GPU is visible")
+    if cfg.precision == "auto":
+        if not cuda:
+            return "no"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[cfg.precision]
+
+
+def read_rows(path: str, flag: str, stats: dict[str, int]) -> list[dict]:
+    if not path:
+        raise ConfigError(f"{flag}: required")
+    if not Path(path).is_file():
+        raise ConfigError(f"{flag}: {path}: manifest not found")
+    rows = list(read_manifest(path, skip_invalid=True, stats=stats))
+    if not rows:
+        raise ConfigError(f"{flag}: {path}: no valid rows")
+    return rows
+
+
+def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable
+
+
+class TrainingRun:
+    def __init__(self, cfg: TrainConfig, method: Method) -> None:
+        self.cfg = cfg
+        self.method = method
+        self.store = open_store(cfg.output)
+        self.acc = Accelerator(
+            mixed_precision=resolve_precision(cfg),
+            cpu=cfg.device == "cpu" or not torch.cuda.is_available(),
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
+        )
+        self.main = self.acc.is_main_process
+        seed_everything(cfg.seed)
+        self._setup_model()
+        self._setup_data()
+        self._setup_optimizer()
+        self.resumed_from = self._resume_or_warm_start()
+        self.model, self.optimizer = self.acc.prepare(self.model, self.optimizer)
+        self.stop_requested = False
+
+    # ------------------------------------------------------------------------------ setup
+    def _setup_data(self) -> None:
+        cfg = self.cfg
+        self.codec = TextCodec(self.processor, load_unit(cfg.vocab))
+        self.invalid_rows: dict[str, int] = {}
+        self.train_rows = read_rows(cfg.train_manifest, "train_manifest", self.invalid_rows)
+        self.val_rows = read_rows(cfg.val_manifest, "val_manifest", self.invalid_rows)
+        if cfg.max_eval_utterances:
+            self.val_rows = self.val_rows[: cfg.max_eval_utterances]
+        self.sampler = DurationBucketSampler(
+            [r["duration"] for r in self.train_rows],
+            cfg.max_batch_seconds,
+            cfg.seed,
+            self.acc.process_index,
+            self.acc.num_processes,
+        )
+        self.train_set = SpeechDataset(
+            self.train_rows, self.codec, cfg.seed, Perturbation(tuple(cfg.speed_perturb), cfg.pitch_perturb_semitones)
+        )
+        self.val_set = SpeechDataset(self.val_rows, self.codec, cfg.seed)
+
+    def _setup_model(self) -> None:
+        cfg = self.cfg
+        if not cfg.vocab:
+            raise ConfigError("vocab: required (a folder with vocab.json and text_units.json)")
+        model, self.processor = self.method.build(cfg)
+        if cfg.gradient_checkpointing:
+            inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+            inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.model = model.to(self.acc.device)
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        total, trainable = count_parameters(model)
+        _log.info(
+            "model %s (%s): %s parameters, %s trainable (%.2f%%)",
+            cfg.model if self.method.name == "lora" else "from scratch",
+            self.method.name,
+            f"{total:,}",
+            f"{trainable:,}",
+            100.0 * trainable / total,
+        )
+        self.collator = CTCCollator(
+            self.processor.feature_extractor, min_samples_for_frames(model.config, model.config.mask_time_length + 1)
+        )
+        self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+
+    def _setup_optimizer(self) -> None:
+        cfg = self.cfg
+        epochs = cfg.epochs
+        per_epoch = [self.sampler.steps_in_epoch(e, cfg.grad_accum) for e in range(max(1, math.ceil(epochs)))]
+        if cfg.max_steps:
+            total = cfg.max_steps
+        else:
+            whole = int(epochs)
+            total = sum(per_epoch[:whole]) + int((epochs - whole) * per_epoch[whole] if epochs > whole else 0)
+        if total <= 0 or per_epoch[0] == 0:
+            raise ConfigError(
+                f"train_manifest: {len(self.train_rows)} utterances give no optimizer step "
+                f"(max_batch_seconds={cfg.max_batch_seconds}, grad_accum={cfg.grad_accum}, "
+                f"processes={self.acc.num_processes}, epochs={epochs})"
+            )
+        self.total_steps = total
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        warmup = math.ceil(cfg.warmup_ratio * total)
+        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, warmup, total)
+        self.progress = ckpt.Progress(total_steps=total, config=dataclasses.asdict(cfg))
+
+    def _resume_or_warm_start(self) -> Optional[str]:
+        """Resume the latest complete checkpoint of this output; else warm-start from --init-from."""
+        steps = ckpt.complete_steps(self.store)
+        if steps:
+            name = ckpt.step_dir(steps[-1])
+            folder = self.store.fetch(name)
+            self.method.load(self.model, folder)
+            self.optimizer.load_state_dict(torch.load(folder / ckpt.OPTIMIZER_FILE, map_location=self.acc.device))
+            self.scheduler.load_state_dict(torch.load(folder / ckpt.SCHEDULER_FILE))
+            if self.ema is not None:
+                self.ema.load(folder / ckpt.EMA_FILE)
+            saved = ckpt.Progress.from_json((folder / ckpt.STATE_FILE).read_text(encoding="utf-8"))
+            self._warn_config_drift(saved.config)
+            saved.config, saved.total_steps = self.progress.config, self.progress.total_steps
+            self.progress = saved
+            rng = torch.load(folder / ckpt.RNG_FILE, weights_only=False)  # our own file: numpy state
+            self._resume_rng = rng[self.acc.process_index] if self.acc.process_index < len(rng) else None
+            if isinstance(self.store, S3Store):
+                shutil.rmtree(folder, ignore_errors=True)
+            _log.info("resuming from %s/%s at step %d", self.store.uri, name, saved.step)
+            return name
+        self._resume_rng = None
+        if self.cfg.init_from:
+            from trainer.storage import materialize
+
+            folder = materialize(self.cfg.init_from)
+            if not folder.is_dir():
+                raise ConfigError(f"init_from: {self.cfg.init_from}: not found")
+            self.method.load(self.model, folder)
+            if self.ema is not None:
+                self.ema = EMA(self.model, self.cfg.ema_decay)
+            _log.info("warm start from %s (weights only; fresh optimizer and schedule)", self.cfg.init_from)
+        return None
+
+    def _warn_config_drift(self, saved: dict[str, Any]) -> None:
+        ignore = {"output", "num_workers", "log_steps", "device"}
+        changed = {k: (saved.get(k), v) for k, v in dataclasses.asdict(self.cfg).items() if k not in ignore and saved.get(k) != v}
+        if changed:
+            _log.warning("resuming with a config that differs from the checkpoint's: %s", changed)
+
+    # ------------------------------------------------------------------------------ loaders
+    def _loader(self, dataset: SpeechDataset, keyed_batches: list[list[tuple[int, int]]]) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_sampler=keyed_batches,
+            collate_fn=self.collator,
+            num_workers=self.cfg.num_workers,
+            # A private generator keeps loader start-up from drawing on the global RNG, which
+            # would make a resumed run's random stream differ from an uninterrupted one.
+            generator=torch.Generator().manual_seed(self.cfg.seed),
+            pin_memory=self.acc.device.type == "cuda",
+        )
+
+    def _eval_batches(self) -> list[list[tuple[int, int]]]:
+        plan = plan_eval_batches([r["duration"] for r in self.val_rows], self.cfg.max_batch_seconds)
+        mine = plan[self.acc.process_index :: self.acc.num_processes]
+        return [[(0, i) for i in batch] for batch in mine]
+
+    # ------------------------------------------------------------------------------ steps
+    def _dummy_batch(self) -> dict[str, torch.Tensor]:
+        """A silent clip with an empty label, for a rank whose batch was all unreadable audio:
+        it still joins DDP's gradient all-reduce (its loss is multiplied by 0)."""
+        n = self.collator.min_samples
+        return {
+            "input_values": torch.zeros(1, n),
+            "attention_mask": torch.ones(1, n, dtype=torch.long),
+            "labels": torch.full((1, 1), -100, dtype=torch.long),
+        }
+
+    def _forward_loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        empty = batch["input_values"] is None
+        inputs = self._dummy_batch() if empty else batch
+        out = self.model(
+            input_values=inputs["input_values"].to(self.acc.device),
+            attention_mask=inputs["attention_mask"].to(self.acc.device),
+            labels=inputs["labels"].to(self.acc.device),
+        )
+        return out.loss * 0.0 if empty else out.loss
+
+    def _train_step(self, batches: Iterator[dict[str, Any]]) -> StepStats:
+        cfg = self.cfg
+        self.model.train()
+        loss_sum = seconds = padded = 0.0
+        for micro in range(cfg.grad_accum):
+            batch = next(batches)
+            self._count_skipped(batch["skipped"])
+            sync = micro == cfg.grad_accum - 1
+            with contextlib.nullcontext() if sync else self.acc.no_sync(self.model):
+                loss = self._forward_loss(batch) / cfg.grad_accum
+                self.acc.backward(loss)
+            loss_sum += float(loss.detach())
+            seconds += batch["seconds"]
+            padded += batch["padded_seconds"]
+        grad_norm = self.acc.clip_grad_norm_(self.trainable, cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update()
+        shared = torch.tensor(
+            [loss_sum, seconds, padded, float(self.stop_requested)], dtype=torch.float64, device=self.acc.device
+        )
+        if self.acc.num_processes > 1:
+            shared = self.acc.reduce(shared, "sum")
+        loss_avg = float(shared[0]) / self.acc.num_processes
+        return StepStats(loss_avg, float(grad_norm), float(shared[1]), float(shared[2]), bool(shared[3] > 0))
+
+    def _count_skipped(self, skipped: list) -> None:
+        for item in skipped:
+            self.progress.skipped_audio += 1
+            _log.warning("skipped unreadable audio %s (%s): %s", item.utt_id, item.reason, item.path)
+            if len(self.progress.skipped_examples) < 20:
+                self.progress.skipped_examples.append(dataclasses.asdict(item))
+
+    # ------------------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        """CER/WER (trainer.evaluation.metrics definitions) of the EMA weights on the val set."""
+        model = self.acc.unwrap_model(self.model)
+        model.eval()
+        totals = torch.zeros(6, dtype=torch.float64)  # char errors, chars, word errors, words, loss, utts
+        examples: list[tuple[str, str]] = []
+        with self.ema.applied() if self.ema is not None else contextlib.nullcontext():
+            for batch in self._loader(self.val_set, self._eval_batches()):
+                if batch["input_values"] is None:
+                    continue
+                mask = batch["attention_mask"].to(self.acc.device)
+                with self.acc.autocast():
+                    out = model(
+                        input_values=batch["input_values"].to(self.acc.device),
+                        attention_mask=mask,
+                        labels=batch["labels"].to(self.acc.device),
+                    )
+                lengths = model._get_feat_extract_output_lengths(mask.sum(-1)).tolist()
+                hyps = self.codec.decode_logits(out.logits.float().cpu().numpy(), lengths)
+                refs = [self.codec.reference(t) for t in batch["texts"]]
+                for ref, hyp in zip(refs, hyps):
+                    c, w = char_edits(ref, hyp), word_edits(ref, hyp)
+                    totals[:4] += torch.tensor([c.errors, c.ref_len, w.errors, w.ref_len], dtype=torch.float64)
+                totals[4] += float(out.loss) * len(refs)
+                totals[5] += len(refs)
+                examples += list(zip(refs, hyps))[: DECODED_EXAMPLES - len(examples)]
+        model.train()
+        if self.acc.num_processes > 1:
+            totals = self.acc.reduce(totals.to(self.acc.device), "sum").cpu()
+        char_err, chars, word_err, words, loss, utts = totals.tolist()
+        return {
+            "step": self.progress.step,
+            "cer": char_err / max(chars, 1.0),
+            "wer": word_err / max(words, 1.0),
+            "loss": loss / max(utts, 1.0),
+            "utterances": int(utts),
+            "examples": [{"ref": r, "hyp": h} for r, h in examples],
+        }
+
+    def _record_eval(self, result: dict[str, Any]) -> bool:
+        """Log an evaluation, keep the best; True when early stopping says stop."""
+        p, cfg = self.progress, self.cfg
+        p.history.append({k: v for k, v in result.items() if k != "examples"})
+        value = result[cfg.metric]
+        _log.info(
+            "eval step %d | cer %.4f | wer %.4f | loss %.4f | %d utterances",
+            p.step, result["cer"], result["wer"], result["loss"], result["utterances"],
+        )
+        if self.main:
+            for key in ("cer", "wer", "loss"):
+                self.writer.add_scalar(f"eval/{key}", result[key], p.step)
+            table = "\n".join(f"| {e['ref']} | {e['hyp']} |" for e in result["examples"])
+            self.writer.add_text("eval/decoded", "| reference | hypothesis |\n|---|---|\n" + table, p.step)
+        if p.best_metric is None or value < p.best_metric:
+            p.best_metric, p.best_step, p.evals_since_best = value, p.step, 0
+            self._save(ckpt.BEST, use_ema=True, resumable=False)
+            return False
+        p.evals_since_best += 1
+        return bool(cfg.patience) and p.evals_since_best >= cfg.patience
+
+    # ------------------------------------------------------------------------------ saving
+    def _save(self, name: str, use_ema: bool, resumable: bool) -> None:
+        """Write one checkpoint folder (rank 0), atomically through the output store."""
+        rng_states = gather_object([ckpt.capture_rng()]) if resumable else []
+        if not self.main:
+            return
+        staged = self.store.staging_dir(name)
+        model = self.acc.unwrap_model(self.model)
+        with self.ema.applied() if use_ema and self.ema is not None else contextlib.nullcontext():
+            model.save_pretrained(str(staged))
+        save_processor(self.processor, self.cfg.vocab, staged)
+        (staged / ckpt.STATE_FILE).write_text(self.progress.to_json(), encoding="utf-8")
+        if self.ema is not None:
+            self.ema.save(staged / ckpt.EMA_FILE)
+        if resumable:
+            torch.save(self.optimizer.state_dict(), staged / ckpt.OPTIMIZER_FILE)
+            torch.save(self.scheduler.state_dict(), staged / ckpt.SCHEDULER_FILE)
+            torch.save(rng_states, staged / ckpt.RNG_FILE)
+        else:
+            (staged / ckpt.METRICS_FILE).write_text(json.dumps(self.metrics(), indent=2, ensure_ascii=False))
+        self.store.publish(staged, name)
+        if resumable:
+            ckpt.prune(self.store, self.cfg.keep_last)
+        self.writer.flush()
+        self.store.sync_log_dir(TENSORBOARD_DIR)
+
+    def metrics(self) -> dict[str, Any]:
+        """metrics.json: best and final validation results and whether the phase target was met."""
+        p, cfg = self.progress, self.cfg
+        best = next((h for h in p.history if h["step"] == p.best_step), None)
+        target = cfg.wer_target or None
+        return {
+            "phase": cfg.phase,
+            "method": self.method.name,
+            "model": cfg.model if self.method.name == "lora" else "scratch",
+            "rank": cfg.rank if self.method.name == "lora" else None,
+            "init_from": cfg.init_from or None,
+            "metric": cfg.metric,
+            "wer_target": target,
+            "target_met": None if target is None or best is None else best["wer"] <= target,
+            "best": best,
+            "final": p.history[-1] if p.history else None,
+            "finished": p.finished,
+            "stop_reason": p.stop_reason,
+            "steps": p.step,
+            "total_steps": p.total_steps,
+            "epochs": p.epoch + p.batch_in_epoch / max(1, len(self.sampler.epoch_batches(p.epoch))),
+            "train_audio_hours": p.audio_seconds / 3600.0,
+            "skipped_audio": {"count": p.skipped_audio, "examples": p.skipped_examples},
+            "invalid_manifest_rows": self.invalid_rows,
+            "train_utterances": len(self.train_rows),
+            "val_utterances": len(self.val_rows),
+        }
+
+    # ------------------------------------------------------------------------------ main loop
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        _log.warning("SIGTERM: finishing the current step, then saving a checkpoint")
+        self.stop_requested = True
+
+    def _log_line(self, stats: StepStats, started: float, steps_done: int) -> None:
+        p = self.progress
+        elapsed = time.monotonic() - started
+        rate = self._window_seconds / max(elapsed, 1e-9)
+        eta = timedelta(seconds=int(elapsed / max(steps_done, 1) * (p.total_steps - p.step)))
+        epoch = p.epoch + p.batch_in_epoch / max(1, self._epoch_batches)
+        lr = self.scheduler.get_last_lr()[0]
+        _log.info(
+            "step %d/%d | epoch %.2f | loss %.4f | lr %.2e | grad_norm %.3f | %.1f audio-s/s | eta %s",
+            p.step, p.total_steps, epoch, stats.loss, lr, stats.grad_norm, rate, eta,
+        )
+        if self.main:
+            for key, value in (("loss", stats.loss), ("lr", lr), ("grad_norm", stats.grad_norm), ("audio_seconds_per_second", rate)):
+                self.writer.add_scalar(f"train/{key}", value, p.step)
+            self.writer.add_scalar("train/padding_fraction", 1 - stats.seconds / max(stats.padded_seconds, 1e-9), p.step)
+
+    def train(self) -> int:
+        p, cfg = self.progress, self.cfg
+        if self.main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.store.cleanup_stale()
+            # purge_step drops events logged after the checkpoint by the run that was interrupted.
+            self.writer = SummaryWriter(str(self.store.log_dir(TENSORBOARD_DIR)), purge_step=p.step or None)
+        if p.finished:
+            _log.info("%s: already finished at step %d", self.store.uri, p.step)
+            self._write_metrics()
+            return exit_codes.OK
+        previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        if self._resume_rng is not None:
+            ckpt.restore_rng(self._resume_rng)
+        try:
+            return self._train_loop()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if self.main:
+                self.writer.close()
+
+    def _train_loop(self) -> int:
+        p, cfg = self.progress, self.cfg
+        _log.info(
+            "training %d steps (%d utterances, %.2f h; %d processes; max %.0f audio-s per batch)",
+            p.total_steps, len(self.train_rows), sum(r["duration"] for r in self.train_rows) / 3600,
+            self.acc.num_processes, cfg.max_batch_seconds,
+        )
+        window_start, window_steps, self._window_seconds = time.monotonic(), 0, 0.0
+        while True:
+            if p.step >= p.total_steps:  # resumed a run whose schedule is already done
+                self._record_eval(self.evaluate())
+                return self._finish("max_steps" if cfg.max_steps else "epochs")
+            plan = self.sampler.epoch_batches(p.epoch)
+            usable = len(plan) // cfg.grad_accum * cfg.grad_accum
+            self._epoch_batches = usable
+            keyed = [[(p.epoch, i) for i in batch] for batch in plan[p.batch_in_epoch : usable]]
+            batches = iter(self._loader(self.train_set, keyed))
+            stop_reason = ""
+            while p.batch_in_epoch < usable and p.step < p.total_steps:
+                stats = self._train_step(batches)
+                p.step += 1
+                p.batch_in_epoch += cfg.grad_accum
+                p.audio_seconds += stats.seconds
+                window_steps += 1
+                self._window_seconds += stats.seconds
+                if p.step % cfg.log_steps == 0 or p.step == p.total_steps:
+                    self._log_line(stats, window_start, window_steps)
+                    window_start, window_steps, self._window_seconds = time.monotonic(), 0, 0.0
+                evaluated = False
+                if p.step % cfg.eval_steps == 0 or p.step == p.total_steps:
+                    evaluated = True
+                    if self._record_eval(self.evaluate()):
+                        stop_reason = "early_stopping"
+                if p.step == p.total_steps:
+                    stop_reason = stop_reason or ("max_steps" if cfg.max_steps else "epochs")
+                if stats.stop_requested and not stop_reason:
+                    self._save(ckpt.step_dir(p.step), use_ema=False, resumable=True)
+                    _log.warning("preempted: saved step %d; re-run the same command to resume", p.step)
+                    return exit_codes.PREEMPTED
+                if stop_reason:
+                    if not evaluated:
+                        self._record_eval(self.evaluate())
+                    return self._finish(stop_reason)
+                if p.step % cfg.save_steps == 0:
+                    self._save(ckpt.step_dir(p.step), use_ema=False, resumable=True)
+            del batches
+            p.epoch += 1
+            p.batch_in_epoch = 0
+
+    def _finish(self, reason: str) -> int:
+        p = self.progress
+        p.finished, p.stop_reason = True, reason
+        self._save(ckpt.step_dir(p.step), use_ema=False, resumable=True)
+        self._write_metrics()
+        _log.info("finished (%s) at step %d; best %s %.4f at step %d", reason, p.step, self.cfg.metric, p.best_metric, p.best_step)
+        return exit_codes.OK
+
+    def _write_metrics(self) -> None:
+        if not self.main:
+            return
+        text = json.dumps(self.metrics(), indent=2, ensure_ascii=False)
+        self.store.write_text(ckpt.METRICS_FILE, text)
+        if self.store.complete(ckpt.BEST):
+            self.store.write_text(f"{ckpt.BEST}/{ckpt.METRICS_FILE}", text)
+        self.store.sync_log_dir(TENSORBOARD_DIR)
+
+
+def run_training(cfg: TrainConfig, method: Method) -> int:
+    transformers.utils.logging.disable_progress_bar()  # kubectl logs want plain lines
+    if not cfg.output:
+        raise ConfigError("output: required (local path, PVC path or s3://bucket/prefix)")
+    return TrainingRun(cfg, method).train()
