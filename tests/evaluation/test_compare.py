@@ -1,0 +1,55 @@
+"""`compare`: the same test sets through several models into summary.json, comparison.md and
+charts; finished runs are reused."""
+
+import json
+
+from trainer.data.manifest import load_manifest, write_manifest
+from trainer.evaluation.compare import REPORT_FILE, SUMMARY_FILE, compare, run_dir
+from trainer.evaluation.config import EvalConfig
+from trainer.evaluation.evaluate import METRICS_FILE
+from trainer.evaluation.export import export_merged
+from trainer.evaluation.report import AGE_CHART, METRICS_CHART
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CFG = EvalConfig(num_workers=0, batch_seconds=8.0, bootstrap=200)
+
+
+def test_compare_writes_report_and_reuses_finished_runs(eval_models, eval_corpus, tmp_path):
+    merged = tmp_path / "merged"
+    export_merged(eval_models["adapter"], str(merged))
+    models = {"base": eval_models["base"], "r4": eval_models["adapter"], "r4-merged": str(merged)}
+    adult = tmp_path / "adult.jsonl"
+    write_manifest(load_manifest(eval_corpus["adult"]), adult)  # absolute audio paths
+    test_sets = {"test": str(eval_corpus["test"]), "adult": str(adult)}
+    out = tmp_path / "report"
+
+    summary = compare(models, test_sets, str(out), CFG, progress=False)
+
+    assert json.loads((out / SUMMARY_FILE).read_text(encoding="utf-8")) == summary
+    for chart in (METRICS_CHART, AGE_CHART):
+        assert (out / chart).read_bytes()[:8] == PNG_MAGIC
+    entries = {m["name"]: m for m in summary["models"]}
+    assert list(entries) == list(models)
+    assert summary["baseline"] == "base" and entries["base"]["relative_speed"] == 1.0
+    assert entries["r4"]["r"] == entries["r4-merged"]["r"] == 4
+    assert entries["r4"]["results"]["test"]["metrics"] == entries["r4-merged"]["results"]["test"]["metrics"]
+    assert entries["r4"]["results"]["test"]["metrics"] != entries["base"]["results"]["test"]["metrics"]
+    assert entries["base"]["results"]["adult"]["scored"] == 4
+    assert entries["base"]["results"]["test"]["skipped"] == 1
+
+    report = (out / REPORT_FILE).read_text(encoding="utf-8")
+    assert "| Model | r | Parameters | WER | sWER | CER | JER | PER | Inference speed |" in report
+    assert "## CER per test set" in report and "adult (4 utt.)" in report
+    assert "## CER by age group" in report and "| Model | 3-5 | 6-7 | 8-10 | 20+ | unknown |" in report
+    for name in models:
+        assert f"| {name} |" in report
+
+    # Second run: nothing changed, every run reused; a changed test set is evaluated again.
+    stamps = {(m, s): (out / "runs" / m / s / METRICS_FILE).stat().st_mtime_ns for m in models for s in test_sets}
+    compare(models, test_sets, str(out), CFG, progress=False)
+    assert stamps == {(m, s): (out / "runs" / m / s / METRICS_FILE).stat().st_mtime_ns for m in models for s in test_sets}
+    write_manifest(load_manifest(adult)[:3], adult)
+    again = compare(models, test_sets, str(out), CFG, progress=False)
+    assert all(m["results"]["adult"]["scored"] == 3 for m in again["models"])
+    assert (out / "runs" / "base" / "test" / METRICS_FILE).stat().st_mtime_ns == stamps[("base", "test")]
+    assert run_dir(str(out), "base", "adult") == str(out / "runs" / "base" / "adult")

@@ -1,0 +1,58 @@
+"""Merged export: a plain Wav2Vec2ForCTC folder whose transcripts equal the unmerged adapter's and
+what `transformers.pipeline` makes of it."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trainer.data.audio import load_audio
+from trainer.data.manifest import load_manifest
+from trainer.evaluation.evaluate import EXPORT_INFO_FILE, load_model
+from trainer.evaluation.export import export_merged
+from trainer.evaluation.inference import CtcTranscriber
+from trainer.exit_codes import ConfigError
+from trainer.storage import MARKER
+
+
+@pytest.fixture(scope="module")
+def merged(eval_models, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "merged"
+    export_merged(eval_models["adapter"], str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def audios(eval_corpus):
+    return [load_audio(r["audio_filepath"]) for r in load_manifest(eval_corpus["test"]) if r["utt_id"] != "broken"]
+
+
+def test_export_is_a_standard_model_folder(merged):
+    assert (merged / "config.json").is_file() and (merged / "model.safetensors").is_file()
+    assert (merged / "vocab.json").is_file() and (merged / MARKER).is_file()
+    assert not (merged / "adapter_config.json").exists()
+    info = json.loads((merged / EXPORT_INFO_FILE).read_text(encoding="utf-8"))
+    assert (info["r"], info["unit"]) == (4, "syllable")
+    loaded = load_model(str(merged))
+    assert (loaded.info["kind"], loaded.info["r"]) == ("merged", 4)
+    assert not any("lora_" in name for name, _ in loaded.model.named_parameters())
+
+
+def test_merged_transcripts_equal_adapter_and_pipeline(eval_models, merged, audios):
+    from transformers import pipeline
+
+    adapter, export, base = (load_model(uri) for uri in (eval_models["adapter"], str(merged), eval_models["base"]))
+    adapter_texts = CtcTranscriber(adapter.model, adapter.codec)(audios)
+    merged_texts = CtcTranscriber(export.model, export.codec)(audios)
+    assert merged_texts == adapter_texts
+    assert all(adapter_texts)
+    # The adapter matters: the base alone transcribes differently.
+    assert CtcTranscriber(base.model, base.codec)(audios) != adapter_texts
+
+    asr = pipeline("automatic-speech-recognition", model=str(merged), device="cpu")
+    assert [asr(audio.copy())["text"] for audio in audios] == merged_texts
+
+
+def test_export_refuses_a_model_that_is_not_an_adapter(eval_models, tmp_path):
+    with pytest.raises(ConfigError, match="not a LoRA adapter"):
+        export_merged(eval_models["base"], str(tmp_path / "out"))
