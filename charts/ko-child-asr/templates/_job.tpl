@@ -1,0 +1,104 @@
+{{/*
+ko-child-asr.job: one step of the plan as a Job (k8s/job.yaml.j2 renders the same). The orchestrator
+creates it from the plan ConfigMap when the step before it is Complete and its marker exists.
+Usage: {{ include "ko-child-asr.job" (dict "root" $ "job" $step) | fromYaml }}
+*/}}
+{{- define "ko-child-asr.job" -}}
+{{- $v := .root.Values -}}
+{{- $job := .job -}}
+{{- $run := include "ko-child-asr.run" .root -}}
+{{- $usesGpu := ne $job.kind "prepare" -}}
+{{- $gpus := ternary (int $v.gpusPerNode) 0 $usesGpu -}}
+{{- $distributed := eq $job.kind "train" -}}
+{{- $indexed := and $distributed (gt (int $v.nodes) 1) -}}
+{{- $r := ternary $v.resources.trainer $v.resources.prepare $usesGpu -}}
+{{- $launcher := list -}}
+{{- if and $distributed (or (gt (int $v.nodes) 1) (gt (int $v.gpusPerNode) 1)) -}}
+{{- $procs := printf "--nproc-per-node=%d" (max (int $v.gpusPerNode) 1) -}}
+{{- $shutdown := printf "--shutdown-timeout=%d" (sub (int $v.job.terminationGracePeriodSeconds) 30) -}}
+{{- if $indexed -}}
+{{- $launcher = list "torchrun" (printf "--nnodes=%d" (int $v.nodes)) $procs "--node-rank=$(NODE_RANK)" (printf "--master-addr=%s-0.%s-ddp" $job.name $run) "--master-port=29500" $shutdown "-m" "trainer" -}}
+{{- else -}}
+{{- $launcher = list "torchrun" "--standalone" $procs $shutdown "-m" "trainer" -}}
+{{- end -}}
+{{- end -}}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ $job.name | toJson }}
+  namespace: {{ .root.Release.Namespace | toJson }}
+  labels:
+    {{- include "ko-child-asr.labels" (dict "root" .root "component" $job.kind) | nindent 4 }}
+    {{- if eq $job.kind "train" }}
+    ko-child-asr/rank: {{ $job.rank | toString | toJson }}
+    ko-child-asr/phase: {{ $job.phase | toString | toJson }}
+    {{- end }}
+spec:
+  backoffLimit: {{ int $v.job.backoffLimit }}
+  activeDeadlineSeconds: {{ int $v.job.activeDeadlineSeconds }}
+  ttlSecondsAfterFinished: {{ int $v.job.ttlSecondsAfterFinished }}
+  {{- if $indexed }}
+  completionMode: Indexed
+  completions: {{ int $v.nodes }}
+  parallelism: {{ int $v.nodes }}
+  {{- end }}
+  # Preemption is not the trainer's fault: the pod is retried (resuming from its last checkpoint)
+  # without using up backoffLimit. A config error (exit 78) cannot be fixed by retrying: fail at once.
+  podFailurePolicy:
+    rules:
+      - action: FailJob
+        onExitCodes: {containerName: trainer, operator: In, values: [78]}
+      - action: Ignore
+        onPodConditions: [{type: DisruptionTarget, status: "True"}]
+  template:
+    metadata:
+      labels:
+        {{- include "ko-child-asr.labels" (dict "root" .root "component" $job.kind) | nindent 8 }}
+    spec:
+      restartPolicy: Never
+      enableServiceLinks: false
+      {{- include "ko-child-asr.serviceAccount" .root | nindent 6 }}
+      # Long enough for the trainer to finish the step and write a checkpoint after SIGTERM.
+      terminationGracePeriodSeconds: {{ int $v.job.terminationGracePeriodSeconds }}
+      {{- include "ko-child-asr.podSecurity" .root | nindent 6 }}
+      {{- include "ko-child-asr.pullSecrets" .root | indent 6 }}
+      {{- if $indexed }}
+      subdomain: {{ printf "%s-ddp" $run | toJson }}
+      {{- end }}
+      {{- if $usesGpu }}
+      {{- with $v.nodeSelector }}
+      nodeSelector: {{ toJson . }}
+      {{- end }}
+      {{- with $v.tolerations }}
+      tolerations: {{ toJson . }}
+      {{- end }}
+      {{- with $v.affinity }}
+      affinity: {{ toJson . }}
+      {{- end }}
+      {{- end }}
+      containers:
+        - name: trainer
+          {{- include "ko-child-asr.image" .root | nindent 10 }}
+          {{- with $launcher }}
+          command: {{ toJson . }}
+          {{- end }}
+          args: {{ toJson $job.argv }}
+          env:
+            {{- include "ko-child-asr.scratchEnv" .root | nindent 12 }}
+            {{- include "ko-child-asr.storageEnv" .root | indent 12 }}
+            {{- if $indexed }}
+            - name: NODE_RANK
+              valueFrom: {fieldRef: {fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}
+            {{- end }}
+          {{- include "ko-child-asr.resources" (dict "r" $r "gpus" $gpus) | nindent 10 }}
+          {{- include "ko-child-asr.containerSecurity" .root | nindent 10 }}
+          volumeMounts:
+            {{- include "ko-child-asr.scratchMounts" .root | nindent 12 }}
+            # PyTorch data loader workers share tensors through /dev/shm; the default 64 MiB is too small.
+            - {name: dshm, mountPath: /dev/shm}
+            {{- include "ko-child-asr.storageMount" (dict "root" .root "readOnly" false) | indent 12 }}
+      volumes:
+        {{- include "ko-child-asr.scratchVolumes" .root | nindent 8 }}
+        - {name: dshm, emptyDir: {medium: Memory, sizeLimit: {{ $v.resources.shmSize | toJson }}}}
+        {{- include "ko-child-asr.storageVolume" .root | indent 8 }}
+{{- end -}}

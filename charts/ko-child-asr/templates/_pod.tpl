@@ -1,0 +1,109 @@
+{{/*
+Pieces every pod of a run shares (k8s/_pod.j2 renders the same). Values are written with toJson,
+so no value can break out of its field.
+*/}}
+
+{{/* ko-child-asr.podSecurity: restricted Pod Security; fsGroup makes the volumes writable. */}}
+{{- define "ko-child-asr.podSecurity" -}}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 1000
+  runAsGroup: 1000
+  fsGroup: 1000
+  seccompProfile: {type: RuntimeDefault}
+{{- end -}}
+
+{{/* ko-child-asr.containerSecurity: no privilege escalation, no capabilities, read-only root. */}}
+{{- define "ko-child-asr.containerSecurity" -}}
+securityContext:
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  runAsNonRoot: true
+  capabilities: {drop: [ALL]}
+{{- end -}}
+
+{{/* ko-child-asr.scratchEnv/Mounts/Volumes: the root filesystem is read-only, so /tmp, HOME and HF_HOME are emptyDirs. */}}
+{{- define "ko-child-asr.scratchEnv" -}}
+- {name: HOME, value: /home/trainer}
+- {name: HF_HOME, value: /cache/huggingface}
+- {name: TMPDIR, value: /tmp}
+{{- end -}}
+
+{{- define "ko-child-asr.scratchMounts" -}}
+- {name: tmp, mountPath: /tmp}
+- {name: home, mountPath: /home/trainer}
+- {name: hf-cache, mountPath: /cache/huggingface}
+{{- end -}}
+
+{{- define "ko-child-asr.scratchVolumes" -}}
+- {name: tmp, emptyDir: {}}
+- {name: home, emptyDir: {}}
+- {name: hf-cache, emptyDir: {}}
+{{- end -}}
+
+{{/*
+ko-child-asr.storageEnv: S3 credentials from the referenced Secret (never inlined), and the endpoint.
+Usage: {{- include "ko-child-asr.storageEnv" . | nindent 12 }}
+*/}}
+{{- define "ko-child-asr.storageEnv" -}}
+{{- $s3 := .Values.storage.s3 -}}
+{{- if eq .Values.storage.type "s3" -}}
+{{- if $s3.secretName }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom: {secretKeyRef: {name: {{ $s3.secretName | toJson }}, key: AWS_ACCESS_KEY_ID}}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom: {secretKeyRef: {name: {{ $s3.secretName | toJson }}, key: AWS_SECRET_ACCESS_KEY}}
+{{- end }}
+{{- if $s3.endpoint }}
+- {name: AWS_ENDPOINT_URL, value: {{ $s3.endpoint | toJson }}}
+- {name: S3_ENDPOINT, value: {{ $s3.endpoint | toJson }}}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* ko-child-asr.storageMount: Usage: include "ko-child-asr.storageMount" (dict "root" $ "readOnly" true) */}}
+{{- define "ko-child-asr.storageMount" -}}
+{{- if eq .root.Values.storage.type "pvc" }}
+- {name: storage, mountPath: /storage, readOnly: {{ .readOnly | toJson }}}
+{{- end -}}
+{{- end -}}
+
+{{- define "ko-child-asr.storageVolume" -}}
+{{- if eq .Values.storage.type "pvc" }}
+- {name: storage, persistentVolumeClaim: {claimName: {{ include "ko-child-asr.claim" . | toJson }}}}
+{{- end -}}
+{{- end -}}
+
+{{/* ko-child-asr.serviceAccount: workload identity's ServiceAccount if any; never an API token. */}}
+{{- define "ko-child-asr.serviceAccount" -}}
+{{- if and (eq .Values.storage.type "s3") .Values.storage.s3.serviceAccountName }}
+serviceAccountName: {{ .Values.storage.s3.serviceAccountName | toJson }}
+{{- end }}
+automountServiceAccountToken: false
+{{- end -}}
+
+{{- define "ko-child-asr.image" -}}
+image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag | toJson }}
+imagePullPolicy: {{ .Values.image.pullPolicy | toJson }}
+{{- end -}}
+
+{{- define "ko-child-asr.pullSecrets" -}}
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - {name: {{ . | toJson }}}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+ko-child-asr.resources: requests/limits with every quantity a string (the kubernetes client 37.x
+and Helm 4 server-side apply reject integers). Usage: include ... (dict "r" .Values.resources.x "gpus" 1)
+*/}}
+{{- define "ko-child-asr.resources" -}}
+{{- $gpu := "" -}}
+{{- if .gpus }}{{ $gpu = printf ", nvidia.com/gpu: \"%d\"" (int .gpus) }}{{ end -}}
+resources:
+  requests: {cpu: {{ .r.cpu | toJson }}, memory: {{ .r.memory | toJson }}{{ $gpu }}}
+  limits: {memory: {{ .r.memory | toJson }}{{ $gpu }}}
+{{- end -}}

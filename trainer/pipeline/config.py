@@ -1,0 +1,340 @@
+"""`PipelineConfig`: the one typed description of a run, shared by `tools/submit.py`, the local
+runner, the Jinja2 templates and the Helm chart.
+
+Field names are snake_case here and camelCase in Helm values (`gpus_per_node` <-> `gpusPerNode`);
+the mapping is mechanical, so a setting is named once. The chart's `values.yaml` (every value with
+its `## @param` line) and `values.schema.json` are generated from these dataclasses
+(`python -m trainer.pipeline.schema --write`) and a test keeps the committed files identical.
+Validation runs the same JSON schema that Helm runs, then the cross-field checks in `problems()`
+(mirrored by the chart's `validateValues` helper), so both front ends reject the same inputs.
+
+`train_overrides` keys are `trainer.config.TrainConfig` field names (`learning_rate: 3.0e-4`); they
+become `python -m trainer train` flags in sorted order. Fields the plan sets itself (paths, phase,
+rank, ...) cannot be overridden.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import re
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from trainer.config import DEFAULT_BASE_MODEL, PHASES, TrainConfig
+from trainer.exit_codes import ConfigError
+
+# Kubernetes limits every object name used here (Jobs, Services, label values, pod hostnames) to a
+# DNS-1123 label. The run name is a prefix of all of them, so it gets the room the longest suffix
+# leaves: "-r<rank>-p<phase>-verify" plus an Indexed Job's "-<index>" pod hostname suffix.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+MAX_NAME = 63
+MAX_RUN_NAME = 40
+RESERVED_RUN_NAMES = ("data", "models")  # top-level folders of the storage layout
+# Resource quantities, as the API server parses them (no sign: negative requests make no sense).
+QUANTITY = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$"
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
+# Image references: registry/path:tag@digest; no spaces, quotes or newlines can get through.
+IMAGE = r"^[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*(@sha256:[a-f0-9]{64})?$"
+S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()=+-]+)*$"  # no trailing '/'
+# Paths below the storage root and preset names: plain relative paths, no "..", no specials.
+REL_PATH = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
+PRESET = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
+# A model: a hub id (org/name), an absolute path (e.g. below /storage) or an s3:// URI.
+MODEL = r"^(/|s3://)?[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
+
+# TrainConfig fields that the plan sets for each job; overriding them would break the chain.
+PLAN_OWNED_TRAIN_FIELDS = frozenset(
+    {"output", "model", "train_manifest", "val_manifest", "curriculum_dir", "vocab", "init_from",
+     "phase", "rank"}
+)
+PHASE_CHOICES = tuple(PHASES)
+
+
+def _v(default: Any, help: str, **schema: Any) -> Any:
+    """A field with help text (-> `## @param` in values.yaml) and extra JSON-schema keywords."""
+    meta = {"help": help, "schema": schema}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: json.loads(json.dumps(d)), metadata=meta)
+    if dataclasses.is_dataclass(default):
+        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ImageConfig:
+    repository: str = _v("ghcr.io/example/ko-child-asr", "trainer image repository", pattern=IMAGE)
+    tag: str = _v("0.1.0", "image tag", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    pull_policy: Literal["IfNotPresent", "Always", "Never"] = _v("IfNotPresent", "imagePullPolicy")
+    pull_secrets: list[str] = _v([], "names of existing image pull Secrets", items={"pattern": DNS_LABEL})
+
+
+@dataclass
+class DataConfig:
+    dir: str = _v("data", "prepared data folder below the storage root (manifests, curriculum/, vocab.json)",
+                  pattern=REL_PATH)
+    corpus: str = _v("", "AI Hub-layout corpus folder below the storage root, imported by the prepare job",
+                     pattern=f"({REL_PATH})|^$")
+    prepare: bool = _v(False, "run `trainer data prepare` first (import, split, curriculum, vocab)")
+
+
+@dataclass
+class Resources:
+    cpu: str = _v("8", "CPU request", pattern=QUANTITY)
+    memory: str = _v("48Gi", "memory request and limit", pattern=QUANTITY)
+
+
+@dataclass
+class ResourcesConfig:
+    trainer: Resources = _v(Resources(), "train, base and eval Jobs (plus gpusPerNode GPUs each)")
+    prepare: Resources = _v(Resources("2", "8Gi"), "the CPU-only data prepare Job")
+    orchestrator: Resources = _v(Resources("100m", "256Mi"), "the chain orchestrator and marker checks")
+    tensorboard: Resources = _v(Resources("250m", "1Gi"), "the TensorBoard Deployment")
+    shm_size: str = _v("16Gi", "size limit of the /dev/shm emptyDir (data loader workers)", pattern=QUANTITY)
+
+
+@dataclass
+class JobPolicy:
+    backoff_limit: int = _v(3, "pod failures (not preemptions) tolerated per Job", minimum=0, maximum=100)
+    active_deadline_seconds: int = _v(259200, "hard wall-clock limit per Job", minimum=60)
+    ttl_seconds_after_finished: int = _v(604800, "finished Jobs are deleted after this long", minimum=0)
+    termination_grace_period_seconds: int = _v(
+        600, "SIGTERM -> SIGKILL; long enough to write a checkpoint", minimum=30, maximum=86400
+    )
+
+
+@dataclass
+class PvcConfig:
+    claim_name: str = _v("", "existing PersistentVolumeClaim; empty: create <run>-storage", pattern=f"({DNS_LABEL})|^$")
+    size: str = _v("200Gi", "size of the created claim", pattern=QUANTITY)
+    storage_class: str = _v("", "storageClassName of the created claim (empty: cluster default)",
+                            pattern=f"({DNS_LABEL})|^$")
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = _v(
+        "ReadWriteOnce", "ReadWriteOnce suits sequential single-node phases; multi-node needs ReadWriteMany"
+    )
+
+
+@dataclass
+class S3Config:
+    prefix: str = _v("", "s3://bucket/prefix holding data, models and runs", pattern=f"({S3_URI})|^$")
+    secret_name: str = _v("", "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never inlined)",
+                          pattern=f"({DNS_LABEL})|^$")
+    endpoint: str = _v("", "S3-compatible endpoint URL (empty: AWS)", pattern=r"^(https?://[A-Za-z0-9.:-]+/?)?$")
+    service_account_name: str = _v("", "workload identity: ServiceAccount allowed to reach the bucket",
+                                   pattern=f"({DNS_LABEL})|^$")
+
+
+@dataclass
+class StorageConfig:
+    type: Literal["pvc", "s3"] = _v("pvc", "where data, models, checkpoints and logs live")
+    pvc: PvcConfig = _v(PvcConfig(), "PersistentVolumeClaim storage, mounted at /storage")
+    s3: S3Config = _v(S3Config(), "S3 storage")
+
+
+@dataclass
+class TensorBoardConfig:
+    enabled: bool = _v(True, "TensorBoard Deployment + Service over the run's log directory")
+
+
+@dataclass
+class OrchestratorConfig:
+    chain: Literal["orchestrator", "client"] = _v(
+        "orchestrator", "orchestrator: in-cluster CPU Job chains the phases; client: submit.py does"
+    )
+    poll_seconds: int = _v(30, "how often the chain looks at its Jobs", minimum=1, maximum=3600)
+
+
+@dataclass
+class PipelineConfig:
+    run_name: str = _v("", "run name (DNS-1123 label); empty: derived from the config", pattern=f"({DNS_LABEL})|^$",
+                       maxLength=MAX_RUN_NAME)
+    image: ImageConfig = _v(ImageConfig(), "the trainer image (entrypoint `python -m trainer`)")
+    phases: list[int] = _v([1, 2, 3], "curriculum phases to run, in order ([]: evaluation only)", items={"enum": list(PHASE_CHOICES)},
+                           uniqueItems=True)
+    ranks: list[int] = _v([32], "LoRA ranks; each gets its own phase chain", items={"minimum": 1, "maximum": 1024},
+                          minItems=1, uniqueItems=True)
+    evaluate: bool = _v(True, "finish with the comparison Job: base vs each rank's last phase")
+    preset: str = _v("", "trainer preset (e.g. demo, demo-small) passed to every job", pattern=PRESET)
+    base_model: str = _v(DEFAULT_BASE_MODEL, "hub id, absolute path (PVC: below /storage) or s3:// URI", pattern=MODEL)
+    embedded_default: bool = _v(
+        False, "synthetic corpus + tiny base trained from scratch instead of data.corpus / baseModel"
+    )
+    data: DataConfig = _v(DataConfig(), "data locations on the storage")
+    train_overrides: dict[str, Any] = _v({}, "`trainer train` settings: TrainConfig field -> value")
+    gpus_per_node: int = _v(1, "nvidia.com/gpu per pod (0: CPU only)", minimum=0, maximum=16)
+    nodes: int = _v(1, "pods per training Job; >1: Indexed Job + torchrun rendezvous", minimum=1, maximum=64)
+    node_selector: dict[str, str] = _v({}, "nodeSelector for trainer pods (e.g. GPU product labels)")
+    tolerations: list[dict[str, Any]] = _v([], "tolerations for trainer pods")
+    affinity: dict[str, Any] = _v({}, "affinity for trainer pods")
+    resources: ResourcesConfig = _v(ResourcesConfig(), "requests per kind of pod (quantities as strings)")
+    job: JobPolicy = _v(JobPolicy(), "Job retry and lifetime policy")
+    storage: StorageConfig = _v(StorageConfig(), "storage backend")
+    tensorboard: TensorBoardConfig = _v(TensorBoardConfig(), "TensorBoard")
+    orchestrator: OrchestratorConfig = _v(OrchestratorConfig(), "how the phases are chained")
+
+    def __post_init__(self) -> None:
+        self.phases = sorted(self.phases)
+
+
+# ----------------------------------------------------------------------------- names <-> values
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def to_values(obj: Any) -> dict[str, Any]:
+    """PipelineConfig -> Helm values (camelCase keys; dict-valued settings are kept verbatim)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        out[camel(f.name)] = to_values(value) if dataclasses.is_dataclass(value) else json.loads(json.dumps(value))
+    return out
+
+
+def _from_values(cls: type, values: dict[str, Any]) -> Any:
+    types = _field_types(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if camel(f.name) not in values:
+            continue
+        value = values[camel(f.name)]
+        kwargs[f.name] = _from_values(types[f.name], value) if dataclasses.is_dataclass(types[f.name]) else value
+    return cls(**kwargs)
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge values like Helm does (maps merge, anything else replaces)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def from_values(values: dict[str, Any], source: str = "values") -> PipelineConfig:
+    """Validate Helm-style values (defaults filled in) and build the config; ConfigError lists every problem."""
+    from trainer.pipeline import schema
+
+    merged = merge(to_values(PipelineConfig()), values)
+    errors = _control_characters(merged) + schema.errors(merged)
+    if errors:
+        raise ConfigError(f"{source}: invalid values:\n  " + "\n  ".join(errors))
+    cfg = _from_values(PipelineConfig, merged)
+    found = problems(cfg)
+    if found:
+        raise ConfigError(f"{source}: invalid values:\n  " + "\n  ".join(found))
+    return cfg
+
+
+def _control_characters(values: Any, path: str = "") -> list[str]:
+    """Strings with newlines or other control characters, anywhere in the values.
+
+    The schema's patterns reject them for Helm (Go's `$` matches only at the very end), but
+    Python's `re.search` lets `$` match before a trailing newline, so the check is explicit here.
+    """
+    if isinstance(values, dict):
+        return [p for k, v in values.items() for p in _control_characters(v, f"{path}{k}.")] + (
+            [f"{path}{k}: control characters are not allowed in keys" for k in values if _has_control(str(k))]
+        )
+    if isinstance(values, list):
+        return [p for i, v in enumerate(values) for p in _control_characters(v, f"{path}{i}.")]
+    if isinstance(values, str) and _has_control(values):
+        return [f"{path.rstrip('.')}: {values!r} contains control characters (newlines are not allowed)"]
+    return []
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML follows YAML 1.1, where `1e-4` is a string; Helm's YAML 1.2 parser reads a float."""
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?([0-9][0-9_]*)?\.?[0-9]+([eE][-+]?[0-9]+)?$|^[-+]?[0-9]+\.[0-9]*([eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+
+
+def load_values(text: str, source: str) -> dict[str, Any]:
+    """Parse a values file the way Helm reads numbers; ConfigError names the file on bad YAML."""
+    try:
+        data = yaml.load(text, Loader=_Yaml12Loader) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping of values")
+    return data
+
+
+# ----------------------------------------------------------------------------- cross-field checks
+
+
+def problems(cfg: PipelineConfig) -> list[str]:
+    """Every cross-field problem (mirrored by the chart's validateValues helper), all at once."""
+    found = []
+    if cfg.run_name in RESERVED_RUN_NAMES:
+        found.append(f"runName: '{cfg.run_name}' is reserved for the storage layout")
+    if cfg.nodes > 1 and cfg.storage.type == "pvc" and cfg.storage.pvc.access_mode != "ReadWriteMany":
+        found.append("storage.pvc.accessMode: nodes > 1 needs ReadWriteMany (every node writes the same claim)")
+    if cfg.storage.type == "s3":
+        if not cfg.storage.s3.prefix:
+            found.append("storage.s3.prefix: required when storage.type is s3")
+        if not (cfg.storage.s3.secret_name or cfg.storage.s3.service_account_name):
+            found.append("storage.s3: set secretName (credentials Secret) or serviceAccountName (workload identity)")
+    if cfg.embedded_default and cfg.data.corpus:
+        found.append("data.corpus: the embedded default synthesises its corpus; leave corpus empty")
+    if cfg.data.prepare and not cfg.data.corpus and not cfg.embedded_default:
+        found.append("data.prepare: needs data.corpus (or embeddedDefault)")
+    if not cfg.phases and not cfg.evaluate:
+        found.append("phases: empty and evaluate is false: nothing to run")
+    found += _override_problems(cfg.train_overrides)
+    return found
+
+
+def _override_problems(overrides: dict[str, Any]) -> list[str]:
+    owned = sorted(PLAN_OWNED_TRAIN_FIELDS & set(overrides))
+    if owned:
+        return [f"trainOverrides: {', '.join(owned)} set by the plan for each job; not overridable"]
+    try:
+        TrainConfig(**overrides)
+    except ConfigError as exc:
+        return [f"trainOverrides: {exc}"]
+    return []
+
+
+def train_override_fields() -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(TrainConfig) if f.name not in PLAN_OWNED_TRAIN_FIELDS]
+
+
+# ----------------------------------------------------------------------------- derived names
+
+
+def spec_hash(cfg: PipelineConfig, length: int = 64) -> str:
+    """Hash of everything but the run name (stable across dict ordering)."""
+    values = to_values(dataclasses.replace(cfg, run_name=""))
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:length]
+
+
+def run_name(cfg: PipelineConfig) -> str:
+    """The given run name, or one derived from the config: same config -> same name (idempotent submits)."""
+    if cfg.run_name:
+        return cfg.run_name
+    ranks = "-".join(f"r{r}" for r in cfg.ranks)
+    return f"{cfg.preset or 'asr'}-{ranks}"[: MAX_RUN_NAME - 7].rstrip("-") + "-" + spec_hash(cfg, 6)

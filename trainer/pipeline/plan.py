@@ -1,0 +1,258 @@
+"""`build_plan(cfg, root)`: the ordered jobs of a run, with each job's `python -m trainer` arguments.
+
+Pure: no I/O. The same plan drives the local runner (`root` a local folder or `s3://` prefix), the
+Jinja2 templates and, mirrored in the chart's `_plan.tpl`, the Helm chart (`root` = `/storage` on a
+PVC, or the `s3://` prefix). Storage layout below `root`:
+
+    <data.dir>/                       prepared data (embedded default: <data.dir>/embedded-<preset>)
+        train_adult.jsonl ... test_child.jsonl, curriculum/phase{1,2,3}.jsonl, vocab.json
+    models/tiny-base-<preset>/        the embedded default's stand-in base model
+    <run>/r<rank>/phase<N>/           each phase's checkpoints and TensorBoard events
+    <run>/report/                     comparison.md, charts
+
+Shared folders (data, tiny base) are named by their inputs, so another run with the same preset
+reuses them and a different preset builds its own. Every job has a completion marker; a job whose
+markers exist is done (the local runner and the orchestrator skip it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from trainer.config import PHASES, TrainConfig
+from trainer.exit_codes import ConfigError
+from trainer.pipeline import config as C
+
+JobKind = Literal["prepare", "base", "train", "eval"]
+
+# What each command writes last, i.e. what proves a step finished (names from their packages):
+# `data prepare` ends with prepare_report.json; `pretrain-base` publishes the base with COMPLETE;
+# `train` writes <output>/metrics.json only when the phase is finished (after its final
+# checkpoint), and checkpoint-best/COMPLETE marks the checkpoint the next phase starts from;
+# `compare` writes comparison.md last.
+COMPLETE_MARKER = "COMPLETE"
+CHECKPOINT_BEST = "checkpoint-best"
+DATA_MARKER = "prepare_report.json"
+PHASE_MARKER = "metrics.json"
+REPORT_MARKER = "comparison.md"
+
+# Files `trainer data prepare` writes into the data folder.
+PRETRAIN_MANIFESTS = ("train_adult.jsonl", "val_adult.jsonl")
+VAL_MANIFEST = "val_child.jsonl"
+TEST_MANIFEST = "test_child.jsonl"
+ADULT_TEST_MANIFEST = "test_adult.jsonl"  # exists when the corpus has adult speakers
+CURRICULUM_DIR = "curriculum"
+
+# Suffixes of generated object names; the longest bounds the run name (config.MAX_RUN_NAME).
+VERIFY_SUFFIX = "-verify"
+CHECK_SUFFIX = "-check"
+
+
+def train_flag(field_name: str) -> str:
+    """`--curriculum-dir` from `curriculum_dir`; fails loudly if TrainConfig loses the field."""
+    if field_name not in _TRAIN_FIELDS:
+        raise KeyError(f"TrainConfig has no field {field_name!r}")
+    return "--" + field_name.replace("_", "-")
+
+
+_TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def flag_value(value: Any) -> str:
+    """A flag value exactly as the Helm chart prints it (`toJson`: Go's ES6 number form).
+
+    Both renderers must give the same strings for the parity test; Python's `str()` would print
+    3.0 as '3.0' and 1e-05 as '1e-05' where Go prints '3' and '0.00001'.
+    """
+    if isinstance(value, bool):
+        raise TypeError("booleans are flags, not values")
+    if not isinstance(value, float):
+        return str(value)
+    if value == 0 or 1e-6 <= abs(value) < 1e21:
+        return format(Decimal(repr(value)).normalize(), "f")
+    mantissa, exponent = repr(value).split("e")
+    power = int(exponent)
+    return f"{mantissa}e-{-power}" if power < 0 else f"{mantissa}e+{power:02d}"
+
+
+def override_flags(overrides: dict[str, Any]) -> list[str]:
+    """`trainer train` flags for the overrides, sorted by field name (the chart ranges maps sorted too)."""
+    argv: list[str] = []
+    for name in sorted(overrides):
+        value = overrides[name]
+        if isinstance(value, bool):
+            argv.append(train_flag(name) if value else "--no-" + name.replace("_", "-"))
+        elif isinstance(value, list):
+            argv += [train_flag(name), *map(flag_value, value)]
+        else:
+            argv += [train_flag(name), flag_value(value)]
+    return argv
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One step of the chain: one Kubernetes Job, or one local process."""
+
+    name: str  # Job name: <run>-<step>
+    kind: JobKind
+    argv: tuple[str, ...]  # after `python -m trainer`
+    output: str
+    markers: tuple[str, ...]  # all exist once the job finished successfully
+    depends_on: tuple[str, ...] = ()
+    phase: int = 0
+    rank: int = 0
+
+    @property
+    def uses_gpu(self) -> bool:
+        return self.kind != "prepare"
+
+    @property
+    def distributed(self) -> bool:
+        """Training steps may span several nodes; prepare, base and eval run as one process."""
+        return self.kind == "train"
+
+
+@dataclass(frozen=True)
+class Plan:
+    run: str
+    root: str
+    jobs: tuple[PlannedJob, ...]
+    logdir: str  # what TensorBoard reads
+    report_dir: str
+
+    def job(self, name: str) -> PlannedJob:
+        return next(j for j in self.jobs if j.name == name)
+
+    def to_json(self) -> dict[str, Any]:
+        """What the orchestrator reads from the plan ConfigMap (the Helm chart writes the same)."""
+        return {
+            "run": self.run,
+            "jobs": [
+                {"name": j.name, "kind": j.kind, "markers": list(j.markers), "dependsOn": list(j.depends_on)}
+                for j in self.jobs
+            ],
+        }
+
+
+def join(root: str, *parts: str) -> str:
+    """Join below a local folder, `/storage` or an `s3://` prefix (always '/': S3 keys and pods)."""
+    return "/".join([root.rstrip("/"), *parts])
+
+
+def data_dir(cfg: C.PipelineConfig, root: str) -> str:
+    if cfg.embedded_default:
+        return join(root, cfg.data.dir, f"embedded-{cfg.preset or 'default'}")
+    return join(root, cfg.data.dir)
+
+
+def base_model(cfg: C.PipelineConfig, root: str) -> str:
+    """The embedded default's tiny base on the storage, else `baseModel` verbatim (hub id or URI)."""
+    if cfg.embedded_default:
+        return join(root, "models", f"tiny-base-{cfg.preset or 'default'}")
+    return cfg.base_model
+
+
+def _preset(cfg: C.PipelineConfig) -> list[str]:
+    return ["--preset", cfg.preset] if cfg.preset else []
+
+
+def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
+    """The run's jobs in execution order; every name is checked against Kubernetes' 63-character limit."""
+    run = C.run_name(cfg)
+    data = data_dir(cfg, root)
+    base = base_model(cfg, root)
+    run_dir = join(root, run)
+    jobs: list[PlannedJob] = []
+
+    if cfg.data.prepare or cfg.embedded_default:
+        source = ["--synthetic"] if cfg.embedded_default else ["--root", join(root, cfg.data.corpus)]
+        jobs.append(PlannedJob(
+            name=f"{run}-prepare", kind="prepare",
+            argv=("data", "prepare", *source, "--out", data, *_preset(cfg)),
+            output=data, markers=(join(data, DATA_MARKER),),
+        ))
+    if cfg.embedded_default:
+        train_manifest, val_manifest = (join(data, m) for m in PRETRAIN_MANIFESTS)
+        jobs.append(PlannedJob(
+            name=f"{run}-base", kind="base",
+            argv=("pretrain-base", train_flag("train_manifest"), train_manifest, train_flag("val_manifest"),
+                  val_manifest, train_flag("vocab"), data, train_flag("output"), base, *_preset(cfg)),
+            output=base, markers=(join(base, COMPLETE_MARKER),), depends_on=_names(jobs),
+        ))
+
+    setup = _names(jobs)
+    for rank in cfg.ranks:
+        previous: tuple[str, ...] = setup
+        for phase in cfg.phases:
+            out = phase_dir(run_dir, rank, phase)
+            argv = ["train", train_flag("phase"), str(phase), train_flag("rank"), str(rank), train_flag("output"), out]
+            if phase > 1:
+                argv += [train_flag("init_from"), join(phase_dir(run_dir, rank, phase - 1), CHECKPOINT_BEST)]
+            argv += [
+                train_flag("model"), base,
+                train_flag("curriculum_dir"), join(data, CURRICULUM_DIR),
+                train_flag("val_manifest"), join(data, VAL_MANIFEST),
+                train_flag("vocab"), data,
+                *_preset(cfg), *override_flags(cfg.train_overrides),
+            ]
+            job = PlannedJob(
+                name=f"{run}-r{rank}-p{phase}", kind="train", argv=tuple(argv), output=out,
+                markers=(join(out, PHASE_MARKER), join(out, CHECKPOINT_BEST, COMPLETE_MARKER)),
+                depends_on=previous, phase=phase, rank=rank,
+            )
+            jobs.append(job)
+            previous = (job.name,)
+
+    report = join(run_dir, "report")
+    if cfg.evaluate:
+        # Each rank's last phase: the one this run ends with, or phase 3 of an earlier run (--phase eval).
+        final = cfg.phases[-1] if cfg.phases else max(PHASES)
+        models = ["--model", f"base={base}"]
+        for rank in cfg.ranks:
+            models += ["--model", f"r{rank}={join(phase_dir(run_dir, rank, final), CHECKPOINT_BEST)}"]
+        extra = ["--manifest-extra", f"adult={join(data, ADULT_TEST_MANIFEST)}"] if cfg.embedded_default else []
+        jobs.append(PlannedJob(
+            name=f"{run}-eval", kind="eval",
+            argv=("compare", *models, "--manifest", join(data, TEST_MANIFEST), *extra, "--output", report),
+            output=report, markers=(join(report, REPORT_MARKER),),
+            depends_on=tuple(j.name for j in jobs if j.kind == "train" and j.phase == final) or setup,
+        ))
+
+    plan = Plan(run=run, root=root, jobs=tuple(jobs), logdir=run_dir, report_dir=report)
+    check_names(plan, cfg)
+    return plan
+
+
+def phase_dir(run_dir: str, rank: int, phase: int) -> str:
+    return join(run_dir, f"r{rank}", f"phase{phase}")
+
+
+def _names(jobs: list[PlannedJob]) -> tuple[str, ...]:
+    return tuple(j.name for j in jobs)
+
+
+def object_names(plan: Plan, cfg: C.PipelineConfig) -> list[str]:
+    """Every name the renderers derive from the run name (Jobs, check Jobs, pod hostnames, Services)."""
+    names = [f"{plan.run}-{s}" for s in ("plan", "status", "orchestrator", "storage", "tensorboard", "ddp")]
+    for job in plan.jobs:
+        names += [job.name, job.name + VERIFY_SUFFIX, job.name + CHECK_SUFFIX]
+        if job.distributed and cfg.nodes > 1:
+            names.append(f"{job.name}-{cfg.nodes - 1}")  # Indexed Job pod hostname
+    return names
+
+
+def check_names(plan: Plan, cfg: C.PipelineConfig) -> None:
+    too_long = [n for n in object_names(plan, cfg) if len(n) > C.MAX_NAME]
+    if too_long:
+        raise ConfigError(
+            f"runName: '{plan.run}' makes names longer than {C.MAX_NAME} characters "
+            f"({', '.join(too_long)}); use a shorter run name"
+        )
+
+
+def dumps(plan: Plan) -> str:
+    return json.dumps(plan.to_json(), indent=2, sort_keys=True)

@@ -1,0 +1,177 @@
+"""Render a run's Kubernetes objects: from the Jinja2 templates in `k8s/`, or through the Helm chart
+in `charts/ko-child-asr` (`helm template`). Both give the same objects (tests/k8s/test_parity.py).
+
+    objects = render(cfg, namespace="asr")                     # list of dicts, apply order
+    objects = render(cfg, namespace="asr", renderer="helm")
+
+The trainer Jobs are not top-level objects: they live in the plan ConfigMap, one JSON manifest per
+step, and the orchestrator (or `submit.py --chain client`) creates each when its turn comes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+import trainer
+from trainer import exit_codes
+from trainer.exit_codes import ConfigError
+from trainer.pipeline import config as C
+from trainer.pipeline.plan import Plan, PlannedJob, build_plan
+
+REPO = Path(__file__).resolve().parents[2]
+K8S_DIR = REPO / "k8s"
+CHART_DIR = REPO / "charts" / "ko-child-asr"
+STORAGE_MOUNT = "/storage"
+MASTER_PORT = 29500
+# torchrun SIGKILLs its workers this long after passing on SIGTERM (default 30 s: too short for a
+# checkpoint save). It gets the pod's grace period minus a margin for its own exit.
+TORCHRUN_EXIT_MARGIN = 30
+Renderer = Literal["jinja", "helm"]
+RUN_LABEL = "ko-child-asr/run"
+SPEC_HASH_ANNOTATION = "ko-child-asr/spec-hash"
+
+
+def storage_root(cfg: C.PipelineConfig) -> str:
+    """Where the storage is, as pods see it: the PVC's mount or the s3:// prefix."""
+    return cfg.storage.s3.prefix if cfg.storage.type == "s3" else STORAGE_MOUNT
+
+
+def claim_name(cfg: C.PipelineConfig, run: str) -> str:
+    return cfg.storage.pvc.claim_name or f"{run}-storage"
+
+
+def launcher(cfg: C.PipelineConfig, job: PlannedJob, run: str) -> list[str]:
+    """The container command: the image's entrypoint (empty) or torchrun for several GPUs or nodes."""
+    if not job.distributed or (cfg.nodes == 1 and cfg.gpus_per_node <= 1):
+        return []
+    shutdown = f"--shutdown-timeout={cfg.job.termination_grace_period_seconds - TORCHRUN_EXIT_MARGIN}"
+    procs = f"--nproc-per-node={max(cfg.gpus_per_node, 1)}"
+    if cfg.nodes == 1:
+        return ["torchrun", "--standalone", procs, shutdown, "-m", "trainer"]
+    return [
+        "torchrun", f"--nnodes={cfg.nodes}", procs, "--node-rank=$(NODE_RANK)",
+        f"--master-addr={job.name}-0.{run}-ddp", f"--master-port={MASTER_PORT}", shutdown, "-m", "trainer",
+    ]
+
+
+def _environment() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(K8S_DIR),
+        undefined=jinja2.StrictUndefined,  # a misspelled value is an error, not an empty string
+        autoescape=False,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+
+
+def _load_all(text: str, source: str) -> list[dict[str, Any]]:
+    try:
+        return [doc for doc in yaml.safe_load_all(text) if doc]
+    except yaml.YAMLError as exc:  # a template bug, not a user error: show the text
+        raise RuntimeError(f"{source} rendered invalid YAML: {exc}\n{text}") from None
+
+
+def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None) -> list[dict[str, Any]]:
+    plan = plan or build_plan(cfg, storage_root(cfg))
+    env = _environment()
+    context = {
+        "values": C.to_values(cfg),
+        "run": plan.run,
+        "namespace": namespace,
+        "version": trainer.__version__,
+        "managed_by": "ko-child-asr-submit",
+        "claim": claim_name(cfg, plan.run),
+        "logdir": plan.logdir,
+        "master_port": MASTER_PORT,
+        "config_error": exit_codes.CONFIG_ERROR,
+    }
+
+    def render(template: str, **extra: Any) -> list[dict[str, Any]]:
+        return _load_all(env.get_template(template).render(**context, **extra), template)
+
+    manifests = {
+        job.name: json.dumps(render("job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run))[0], sort_keys=True)
+        for job in plan.jobs
+    }
+    objects: list[dict[str, Any]] = []
+    if cfg.storage.type == "pvc" and not cfg.storage.pvc.claim_name:
+        objects += render("storage.yaml.j2")
+    objects += render("plan-configmap.yaml.j2", plan_json=json.dumps(plan.to_json(), sort_keys=True),
+                      job_manifests=manifests)
+    if cfg.orchestrator.chain == "orchestrator":
+        objects += render("orchestrator.yaml.j2")
+    if cfg.nodes > 1:
+        objects += render("ddp-service.yaml.j2")
+    if cfg.tensorboard.enabled:
+        objects += render("tensorboard.yaml.j2")
+    return objects
+
+
+def helm_binary() -> str:
+    """$HELM, else `helm` on PATH, else the one tools/testenv/fetch_helm.py caches."""
+    found = os.environ.get("HELM") or shutil.which("helm")
+    cached = Path(os.environ.get("KIDS_ASR_CACHE", Path.home() / ".cache" / "ko-child-asr")) / "helm-v3" / "helm"
+    if found:
+        return found
+    if cached.exists():
+        return str(cached)
+    raise ConfigError("--renderer helm: no helm binary (set HELM, put helm on PATH, or run tools/testenv/fetch_helm.py)")
+
+
+def render_helm(cfg: C.PipelineConfig, namespace: str, helm: str | None = None) -> list[dict[str, Any]]:
+    """`helm template` of the chart with the config as values; the release is named after the run."""
+    run = C.run_name(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        values = Path(tmp) / "values.json"
+        values.write_text(json.dumps(C.to_values(cfg)), encoding="utf-8")
+        proc = subprocess.run(
+            [helm or helm_binary(), "template", run, str(CHART_DIR), "--namespace", namespace, "-f", str(values)],
+            capture_output=True, text=True,
+        )
+    if proc.returncode != 0:
+        raise ConfigError(f"helm template failed: {proc.stderr.strip()}")
+    return _load_all(proc.stdout, "helm template")
+
+
+def render(cfg: C.PipelineConfig, namespace: str, renderer: Renderer = "jinja") -> list[dict[str, Any]]:
+    return render_helm(cfg, namespace) if renderer == "helm" else render_jinja(cfg, namespace)
+
+
+# ----------------------------------------------------------------------------- reading objects back
+
+
+def plan_configmap(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-plan"))
+
+
+def job_manifests(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The step Jobs stored in the plan ConfigMap, in plan order."""
+    data = plan_configmap(objects)["data"]
+    steps = json.loads(data["plan.json"])["jobs"]
+    return {step["name"]: json.loads(data[step["name"] + ".json"]) for step in steps}
+
+
+def to_yaml(objects: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(objects, sort_keys=False, allow_unicode=True)
+
+
+def write_dir(objects: list[dict[str, Any]], directory: Path) -> list[Path]:
+    """`--render-only DIR`: one file per object (plus each step Job, for reading and validating)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    everything = [*objects, *job_manifests(objects).values()]
+    for index, obj in enumerate(everything):
+        path = directory / f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+        path.write_text(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        written.append(path)
+    return written
