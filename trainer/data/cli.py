@@ -1,0 +1,252 @@
+"""`python -m trainer data synth|import|split|curriculum|vocab|prepare`: thin wrappers.
+
+    python -m trainer data synth --out corpus --child-speakers 40 --adult-speakers 20 \\
+        --utterances-per-speaker 30 --seed 0 --workers 2
+    python -m trainer data import --format aihub --root corpus --out prepared/all.jsonl
+    python -m trainer data split --manifest prepared/all.jsonl --out prepared \\
+        --val-fraction 0.05 --test-fraction 0.05 --seed 42 [--keep-source-test]
+    python -m trainer data curriculum --manifest prepared/train.jsonl --hours 30 90 148 \\
+        --out prepared/curriculum            (or --fractions 0.2 0.6 1.0)
+    python -m trainer data vocab --manifest prepared/train.jsonl --unit jamo --out prepared
+    python -m trainer data prepare --format aihub --root corpus --out prepared [--fractions ...]
+
+All logic lives in the modules next to this one; bad input raises ConfigError (exit 78) naming
+the file, line and field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+
+def _add_audio_flags(parser: argparse.ArgumentParser) -> None:
+    from trainer.data.importers import AihubFields
+
+    group = parser.add_argument_group("import rules")
+    group.add_argument("--min-seconds", type=float, default=0.5, help="skip shorter audio (default 0.5)")
+    group.add_argument("--max-seconds", type=float, default=30.0, help="skip longer audio (default 30; 0: no limit)")
+    group.add_argument("--dual", choices=["spoken", "orthographic"], default="spoken", help="side of (철자)/(발음) kept")
+    group.add_argument("--estimate-snr", action="store_true", help="decode audio to estimate SNR where labels have none")
+    group.add_argument("--workers", type=int, default=1, help="parallel processes")
+    fields = parser.add_argument_group("AI Hub label fields (dotted paths into the label JSON)")
+    for f in dataclasses.fields(AihubFields):
+        flag = "--filename-pattern" if f.name == "filename_pattern" else "--field-" + f.name.replace("_", "-")
+        fields.add_argument(flag, dest=f"field_{f.name}", default=f.default, help=f"default: {f.default}")
+
+
+def _add_source_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["aihub", "jsonl", "csv"], default="aihub")
+    parser.add_argument("--root", help="AI Hub-style corpus folder (--format aihub)")
+    parser.add_argument("--manifest", dest="source_manifest", help="JSONL/CSV utterance list (--format jsonl|csv)")
+
+
+def _source(args: argparse.Namespace) -> str:
+    from trainer.exit_codes import ConfigError
+
+    if args.format == "aihub":
+        if not args.root or args.source_manifest:
+            raise ConfigError("--format aihub needs --root DIR (and no --manifest)")
+        return args.root
+    if not args.source_manifest or args.root:
+        raise ConfigError(f"--format {args.format} needs --manifest FILE (and no --root)")
+    return args.source_manifest
+
+
+def _import_kwargs(args: argparse.Namespace) -> dict:
+    return dict(
+        min_seconds=args.min_seconds,
+        max_seconds=args.max_seconds or None,
+        workers=args.workers,
+        dual=args.dual,
+        estimate_snr=args.estimate_snr,
+    )
+
+
+def _fields(args: argparse.Namespace):
+    from trainer.data.importers import AihubFields
+
+    return AihubFields(**{f.name: getattr(args, f"field_{f.name}") for f in dataclasses.fields(AihubFields)})
+
+
+def _load(path: str, skip_invalid: bool) -> list[dict]:
+    from trainer.data.manifest import load_manifest
+
+    stats: dict[str, int] = {}
+    rows = load_manifest(path, skip_invalid=skip_invalid, stats=stats)
+    if stats:
+        print(f"{path}: skipped invalid rows: {json.dumps(stats)}")
+    return rows
+
+
+def _add_curriculum_targets(parser: argparse.ArgumentParser, required: bool) -> None:
+    targets = parser.add_mutually_exclusive_group(required=required)
+    targets.add_argument("--hours", type=float, nargs="+", help="hours per phase, increasing (e.g. 30 90 148)")
+    targets.add_argument("--fractions", type=float, nargs="+", help="fractions of the pool's hours (e.g. 0.2 0.6 1.0)")
+
+
+def _add_split_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--val-fraction", type=float, default=0.05, help="share of utterances for validation")
+    parser.add_argument("--test-fraction", type=float, default=None, help="share for test (default 0.05)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep-source-test", action="store_true", help="test = the corpus's own 3.Test folder")
+
+
+def _test_fraction(args: argparse.Namespace) -> float:
+    from trainer.exit_codes import ConfigError
+
+    if args.keep_source_test and args.test_fraction is not None:
+        raise ConfigError("--test-fraction: not used with --keep-source-test (the test split is the source's)")
+    return 0.05 if args.test_fraction is None else args.test_fraction
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from trainer.data.synth import synthesize_corpus
+
+    summary = synthesize_corpus(
+        args.out, args.child_speakers, args.adult_speakers, args.utterances_per_speaker, args.seed, args.workers
+    )
+    print(f"synth: {summary['utterances']} utterances, {summary['hours']:.3f} h in {args.out}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from trainer.data.importers import import_aihub, import_generic
+
+    source = _source(args)
+    if args.format == "aihub":
+        report = import_aihub(source, args.out, fields=_fields(args), **_import_kwargs(args))
+    else:
+        report = import_generic(source, args.format, args.out, filename_pattern=args.field_filename_pattern, **_import_kwargs(args))
+    skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
+    print(f"import: kept {report.kept} utterances ({report.hours_kept:.3f} h) -> {args.out}; skipped: {skipped}")
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from trainer.data.manifest import write_json, write_manifest
+    from trainer.data.prepare import SPLIT_DROPPED_FILE, SPLIT_REPORT_FILE, split_file
+    from trainer.data.split import split_by_speaker
+
+    rows = _load(args.manifest, args.skip_invalid)
+    result = split_by_speaker(rows, args.val_fraction, _test_fraction(args), args.seed, args.keep_source_test)
+    out = Path(args.out)
+    for name, part in result.parts().items():
+        write_manifest(part, out / split_file(name))
+    write_manifest(result.dropped, out / SPLIT_DROPPED_FILE)
+    write_json(result.report, out / SPLIT_REPORT_FILE)
+    sizes = ", ".join(f"{k} {v['rows']} rows/{v['speakers']} speakers" for k, v in result.report["splits"].items())
+    print(
+        f"split: {sizes}; dropped {len(result.dropped)}; max strata deviation "
+        f"{result.report['max_deviation_pp']:.2f} pp; shared speakers {result.report['leakage']['shared_speakers']}"
+    )
+    return 0
+
+
+def _curriculum(args: argparse.Namespace) -> int:
+    from trainer.data.curriculum import nested_subsets
+    from trainer.data.manifest import write_json, write_manifest
+    from trainer.data.prepare import CURRICULUM_REPORT_FILE, phase_file
+
+    rows = _load(args.manifest, args.skip_invalid)
+    phases, report = nested_subsets(rows, hours=args.hours, fractions=args.fractions, seed=args.seed)
+    out = Path(args.out)
+    for number, phase in enumerate(phases, start=1):
+        write_manifest(phase, out / phase_file(number))
+    write_json(report, out / CURRICULUM_REPORT_FILE)
+    for phase in report["phases"]:
+        print(f"curriculum: phase {phase['phase']}: {phase['hours']:.3f} h of {phase['target_hours']:.3f} h, {phase['rows']} rows")
+    return 0
+
+
+def _vocab(args: argparse.Namespace) -> int:
+    from trainer.data.text import build_vocab, save_vocab
+
+    rows = _load(args.manifest, args.skip_invalid)
+    vocab = build_vocab((r["text"] for r in rows), args.unit)
+    path = save_vocab(vocab, args.out, args.unit)
+    print(f"vocab: {len(vocab)} entries ({args.unit}) -> {path}")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from trainer.data.prepare import PREPARE_REPORT_FILE, PrepareOptions, prepare
+
+    options = PrepareOptions(
+        source=_source(args),
+        out=args.out,
+        format=args.format,
+        val_fraction=args.val_fraction,
+        test_fraction=_test_fraction(args),
+        seed=args.seed,
+        keep_source_test=args.keep_source_test,
+        hours=tuple(args.hours) if args.hours else None,
+        fractions=tuple(args.fractions) if args.fractions else None,
+        curriculum_source=args.curriculum_source,
+        unit=args.unit,
+        fields=_fields(args),
+        **_import_kwargs(args),
+    )
+    report = prepare(options, force=args.force)
+    phases = ", ".join(f"{p['hours']:.3f} h" for p in report["curriculum"])
+    print(f"prepare: {report['outputs']['all.jsonl']['rows']} utterances; curriculum {phases}; report {Path(args.out) / PREPARE_REPORT_FILE}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `data` and its subcommands to the top-level parser."""
+    data = sub.add_parser("data", help="corpus preparation: synth, import, split, curriculum, vocab, prepare")
+    commands = data.add_subparsers(dest="data_command", required=True)
+
+    p = commands.add_parser("synth", help="synthesise Korean child/adult speech in the AI Hub layout")
+    p.add_argument("--out", required=True, help="corpus folder (new, or one made by synth)")
+    p.add_argument("--child-speakers", type=int, default=40)
+    p.add_argument("--adult-speakers", type=int, default=20)
+    p.add_argument("--utterances-per-speaker", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=_synth)
+
+    p = commands.add_parser("import", help="corpus -> validated manifest + import_report.json")
+    _add_source_flags(p)
+    p.add_argument("--out", required=True, help="manifest to write (e.g. prepared/all.jsonl)")
+    _add_audio_flags(p)
+    p.set_defaults(func=_import)
+
+    p = commands.add_parser("split", help="speaker-disjoint stratified train/val/test")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--out", required=True, help="folder for train/val/test.jsonl and split_report.json")
+    _add_split_flags(p)
+    p.add_argument("--skip-invalid", action="store_true", help="skip and count bad manifest rows")
+    p.set_defaults(func=_split)
+
+    p = commands.add_parser("curriculum", help="nested phase subsets of a training manifest")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--out", required=True, help="folder for phase1..N.jsonl and curriculum_report.json")
+    _add_curriculum_targets(p, required=True)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--skip-invalid", action="store_true", help="skip and count bad manifest rows")
+    p.set_defaults(func=_curriculum)
+
+    p = commands.add_parser("vocab", help="CTC vocabulary (vocab.json) from the training manifest")
+    p.add_argument("--manifest", required=True, help="the TRAINING manifest (never val/test)")
+    p.add_argument("--unit", choices=["syllable", "jamo"], default="syllable")
+    p.add_argument("--out", required=True, help="folder for vocab.json and text_units.json")
+    p.add_argument("--skip-invalid", action="store_true", help="skip and count bad manifest rows")
+    p.set_defaults(func=_vocab)
+
+    p = commands.add_parser("prepare", help="import -> split -> child/adult views -> curriculum -> vocab")
+    _add_source_flags(p)
+    p.add_argument("--out", required=True, help="output folder (see trainer/data/prepare.py)")
+    _add_split_flags(p)
+    _add_curriculum_targets(p, required=False)
+    p.add_argument("--curriculum-source", choices=["child", "all"], default="child")
+    p.add_argument("--unit", choices=["syllable", "jamo"], default="syllable")
+    p.add_argument("--force", action="store_true", help="redo even if the outputs are up to date")
+    _add_audio_flags(p)
+    p.set_defaults(func=_prepare)

@@ -1,0 +1,472 @@
+"""Importers: a corpus on disk -> one validated manifest (`all.jsonl`) plus an import report.
+
+AI Hub layout (`import_aihub`): under ROOT, top-level folders such as `1.Training/`,
+`2.Validation/` (or `2.Validation_split/`) and `3.Test/`, one JSON label per utterance and its
+audio either next to it or anywhere in the same top-level folder (AI Hub ships `원천데이터/` audio
+and `라벨링데이터/` labels as separate trees). Every `*.json` under ROOT is taken as a label. The
+audio file is the label's `fileNm` field (or, without one, the label's name with an audio
+extension), looked up first next to the label, then by file name in the same top-level folder.
+Each row records that folder as `source_split`. JSON files directly under ROOT (dataset
+descriptions, the synthetic corpus's synth_summary.json) are not labels.
+
+Label fields are dotted paths into the JSON (`AihubFields`), because releases differ; the defaults
+fit the children's free-talk corpora (`발화정보.stt`, `녹음자정보.recorderId`, ...). Speaker, age
+and gender missing from the label are taken from the file name (`filename_pattern`, named groups
+`speaker`, `age`, `gender`). Labels may carry a UTF-8 BOM; NFD Hangul is normalised to NFC.
+
+Generic corpora (`import_generic`): JSONL or CSV rows with the manifest's field names (or common
+aliases: path/audio/wav, transcript/sentence, speaker/client_id); relative audio paths are
+resolved against the input file's folder; a missing duration is probed.
+
+Nothing is dropped silently: each skipped utterance is counted by reason in the report
+(`import_report.json` next to the output) and listed in `import_skipped.jsonl`. Reasons:
+bad_label_json, missing_transcript, empty_transcript (nothing left after normalisation),
+missing_speaker, duplicate_utt_id, missing_audio, empty_audio, unreadable_audio (including
+truncated WAVs), too_short, too_long.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import os
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from tqdm import tqdm
+
+from trainer.data.audio import (
+    AudioError,
+    audio_fingerprint,
+    check_duration,
+    estimate_snr_db,
+    inspect_audio,
+    load_audio,
+)
+from trainer.data.manifest import ManifestError, validate_row, write_json, write_manifest
+from trainer.data.text import normalize_transcript
+from trainer.exit_codes import ConfigError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".pcm")
+REPORT_FILE = "import_report.json"
+SKIPPED_FILE = "import_skipped.jsonl"
+_AUDIO_REASON = {
+    "missing": "missing_audio",
+    "empty": "empty_audio",
+    "unreadable": "unreadable_audio",
+    "too_short": "too_short",
+    "too_long": "too_long",
+}
+_GENDER = {"m": "M", "male": "M", "남": "M", "남자": "M", "남성": "M", "f": "F", "female": "F", "여": "F", "여자": "F", "여성": "F"}
+_GENERIC_ALIASES = {
+    "audio_filepath": ("audio_filepath", "path", "audio", "audio_path", "wav", "file"),
+    "text": ("text", "transcript", "sentence", "stt"),
+    "speaker_id": ("speaker_id", "speaker", "client_id", "spk"),
+    "utt_id": ("utt_id", "id", "utterance_id"),
+}
+_EXAMPLES_PER_REASON = 5
+
+
+@dataclass(frozen=True)
+class AihubFields:
+    """Where an AI Hub label keeps each value (dotted paths into the label JSON)."""
+
+    text: str = "발화정보.stt"
+    audio_file: str = "발화정보.fileNm"
+    duration: str = "발화정보.recrdTime"
+    speaker_id: str = "녹음자정보.recorderId"
+    age: str = "녹음자정보.age"
+    gender: str = "녹음자정보.gender"
+    # AI Hub labels carry no SNR; the synthetic corpus records its mixing SNR here.
+    snr_db: str = "합성정보.snrDb"
+    # File-name fallback, e.g. `..._0000000012-1_7_F_00003.wav` -> speaker 0000000012-1, age 7, F.
+    filename_pattern: str = r"_(?P<speaker>\d{6,}-\d+)_(?P<age>\d{1,3})_(?:(?P<gender>[MF])_)?"
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Rules applied to every utterance, whatever the source format."""
+
+    min_seconds: float = 0.5
+    max_seconds: float | None = 30.0
+    dual: Literal["spoken", "orthographic"] = "spoken"
+    # Decode every file to estimate SNR where the label has none (slow on a full corpus).
+    estimate_snr: bool = False
+    workers: int = 1
+
+
+@dataclass
+class ImportReport:
+    """Counts of one import; `to_dict()` is what import_report.json holds."""
+
+    source: str
+    output: str
+    format: str
+    options: dict
+    candidates: int = 0
+    kept: int = 0
+    hours_kept: float = 0.0
+    skipped: Counter = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    audio_formats: Counter = field(default_factory=Counter)
+    source_splits: Counter = field(default_factory=Counter)
+    unknown_fields: Counter = field(default_factory=Counter)
+    # Labels whose recorded duration is > 1 s away from the audio's: kept, but worth a look.
+    label_duration_mismatch: int = 0
+
+    def skip(self, reason: str, where: str, detail: str) -> dict:
+        self.skipped[reason] += 1
+        shown = self.examples.setdefault(reason, [])
+        if len(shown) < _EXAMPLES_PER_REASON:
+            shown.append(f"{where}: {detail}" if detail else where)
+        return {"where": where, "reason": reason, "detail": detail}
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["hours_kept"] = round(self.hours_kept, 4)
+        out["skipped_total"] = sum(self.skipped.values())
+        for key in ("skipped", "audio_formats", "source_splits", "unknown_fields"):
+            out[key] = dict(sorted(getattr(self, key).items()))
+        return out
+
+
+class _Skip(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+# ----------------------------------------------------------------------------- field parsing
+
+
+def _lookup(obj: Any, dotted: str) -> Any:
+    for part in dotted.split(".") if dotted else ():
+        if not isinstance(obj, dict) or part not in obj:
+            return None
+        obj = obj[part]
+    return obj
+
+
+def _nfc(value: Any) -> Any:
+    return unicodedata.normalize("NFC", value).strip() if isinstance(value, str) else value
+
+
+def parse_age(value: Any) -> int | None:
+    """7, "7", "7세", 7.0 -> 7; anything else -> None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) and float(value).is_integer():
+        return int(value) if 0 <= value <= 130 else None
+    if isinstance(value, str):
+        match = re.match(r"\s*(\d{1,3})", value)
+        if match and int(match.group(1)) <= 130:
+            return int(match.group(1))
+    return None
+
+
+def parse_gender(value: Any) -> str | None:
+    """M/F from "남", "여", "male", "F", ...; anything else -> None."""
+    return _GENDER.get(_nfc(value).lower()) if isinstance(value, str) else None
+
+
+def _parse_float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+# ----------------------------------------------------------------------------- per-utterance work
+
+
+def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str]:
+    """Probe the audio and build the manifest row; raises _Skip. Returns (row, audio format)."""
+    text = normalize_transcript(candidate["raw_text"], options.dual)
+    if not text:
+        raise _Skip("empty_transcript", f"nothing left of {candidate['raw_text']!r}")
+    path = candidate["audio_filepath"]
+    try:
+        info = inspect_audio(path)
+        check_duration(info.duration, path, options.min_seconds, options.max_seconds)
+        snr = candidate["snr_db"]
+        if snr is None and options.estimate_snr:
+            snr = estimate_snr_db(load_audio(path, min_seconds=None))
+        fingerprint = audio_fingerprint(path)
+    except AudioError as exc:
+        raise _Skip(_AUDIO_REASON[exc.reason], f"{exc.path}: {exc.detail}" if exc.detail else exc.path) from None
+    row = {
+        "utt_id": candidate["utt_id"],
+        "audio_filepath": str(path),
+        "duration": round(info.duration, 4),
+        "text": text,
+        "speaker_id": candidate["speaker_id"],
+        "age": candidate["age"],
+        "gender": candidate["gender"],
+        "snr_db": None if snr is None else round(snr, 2),
+        "source_split": candidate["source_split"],
+        "audio_fingerprint": fingerprint,
+    }
+    label_duration = candidate.get("label_duration")
+    row["label_duration_mismatch"] = label_duration is not None and abs(label_duration - info.duration) > 1.0
+    return row, info.format
+
+
+# Set before the worker pool forks, so children inherit them without pickling per task.
+_CONTEXT: dict[str, Any] = {}
+
+
+def _aihub_candidate(label: Path) -> dict:
+    """Read one AI Hub label into an unchecked candidate row; raises _Skip."""
+    root: Path = _CONTEXT["root"]
+    fields: AihubFields = _CONTEXT["fields"]
+    rel = label.relative_to(root).parts
+    try:
+        data = json.loads(label.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _Skip("bad_label_json", str(exc)) from None
+    if not isinstance(data, dict):
+        raise _Skip("bad_label_json", f"top level is {type(data).__name__}, not an object")
+    raw_text = _lookup(data, fields.text)
+    if not isinstance(raw_text, str) or not raw_text.strip():
+        raise _Skip("missing_transcript", f"field {fields.text!r} is {raw_text!r}")
+    top = rel[0] if len(rel) > 1 else ""
+    audio_name = _nfc(_lookup(data, fields.audio_file))
+    audio = _find_audio(label, top, audio_name if isinstance(audio_name, str) and audio_name else None)
+    stem_info = re.search(fields.filename_pattern, Path(audio_name or label.name).stem + "_") if fields.filename_pattern else None
+    named = stem_info.groupdict() if stem_info else {}
+    speaker = _nfc(_lookup(data, fields.speaker_id))
+    if isinstance(speaker, (int, float)) and not isinstance(speaker, bool):
+        speaker = str(speaker)
+    if not isinstance(speaker, str) or not speaker:
+        speaker = named.get("speaker")
+    if not speaker:
+        raise _Skip("missing_speaker", f"no {fields.speaker_id!r} and the file name does not match the pattern")
+    age = parse_age(_lookup(data, fields.age))
+    gender = parse_gender(_lookup(data, fields.gender))
+    return {
+        "utt_id": _nfc(label.stem),
+        "audio_filepath": audio,
+        "raw_text": raw_text,
+        "speaker_id": speaker,
+        "age": age if age is not None else parse_age(named.get("age")),
+        "gender": gender or parse_gender(named.get("gender")),
+        "snr_db": _parse_float(_lookup(data, fields.snr_db)),
+        "label_duration": _parse_float(_lookup(data, fields.duration)),
+        "source_split": _nfc(top),
+    }
+
+
+def _find_audio(label: Path, top: str, name: str | None) -> Path:
+    """The label's audio: next to it, else by name within the same top-level folder."""
+    names = [name] if name else [label.stem + ext for ext in AUDIO_EXTENSIONS]
+    index: dict[tuple[str, str], Path] = _CONTEXT["audio_index"]
+    for candidate in names:
+        beside = label.parent / candidate
+        if beside.exists():
+            return beside
+        found = index.get((top, unicodedata.normalize("NFC", candidate)))
+        if found is not None:
+            return found
+    # Not found: point at where it should have been, so the report names it.
+    return label.parent / names[0]
+
+
+def _work(task: tuple[str, Any]) -> tuple[str, Any, Any]:
+    """One utterance in a worker: ("ok", row, format) or ("skip", where, (reason, detail))."""
+    kind, item = task
+    options: ImportOptions = _CONTEXT["options"]
+    where = str(item) if kind == "aihub" else item["where"]
+    try:
+        candidate = _aihub_candidate(item) if kind == "aihub" else item
+        row, fmt = _finish(candidate, options)
+    except _Skip as exc:
+        return "skip", where, (exc.reason, exc.detail)
+    return "ok", row, fmt
+
+
+# ----------------------------------------------------------------------------- drivers
+
+
+def _scan_tree(root: Path) -> tuple[list[Path], dict[tuple[str, str], Path]]:
+    """Label files below the top level (sorted) and an index (top folder, NFC file name) -> audio."""
+    labels: list[Path] = []
+    index: dict[tuple[str, str], Path] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        rel = Path(folder).relative_to(root).parts
+        top = rel[0] if rel else ""
+        for name in sorted(files):
+            lower = name.lower()
+            if lower.endswith(".json") and rel:
+                labels.append(Path(folder) / name)
+            elif lower.endswith(AUDIO_EXTENSIONS):
+                index.setdefault((top, unicodedata.normalize("NFC", name)), Path(folder) / name)
+    return labels, index
+
+
+def _run(
+    tasks: list[tuple[str, Any]], report: ImportReport, out: Path, options: ImportOptions, skipped: list[dict]
+) -> ImportReport:
+    """Process tasks (in parallel when workers > 1), write manifest, skipped list and report."""
+    rows: list[dict] = []
+    seen: set[str] = set()
+    report.candidates += len(tasks)
+
+    def results() -> Iterator[tuple[str, Any, Any]]:
+        if options.workers <= 1 or len(tasks) < 2:
+            yield from map(_work, tasks)
+            return
+        with multiprocessing.get_context("fork").Pool(options.workers) as pool:
+            yield from pool.imap(_work, tasks, chunksize=max(1, min(256, len(tasks) // (options.workers * 8))))
+
+    for status, payload, extra in tqdm(results(), total=len(tasks), desc="import", unit="utt", mininterval=2.0):
+        if status == "skip":
+            skipped.append(report.skip(extra[0], payload, extra[1]))
+            continue
+        row = payload
+        if row["utt_id"] in seen:
+            skipped.append(report.skip("duplicate_utt_id", row["audio_filepath"], f"utt_id {row['utt_id']!r} seen before"))
+            continue
+        seen.add(row["utt_id"])
+        report.label_duration_mismatch += row.pop("label_duration_mismatch")
+        try:
+            row = validate_row(row, f"{out} (row for {row['audio_filepath']})")
+        except ManifestError as exc:
+            skipped.append(report.skip("invalid_field", row["audio_filepath"], str(exc)))
+            continue
+        rows.append(row)
+        report.kept += 1
+        report.hours_kept += row["duration"] / 3600
+        report.audio_formats[extra] += 1
+        report.source_splits[row["source_split"] or "(root)"] += 1
+        for name in ("age", "gender", "snr_db"):
+            report.unknown_fields[name] += row[name] is None
+    write_manifest(rows, out)
+    write_manifest(skipped, out.parent / SKIPPED_FILE)
+    write_json(report.to_dict(), out.parent / REPORT_FILE)
+    return report
+
+
+def import_aihub(
+    root: str | Path,
+    out: str | Path,
+    fields: AihubFields = AihubFields(),
+    min_seconds: float = 0.5,
+    max_seconds: float | None = 30.0,
+    workers: int = 1,
+    dual: Literal["spoken", "orthographic"] = "spoken",
+    estimate_snr: bool = False,
+) -> ImportReport:
+    """Import an AI Hub-style tree into the manifest `out` (see module docstring)."""
+    root, out = Path(root).resolve(), Path(out)
+    if not root.is_dir():
+        raise ConfigError(f"--root: {root} is not a directory")
+    try:
+        re.compile(fields.filename_pattern)
+    except re.error as exc:
+        raise ConfigError(f"filename_pattern: invalid regular expression ({exc})") from None
+    options = ImportOptions(min_seconds, max_seconds, dual, estimate_snr, workers)
+    if out.parent.resolve() == root or root in out.parent.resolve().parents:
+        raise ConfigError(f"--out: {out} lies inside --root {root}; its reports would be read as labels")
+    labels, index = _scan_tree(root)
+    if not labels:
+        raise ConfigError(f"--root: no *.json labels under {root}")
+    _CONTEXT.update(root=root, fields=fields, audio_index=index, options=options)
+    report = ImportReport(str(root), str(out), "aihub", {**asdict(options), "fields": asdict(fields)})
+    return _run([("aihub", path) for path in labels], report, out, options, [])
+
+
+def _generic_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
+    if fmt == "jsonl":
+        with open(path, encoding="utf-8-sig") as handle:
+            for lineno, line in enumerate(handle, start=1):
+                if line.strip():
+                    try:
+                        yield f"{path}:{lineno}", orjson.loads(line)
+                    except orjson.JSONDecodeError as exc:
+                        yield f"{path}:{lineno}", {"__error__": str(exc)}
+    elif fmt == "csv":
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            for lineno, record in enumerate(csv.DictReader(handle), start=2):
+                yield f"{path}:{lineno}", {k: (v if v != "" else None) for k, v in record.items() if k is not None}
+    else:
+        raise ConfigError(f"--format: must be aihub, jsonl or csv, got {fmt!r}")
+
+
+def _generic_candidate(where: str, record: dict, base: Path, filename_pattern: str) -> dict:
+    """A generic row as a candidate; raises _Skip."""
+    if "__error__" in record or not isinstance(record, dict):
+        raise _Skip("bad_label_json", record.get("__error__", "not an object") if isinstance(record, dict) else "not an object")
+
+    def pick(name: str) -> Any:
+        for alias in _GENERIC_ALIASES.get(name, (name,)):
+            if record.get(alias) not in (None, ""):
+                return _nfc(record[alias])
+        return None
+
+    raw_text = pick("text")
+    if not isinstance(raw_text, str) or not raw_text:
+        raise _Skip("missing_transcript", "no text/transcript/sentence field")
+    audio = pick("audio_filepath")
+    if not isinstance(audio, str):
+        raise _Skip("missing_audio", "no audio_filepath/path/audio field")
+    audio_path = Path(audio) if os.path.isabs(audio) else base / audio
+    named = {}
+    match = re.search(filename_pattern, audio_path.stem + "_") if filename_pattern else None
+    if match:
+        named = match.groupdict()
+    speaker = pick("speaker_id")
+    speaker = str(speaker) if speaker not in (None, "") else named.get("speaker")
+    if not speaker:
+        raise _Skip("missing_speaker", "no speaker_id/speaker/client_id field and no match in the file name")
+    age = parse_age(record.get("age"))
+    return {
+        "where": where,
+        "utt_id": str(pick("utt_id") or audio_path.stem),
+        "audio_filepath": audio_path,
+        "raw_text": raw_text,
+        "speaker_id": speaker,
+        "age": age if age is not None else parse_age(named.get("age")),
+        "gender": parse_gender(record.get("gender")) or parse_gender(named.get("gender")),
+        "snr_db": _parse_float(record.get("snr_db")),
+        "label_duration": _parse_float(record.get("duration")),
+        "source_split": _nfc(record.get("source_split") or ""),
+    }
+
+
+def import_generic(
+    path: str | Path,
+    fmt: Literal["jsonl", "csv"],
+    out: str | Path,
+    min_seconds: float = 0.5,
+    max_seconds: float | None = 30.0,
+    workers: int = 1,
+    dual: Literal["spoken", "orthographic"] = "spoken",
+    estimate_snr: bool = False,
+    filename_pattern: str = AihubFields.filename_pattern,
+) -> ImportReport:
+    """Import a JSONL or CSV list of utterances into the manifest `out` (see module docstring)."""
+    path, out = Path(path).resolve(), Path(out)
+    if not path.is_file():
+        raise ConfigError(f"--manifest: {path} is not a file")
+    options = ImportOptions(min_seconds, max_seconds, dual, estimate_snr, workers)
+    _CONTEXT.update(options=options)
+    report = ImportReport(str(path), str(out), fmt, asdict(options))
+    tasks: list[tuple[str, Any]] = []
+    skipped_early: list[dict] = []
+    for where, record in _generic_rows(path, fmt):
+        try:
+            tasks.append(("generic", _generic_candidate(where, record, path.parent, filename_pattern)))
+        except _Skip as exc:
+            skipped_early.append(report.skip(exc.reason, where, exc.detail))
+    report.candidates += len(skipped_early)
+    return _run(tasks, report, out, options, skipped_early)

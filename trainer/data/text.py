@@ -1,0 +1,131 @@
+"""Korean transcripts: normalisation, output units (syllables or jamo) and the CTC vocabulary.
+
+Normalisation (`normalize_transcript`) turns an AI Hub / KsponSpeech label into what the model
+should write, in this order:
+
+1. Unicode NFC (labels saved on macOS arrive as NFD: decomposed jamo).
+2. Dual transcriptions `(철자)/(발음)` (orthographic / spoken, e.g. `(3월)/(삼 월)`) keep one side,
+   `dual="spoken"` (default: what was said) or `"orthographic"`.
+3. Event tags `(XX:...)` such as `(SP:...)`, `(NO:...)`, `(SN:...)`, `(FP:...)` are removed with
+   their content: they mark non-lexical sound (fillers, part-word repetitions, noise), which the
+   model should learn to skip.
+4. KsponSpeech noise marks `b/ l/ o/ n/ u/` (breath, laughter, other speaker, noise,
+   unintelligible) are removed; the filler mark `/` (`어/`), repetition mark `+` and unclear mark
+   `*` are removed and their word kept, as in the usual KsponSpeech recipes.
+5. Punctuation and symbols are removed (letters, digits and spaces stay), whitespace collapsed.
+
+Units: the CTC tokenizer reads `to_units(text, unit)` one character at a time and turns spaces
+into WORD_DELIMITER itself (`Wav2Vec2CTCTokenizer(word_delimiter_token="|")`). With
+`unit="syllable"` a unit is a Hangul syllable (about 1,000 in a large corpus); with `"jamo"` each
+syllable is decomposed into conjoining jamo (U+1100-U+11FF, under 70 units, which tiny models learn
+faster); `from_units` recomposes jamo into syllables (NFC).
+
+The vocabulary is built from the training split only (`build_vocab`), so val/test characters
+never leak into the model's output layer, and saved as the HF tokenizer's `vocab.json` plus
+`text_units.json` recording the unit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from trainer.exit_codes import ConfigError
+
+Unit = Literal["syllable", "jamo"]
+UNITS: tuple[str, ...] = ("syllable", "jamo")
+WORD_DELIMITER = "|"
+PAD = "[PAD]"
+UNK = "[UNK]"
+VOCAB_FILE = "vocab.json"
+UNITS_FILE = "text_units.json"
+
+_DUAL = re.compile(r"\(([^()]*)\)\s*/\s*\(([^()]*)\)")
+_EVENT_TAG = re.compile(r"\([A-Z]{1,4}:[^()]*\)")
+_NOISE_MARK = re.compile(r"(?<![^\s(])[bloun]/")
+_WORD_MARKS = re.compile(r"[/+*]")
+_SPACES = re.compile(r"\s+")
+
+
+def _keep(ch: str) -> bool:
+    """Letters, digits and spaces stay; punctuation (P*), symbols (S*) and controls go."""
+    return ch.isspace() or unicodedata.category(ch)[0] in "LN"
+
+
+def normalize_transcript(text: str, dual: Literal["spoken", "orthographic"] = "spoken") -> str:
+    """The transcript the model should learn (steps in the module docstring); may return ""."""
+    if dual not in ("spoken", "orthographic"):
+        raise ConfigError(f"dual: must be 'spoken' or 'orthographic', got {dual!r}")
+    text = unicodedata.normalize("NFC", text)
+    side = 2 if dual == "spoken" else 1
+    text = _DUAL.sub(lambda m: f" {m.group(side)} ", text)
+    text = _EVENT_TAG.sub(" ", text)
+    text = _NOISE_MARK.sub(" ", text)
+    text = _WORD_MARKS.sub("", text)
+    text = "".join(ch if _keep(ch) else " " for ch in text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _check_unit(unit: str) -> None:
+    if unit not in UNITS:
+        raise ConfigError(f"unit: must be one of {', '.join(UNITS)}, got {unit!r}")
+
+
+def to_units(text: str, unit: Unit) -> str:
+    """The string the CTC tokenizer sees char by char (spaces stay spaces; see module docstring)."""
+    _check_unit(unit)
+    return unicodedata.normalize("NFD" if unit == "jamo" else "NFC", text)
+
+
+def from_units(units: str, unit: Unit) -> str:
+    """Inverse of to_units on a decoded string: jamo recomposed to syllables, NFC."""
+    _check_unit(unit)
+    return unicodedata.normalize("NFC", units)
+
+
+def build_vocab(texts: Iterable[str], unit: Unit) -> dict[str, int]:
+    """Vocabulary for Wav2Vec2CTCTokenizer: [PAD]=0 (the CTC blank), [UNK], "|", then sorted units.
+
+    Pass the training split's texts only. Characters that occur once in a large corpus are kept:
+    pruning is the caller's choice, made before calling.
+    """
+    _check_unit(unit)
+    chars: set[str] = set()
+    for text in texts:
+        chars.update(to_units(text, unit))
+    chars.discard(" ")
+    chars.discard(WORD_DELIMITER)
+    if not chars:
+        raise ConfigError("vocabulary: no characters in the training texts")
+    vocab = {PAD: 0, UNK: 1, WORD_DELIMITER: 2}
+    for ch in sorted(chars):
+        vocab[ch] = len(vocab)
+    return vocab
+
+
+def save_vocab(vocab: dict[str, int], directory: str | Path, unit: Unit) -> Path:
+    """Write DIR/vocab.json (HF Wav2Vec2CTCTokenizer format) and DIR/text_units.json; returns vocab path."""
+    from trainer.data.manifest import write_json
+
+    _check_unit(unit)
+    directory = Path(directory)
+    write_json(vocab, directory / VOCAB_FILE)
+    write_json({"unit": unit}, directory / UNITS_FILE)
+    return directory / VOCAB_FILE
+
+
+def load_unit(directory: str | Path) -> Unit:
+    """The unit recorded next to a vocab.json by save_vocab."""
+    path = Path(directory) / UNITS_FILE
+    try:
+        unit = json.loads(path.read_text(encoding="utf-8"))["unit"]
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (write it with `python -m trainer data vocab`)") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: field 'unit': unreadable ({exc})") from None
+    _check_unit(unit)
+    return unit
