@@ -357,21 +357,24 @@ def cache_dir() -> Path:
 
 
 def materialize(uri: str | Path) -> Path:
-    """A local folder holding `uri`: local paths as they are, S3 prefixes downloaded once into the
-    cache (`TRAINER_CACHE_DIR`, default ~/.cache/trainer/s3/<bucket>/<prefix>)."""
+    """A local folder holding `uri`: local paths as they are; an S3 prefix is downloaded into the
+    cache (`TRAINER_CACHE_DIR`, default ~/.cache/trainer/s3/<bucket>/<prefix>) and downloaded
+    again only when its completion marker changed (e.g. a newer checkpoint-best)."""
     uri = str(uri)
     if not is_s3(uri):
         return Path(uri).expanduser()
     bucket, prefix = split_s3(uri)
+    store = S3Store(bucket, prefix)
+    version = store.read_text(MARKER) or uri
     dest = cache_dir() / "s3" / bucket / prefix
     done = dest / ".materialized"
-    if done.is_file():
+    if done.is_file() and done.read_text(encoding="utf-8") == version:
         return dest
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_mkdir(dest.parent)))
-    download_prefix(s3_client(), bucket, prefix, tmp)
+    download_prefix(store.client, bucket, prefix, tmp)
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
-    done.write_text(uri, encoding="utf-8")
+    done.write_text(version, encoding="utf-8")
     return dest
 
 

@@ -29,6 +29,9 @@ def _add_parser(sub: argparse._SubParsersAction, command: str, help: str, descri
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # kubectl logs want plain lines
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     return resolve(args.command_name, args.preset, args.config, flags)
 

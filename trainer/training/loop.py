@@ -31,7 +31,6 @@ from typing import Any, Iterator, Optional, Protocol
 
 import numpy as np
 import torch
-import transformers
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, gather_object
 from transformers import Wav2Vec2Processor, get_linear_schedule_with_warmup
@@ -535,7 +534,6 @@ class TrainingRun:
 
 
 def run_training(cfg: TrainConfig, method: Method) -> int:
-    transformers.utils.logging.disable_progress_bar()  # kubectl logs want plain lines
     if not cfg.output:
         raise ConfigError("output: required (local path, PVC path or s3://bucket/prefix)")
     return TrainingRun(cfg, method).train()

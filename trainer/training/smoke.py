@@ -47,8 +47,8 @@ def make_random_base(vocab_dir: Path, dest: Path, seed: int) -> None:
 
 
 def build_smoke_data(folder: Path, spec: dict[str, Any], seed: int) -> None:
-    from trainer.data.prepare import prepare_corpus
-    from trainer.data.synth import synthesize_corpus
+    from trainer.data.prepare import PrepareOptions, prepare
+    from trainer.data.synth.corpus import synthesize_corpus
 
     corpus = folder / "corpus"
     synthesize_corpus(
@@ -59,7 +59,17 @@ def build_smoke_data(folder: Path, spec: dict[str, Any], seed: int) -> None:
         seed=seed,
         workers=1,
     )
-    prepare_corpus(corpus, folder / "prepared", seed=seed)
+    options = PrepareOptions(
+        source=str(corpus),
+        out=str(folder / "prepared"),
+        seed=seed,
+        unit="jamo",  # ~60 units instead of hundreds of syllables: a smaller head for a tiny model
+        val_fraction=0.25,
+        test_fraction=0.25,
+        fractions=(1.0,),
+        curriculum_source="all",
+    )
+    prepare(options)
     make_random_base(folder / "prepared", folder / "base", seed)
     (folder / READY).write_text("ok\n", encoding="utf-8")
 

@@ -1,0 +1,43 @@
+"""Load any model this project produces for inference, from a local folder, PVC or s3:// URI.
+
+Kinds:
+- "adapter": a LoRA checkpoint folder (adapter_config.json); its base is found through
+  adapter_config's base_model_name_or_path (local folder, s3:// URI or hub id);
+- "merged":  a plain Wav2Vec2ForCTC folder written by `python -m trainer export` (export_info.json);
+- "base":    any other plain Wav2Vec2ForCTC folder (e.g. from `pretrain-base`) or hub id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
+
+from trainer.exit_codes import ConfigError
+from trainer.model.lora import ADAPTER_CONFIG, load_adapter_checkpoint
+from trainer.model.processor import VOCAB_FILE, build_processor
+from trainer.storage import is_s3, materialize
+
+ModelKind = Literal["base", "adapter", "merged"]
+EXPORT_INFO = "export_info.json"  # written next to a merged model by `trainer export`
+
+
+def load_for_inference(uri: str | Path) -> tuple[Wav2Vec2ForCTC, Wav2Vec2Processor, ModelKind]:
+    uri = str(uri)
+    local = materialize(uri) if is_s3(uri) or Path(uri).expanduser().exists() else None
+    if local is not None and (local / ADAPTER_CONFIG).is_file():
+        model, processor = load_adapter_checkpoint(local)
+        return model, processor, "adapter"
+    source = str(local) if local is not None else uri
+    try:
+        model = Wav2Vec2ForCTC.from_pretrained(source)
+    except OSError as exc:
+        raise ConfigError(f"model: cannot load '{uri}': {exc}") from None
+    if local is not None and (local / VOCAB_FILE).is_file():
+        processor = build_processor(local)
+    else:
+        processor = Wav2Vec2Processor.from_pretrained(source)
+    model.eval()
+    kind: ModelKind = "merged" if local is not None and (local / EXPORT_INFO).is_file() else "base"
+    return model, processor, kind
