@@ -82,6 +82,22 @@ class DataConfig:
     corpus: str = _v("", "AI Hub-layout corpus folder below the storage root, imported by the prepare job",
                      pattern=f"({REL_PATH})|^$")
     prepare: bool = _v(False, "run `trainer data prepare` first (import, split, curriculum, vocab)")
+    unit: Literal["syllable", "jamo"] = _v("syllable", "output units of the vocabulary (jamo suits tiny models)")
+    fractions: list[float] = _v([], "curriculum phase sizes as fractions of the training hours ([]: 30/90/148 h)",
+                                items={"exclusiveMinimum": 0, "maximum": 1})
+    val_fraction: float = _v(0.05, "share of utterances (by speaker) for validation", minimum=0, maximum=0.5)
+    test_fraction: float = _v(0.05, "share of utterances (by speaker) for test", minimum=0, maximum=0.5)
+
+
+@dataclass
+class SynthConfig:
+    """Sizes of the embedded default's synthetic corpus (`trainer data synth`)."""
+
+    child_speakers: int = _v(40, "synthetic child speakers", minimum=0, maximum=10000)
+    adult_speakers: int = _v(20, "synthetic adult speakers (they train the tiny base)", minimum=0, maximum=10000)
+    utterances_per_speaker: int = _v(30, "utterances per synthetic speaker", minimum=1, maximum=100000)
+    seed: int = _v(0, "seed of the synthetic corpus", minimum=0)
+    workers: int = _v(2, "synthesis processes", minimum=1, maximum=64)
 
 
 @dataclass
@@ -165,7 +181,8 @@ class PipelineConfig:
     embedded_default: bool = _v(
         False, "synthetic corpus + tiny base trained from scratch instead of data.corpus / baseModel"
     )
-    data: DataConfig = _v(DataConfig(), "data locations on the storage")
+    data: DataConfig = _v(DataConfig(), "data locations on the storage and how they are prepared")
+    synthetic: SynthConfig = _v(SynthConfig(), "the embedded default's synthetic corpus (submit.py takes it from the preset)")
     train_overrides: dict[str, Any] = _v({}, "`trainer train` settings: TrainConfig field -> value")
     gpus_per_node: int = _v(1, "nvidia.com/gpu per pod (0: CPU only)", minimum=0, maximum=16)
     nodes: int = _v(1, "pods per training Job; >1: Indexed Job + torchrun rendezvous", minimum=1, maximum=64)

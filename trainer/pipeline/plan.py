@@ -4,15 +4,17 @@ Pure: no I/O. The same plan drives the local runner (`root` a local folder or `s
 Jinja2 templates and, mirrored in the chart's `_plan.tpl`, the Helm chart (`root` = `/storage` on a
 PVC, or the `s3://` prefix). Storage layout below `root`:
 
-    <data.dir>/                       prepared data (embedded default: <data.dir>/embedded-<preset>)
+    <data.dir>/                       prepared data (embedded default: <data.dir>/synthetic-<preset>)
         train_adult.jsonl ... test_child.jsonl, curriculum/phase{1,2,3}.jsonl, vocab.json
+    corpora/synthetic-<preset>/       the embedded default's synthetic corpus (AI Hub layout)
     models/tiny-base-<preset>/        the embedded default's stand-in base model
     <run>/r<rank>/phase<N>/           each phase's checkpoints and TensorBoard events
     <run>/report/                     comparison.md, charts
 
-Shared folders (data, tiny base) are named by their inputs, so another run with the same preset
-reuses them and a different preset builds its own. Every job has a completion marker; a job whose
-markers exist is done (the local runner and the orchestrator skip it).
+Every step has completion markers, checked after it succeeds. A phase or evaluation whose markers
+already exist is done and skipped (a resumed chain starts where it stopped). The shared steps
+(synth, prepare, base) always run: each compares its inputs with what it built before and does
+nothing when they match, so a changed setting rebuilds them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from trainer.config import PHASES, TrainConfig
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 
-JobKind = Literal["prepare", "base", "train", "eval"]
+JobKind = Literal["synth", "prepare", "base", "train", "eval"]
 
 # What each command writes last, i.e. what proves a step finished (names from their packages):
 # `data prepare` ends with prepare_report.json; `pretrain-base` publishes the base with COMPLETE;
@@ -37,6 +39,7 @@ JobKind = Literal["prepare", "base", "train", "eval"]
 COMPLETE_MARKER = "COMPLETE"
 CHECKPOINT_BEST = "checkpoint-best"
 DATA_MARKER = "prepare_report.json"
+SYNTH_MARKER = "synth_summary.json"
 PHASE_MARKER = "metrics.json"
 REPORT_MARKER = "comparison.md"
 
@@ -107,8 +110,13 @@ class PlannedJob:
     rank: int = 0
 
     @property
+    def skippable(self) -> bool:
+        """Existing markers mean done; the shared steps instead check their inputs themselves."""
+        return self.kind in ("train", "eval")
+
+    @property
     def uses_gpu(self) -> bool:
-        return self.kind != "prepare"
+        return self.kind not in ("synth", "prepare")
 
     @property
     def distributed(self) -> bool:
@@ -132,7 +140,8 @@ class Plan:
         return {
             "run": self.run,
             "jobs": [
-                {"name": j.name, "kind": j.kind, "markers": list(j.markers), "dependsOn": list(j.depends_on)}
+                {"name": j.name, "kind": j.kind, "markers": list(j.markers), "skippable": j.skippable,
+                 "dependsOn": list(j.depends_on)}
                 for j in self.jobs
             ],
         }
@@ -143,16 +152,26 @@ def join(root: str, *parts: str) -> str:
     return "/".join([root.rstrip("/"), *parts])
 
 
+def _embedded_name(cfg: C.PipelineConfig) -> str:
+    return cfg.preset or "default"
+
+
 def data_dir(cfg: C.PipelineConfig, root: str) -> str:
     if cfg.embedded_default:
-        return join(root, cfg.data.dir, f"embedded-{cfg.preset or 'default'}")
+        return join(root, cfg.data.dir, f"synthetic-{_embedded_name(cfg)}")
     return join(root, cfg.data.dir)
+
+
+def corpus_dir(cfg: C.PipelineConfig, root: str) -> str:
+    if cfg.embedded_default:
+        return join(root, "corpora", f"synthetic-{_embedded_name(cfg)}")
+    return join(root, cfg.data.corpus)
 
 
 def base_model(cfg: C.PipelineConfig, root: str) -> str:
     """The embedded default's tiny base on the storage, else `baseModel` verbatim (hub id or URI)."""
     if cfg.embedded_default:
-        return join(root, "models", f"tiny-base-{cfg.preset or 'default'}")
+        return join(root, "models", f"tiny-base-{_embedded_name(cfg)}")
     return cfg.base_model
 
 
@@ -168,12 +187,24 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
     run_dir = join(root, run)
     jobs: list[PlannedJob] = []
 
+    corpus = corpus_dir(cfg, root)
+    if cfg.embedded_default:
+        syn = cfg.synthetic
+        jobs.append(PlannedJob(
+            name=f"{run}-synth", kind="synth",
+            argv=("data", "synth", "--out", corpus, "--child-speakers", str(syn.child_speakers),
+                  "--adult-speakers", str(syn.adult_speakers), "--utterances-per-speaker", str(syn.utterances_per_speaker),
+                  "--seed", str(syn.seed), "--workers", str(syn.workers)),
+            output=corpus, markers=(join(corpus, SYNTH_MARKER),),
+        ))
     if cfg.data.prepare or cfg.embedded_default:
-        source = ["--synthetic"] if cfg.embedded_default else ["--root", join(root, cfg.data.corpus)]
+        d = cfg.data
+        fractions = ["--fractions", *map(flag_value, d.fractions)] if d.fractions else []
         jobs.append(PlannedJob(
             name=f"{run}-prepare", kind="prepare",
-            argv=("data", "prepare", *source, "--out", data, *_preset(cfg)),
-            output=data, markers=(join(data, DATA_MARKER),),
+            argv=("data", "prepare", "--root", corpus, "--out", data, "--unit", d.unit, "--val-fraction",
+                  flag_value(d.val_fraction), "--test-fraction", flag_value(d.test_fraction), *fractions),
+            output=data, markers=(join(data, DATA_MARKER),), depends_on=_names(jobs),
         ))
     if cfg.embedded_default:
         train_manifest, val_manifest = (join(data, m) for m in PRETRAIN_MANIFESTS)

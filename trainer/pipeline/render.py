@@ -161,6 +161,41 @@ def job_manifests(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {step["name"]: json.loads(data[step["name"] + ".json"]) for step in steps}
 
 
+# Labels and annotations that say which tool rendered an object, not what it is.
+RENDERER_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
+
+
+def _strip_renderer_marks(metadata: dict[str, Any]) -> None:
+    for key in RENDERER_LABELS:
+        metadata.get("labels", {}).pop(key, None)
+    annotations = {
+        k: v for k, v in metadata.get("annotations", {}).items()
+        if not k.startswith("helm.sh/") and k != SPEC_HASH_ANNOTATION
+    }
+    metadata.pop("annotations", None)
+    if annotations:
+        metadata["annotations"] = annotations
+
+
+def normalise(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Objects keyed by (kind, name), without renderer marks, the plan ConfigMap's JSON decoded:
+    what both renderers must agree on (and what the spec hash covers)."""
+    out = {}
+    for obj in json.loads(json.dumps(objects)):
+        _strip_renderer_marks(obj["metadata"])
+        template = obj.get("spec", {}).get("template", {})
+        if "metadata" in template:
+            _strip_renderer_marks(template["metadata"])
+        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].endswith("-plan"):
+            data = {key: json.loads(value) for key, value in obj["data"].items()}
+            obj["data"] = {
+                key: normalise([value])[("Job", value["metadata"]["name"])] if key != "plan.json" else value
+                for key, value in data.items()
+            }
+        out[(obj["kind"], obj["metadata"]["name"])] = obj
+    return out
+
+
 def to_yaml(objects: list[dict[str, Any]]) -> str:
     return yaml.safe_dump_all(objects, sort_keys=False, allow_unicode=True)
 

@@ -7,7 +7,7 @@ Usage: {{ include "ko-child-asr.job" (dict "root" $ "job" $step) | fromYaml }}
 {{- $v := .root.Values -}}
 {{- $job := .job -}}
 {{- $run := include "ko-child-asr.run" .root -}}
-{{- $usesGpu := ne $job.kind "prepare" -}}
+{{- $usesGpu := not (has $job.kind (list "synth" "prepare")) -}}
 {{- $gpus := ternary (int $v.gpusPerNode) 0 $usesGpu -}}
 {{- $distributed := eq $job.kind "train" -}}
 {{- $indexed := and $distributed (gt (int $v.nodes) 1) -}}

@@ -8,24 +8,36 @@ Usage: {{ $plan := include "ko-child-asr.plan" . | fromYaml }} -> {jobs: [...], 
 {{- $v := .Values -}}
 {{- $run := include "ko-child-asr.run" . -}}
 {{- $root := include "ko-child-asr.root" . -}}
-{{- $presetName := $v.preset | default "default" -}}
+{{- $embedded := $v.preset | default "default" -}}
 {{- $preset := list -}}
 {{- if $v.preset -}}{{- $preset = list "--preset" $v.preset -}}{{- end -}}
 {{- $data := printf "%s/%s" $root $v.data.dir -}}
+{{- $corpus := printf "%s/%s" $root $v.data.corpus -}}
 {{- $base := $v.baseModel -}}
 {{- if $v.embeddedDefault -}}
-{{- $data = printf "%s/%s/embedded-%s" $root $v.data.dir $presetName -}}
-{{- $base = printf "%s/models/tiny-base-%s" $root $presetName -}}
+{{- $data = printf "%s/%s/synthetic-%s" $root $v.data.dir $embedded -}}
+{{- $corpus = printf "%s/corpora/synthetic-%s" $root $embedded -}}
+{{- $base = printf "%s/models/tiny-base-%s" $root $embedded -}}
 {{- end -}}
 {{- $runDir := printf "%s/%s" $root $run -}}
 {{- $jobs := list -}}
 {{- $setup := list -}}
+{{- if $v.embeddedDefault -}}
+{{- $s := $v.synthetic -}}
+{{- $argv := list "data" "synth" "--out" $corpus "--child-speakers" (include "ko-child-asr.flagValue" $s.childSpeakers) "--adult-speakers" (include "ko-child-asr.flagValue" $s.adultSpeakers) "--utterances-per-speaker" (include "ko-child-asr.flagValue" $s.utterancesPerSpeaker) "--seed" (include "ko-child-asr.flagValue" $s.seed) "--workers" (include "ko-child-asr.flagValue" $s.workers) -}}
+{{- $name := printf "%s-synth" $run -}}
+{{- $jobs = append $jobs (dict "name" $name "kind" "synth" "argv" $argv "output" $corpus "markers" (list (printf "%s/synth_summary.json" $corpus)) "dependsOn" (list) "phase" 0 "rank" 0) -}}
+{{- $setup = append $setup $name -}}
+{{- end -}}
 {{- if or $v.data.prepare $v.embeddedDefault -}}
-{{- $source := list "--synthetic" -}}
-{{- if not $v.embeddedDefault -}}{{- $source = list "--root" (printf "%s/%s" $root $v.data.corpus) -}}{{- end -}}
-{{- $argv := concat (list "data" "prepare") $source (list "--out" $data) $preset -}}
+{{- $d := $v.data -}}
+{{- $argv := list "data" "prepare" "--root" $corpus "--out" $data "--unit" $d.unit "--val-fraction" (include "ko-child-asr.flagValue" $d.valFraction) "--test-fraction" (include "ko-child-asr.flagValue" $d.testFraction) -}}
+{{- if $d.fractions -}}
+{{- $argv = append $argv "--fractions" -}}
+{{- range $d.fractions -}}{{- $argv = append $argv (include "ko-child-asr.flagValue" .) -}}{{- end -}}
+{{- end -}}
 {{- $name := printf "%s-prepare" $run -}}
-{{- $jobs = append $jobs (dict "name" $name "kind" "prepare" "argv" $argv "output" $data "markers" (list (printf "%s/prepare_report.json" $data)) "dependsOn" (list) "phase" 0 "rank" 0) -}}
+{{- $jobs = append $jobs (dict "name" $name "kind" "prepare" "argv" $argv "output" $data "markers" (list (printf "%s/prepare_report.json" $data)) "dependsOn" $setup "phase" 0 "rank" 0) -}}
 {{- $setup = append $setup $name -}}
 {{- end -}}
 {{- if $v.embeddedDefault -}}

@@ -1,0 +1,310 @@
+"""Submit a training run to Kubernetes, render it, or run the same plan locally.
+
+    python tools/submit.py --phase all --rank 32 --local          # embedded default, on this machine
+    python tools/submit.py --phase all --rank 16 32 --image REGISTRY/ko-child-asr:0.1.0 \\
+        --storage-pvc asr-data -n asr                               # or --storage s3://b/p --s3-secret S
+    python tools/submit.py --rank 32 --render-only out/             # manifests only, no cluster
+    python tools/submit.py status RUN -n asr | logs RUN -f | cancel RUN
+
+Every run setting is a field of trainer.pipeline.config.PipelineConfig (the Helm chart's values);
+`--values FILE` takes a values file, the flags below override it. The run name defaults to one
+derived from the settings, so submitting the same command again is a no-op; a changed spec under
+an existing name is refused unless --force. Exit codes: 0 ok, 1 a step failed, 78 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `python tools/submit.py` from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO))
+
+from trainer import exit_codes  # noqa: E402
+from trainer.exit_codes import ConfigError  # noqa: E402
+from trainer.pipeline import config as C  # noqa: E402
+
+LOCAL_ROOT = Path("runs")
+LOCAL_PRESET = "demo"
+SUBCOMMANDS = ("status", "logs", "cancel")
+S = argparse.SUPPRESS
+
+
+# ----------------------------------------------------------------------------- flags -> values
+
+
+def _key_value(text: str, flag: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"{flag}: expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _toleration(text: str) -> dict[str, Any]:
+    """key[=value][:Effect] -> a toleration (Equal with a value, else Exists)."""
+    match = re.fullmatch(r"([^=:]+)(?:=([^:]*))?(?::(\w+))?", text)
+    if not match:
+        raise ConfigError(f"--toleration: expected key[=value][:Effect], got {text!r}")
+    key, value, effect = match.groups()
+    tol: dict[str, Any] = {"key": key, "operator": "Equal" if value is not None else "Exists"}
+    if value is not None:
+        tol["value"] = value
+    if effect:
+        tol["effect"] = effect
+    return tol
+
+
+def _image(text: str) -> dict[str, str]:
+    repository, sep, tag = text.rpartition(":")
+    if not sep or "/" in tag:  # no tag (a ':' may belong to a registry port)
+        return {"repository": text}
+    return {"repository": repository, "tag": tag}
+
+
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The values layer given by the command-line flags (only the flags that were given)."""
+    given = vars(args)
+    values: dict[str, Any] = {}
+
+    def put(path: str, value: Any) -> None:
+        *parents, leaf = path.split(".")
+        node = values
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+
+    simple = {
+        "name": "runName", "rank": "ranks", "gpus": "gpusPerNode", "nodes": "nodes", "preset": "preset",
+        "embedded_default": "embeddedDefault", "base_model": "baseModel", "data_dir": "data.dir",
+        "storage_pvc": "storage.pvc.claimName", "storage_size": "storage.pvc.size",
+        "storage_class": "storage.pvc.storageClass", "access_mode": "storage.pvc.accessMode",
+        "s3_secret": "storage.s3.secretName", "s3_endpoint": "storage.s3.endpoint",
+        "service_account": "storage.s3.serviceAccountName", "tensorboard": "tensorboard.enabled",
+        "chain": "orchestrator.chain", "poll_seconds": "orchestrator.pollSeconds",
+    }
+    for dest, path in simple.items():
+        if dest in given:
+            put(path, given[dest])
+    if "phase" in given:
+        phase = given["phase"]
+        put("phases", sorted(C.PHASE_CHOICES) if phase == "all" else [] if phase == "eval" else [int(phase)])
+        put("evaluate", phase in ("all", "eval"))
+    if "corpus" in given:
+        put("data.corpus", given["corpus"])
+        put("data.prepare", True)
+    if "image" in given:
+        put("image", _image(given["image"]))
+    if "node_selector" in given:
+        put("nodeSelector", dict(_key_value(kv, "--node-selector") for kv in given["node_selector"]))
+    if "toleration" in given:
+        put("tolerations", [_toleration(t) for t in given["toleration"]])
+    if "set_train" in given:
+        put("trainOverrides", {
+            k: C.load_values(f"v: {v}", "--set-train")["v"] for k, v in (_key_value(kv, "--set-train") for kv in given["set_train"])
+        })
+    storage = given.get("storage")
+    if storage and storage.startswith("s3://"):
+        put("storage.type", "s3")
+        put("storage.s3.prefix", storage)
+    elif storage and not args.local:
+        raise ConfigError("--storage DIR is for --local runs; on a cluster use --storage-pvc CLAIM or --storage s3://...")
+    return values
+
+
+def build_config(args: argparse.Namespace) -> C.PipelineConfig:
+    layers: list[dict[str, Any]] = []
+    if args.local:
+        # The embedded default, unless the run brings its own corpus or base model.
+        brings_own = any(k in vars(args) for k in ("corpus", "base_model", "data_dir"))
+        layers.append({"embeddedDefault": not brings_own, "preset": LOCAL_PRESET if not brings_own else ""})
+    for path in args.values or []:
+        try:
+            layers.append(C.load_values(Path(path).read_text(encoding="utf-8"), path))
+        except FileNotFoundError:
+            raise ConfigError(f"--values: {path}: file not found") from None
+    layers.append(flag_values(args))
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = C.merge(merged, layer)
+    if merged.get("embeddedDefault") and merged.get("preset"):
+        merged = C.merge(preset_data_values(merged["preset"]), merged)
+    return C.from_values(merged, source="flags")
+
+
+# The embedded default's data settings a trainer preset may carry in its `smoke_data` section.
+PRESET_DATA_KEYS = {
+    "child_speakers": "synthetic", "adult_speakers": "synthetic", "utterances_per_speaker": "synthetic",
+    "unit": "data", "fractions": "data", "val_fraction": "data", "test_fraction": "data",
+}
+
+
+def preset_data_values(preset: str) -> dict[str, Any]:
+    """Values for the synthetic corpus and its preparation from the preset (the lowest layer)."""
+    from trainer.training.configure import load_preset
+
+    spec = load_preset(preset).get("smoke_data") or {}
+    values: dict[str, Any] = {}
+    for key, section in PRESET_DATA_KEYS.items():
+        if key in spec:
+            values.setdefault(section, {})[C.camel(key)] = spec[key]
+    return values
+
+
+# ----------------------------------------------------------------------------- actions
+
+
+def _local(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
+    from trainer.pipeline.local import run_local
+    from trainer.pipeline.orchestrator import argv_problems
+    from trainer.pipeline.plan import build_plan, join
+
+    root = getattr(args, "storage", None) or str(LOCAL_ROOT)
+    plan = build_plan(cfg, root if root.startswith("s3://") else str(Path(root)))
+    problems = [f"{job.name}: {p}" for job in plan.jobs for p in argv_problems(list(job.argv))]
+    if problems:
+        raise ConfigError("the trainer would reject the plan:\n  " + "\n  ".join(problems))
+    logs = Path(join(str(LOCAL_ROOT) if root.startswith("s3://") else root, plan.run, "logs"))
+    return run_local(plan, logs)
+
+
+def _cluster(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
+    from trainer.pipeline import render
+    from trainer.pipeline.orchestrator import ChainPlan, plan_problems
+
+    namespace = getattr(args, "namespace", None)
+    cluster = None
+    if not args.render_only:
+        from trainer.pipeline.cluster import Cluster, connect
+
+        api, default_namespace = connect(args.kubeconfig, args.context)
+        namespace = namespace or default_namespace
+        cluster = Cluster(api, namespace)
+    objects = render.render(cfg, namespace or "default", args.renderer)
+    plan_cm = render.plan_configmap(objects)
+    run = plan_cm["metadata"]["labels"][render.RUN_LABEL]
+    problems = plan_problems(ChainPlan.from_data(plan_cm["data"]))
+    if problems:
+        raise ConfigError("the trainer would reject the plan:\n  " + "\n  ".join(problems))
+    if args.render_only:
+        written = render.write_dir(objects, Path(args.render_only))
+        print(f"run {run}: wrote {len(written)} manifests to {args.render_only}")
+        return exit_codes.OK
+    assert cluster is not None
+    outcome = cluster.submit(objects, force=args.force, dry_run=args.dry_run)
+    if outcome == "dry-run":
+        return exit_codes.OK
+    if cfg.orchestrator.chain == "client":
+        return cluster.run_chain(objects, cfg.orchestrator.poll_seconds)
+    print(f"run {run}: {outcome}. Follow it with:\n  python tools/submit.py status {run} -n {namespace}\n"
+          f"  python tools/submit.py logs {run} -n {namespace} -f")
+    return cluster.follow(run, cfg.orchestrator.poll_seconds) if args.wait else exit_codes.OK
+
+
+def _subcommand(args: argparse.Namespace) -> int:
+    from trainer.pipeline.cluster import Cluster, connect
+
+    api, default_namespace = connect(args.kubeconfig, args.context)
+    cluster = Cluster(api, args.namespace or default_namespace)
+    if args.command == "status":
+        print(cluster.status_text(args.run))
+    elif args.command == "cancel":
+        count = cluster.cancel(args.run, delete_storage=args.delete_storage)
+        print(f"run {args.run}: deleted {count} objects" + ("" if args.delete_storage else " (storage kept)"))
+    else:
+        step = args.step or cluster.status(args.run)["step"]
+        if not step:
+            raise ConfigError(f"run {args.run}: no step has started yet")
+        for line in cluster.logs(step, follow=args.follow):
+            print(line)
+    return exit_codes.OK
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def _connection_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    p.add_argument("--context", help="kubeconfig context")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python tools/submit.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = p.add_argument_group("the run (defaults: charts/ko-child-asr/values.yaml)")
+    run.add_argument("--phase", choices=["1", "2", "3", "eval", "all"], default=S, help="phases to run (all: 1,2,3 + eval)")
+    run.add_argument("--rank", type=int, nargs="+", default=S, help="LoRA rank(s); each gets its own chain")
+    run.add_argument("--name", default=S, help="run name (DNS-1123, <= 40 chars; default: derived from the settings)")
+    run.add_argument("--image", default=S, help="trainer image REPOSITORY[:TAG]")
+    run.add_argument("--gpus", type=int, default=S, help="GPUs per pod")
+    run.add_argument("--nodes", type=int, default=S, help="pods per training step (>1: multi-node DDP)")
+    run.add_argument("--preset", default=S, help="trainer preset (--local default: demo; tests: demo-small)")
+    run.add_argument("--embedded-default", action=argparse.BooleanOptionalAction, default=S,
+                     help="synthetic corpus + tiny base trained from scratch (--local default)")
+    run.add_argument("--base-model", default=S, help="hub id, path or s3:// URI of the base model")
+    run.add_argument("--data-dir", default=S, help="prepared data folder below the storage root")
+    run.add_argument("--corpus", default=S, help="AI Hub corpus folder below the storage root: prepare it first")
+    run.add_argument("--set-train", action="append", default=S, metavar="FIELD=VALUE",
+                     help="a `trainer train` setting (TrainConfig field), e.g. learning_rate=3e-4")
+    run.add_argument("--values", action="append", help="Helm-style values file (repeatable; flags override)")
+    store = p.add_argument_group("storage")
+    store.add_argument("--storage", default=S, help="s3://bucket/prefix, or (with --local) a folder (default ./runs)")
+    store.add_argument("--storage-pvc", default=S, metavar="CLAIM", help="existing PersistentVolumeClaim")
+    store.add_argument("--storage-size", default=S, help="size of the claim created when no --storage-pvc")
+    store.add_argument("--storage-class", default=S, help="storageClassName of the created claim")
+    store.add_argument("--access-mode", choices=["ReadWriteOnce", "ReadWriteMany"], default=S)
+    store.add_argument("--s3-secret", default=S, help="Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+    store.add_argument("--s3-endpoint", default=S, help="S3-compatible endpoint URL")
+    store.add_argument("--service-account", default=S, help="workload identity ServiceAccount for S3")
+    sched = p.add_argument_group("scheduling")
+    sched.add_argument("--node-selector", action="append", default=S, metavar="KEY=VALUE")
+    sched.add_argument("--toleration", action="append", default=S, metavar="KEY[=VALUE][:EFFECT]")
+    sched.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=S, help="TensorBoard Deployment")
+    sched.add_argument("--chain", choices=["orchestrator", "client"], default=S,
+                       help="orchestrator: in-cluster CPU Job (default); client: this process chains the steps")
+    sched.add_argument("--poll-seconds", type=int, default=S)
+    act = p.add_argument_group("what to do")
+    act.add_argument("--local", action="store_true", help="run the plan here as local processes")
+    act.add_argument("--render-only", metavar="DIR", help="write the manifests to DIR; no cluster needed")
+    act.add_argument("--dry-run", action="store_true", help="server-side dry run of every object and step Job")
+    act.add_argument("--renderer", choices=["jinja", "helm"], default="jinja", help="k8s/ templates or the Helm chart")
+    act.add_argument("--wait", action="store_true", help="follow the chain and stream each step's logs")
+    act.add_argument("--force", action="store_true", help="replace an existing run with a different spec")
+    _connection_flags(p)
+    return p
+
+
+def build_subcommand_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python tools/submit.py")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help in (("status", "where the chain is"), ("logs", "the current step's logs"), ("cancel", "delete the run")):
+        s = sub.add_parser(name, help=help)
+        s.add_argument("run", help="run name")
+        _connection_flags(s)
+        if name == "logs":
+            s.add_argument("--step", help="step Job name (default: the current step)")
+            s.add_argument("-f", "--follow", action="store_true")
+        if name == "cancel":
+            s.add_argument("--delete-storage", action="store_true", help="also delete the run's own PVC")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            return _subcommand(build_subcommand_parser().parse_args(argv))
+        args = build_parser().parse_args(argv)
+        cfg = build_config(args)
+        return _local(args, cfg) if args.local else _cluster(args, cfg)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exit_codes.CONFIG_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""A run on a cluster through the `kubernetes` client: submit (idempotent), status, logs, cancel,
+follow, and the client-side chain. `tools/submit.py` is the command line over these.
+
+Idempotency: the plan ConfigMap carries a hash of the run's objects (renderer-neutral, see
+render.normalise). Submitting the same spec again changes nothing; a different spec under the same
+run name is refused unless forced, which cancels the old objects (storage is kept, so finished
+steps are found done by their markers and skipped) and creates the new ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional
+
+from trainer import exit_codes
+from trainer.exit_codes import ConfigError
+from trainer.pipeline import render
+from trainer.pipeline.orchestrator import Chain, ChainPlan
+
+# Deletion order for cancel: the orchestrator first (no new Jobs), then the steps, then the rest.
+RUN_KINDS = (
+    ("batch/v1", "Job"),
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("v1", "ServiceAccount"),
+)
+STORAGE_KIND = ("v1", "PersistentVolumeClaim")
+Report = Callable[[str], None]
+
+
+def connect(kubeconfig: Optional[str] = None, context: Optional[str] = None) -> tuple[Any, str]:
+    """An ApiClient for the kubeconfig (or the in-cluster account) and its default namespace."""
+    from kubernetes import client, config
+
+    try:
+        config.load_kube_config(config_file=kubeconfig, context=context)
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        if context:
+            active = next(c for c in contexts if c["name"] == context)
+        namespace = active.get("context", {}).get("namespace", "default")
+    except config.ConfigException as exc:
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            raise ConfigError(f"no cluster: {exc} (use --render-only DIR, or --local)") from None
+        namespace = "default"
+    return client.ApiClient(), namespace
+
+
+def spec_hash(objects: list[dict[str, Any]]) -> str:
+    canonical = json.dumps(sorted(render.normalise(objects).items(), key=lambda kv: kv[0]), sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _api_error(exc: Any, what: str) -> ConfigError:
+    """The API server's message (e.g. a 422's field errors) as a readable error."""
+    try:
+        message = json.loads(exc.body).get("message", exc.body)
+    except (TypeError, ValueError):
+        message = exc.body or exc.reason
+    return ConfigError(f"{what}: {exc.status} {exc.reason}: {message}")
+
+
+@dataclass
+class Cluster:
+    api: Any  # kubernetes.client.ApiClient
+    namespace: str
+    report: Report = print
+
+    def _dynamic(self) -> Any:
+        from kubernetes.dynamic import DynamicClient
+
+        if not hasattr(self, "_dyn"):
+            self._dyn = DynamicClient(self.api)
+        return self._dyn
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        return self._dynamic().resources.get(api_version=api_version, kind=kind)
+
+    def _get(self, api_version: str, kind: str, name: str) -> Optional[Any]:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        try:
+            return self._resource(api_version, kind).get(name=name, namespace=self.namespace)
+        except NotFoundError:
+            return None
+
+    def _create(self, obj: dict[str, Any], dry_run: bool) -> None:
+        from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError
+
+        what = f"{obj['kind']} {obj['metadata']['name']}"
+        try:
+            self._resource(obj["apiVersion"], obj["kind"]).create(
+                body=obj, namespace=self.namespace, dry_run="All" if dry_run else None
+            )
+        except ConflictError:
+            if (obj["apiVersion"], obj["kind"]) != STORAGE_KIND:
+                raise ConfigError(f"{what} already exists (cancel the run first, or --force)") from None
+            self.report(f"{what}: exists, kept (it holds the run's data)")
+        except DynamicApiError as exc:
+            raise _api_error(exc, f"{'dry-run of ' if dry_run else ''}{what}") from None
+
+    # -- submit
+    def submit(self, objects: list[dict[str, Any]], force: bool = False, dry_run: bool = False) -> str:
+        """Create the run's objects; 'created', 'unchanged', 'replaced' or 'dry-run'."""
+        plan_cm = render.plan_configmap(objects)
+        run = plan_cm["metadata"]["labels"][render.RUN_LABEL]
+        digest = spec_hash(objects)
+        plan_cm["metadata"].setdefault("annotations", {})[render.SPEC_HASH_ANNOTATION] = digest
+        if dry_run:
+            for obj in [*objects, *render.job_manifests(objects).values()]:
+                self._create(obj, dry_run=True)
+                self.report(f"{obj['kind']} {obj['metadata']['name']}: accepted by the server (dry run)")
+            return "dry-run"
+        existing = self._get("v1", "ConfigMap", plan_cm["metadata"]["name"])
+        outcome = "created"
+        if existing is not None:
+            annotations = dict(existing.metadata.annotations or {})
+            if annotations.get(render.SPEC_HASH_ANNOTATION) == digest and not force:
+                self.report(f"run {run}: already submitted with this spec; nothing to do")
+                return "unchanged"
+            if not force:
+                raise ConfigError(
+                    f"run {run} exists with a different spec; --force replaces it (storage is kept, finished "
+                    "steps are skipped), or choose another --name"
+                )
+            self.cancel(run, delete_storage=False)
+            outcome = "replaced"
+        for obj in objects:
+            self._create(obj, dry_run=False)
+            self.report(f"{obj['kind']} {obj['metadata']['name']}: created")
+        return outcome
+
+    # -- cancel
+    def _run_objects(self, run: str, api_version: str, kind: str) -> list[Any]:
+        items = self._resource(api_version, kind).get(namespace=self.namespace, label_selector=f"{render.RUN_LABEL}={run}").items
+        orchestrator_first = sorted(items, key=lambda o: not o.metadata.name.endswith("-orchestrator"))
+        return orchestrator_first
+
+    def cancel(self, run: str, delete_storage: bool = False, timeout_s: float = 120.0) -> int:
+        """Delete every object of the run (the PVC only with delete_storage); returns how many."""
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        kinds = [*RUN_KINDS, STORAGE_KIND] if delete_storage else list(RUN_KINDS)
+        deleted = 0
+        for _ in range(2):  # a second pass catches a Job the orchestrator created meanwhile
+            for api_version, kind in kinds:
+                for obj in self._run_objects(run, api_version, kind):
+                    try:
+                        self._resource(api_version, kind).delete(
+                            name=obj.metadata.name, namespace=self.namespace, propagation_policy="Background"
+                        )
+                        deleted += 1
+                        self.report(f"{kind} {obj.metadata.name}: deleted")
+                    except NotFoundError:
+                        pass
+        deadline = time.monotonic() + timeout_s
+        while any(self._run_objects(run, *kind) for kind in kinds) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return deleted
+
+    # -- status
+    def status(self, run: str) -> dict[str, Any]:
+        cm = self._get("v1", "ConfigMap", f"{run}-status")
+        if cm is None:
+            raise ConfigError(f"run {run}: not found in namespace {self.namespace}")
+        data = dict(cm.data or {})
+        jobs = {j.metadata.name: j for j in self._run_objects(run, "batch/v1", "Job")}
+        return {
+            "state": data.get("state", "Pending"),
+            "message": data.get("message", ""),
+            "step": data.get("step", ""),
+            "steps": json.loads(data.get("steps", "{}")),
+            "jobs": {name: _job_summary(job) for name, job in jobs.items()},
+        }
+
+    def status_text(self, run: str) -> str:
+        st = self.status(run)
+        plan = ChainPlan.from_data(dict(self._get("v1", "ConfigMap", f"{run}-plan").data))
+        lines = [f"run {run} (namespace {self.namespace}): {st['state']}" + (f" - {st['message']}" if st["message"] else "")]
+        for step in plan.steps:
+            name = step["name"]
+            lines.append(f"  {name:<48} {st['steps'].get(name, 'pending'):<10} {st['jobs'].get(name, '')}")
+        lines += [
+            f"logs:        python tools/submit.py logs {run} -n {self.namespace}"
+            + (f"   (kubectl logs -n {self.namespace} -f job/{st['step']})" if st["step"] else ""),
+            f"TensorBoard: kubectl port-forward -n {self.namespace} svc/{run}-tensorboard 6006:6006",
+        ]
+        return "\n".join(lines)
+
+    # -- logs
+    def _pods(self, job: str) -> list[Any]:
+        from kubernetes import client
+
+        pods = client.CoreV1Api(self.api).list_namespaced_pod(self.namespace, label_selector=f"job-name={job}").items
+        return sorted(pods, key=lambda p: p.metadata.creation_timestamp)
+
+    def logs(self, job: str, follow: bool = False) -> Iterator[str]:
+        """The log lines of the step's newest pod (following it while it runs)."""
+        from kubernetes import client
+
+        pods = self._pods(job)
+        if not pods:
+            raise ConfigError(f"no pod of job {job} yet")
+        stream = client.CoreV1Api(self.api).read_namespaced_pod_log(
+            pods[-1].metadata.name, self.namespace, follow=follow, _preload_content=False
+        )
+        for line in stream:
+            yield line.decode("utf-8", errors="replace").rstrip("\n")
+
+    def follow(self, run: str, poll_seconds: float = 10.0, sleep: Callable[[float], None] = time.sleep) -> int:
+        """--wait: report the chain's progress and stream each step's logs until it ends."""
+        seen_message, streamed = "", set()
+        while True:
+            st = self.status(run)
+            if st["message"] != seen_message:
+                seen_message = st["message"]
+                self.report(f"[{st['state']}] {st['step']}: {seen_message}")
+            if st["state"] in ("Succeeded", "Failed"):
+                return exit_codes.OK if st["state"] == "Succeeded" else exit_codes.FAILED
+            step = st["step"]
+            pods = self._pods(step) if step and st["steps"].get(step) == "running" else []
+            running = [p for p in pods if p.status.phase == "Running" and p.metadata.name not in streamed]
+            if running:
+                streamed.add(running[-1].metadata.name)
+                for line in self.logs(step, follow=True):
+                    self.report(line)
+            else:
+                sleep(poll_seconds)
+
+    # -- client chain
+    def run_chain(self, objects: list[dict[str, Any]], poll_seconds: float) -> int:
+        """--chain client: this process follows the plan (no orchestrator Job, no RBAC)."""
+        from kubernetes import client
+
+        plan = ChainPlan.from_data(render.plan_configmap(objects)["data"])
+        chain = Chain(client.BatchV1Api(self.api), client.CoreV1Api(self.api), self.namespace, plan, report=self.report)
+        return chain.run(poll_seconds)
+
+
+def _job_summary(job: Any) -> str:
+    status = job.status
+    conditions = [c.type for c in (status.conditions or []) if c.status == "True"]
+    parts = [f"{n} {getattr(status, n)}" for n in ("active", "succeeded", "failed") if getattr(status, n, None)]
+    return "Job " + (", ".join(conditions + parts) or "created")

@@ -1,0 +1,372 @@
+"""The chain: runs a run's steps one after another as Kubernetes Jobs, without holding GPUs.
+
+    python -m trainer.pipeline.orchestrator run --plan-dir /plan          (the in-cluster CPU Job)
+    python -m trainer.pipeline.orchestrator check-marker URI [URI ...]    (the marker-check Jobs)
+    python -m trainer.pipeline.orchestrator check-plan --plan-dir /plan   (`helm test`)
+
+`tools/submit.py --chain client` runs the same `Chain` from a laptop instead.
+
+For each step of the plan (the plan ConfigMap: plan.json + one Job manifest per step):
+1. phases and evaluation only: a small CPU Job `<step>-check` looks for the step's completion
+   markers on the storage (it mounts the PVC read-only, or reads S3 with the step's own
+   credentials); present: the step is already done (a re-submitted or resumed run skips it);
+2. otherwise the step's Job is created, and followed until `Complete` or `Failed`;
+3. when Complete, `<step>-verify` checks the markers again; only then does the next step start.
+A Failed Job or a missing marker stops the chain: the status ConfigMap `<run>-status` says which
+step and why (exit code, Job condition), and this process exits 1.
+
+Why check Jobs rather than reading the storage here: a ReadWriteOnce claim can be attached to one
+node only, and the orchestrator would pin it away from the GPU nodes for the whole chain; and the
+orchestrator needs no storage credentials. The chain's progress is kept in the status ConfigMap,
+so a restarted orchestrator (node loss) carries on where it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from trainer import exit_codes
+from trainer.pipeline import markers as marker_store
+
+CHECK_SUFFIX = "-check"
+VERIFY_SUFFIX = "-verify"
+TERMINATION_LOG = "/dev/termination-log"
+PRESENT = "present"
+MISSING = "missing"
+CHECK_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "256Mi"}}
+EXIT_MEANINGS = {exit_codes.CONFIG_ERROR: "configuration error", exit_codes.PREEMPTED: "preempted"}
+_STEP_LABELS = ("ko-child-asr/rank", "ko-child-asr/phase")
+_log = logging.getLogger("orchestrator")
+
+
+class StepFailed(Exception):
+    """A step's Job failed, or it completed without its markers: the chain stops."""
+
+
+# ----------------------------------------------------------------------------- plan from the ConfigMap
+
+
+@dataclass
+class ChainPlan:
+    run: str
+    steps: list[dict[str, Any]]  # {name, kind, markers, dependsOn}, in order
+    manifests: dict[str, dict[str, Any]]  # step name -> Job manifest
+
+    @classmethod
+    def from_data(cls, data: dict[str, str]) -> "ChainPlan":
+        """From the plan ConfigMap's data (or the files of its mounted volume)."""
+        plan = json.loads(data["plan.json"])
+        return cls(plan["run"], plan["jobs"], {s["name"]: json.loads(data[s["name"] + ".json"]) for s in plan["jobs"]})
+
+    @classmethod
+    def from_dir(cls, directory: str | Path) -> "ChainPlan":
+        directory = Path(directory)
+        return cls.from_data({p.name: p.read_text(encoding="utf-8") for p in directory.glob("*.json")})
+
+
+def marker_check_job(manifest: dict[str, Any], name: str, markers: list[str]) -> dict[str, Any]:
+    """A small CPU Job that reports whether `markers` exist, with the step's storage and credentials.
+
+    Derived from the step's own Job so it sees the storage exactly as the step does; GPUs,
+    scheduling constraints, multi-node settings and the preemption policy are dropped.
+    """
+    job = copy.deepcopy(manifest)
+    job["metadata"]["name"] = name
+    job["metadata"]["labels"] = {k: v for k, v in job["metadata"]["labels"].items() if k not in _STEP_LABELS}
+    for labels in (job["metadata"]["labels"], job["spec"]["template"]["metadata"]["labels"]):
+        labels["app.kubernetes.io/component"] = "marker-check"
+    spec = job["spec"]
+    for key in ("podFailurePolicy", "completionMode", "completions", "parallelism"):
+        spec.pop(key, None)
+    spec.update(backoffLimit=2, activeDeadlineSeconds=1800)
+    pod = spec["template"]["spec"]
+    for key in ("nodeSelector", "tolerations", "affinity", "subdomain"):
+        pod.pop(key, None)
+    pod["terminationGracePeriodSeconds"] = 30
+    pod["volumes"] = [v for v in pod["volumes"] if v["name"] != "dshm"]
+    container = pod["containers"][0]
+    container.update(
+        command=["python", "-m", "trainer.pipeline.orchestrator"],
+        args=["check-marker", *markers],
+        resources=copy.deepcopy(CHECK_RESOURCES),
+        volumeMounts=[
+            {**m, "readOnly": True} if m["name"] == "storage" else m
+            for m in container["volumeMounts"] if m["name"] != "dshm"
+        ],
+    )
+    container["env"] = [e for e in container["env"] if e["name"] != "NODE_RANK"]
+    return job
+
+
+# ----------------------------------------------------------------------------- the chain
+
+
+def _condition(job: Any, kind: str) -> Optional[Any]:
+    for cond in (job.status.conditions or []) if job.status else []:
+        if cond.type == kind and cond.status == "True":
+            return cond
+    return None
+
+
+@dataclass
+class Chain:
+    """Follows one run's plan; `tick()` advances it as far as the cluster allows."""
+
+    batch: Any  # kubernetes.client.BatchV1Api
+    core: Any  # kubernetes.client.CoreV1Api
+    namespace: str
+    plan: ChainPlan
+    report: Callable[[str], None] = print
+    states: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status_name(self) -> str:
+        return f"{self.plan.run}-status"
+
+    # -- Kubernetes calls
+    def _read_job(self, name: str) -> Optional[Any]:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self.batch.read_namespaced_job(name, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _create_job(self, body: dict[str, Any]) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.batch.create_namespaced_job(self.namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:  # already there: created by an earlier run of this process
+                raise
+
+    def _pods(self, job_name: str) -> list[Any]:
+        pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}").items
+        return sorted(pods, key=lambda p: p.metadata.creation_timestamp or datetime.min.replace(tzinfo=timezone.utc))
+
+    def load_status(self) -> None:
+        data = self.core.read_namespaced_config_map(self.status_name, self.namespace).data or {}
+        self.states = json.loads(data.get("steps", "{}"))
+
+    def save_status(self, state: str, message: str, step: str = "") -> None:
+        data = {
+            "state": state, "message": message, "step": step, "steps": json.dumps(self.states),
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        self.core.patch_namespaced_config_map(self.status_name, self.namespace, {"data": data})
+
+    # -- one step
+    def _set(self, step: str, state: str, message: str) -> None:
+        self.states[step] = state
+        self.report(f"{step}: {message}")
+        self.save_status("Running", message, step)
+
+    def _marker_result(self, job_name: str) -> Optional[bool]:
+        """None while the check runs; True/False when it reported; StepFailed if it could not run."""
+        job = self._read_job(job_name)
+        if job is None:
+            return None
+        if cond := _condition(job, "Failed"):
+            raise StepFailed(f"marker check {job_name} failed ({cond.reason}); see kubectl logs -n {self.namespace} job/{job_name}")
+        if not _condition(job, "Complete"):
+            return None
+        for pod in reversed(self._pods(job_name)):
+            for status in (pod.status.container_statuses or []) if pod.status else []:
+                terminated = status.state.terminated if status.state else None
+                message = (terminated.message or "").strip() if terminated else ""
+                if message.startswith(PRESENT):
+                    return True
+                if message.startswith(MISSING):
+                    return False
+        raise StepFailed(f"marker check {job_name} completed without a result")
+
+    def _failure(self, name: str, job: Any) -> str:
+        cond = _condition(job, "Failed")
+        codes = [
+            s.state.terminated.exit_code
+            for pod in self._pods(name) for s in (pod.status.container_statuses or []) if pod.status
+            if s.state and s.state.terminated
+        ]
+        why = f"Job {name} failed ({cond.reason}: {cond.message})" if cond else f"Job {name} failed"
+        if codes:
+            why += f"; last exit code {codes[-1]}"
+            if codes[-1] in EXIT_MEANINGS:
+                why += f" ({EXIT_MEANINGS[codes[-1]]})"
+        return f"{why}; see kubectl logs -n {self.namespace} job/{name}"
+
+    def advance(self, step: dict[str, Any]) -> str:
+        """Move one step along as far as it can go now; returns its state."""
+        name, markers = step["name"], step["markers"]
+        manifest = self.plan.manifests[name]
+        state = self.states.get(name, "pending")
+        if state == "pending" and not step["skippable"]:
+            self._create_job(manifest)
+            self._set(name, "running", f"created Job {name}")
+            state = "running"
+        if state == "pending":
+            self._create_job(marker_check_job(manifest, name + CHECK_SUFFIX, markers))
+            self._set(name, "checking", "looking for the completion markers of an earlier run")
+            state = "checking"
+        if state == "checking":
+            found = self._marker_result(name + CHECK_SUFFIX)
+            if found is None:
+                return state
+            if found:
+                self._set(name, "done", "already done (completion markers exist); skipped")
+                return "done"
+            self._create_job(manifest)
+            self._set(name, "running", f"created Job {name}")
+            state = "running"
+        if state == "running":
+            job = self._read_job(name)
+            if job is None:  # deleted behind our back (or never created): create it again
+                self._create_job(manifest)
+                return state
+            if _condition(job, "Failed"):
+                raise StepFailed(self._failure(name, job))
+            if not _condition(job, "Complete"):
+                return state
+            self._create_job(marker_check_job(manifest, name + VERIFY_SUFFIX, markers))
+            self._set(name, "verifying", f"Job {name} Complete; checking its completion markers")
+            state = "verifying"
+        if state == "verifying":
+            found = self._marker_result(name + VERIFY_SUFFIX)
+            if found is None:
+                return state
+            if not found:
+                raise StepFailed(f"Job {name} completed but its completion markers are missing: {', '.join(markers)}")
+            self._set(name, "done", "done")
+        return self.states[name]
+
+    def tick(self) -> str:
+        """Advance the chain; 'Running', 'Succeeded' or 'Failed' (status ConfigMap updated)."""
+        for step in self.plan.steps:
+            try:
+                if self.advance(step) != "done":
+                    return "Running"
+            except StepFailed as exc:
+                self.states[step["name"]] = "failed"
+                self.report(f"{step['name']}: FAILED: {exc}")
+                self.save_status("Failed", f"chain stopped: {exc}", step["name"])
+                return "Failed"
+        self.save_status("Succeeded", f"all {len(self.plan.steps)} steps done")
+        return "Succeeded"
+
+    def run(self, poll_seconds: float, sleep: Callable[[float], None] = time.sleep) -> int:
+        self.load_status()
+        while (state := self.tick()) == "Running":
+            sleep(poll_seconds)
+        self.report(f"chain {state.lower()}")
+        return exit_codes.OK if state == "Succeeded" else exit_codes.FAILED
+
+
+# ----------------------------------------------------------------------------- plan checks
+
+
+def argv_problems(argv: list[str]) -> list[str]:
+    """What `python -m trainer <argv>` would reject before doing any work (flags, presets, values)."""
+    from trainer.cli import build_parser
+    from trainer.exit_codes import ConfigError
+
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            args = build_parser().parse_args(argv)
+    except SystemExit:
+        return [f"{' '.join(argv[:2])}: {stderr.getvalue().strip().splitlines()[-1]}"]
+    try:
+        if args.command in ("train", "pretrain-base"):
+            from trainer.config import TrainConfig
+            from trainer.training.configure import resolve
+
+            flags = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
+            resolve(args.command, args.preset, args.config, flags)
+        elif args.command == "compare":
+            from trainer.config import build
+            from trainer.evaluation.cli import named_values
+            from trainer.evaluation.config import EvalConfig
+
+            named_values(args.model, "--model")
+            named_values(args.manifest_extra, "--manifest-extra")
+            build(EvalConfig, {k: v for k, v in vars(args).items() if k in EvalConfig.__dataclass_fields__})
+    except ConfigError as exc:
+        return [f"{argv[0]}: {exc}"]
+    return []
+
+
+def plan_problems(plan: ChainPlan) -> list[str]:
+    problems = []
+    for name, manifest in plan.manifests.items():
+        argv = manifest["spec"]["template"]["spec"]["containers"][0]["args"]
+        problems += [f"{name}: {p}" for p in argv_problems(argv)]
+    return problems
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from kubernetes import client, config
+
+    config.load_incluster_config()
+    chain = Chain(client.BatchV1Api(), client.CoreV1Api(), args.namespace, ChainPlan.from_dir(args.plan_dir), report=_log.info)
+    return chain.run(args.poll_seconds)
+
+
+def _cmd_check_marker(args: argparse.Namespace) -> int:
+    absent = marker_store.missing(args.uris)
+    message = f"{MISSING} {' '.join(absent)}" if absent else PRESENT
+    print(message)
+    log = Path(args.termination_log)
+    if log.parent.is_dir():
+        with contextlib.suppress(OSError):
+            log.write_text(message, encoding="utf-8")
+    return exit_codes.OK
+
+
+def _cmd_check_plan(args: argparse.Namespace) -> int:
+    problems = plan_problems(ChainPlan.from_dir(args.plan_dir))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print("plan OK: every step's arguments are accepted by the trainer")
+    return exit_codes.CONFIG_ERROR if problems else exit_codes.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    parser = argparse.ArgumentParser(prog="python -m trainer.pipeline.orchestrator", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="follow the plan until it succeeds or a step fails")
+    p.add_argument("--plan-dir", required=True, help="the mounted plan ConfigMap")
+    p.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE", "default"))
+    p.add_argument("--poll-seconds", type=float, default=30.0)
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("check-marker", help="report whether every URI exists (termination message)")
+    p.add_argument("uris", nargs="+")
+    p.add_argument("--termination-log", default=TERMINATION_LOG)
+    p.set_defaults(func=_cmd_check_marker)
+    p = sub.add_parser("check-plan", help="check every step's trainer arguments without running anything")
+    p.add_argument("--plan-dir", required=True)
+    p.set_defaults(func=_cmd_check_plan)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
