@@ -186,9 +186,10 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, (BotoCoreError, S3UploadFailedError, ConnectionError, TimeoutError))
 
 
-def with_retries(action: Callable[[], T], what: str, budget_s: float = RETRY_SECONDS) -> T:
-    """Run `action`, retrying transient S3 failures with exponential backoff (1 s .. 30 s)."""
-    deadline = time.monotonic() + budget_s
+def with_retries(action: Callable[[], T], what: str, budget_s: Optional[float] = None) -> T:
+    """Run `action`, retrying transient S3 failures with exponential backoff (1 s .. 30 s) for up
+    to `budget_s` seconds (default RETRY_SECONDS)."""
+    deadline = time.monotonic() + (RETRY_SECONDS if budget_s is None else budget_s)
     delay = 1.0
     while True:
         try:

@@ -207,6 +207,8 @@ class TrainingRun:
             saved = ckpt.Progress.from_json((folder / ckpt.STATE_FILE).read_text(encoding="utf-8"))
             self._warn_config_drift(saved.config)
             saved.config, saved.total_steps = self.progress.config, self.progress.total_steps
+            if saved.finished and saved.stop_reason != "early_stopping" and saved.step < saved.total_steps:
+                saved.finished, saved.stop_reason = False, ""  # a longer schedule continues the run
             self.progress = saved
             rng = torch.load(folder / ckpt.RNG_FILE, weights_only=False)  # our own file: numpy state
             self._resume_rng = rng[self.acc.process_index] if self.acc.process_index < len(rng) else None
