@@ -15,7 +15,7 @@ def _f(default: object, help: str) -> object:
 
 @dataclass
 class EvalConfig:
-    batch_seconds: float = _f(120.0, "padded audio seconds per inference batch (length-sorted batches)")
+    batch_seconds: float = _f(0.0, "padded audio seconds per length-sorted inference batch (0: 10 on CPU, 100 on GPU)")
     device: str = _f("auto", "auto|cpu|cuda")
     g2p: Literal["auto", "g2pk", "espeak"] = _f("auto", "Korean G2P for PER (auto: g2pk if installed)")
     num_workers: int = _f(2, "audio loading worker processes (0: load in the main process)")
@@ -23,8 +23,8 @@ class EvalConfig:
     seed: int = _f(0, "bootstrap random seed")
 
     def __post_init__(self) -> None:
-        if self.batch_seconds <= 0:
-            raise ConfigError(f"batch_seconds: must be > 0, got {self.batch_seconds}")
+        if self.batch_seconds < 0:
+            raise ConfigError(f"batch_seconds: must be >= 0 (0: per device), got {self.batch_seconds}")
         if self.bootstrap < 1:
             raise ConfigError(f"bootstrap: must be >= 1, got {self.bootstrap}")
         if self.num_workers < 0:

@@ -129,7 +129,7 @@ def evaluate(
     `g2p` and `loaded` (from `load_model(model_uri)`) let callers that evaluate several test sets
     share one G2P cache and one loaded model.
     """
-    from trainer.evaluation.inference import CtcTranscriber, transcribe
+    from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, transcribe
 
     rows = load_manifest(manifest)
     if not rows:
@@ -138,7 +138,8 @@ def evaluate(
     loaded = loaded or load_model(model_uri)
     device = resolve_device(cfg.device)
     _log.info("evaluating %s (%s) on %s: %d utterances, %s", model_uri, loaded.info["kind"], manifest, len(rows), device)
-    result = transcribe(CtcTranscriber(loaded.model, loaded.codec, device), rows, cfg.batch_seconds, cfg.num_workers, progress)
+    batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
+    result = transcribe(CtcTranscriber(loaded.model, loaded.codec, device), rows, batch_seconds, cfg.num_workers, progress)
     scored = [row for row in rows if row["utt_id"] in result.hypotheses]
     if not scored:
         raise ConfigError(f"{manifest}: none of the {len(rows)} audio files could be read ({_count(result.skipped)})")
@@ -164,7 +165,7 @@ def evaluate(
         "bootstrap": {"resamples": cfg.bootstrap, "level": CI_LEVEL, "unit": "utterance"},
         "speed": {
             "device": device,
-            "batch_seconds": cfg.batch_seconds,
+            "batch_seconds": batch_seconds,
             "audio_seconds": result.audio_seconds,
             "model_seconds": result.model_seconds,
             "real_time_factor": result.real_time_factor,

@@ -23,6 +23,16 @@ from trainer.data.audio import SAMPLE_RATE, AudioError, load_audio
 from trainer.model.processor import TextCodec
 
 
+# Padded audio per batch when not given. On a GPU, big batches keep it busy; on a CPU, batches
+# beyond ~10 s are memory-bound and slower per second of audio than small ones (measured with an
+# 8x384 wav2vec2 on 2 cores: 16 x 5 s ran at 0.63x the speed of 1 x 5 s; tools/bench/bench_eval.py).
+DEFAULT_BATCH_SECONDS = {"cpu": 10.0, "cuda": 100.0}
+
+
+def default_batch_seconds(device: str) -> float:
+    return DEFAULT_BATCH_SECONDS["cuda" if device.startswith("cuda") else "cpu"]
+
+
 @dataclass
 class Transcription:
     """What transcribing a set of utterances produced."""
