@@ -1,74 +1,51 @@
-"""Fixtures: synthetic Korean test sets (espeak-ng speech, one corrupt file) and tiny models in the
+"""Fixtures: synthetic Korean test sets (the project's synthetic corpus, one corrupt file) and tiny models in the
 three forms `evaluate` accepts: a base model folder, a LoRA adapter checkpoint on top of it, and
 (in test_export) its merged export. Weights are random, so transcripts are gibberish, but
 deterministic: what the tests compare is that every path produces the same ones."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import soundfile as sf
 import torch
-
-SENTENCES = [
-    "나는 학교에 간다",
-    "사과를 먹었어요",
-    "국물이 맛있다",
-    "안녕하세요 친구야",
-    "오늘 날씨가 좋아요",
-    "강아지가 뛰어요",
-]
-# (age, gender, snr_db): children of several ages, an adult, unknown fields.
-SPEAKERS = [(4, "F", 5.0), (7, "M", 15.0), (9, "F", None), (35, "M", 32.0), (None, None, 22.0), (6, "F", 8.0)]
-
-
-def _write_manifest(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="session")
 def eval_corpus(tmp_path_factory) -> dict[str, Path]:
-    """test.jsonl: 12 spoken utterances + 1 corrupt file; adult.jsonl: 4 low-pitched utterances."""
+    """test.jsonl: child utterances (one without age/gender) + 1 corrupt file; adult.jsonl: adults.
+
+    Speech from the project's synthetic corpus (espeak-ng child and adult voices), imported from
+    its AI Hub layout like real data.
+    """
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
+    from trainer.data.importers import import_aihub
+    from trainer.data.manifest import load_manifest, write_manifest
+    from trainer.data.synth import synthesize_corpus
+
     root = tmp_path_factory.mktemp("eval_corpus")
-    (root / "audio").mkdir()
-
-    def utterance(utt_id: str, text: str, voice: str, pitch: int, speaker: tuple) -> dict:
-        wav = root / "audio" / f"{utt_id}.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", "150", "-w", str(wav), text], check=True)
-        age, gender, snr = speaker
-        return {
-            "utt_id": utt_id,
-            "audio_filepath": f"audio/{utt_id}.wav",
-            "duration": sf.info(str(wav)).duration,
-            "text": text,
-            "speaker_id": f"spk{SPEAKERS.index(speaker)}",
-            "age": age,
-            "gender": gender,
-            "snr_db": snr,
-        }
-
-    test_rows = [
-        utterance(f"child{i:02d}", SENTENCES[i % 6], "ko+f2", 70 + 2 * i, SPEAKERS[i % 6]) for i in range(12)
-    ]
-    (root / "audio" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
-    test_rows.append({**test_rows[0], "utt_id": "broken", "audio_filepath": "audio/broken.wav"})
-    adult_rows = [utterance(f"adult{i}", SENTENCES[i], "ko", 30, SPEAKERS[3]) for i in range(4)]
-    return {"test": _write_manifest(root / "test.jsonl", test_rows), "adult": _write_manifest(root / "adult.jsonl", adult_rows)}
+    synthesize_corpus(root / "corpus", n_child_speakers=4, n_adult_speakers=2, utterances_per_speaker=3, seed=0)
+    import_aihub(root / "corpus", root / "all.jsonl")
+    rows = load_manifest(root / "all.jsonl")
+    children = [r for r in rows if r["age"] < 18]
+    children[-1] = {**children[-1], "age": None, "gender": None}
+    broken = root / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    children.append({**children[0], "utt_id": "broken", "audio_filepath": str(broken)})
+    write_manifest(children, root / "test.jsonl")
+    write_manifest([r for r in rows if r["age"] >= 18], root / "adult.jsonl")
+    return {"test": root / "test.jsonl", "adult": root / "adult.jsonl", "all": root / "all.jsonl"}
 
 
 @pytest.fixture(scope="session")
-def eval_models(tmp_path_factory) -> dict[str, str]:
+def eval_models(eval_corpus, tmp_path_factory) -> dict[str, str]:
     """{"base": folder, "adapter": checkpoint folder} for a 2-layer wav2vec2 (random weights)."""
     from transformers import Wav2Vec2ForCTC
 
     from trainer.config import TrainConfig
+    from trainer.data.manifest import load_manifest
     from trainer.data.text import build_vocab, save_vocab
     from trainer.model.factory import tiny_wav2vec2_config
     from trainer.model.lora import build_lora_model
@@ -77,7 +54,7 @@ def eval_models(tmp_path_factory) -> dict[str, str]:
 
     root = tmp_path_factory.mktemp("eval_models")
     vocab_dir = root / "vocab"
-    vocab = build_vocab(SENTENCES, "syllable")
+    vocab = build_vocab([r["text"] for r in load_manifest(eval_corpus["all"])], "syllable")
     save_vocab(vocab, vocab_dir, "syllable")
     processor = build_processor(vocab_dir)
 

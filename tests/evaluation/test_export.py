@@ -8,10 +8,11 @@ import pytest
 
 from trainer.data.audio import load_audio
 from trainer.data.manifest import load_manifest
-from trainer.evaluation.evaluate import EXPORT_INFO_FILE, load_model
+from trainer.evaluation.evaluate import load_model
 from trainer.evaluation.export import export_merged
 from trainer.evaluation.inference import CtcTranscriber
 from trainer.exit_codes import ConfigError
+from trainer.model.inference import EXPORT_INFO
 from trainer.storage import MARKER
 
 
@@ -31,7 +32,7 @@ def test_export_is_a_standard_model_folder(merged):
     assert (merged / "config.json").is_file() and (merged / "model.safetensors").is_file()
     assert (merged / "vocab.json").is_file() and (merged / MARKER).is_file()
     assert not (merged / "adapter_config.json").exists()
-    info = json.loads((merged / EXPORT_INFO_FILE).read_text(encoding="utf-8"))
+    info = json.loads((merged / EXPORT_INFO).read_text(encoding="utf-8"))
     assert (info["r"], info["unit"]) == (4, "syllable")
     loaded = load_model(str(merged))
     assert (loaded.info["kind"], loaded.info["r"]) == ("merged", 4)

@@ -52,6 +52,9 @@ def compare(
         raise ConfigError("compare: give at least one --model NAME=URI and a --manifest")
     if baseline is not None and baseline not in models:
         raise ConfigError(f"baseline: {baseline!r} is not one of the models ({', '.join(models)})")
+    for set_name, manifest in test_sets.items():
+        if not Path(manifest).is_file():
+            raise ConfigError(f"test set {set_name!r}: manifest {manifest} not found")
     g2p = make_g2p(cfg.g2p)
     reports: dict[str, dict[str, dict]] = {}
     for name, uri in models.items():

@@ -36,10 +36,10 @@ from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.g2p import G2P, make_g2p
 from trainer.evaluation.metrics import METRICS, Edits, text_edits, token_edits
 from trainer.exit_codes import ConfigError
+from trainer.model.inference import EXPORT_INFO
 
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.jsonl"
-EXPORT_INFO_FILE = "export_info.json"  # written by `export` next to a merged model
 # The tokenizer writes an unknown unit as "[UNK]"; scored as text that would be 5 characters of
 # errors, so it becomes one character that matches nothing.
 UNKNOWN_CHAR = "\ufffd"
@@ -73,8 +73,8 @@ def load_model(uri: str) -> LoadedModel:
     if kind == "adapter":
         lora = model.peft_config["default"]
         info.update(r=lora.r, lora_alpha=lora.lora_alpha)
-    elif kind == "merged" and (folder / EXPORT_INFO_FILE).is_file():
-        exported = json.loads((folder / EXPORT_INFO_FILE).read_text(encoding="utf-8"))
+    elif kind == "merged" and (folder / EXPORT_INFO).is_file():
+        exported = json.loads((folder / EXPORT_INFO).read_text(encoding="utf-8"))
         info.update(r=exported["r"], lora_alpha=exported["lora_alpha"])
         adapter = exported["adapter_params"]
     info.update(total_params=base + (adapter if kind == "adapter" else 0), adapter_params=adapter)

@@ -28,7 +28,8 @@ def export_merged(adapter_uri: str, output: str) -> str:
     """Merge the adapter checkpoint at `adapter_uri` into its base and save it at `output`
     (local, PVC or s3://; published atomically with a completion marker)."""
     from trainer.data.text import load_unit
-    from trainer.evaluation.evaluate import EXPORT_INFO_FILE, split_parent
+    from trainer.evaluation.evaluate import split_parent
+    from trainer.model.inference import EXPORT_INFO
     from trainer.model import load_for_inference
     from trainer.model.processor import UNITS_FILE
 
@@ -55,7 +56,7 @@ def export_merged(adapter_uri: str, output: str) -> str:
         "adapter_params": adapter_params,
         "unit": load_unit(source),
     }
-    (staged / EXPORT_INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (staged / EXPORT_INFO).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     store.publish(staged, name)
     _log.info("merged %s (r=%d) into %s -> %s", adapter_uri, lora.r, lora.base_model_name_or_path, output)
     return output
