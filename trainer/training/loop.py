@@ -119,6 +119,8 @@ class TrainingRun:
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
         )
         self.main = self.acc.is_main_process
+        if not self.main:  # one copy of each log line is enough (rank 0 speaks for all)
+            _log.setLevel(logging.WARNING)
         seed_everything(cfg.seed)
         self._setup_model()
         self._setup_data()

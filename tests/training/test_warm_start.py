@@ -1,0 +1,58 @@
+"""Curriculum phases: phase 2 starts from phase 1's best adapter weights with a fresh optimizer,
+schedule and step count (not a resume of phase 1's training state)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from peft import get_peft_model_state_dict
+from safetensors.torch import load_file
+
+from trainer.training.configure import resolve
+from trainer.training.loop import TrainingRun
+from trainer.training.methods import LoraMethod
+
+from .helpers import run_cli, smoke_args
+
+
+@pytest.mark.slow
+def test_phase2_warm_starts_from_phase1_best_with_fresh_optimizer(smoke_data, tmp_path):
+    phase1 = tmp_path / "phase1"
+    first = run_cli(smoke_args(smoke_data, phase1, "--phase", "1", "--max-steps", "6"))
+    assert first.returncode == 0, first.stderr[-3000:]
+    best = load_file(str(phase1 / "checkpoint-best" / "adapter_model.safetensors"))
+    assert json.loads((phase1 / "metrics.json").read_text())["phase"] == 1
+
+    prepared = smoke_data / "prepared"
+    cfg = resolve(
+        "train", "smoke", None,
+        {"phase": 2, "max_steps": 4, "output": str(tmp_path / "phase2"), "init_from": str(phase1 / "checkpoint-best"),
+         "train_manifest": str(prepared / "train.jsonl"), "val_manifest": str(prepared / "val.jsonl"),
+         "vocab": str(prepared), "model": str(smoke_data / "base")},
+    )
+    run = TrainingRun(cfg, LoraMethod())
+    start = get_peft_model_state_dict(run.acc.unwrap_model(run.model))
+    assert start.keys() == best.keys()
+    assert all(torch.equal(start[k], best[k]) for k in best)
+    assert run.resumed_from is None and run.progress.step == 0
+    assert run.optimizer.state_dict()["state"] == {}  # no moments carried over from phase 1
+    assert run.train() == 0
+
+    phase2 = tmp_path / "phase2"
+    optimizer = torch.load(phase2 / "checkpoint-4" / "optimizer.pt")
+    assert {int(s["step"]) for s in optimizer["state"].values()} == {4}  # 4 steps, not 6 + 4
+    state = json.loads((phase2 / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["step"] == 4 and state["config"]["init_from"] == str(phase1 / "checkpoint-best")
+    metrics = json.loads((phase2 / "metrics.json").read_text())
+    assert metrics["phase"] == 2 and metrics["wer_target"] == 0.18 and isinstance(metrics["target_met"], bool)
+
+
+def test_init_from_an_adapter_of_another_rank_is_a_config_error(smoke_data, tmp_path):
+    phase1 = tmp_path / "phase1"
+    assert run_cli(smoke_args(smoke_data, phase1, "--max-steps", "1")).returncode == 0
+    result = run_cli(smoke_args(smoke_data, tmp_path / "p2", "--rank", "8", "--init-from", str(phase1 / "checkpoint-best")))
+    assert result.returncode == 78
+    assert "r=4 does not match this run's r=8" in result.stderr
