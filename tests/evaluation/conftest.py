@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 
 @pytest.fixture(scope="session")
@@ -42,37 +41,11 @@ def eval_corpus(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def eval_models(eval_corpus, tmp_path_factory) -> dict[str, str]:
     """{"base": folder, "adapter": checkpoint folder} for a 2-layer wav2vec2 (random weights)."""
-    from transformers import Wav2Vec2ForCTC
-
-    from trainer.config import TrainConfig
     from trainer.data.manifest import load_manifest
-    from trainer.data.text import build_vocab, save_vocab
-    from trainer.model.factory import tiny_wav2vec2_config
-    from trainer.model.lora import build_lora_model
-    from trainer.model.processor import build_processor, save_processor
-    from trainer.storage import LocalStore
+    from trainer.evaluation.random_models import write_random_models
 
+    texts = [r["text"] for r in load_manifest(eval_corpus["all"])]
     root = tmp_path_factory.mktemp("eval_models")
-    vocab_dir = root / "vocab"
-    vocab = build_vocab([r["text"] for r in load_manifest(eval_corpus["all"])], "syllable")
-    save_vocab(vocab, vocab_dir, "syllable")
-    processor = build_processor(vocab_dir)
-
-    torch.manual_seed(0)
-    config = tiny_wav2vec2_config(vocab_size=len(vocab), hidden_size=32, num_layers=2, num_heads=2, conv_channels=32)
-    base = Wav2Vec2ForCTC(config)
-    base.save_pretrained(root / "base")
-    save_processor(processor, vocab_dir, root / "base")
-
-    cfg = TrainConfig(model=str(root / "base"), rank=4, frozen_layers=1, output=str(root))
-    model, processor = build_lora_model(cfg, vocab_dir)
-    with torch.no_grad():  # LoRA B starts at zero (a no-op adapter): give it weights that matter
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5)
-    store = LocalStore(root)
-    staged = store.staging_dir("adapter")
-    model.save_pretrained(staged)
-    save_processor(processor, vocab_dir, staged)
-    store.publish(staged, "adapter")
-    return {"base": str(root / "base"), "adapter": str(root / "adapter")}
+    return write_random_models(
+        root, texts, rank=4, frozen_layers=1, lora_std=0.5, hidden_size=32, num_layers=2, num_heads=2, conv_channels=32
+    )

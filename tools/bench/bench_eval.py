@@ -27,17 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from trainer.config import TrainConfig  # noqa: E402
 from trainer.data.audio import load_audio  # noqa: E402
 from trainer.data.manifest import write_manifest  # noqa: E402
-from trainer.data.text import build_vocab, save_vocab  # noqa: E402
 from trainer.evaluation.evaluate import load_model  # noqa: E402
 from trainer.evaluation.export import export_merged  # noqa: E402
 from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, length_sorted_batches  # noqa: E402
-from trainer.model.factory import tiny_wav2vec2_config  # noqa: E402
-from trainer.model.lora import build_lora_model  # noqa: E402
-from trainer.model.processor import build_processor, save_processor  # noqa: E402
-from trainer.storage import LocalStore  # noqa: E402
+from trainer.evaluation.random_models import write_random_models  # noqa: E402
 
 SENTENCES = [
     "나는 학교에 간다",
@@ -67,29 +62,12 @@ def make_data(root: Path, count: int) -> list[dict]:
 
 
 def make_models(root: Path) -> dict[str, str]:
-    from transformers import Wav2Vec2ForCTC
-
-    vocab_dir = root / "vocab"
-    save_vocab(build_vocab(SENTENCES, "syllable"), vocab_dir, "syllable")
-    processor = build_processor(vocab_dir)
-    torch.manual_seed(0)
-    config = tiny_wav2vec2_config(
-        vocab_size=len(processor.tokenizer), hidden_size=384, num_layers=8, num_heads=6, conv_channels=256
+    uris = write_random_models(
+        root, SENTENCES, rank=16, frozen_layers=2, lora_std=0.02, hidden_size=384, num_layers=8, num_heads=6,
+        conv_channels=256,
     )
-    Wav2Vec2ForCTC(config).save_pretrained(root / "base")
-    save_processor(processor, vocab_dir, root / "base")
-    model, processor = build_lora_model(TrainConfig(model=str(root / "base"), rank=16, frozen_layers=2), vocab_dir)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.02)
-    store = LocalStore(root)
-    staged = store.staging_dir("adapter")
-    model.save_pretrained(staged)
-    save_processor(processor, vocab_dir, staged)
-    store.publish(staged, "adapter")
-    export_merged(str(root / "adapter"), str(root / "merged"))
-    return {"base": str(root / "base"), "adapter": str(root / "adapter"), "merged": str(root / "merged")}
+    export_merged(uris["adapter"], str(root / "merged"))
+    return {**uris, "merged": str(root / "merged")}
 
 
 def best_times(calls: dict[str, callable], batches: list[list], repeats: int) -> dict[str, float]:

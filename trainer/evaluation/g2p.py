@@ -17,12 +17,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import unicodedata
 import zipfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from trainer.exit_codes import ConfigError
+from trainer.storage import cache_dir
 
 Phonemes = tuple[str, ...]
 
@@ -121,7 +123,14 @@ def _ensure_cmudict_for_g2pk() -> None:
         return
     except LookupError:
         pass
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "trainer" / "nltk-stub"
+    try:
+        root = _write_cmudict_stub(cache_dir() / "nltk-stub")
+    except OSError:  # read-only home in a locked-down container
+        root = _write_cmudict_stub(Path(tempfile.mkdtemp(prefix="nltk-stub-")))
+    nltk.data.path.insert(0, str(root))
+
+
+def _write_cmudict_stub(root: Path) -> Path:
     target = root / "corpora" / "cmudict.zip"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -129,4 +138,4 @@ def _ensure_cmudict_for_g2pk() -> None:
         with zipfile.ZipFile(tmp, "w") as zf:
             zf.writestr("cmudict/cmudict", "")
         os.replace(tmp, target)
-    nltk.data.path.insert(0, str(root))
+    return root
