@@ -95,16 +95,17 @@ def inspect_audio(path: str | Path) -> AudioInfo:
     if size == 0:
         raise AudioError("empty", path, "0 bytes")
     try:
-        info = sf.info(str(path), **_open_kwargs(path))
+        with sf.SoundFile(str(path), **_open_kwargs(path)) as handle:
+            frames, rate, channels, subtype = handle.frames, handle.samplerate, handle.channels, handle.subtype
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError("unreadable", path, str(exc).replace(f"'{path}'", "").strip()) from None
-    if info.frames <= 0:
+    if frames <= 0:
         raise AudioError("empty", path, "no samples")
     if path.suffix.lower() == ".wav":
         missing = _wav_shortfall(path, size)
         if missing:
             raise AudioError("unreadable", path, f"truncated: header declares {missing} more bytes than the file holds")
-    return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels, info.subtype)
+    return AudioInfo(frames / rate, rate, channels, subtype)
 
 
 def check_duration(seconds: float, path: str | Path, min_seconds: float | None, max_seconds: float | None) -> float:

@@ -24,8 +24,10 @@ from trainer.data.strata import combined_code, interleaved_order, share_report, 
 from trainer.exit_codes import ConfigError
 
 TOLERANCE = 0.01
-# How far past a cut to look for an utterance that brings the phase within tolerance.
-_SEARCH_WINDOW = 5000
+# How far past a cut to look for an utterance that brings the phase within tolerance, and how many
+# of the phase's last rows may be swapped for one.
+_SEARCH_WINDOW = 2000
+_SWAP_DEPTH = 200
 
 
 def _targets(total_seconds: float, hours: Sequence[float] | None, fractions: Sequence[float] | None) -> list[float]:
@@ -49,26 +51,42 @@ def _targets(total_seconds: float, hours: Sequence[float] | None, fractions: Seq
 
 
 def _cut(order: np.ndarray, durations: np.ndarray, start: int, target: float) -> int:
-    """Number of leading rows of `order` whose hours are within TOLERANCE of target (may reorder)."""
+    """Number of leading rows of `order` summing to within TOLERANCE of target (may reorder).
+
+    Only positions >= start (this phase's new rows) move, so earlier phases stay as they are.
+    """
     cumulative = np.cumsum(durations[order])
     k = int(np.searchsorted(cumulative, target))
     if k >= len(order):
         return len(order)
+    if k < start:
+        raise ConfigError(f"curriculum: target {target / 3600:.4f} h is already covered by the previous phase; spread the targets")
     below = cumulative[k - 1] if k > 0 else 0.0
     count = k + 1 if cumulative[k] - target <= target - below else k
-    best = cumulative[count - 1] if count else 0.0
-    if abs(best - target) <= TOLERANCE * target:
+    if count > start and abs((cumulative[count - 1] if count else 0.0) - target) <= TOLERANCE * target:
         return count
-    gap = target - below
-    window = order[k : k + _SEARCH_WINDOW]
-    j = int(np.argmin(np.abs(durations[window] - gap)))
-    if k < start or abs(below + durations[window[j]] - target) > TOLERANCE * target:
+    # Fill the gap: add the best-fitting later utterance, or swap one of this phase's last rows
+    # for a later one, whichever lands closer.
+    window = np.arange(k, min(k + _SEARCH_WINDOW, len(order)))
+    taken = np.arange(max(start, k - _SWAP_DEPTH), k)
+    added = below + durations[order[window]]
+    best_add = int(np.argmin(np.abs(added - target)))
+    swapped = below + durations[order[window]][None, :] - durations[order[taken]][:, None]
+    best_swap = np.unravel_index(np.argmin(np.abs(swapped - target)), swapped.shape) if len(taken) else None
+    if best_swap is not None and abs(swapped[best_swap] - target) < abs(added[best_add] - target):
+        i, j = taken[best_swap[0]], window[best_swap[1]]
+        reached = swapped[best_swap]
+    else:
+        i, j = k, window[best_add]
+        reached = added[best_add]
+        k += 1
+    if abs(reached - target) > TOLERANCE * target:
         raise ConfigError(
             f"curriculum: cannot get within {TOLERANCE:.0%} of {target / 3600:.4f} h with these utterances "
-            f"(closest {best / 3600:.4f} h); ask for more hours"
+            f"(closest {reached / 3600:.4f} h); ask for more hours, or targets further apart"
         )
-    order[k], order[k + j] = order[k + j], order[k]
-    return k + 1
+    order[i], order[j] = order[j], order[i]
+    return k
 
 
 def nested_subsets(

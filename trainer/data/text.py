@@ -62,7 +62,7 @@ def normalize_transcript(text: str, dual: Literal["spoken", "orthographic"] = "s
         raise ConfigError(f"dual: must be 'spoken' or 'orthographic', got {dual!r}")
     text = unicodedata.normalize("NFC", text)
     side = 2 if dual == "spoken" else 1
-    text = _DUAL.sub(lambda m: f" {m.group(side)} ", text)
+    text = _DUAL.sub(lambda m: m.group(side), text)
     text = _EVENT_TAG.sub(" ", text)
     text = _NOISE_MARK.sub(" ", text)
     text = _WORD_MARKS.sub("", text)

@@ -29,7 +29,9 @@ redrawn per word, pauses and disfluencies per utterance):
 | adult M  | 0.97-1.03     | 15-40     | ko+m1..m7    | 160-180  | 5             | 5            | 0.3       | 0.02    | 0        | 0        | 25-38   |
 
 Children of both sexes use the female espeak variants: voices differ by sex only after puberty.
-Resulting mean F0 (measured by the tests): adults ~110-200 Hz, children ~250-420 Hz.
+Median F0 measured on a 1500-utterance corpus (seed 1): age 3-4 321 Hz, 5-6 291 Hz, 7-8 268 Hz,
+9-10 246 Hz, adult women 178 Hz, adult men 92 Hz (tests/data/test_synth.py checks child > 1.4x
+adult and a higher spectral centroid).
 """
 
 from __future__ import annotations
