@@ -21,8 +21,8 @@ resolved against the input file's folder; a missing duration is probed.
 Nothing is dropped silently: each skipped utterance is counted by reason in the report
 (`import_report.json` next to the output) and listed in `import_skipped.jsonl`. Reasons:
 bad_label_json, missing_transcript, empty_transcript (nothing left after normalisation),
-missing_speaker, duplicate_utt_id, missing_audio, empty_audio, unreadable_audio (including
-truncated WAVs), too_short, too_long.
+missing_speaker, duplicate_utt_id, invalid_field (a value the manifest format rejects),
+missing_audio, empty_audio, unreadable_audio (including truncated WAVs), too_short, too_long.
 """
 
 from __future__ import annotations
@@ -188,8 +188,11 @@ def _parse_float(value: Any) -> float | None:
 # ----------------------------------------------------------------------------- per-utterance work
 
 
-def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str]:
-    """Probe the audio and build the manifest row; raises _Skip. Returns (row, audio format)."""
+def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str, bool]:
+    """Probe the audio and build the manifest row; raises _Skip.
+
+    Returns (row, audio format, whether the label's duration is more than 1 s off the audio's).
+    """
     text = normalize_transcript(candidate["raw_text"], options.dual)
     if not text:
         raise _Skip("empty_transcript", f"nothing left of {candidate['raw_text']!r}")
@@ -215,9 +218,8 @@ def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str]:
         "source_split": candidate["source_split"],
         "audio_fingerprint": fingerprint,
     }
-    label_duration = candidate.get("label_duration")
-    row["label_duration_mismatch"] = label_duration is not None and abs(label_duration - info.duration) > 1.0
-    return row, info.format
+    label_duration = candidate["label_duration"]
+    return row, info.format, label_duration is not None and abs(label_duration - info.duration) > 1.0
 
 
 # Set before the worker pool forks, so children inherit them without pickling per task.
@@ -280,17 +282,17 @@ def _find_audio(label: Path, top: str, name: str | None) -> Path:
     return label.parent / names[0]
 
 
-def _work(task: tuple[str, Any]) -> tuple[str, Any, Any]:
-    """One utterance in a worker: ("ok", row, format) or ("skip", where, (reason, detail))."""
+def _work(task: tuple[str, Any]) -> tuple[str, Any, tuple]:
+    """One utterance in a worker: ("ok", row, (format, mismatch)) or ("skip", where, (reason, detail))."""
     kind, item = task
     options: ImportOptions = _CONTEXT["options"]
     where = str(item) if kind == "aihub" else item["where"]
     try:
         candidate = _aihub_candidate(item) if kind == "aihub" else item
-        row, fmt = _finish(candidate, options)
+        row, fmt, mismatch = _finish(candidate, options)
     except _Skip as exc:
         return "skip", where, (exc.reason, exc.detail)
-    return "ok", row, fmt
+    return "ok", row, (fmt, mismatch)
 
 
 # ----------------------------------------------------------------------------- drivers
@@ -321,7 +323,7 @@ def _run(
     seen: set[str] = set()
     report.candidates += len(tasks)
 
-    def results() -> Iterator[tuple[str, Any, Any]]:
+    def results() -> Iterator[tuple[str, Any, tuple]]:
         if options.workers <= 1 or len(tasks) < 2:
             yield from map(_work, tasks)
             return
@@ -337,7 +339,8 @@ def _run(
             skipped.append(report.skip("duplicate_utt_id", row["audio_filepath"], f"utt_id {row['utt_id']!r} seen before"))
             continue
         seen.add(row["utt_id"])
-        report.label_duration_mismatch += row.pop("label_duration_mismatch")
+        fmt, mismatch = extra
+        report.label_duration_mismatch += mismatch
         try:
             row = validate_row(row, f"{out} (row for {row['audio_filepath']})")
         except ManifestError as exc:
@@ -346,7 +349,7 @@ def _run(
         rows.append(row)
         report.kept += 1
         report.hours_kept += row["duration"] / 3600
-        report.audio_formats[extra] += 1
+        report.audio_formats[fmt] += 1
         report.source_splits[row["source_split"] or "(root)"] += 1
         for name in ("age", "gender", "snr_db"):
             report.unknown_fields[name] += row[name] is None
@@ -404,8 +407,10 @@ def _generic_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
 
 def _generic_candidate(where: str, record: dict, base: Path, filename_pattern: str) -> dict:
     """A generic row as a candidate; raises _Skip."""
-    if "__error__" in record or not isinstance(record, dict):
-        raise _Skip("bad_label_json", record.get("__error__", "not an object") if isinstance(record, dict) else "not an object")
+    if not isinstance(record, dict):
+        raise _Skip("bad_label_json", f"{type(record).__name__}, not an object")
+    if "__error__" in record:
+        raise _Skip("bad_label_json", record["__error__"])
 
     def pick(name: str) -> Any:
         for alias in _GENERIC_ALIASES.get(name, (name,)):

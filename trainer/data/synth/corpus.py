@@ -145,9 +145,9 @@ def synthesize_corpus(
     tasks = [(out_dir, s, folders[s.speaker_id], n, seed) for s in speakers for n in range(utterances_per_speaker)]
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            facts = list(tqdm(pool.imap(_synthesize_one, tasks, chunksize=8), total=len(tasks), desc="synth", unit="utt"))
+            facts = list(tqdm(pool.imap(_synthesize_one, tasks, chunksize=8), total=len(tasks), desc="synth", unit="utt", mininterval=1.0))
     else:
-        facts = [_synthesize_one(task) for task in tqdm(tasks, desc="synth", unit="utt")]
+        facts = [_synthesize_one(task) for task in tqdm(tasks, desc="synth", unit="utt", mininterval=1.0)]
     counts: dict[str, dict[str, float]] = {}
     for fact in facts:
         entry = counts.setdefault(f"{fact['folder']}/{fact['group']}", {"utterances": 0, "hours": 0.0})

@@ -39,12 +39,12 @@ def _script(speaker: Speaker, words: list[str], rng: np.random.Generator) -> tup
     label: list[str] = []
 
     def spoken(word: str) -> str:
-        pitch = 100 * rng.uniform(-speaker.word_pitch_jitter, speaker.word_pitch_jitter)
-        rate = 100 * (1 + rng.uniform(-speaker.word_rate_jitter, speaker.word_rate_jitter))
+        pitch = 100 * rng.uniform(-speaker.profile.word_pitch_jitter, speaker.profile.word_pitch_jitter)
+        rate = 100 * (1 + rng.uniform(-speaker.profile.word_rate_jitter, speaker.profile.word_rate_jitter))
         return _prosody(word, pitch, rate)
 
-    filler_at = int(rng.integers(len(words))) if rng.random() < speaker.filler_prob else -1
-    repeat_at = int(rng.integers(len(words))) if rng.random() < speaker.repeat_prob else -1
+    filler_at = int(rng.integers(len(words))) if rng.random() < speaker.profile.filler_prob else -1
+    repeat_at = int(rng.integers(len(words))) if rng.random() < speaker.profile.repeat_prob else -1
     for i, word in enumerate(words):
         if i == filler_at:
             filler = FILLERS[int(rng.integers(len(FILLERS)))]
@@ -55,7 +55,7 @@ def _script(speaker: Speaker, words: list[str], rng: np.random.Generator) -> tup
             label.append(f"(SP:{word[0]})")
         ssml.append(spoken(word))
         label.append(word)
-        if i < len(words) - 1 and rng.random() < speaker.pause_prob:
+        if i < len(words) - 1 and rng.random() < speaker.profile.pause_prob:
             ssml.append(f'<break time="{int(rng.integers(120, 450))}ms"/>')
     return "<speak>" + " ".join(ssml) + "</speak>", " ".join(label)
 
@@ -106,8 +106,8 @@ def render(speaker: Speaker, words: list[str], rng: np.random.Generator) -> Utte
     # Rendered slower by `scale`, then played faster by it: formants and pitch up, length as spoken.
     samples, rate = espeak(ssml, speaker.voice, speaker.pitch, max(80, round(speaker.rate_wpm / scale)))
     samples = soxr.resample(samples, rate * scale, SAMPLE_RATE)
-    samples = _wobble(samples, speaker.pitch_wobble, rng)
-    snr = float(rng.uniform(*speaker.snr_db))
+    samples = _wobble(samples, speaker.profile.pitch_wobble, rng)
+    snr = float(rng.uniform(*speaker.profile.snr_db))
     noise = _noise(len(samples), speaker.noise_color, rng)
     samples = samples + noise * np.sqrt(speech_power(samples) / 10 ** (snr / 10))
     # Recording level varies between sessions; keep well clear of clipping.

@@ -72,7 +72,7 @@ CHILD_AGES = tuple(range(3, 11))
 
 @dataclass(frozen=True)
 class Speaker:
-    """One synthetic speaker: identity plus the fixed values drawn from its AgeProfile."""
+    """One synthetic speaker: identity, the values drawn once from its profile, and the profile."""
 
     index: int
     speaker_id: str
@@ -83,15 +83,10 @@ class Speaker:
     formant_scale: float
     pitch: int
     rate_wpm: int
-    word_pitch_jitter: float
-    word_rate_jitter: float
-    pitch_wobble: float
-    pause_prob: float
-    filler_prob: float
-    repeat_prob: float
-    snr_db: tuple[float, float]
     # Spectral tilt of this speaker's room noise: 0 white, 1 pink, 2 brown.
     noise_color: float
+    # Jitters, pause/disfluency probabilities and SNR range, used per word or per utterance.
+    profile: AgeProfile
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,14 +116,8 @@ def _speaker(index: int, group: str, age: int, gender: str, voice: str, profile:
         formant_scale=round(_draw(rng, profile.formant_scale), 4),
         pitch=int(rng.integers(profile.pitch[0], profile.pitch[1] + 1)),
         rate_wpm=int(rng.integers(profile.rate_wpm[0], profile.rate_wpm[1] + 1)),
-        word_pitch_jitter=profile.word_pitch_jitter,
-        word_rate_jitter=profile.word_rate_jitter,
-        pitch_wobble=profile.pitch_wobble,
-        pause_prob=profile.pause_prob,
-        filler_prob=profile.filler_prob,
-        repeat_prob=profile.repeat_prob,
-        snr_db=profile.snr_db,
         noise_color=round(_draw(rng, (0.0, 2.0)), 3),
+        profile=profile,
     )
 
 
