@@ -100,16 +100,20 @@ def _absolute(uri: str) -> str:
 def build_lora_model(cfg: TrainConfig, vocab_dir: str | Path) -> tuple[PeftModel, Wav2Vec2Processor]:
     """The trainable model for `cfg`: base + fresh head if needed + LoRA adapters."""
     processor = build_processor(vocab_dir)
-    base = load_base_model(cfg.model, processor, training_overrides(cfg))
-    base.freeze_feature_encoder()
-    config = lora_config(cfg, base.config.num_hidden_layers)
-    try:
-        model = get_peft_model(base, config)
-    except ValueError as exc:
-        raise ConfigError(f"target_modules: {exc}") from None
+    model = add_lora(load_base_model(cfg.model, processor, training_overrides(cfg)), cfg)
     # Where the adapter's base lives, as the user named it (s3:// and hub ids stay resolvable).
     model.peft_config["default"].base_model_name_or_path = _absolute(cfg.model)
     return model, processor
+
+
+def add_lora(base: Wav2Vec2ForCTC, cfg: TrainConfig) -> PeftModel:
+    """Freeze the conv feature encoder, then wrap `base` with LoRA adapters as `cfg` says."""
+    base.freeze_feature_encoder()  # before get_peft_model: keeps the encoder out of autograd
+    config = lora_config(cfg, base.config.num_hidden_layers)
+    try:
+        return get_peft_model(base, config)
+    except ValueError as exc:
+        raise ConfigError(f"target_modules: {exc}") from None
 
 
 def check_compatible(saved: dict[str, Any], current: LoraConfig, source: str) -> None:

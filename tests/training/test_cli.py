@@ -1,0 +1,62 @@
+"""The command line as users and Jobs call it: the smoke preset as is, log lines, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from .helpers import run_cli, smoke_args
+
+
+@pytest.mark.slow
+def test_smoke_preset_runs_as_is(tmp_path):
+    output = tmp_path / "smoke"
+    result = run_cli(["train", "--preset", "smoke", "--output", str(output)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    prepared = output / "smoke-data" / "prepared"
+    for name in ("train.jsonl", "val.jsonl", "test.jsonl", "vocab.json"):
+        assert (prepared / name).is_file()
+    checkpoints = [p for p in output.glob("checkpoint-[0-9]*") if (p / "COMPLETE").is_file()]
+    assert len(checkpoints) >= 2
+    for name in ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json", "ema_state.safetensors",
+                 "optimizer.pt", "scheduler.pt", "rng_state.pth", "vocab.json", "text_units.json"):
+        assert (checkpoints[0] / name).is_file(), name
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["finished"] and metrics["best"]["step"] in (3, 6)
+    assert json.loads((output / "checkpoint-best" / "metrics.json").read_text()) == metrics
+    assert list((output / "tensorboard").glob("events.out.tfevents.*"))
+    assert re.search(r"parameters, [\d,]+ trainable", result.stderr)
+    line = re.search(r"step 1/6 \| epoch [\d.]+ \| loss [\d.]+ \| lr [\d.e+-]+ \| grad_norm [\d.]+ \| [\d.]+ audio-s/s \| eta \S+", result.stderr)
+    assert line, result.stderr[-2000:]
+
+
+def test_bad_configuration_exits_78(smoke_data, tmp_path):
+    result = run_cli(smoke_args(smoke_data, tmp_path / "run", "--rank", "0"))
+    assert result.returncode == 78 and "rank" in result.stderr
+    result = run_cli(smoke_args(smoke_data, tmp_path / "run", "--train-manifest", str(tmp_path / "none.jsonl")))
+    assert result.returncode == 78 and "none.jsonl" in result.stderr
+
+
+@pytest.mark.slow
+def test_pretrain_base_builds_once_and_serves_as_train_base(smoke_data, tmp_path):
+    prepared = smoke_data / "prepared"
+    base = tmp_path / "base"
+    args = ["pretrain-base", "--preset", "smoke", "--train-manifest", str(prepared / "train.jsonl"),
+            "--val-manifest", str(prepared / "val.jsonl"), "--vocab", str(prepared), "--output", str(base),
+            "--max-steps", "4", "--hidden-size", "32", "--num-layers", "2"]
+    first = run_cli(args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for name in ("config.json", "model.safetensors", "vocab.json", "text_units.json", "base_build.json", "COMPLETE"):
+        assert (base / name).is_file(), name
+    assert "0 trainable" not in first.stderr and "(full)" in first.stderr
+
+    again = run_cli(args)
+    assert again.returncode == 0 and "up to date" in again.stderr
+
+    train = run_cli(["train", "--preset", "smoke", "--model", str(base), "--output", str(tmp_path / "lora"),
+                     "--train-manifest", str(prepared / "train.jsonl"), "--val-manifest", str(prepared / "val.jsonl"),
+                     "--vocab", str(prepared), "--max-steps", "2"])
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert "new CTC head" not in train.stderr  # the base was trained on this vocabulary

@@ -1,0 +1,189 @@
+"""Training throughput of the trainer's duration-bucketed batches vs HF-CTC-example batching.
+
+    python tools/bench/bench_train.py                      # CPU, tiny wav2vec2 (4 layers, width 128)
+    python tools/bench/bench_train.py --device cuda        # GPU, xls-r-300m-shaped random model, bf16
+
+Both strategies train the same LoRA model (this trainer's `add_lora`, rank 16, q/k/v) on the same
+utterances in the same run, one after the other, from the same initial weights:
+
+- baseline: what `run_speech_recognition_ctc.py` does with `group_by_length`: a fixed batch size,
+  indices shuffled into mega-batches of 50 batches, each sorted by length
+  (`transformers.trainer_pt_utils.get_length_grouped_indices`). The batch size must fit the
+  worst case, the longest utterances, in the same memory as our budget:
+  batch_size = max_batch_seconds // longest utterance.
+- ours: `trainer.training.sampler.plan_batches` with `max_batch_seconds` of padded audio a batch.
+
+Utterance durations follow read children's speech (log-normal, median ~3 s, 0.8-16 s); the
+audio is synthetic (tones + noise, content does not change the cost), labels ~12 units a second.
+Printed: audio seconds trained per wall second (= audio-hours per GPU-hour on a GPU), padding
+fraction, the speed-up ratio, and on GPU the model FLOP utilisation (FLOPs counted by
+torch.utils.flop_counter on one step, over the GPU's dense bf16 peak).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+SAMPLE_RATE = 16000
+VOCAB = 60
+# Dense bf16 peak FLOP/s by GPU name fragment (vendor datasheets, no sparsity).
+PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 70e12, "L4": 121e12}
+
+
+@dataclass
+class Result:
+    name: str
+    steps: int
+    audio_s: float
+    padded_s: float
+    wall_s: float
+    flops: float
+
+    @property
+    def throughput(self) -> float:
+        return self.audio_s / self.wall_s
+
+    @property
+    def padding(self) -> float:
+        return 1.0 - self.audio_s / self.padded_s
+
+
+def durations(n: int, seed: int) -> np.ndarray:
+    return np.clip(np.random.default_rng(seed).lognormal(np.log(3.0), 0.55, n), 0.8, 16.0)
+
+
+def make_utterance(i: int, seconds: float) -> tuple[np.ndarray, list[int]]:
+    rng = np.random.default_rng(i)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    audio = 0.3 * np.sin(2 * np.pi * rng.uniform(120, 300) * t) + 0.05 * rng.standard_normal(t.size)
+    labels = rng.integers(3, VOCAB, max(1, int(seconds * 12))).tolist()
+    return audio.astype(np.float32), labels
+
+
+def build_model(device: str) -> torch.nn.Module:
+    from transformers import Wav2Vec2ForCTC
+
+    from trainer.config import TrainConfig
+    from trainer.model.factory import tiny_wav2vec2_config, xlsr_300m_config
+    from trainer.model.lora import add_lora, training_overrides
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(rank=16, frozen_layers=8 if device == "cuda" else 1, mask_time_prob=0.05)
+    config = xlsr_300m_config(VOCAB) if device == "cuda" else tiny_wav2vec2_config(VOCAB)
+    for key, value in training_overrides(cfg).items():
+        setattr(config, key, value)
+    return add_lora(Wav2Vec2ForCTC(config), cfg).to(device)
+
+
+def baseline_batches(lengths: np.ndarray, batch_size: int, seed: int) -> list[list[int]]:
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    order = get_length_grouped_indices(lengths.tolist(), batch_size, generator=torch.Generator().manual_seed(seed))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def train(name: str, model: torch.nn.Module, batches: list[list[int]], lengths: np.ndarray, args) -> Result:
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from trainer.model.factory import min_samples_for_frames
+    from trainer.training.dataset import CTCCollator
+
+    collator = CTCCollator(
+        Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True),
+        min_samples_for_frames(model.config, model.config.mask_time_length + 1),
+    )
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    autocast = torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.device == "cuda")
+
+    def step(batch_indices: list[int]) -> dict:
+        batch = collator([{"utt_id": str(i), "text": "", **dict(zip(("audio", "labels"), make_utterance(i, lengths[i])))} for i in batch_indices])
+        with autocast:
+            loss = model(
+                input_values=batch["input_values"].to(args.device),
+                attention_mask=batch["attention_mask"].to(args.device),
+                labels=batch["labels"].to(args.device),
+            ).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return batch
+
+    model.train()
+    for warm in batches[: args.warmup]:
+        step(warm)
+    flops = 0.0
+    if args.device == "cuda":
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        with counter:
+            counted = step(batches[args.warmup])
+        flops_per_padded_s = counter.get_total_flops() / counted["padded_seconds"]
+    audio = padded = 0.0
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
+    sync()
+    started = time.perf_counter()
+    measured = batches[args.warmup : args.warmup + args.steps]
+    for batch_indices in measured:
+        batch = step(batch_indices)
+        audio += batch["seconds"]
+        padded += batch["padded_seconds"]
+    sync()
+    wall = time.perf_counter() - started
+    if args.device == "cuda":
+        flops = flops_per_padded_s * padded
+    model.load_state_dict(state)  # the next strategy starts from the same weights
+    return Result(name, len(measured), audio, padded, wall, flops)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--utterances", type=int, default=600)
+    parser.add_argument("--max-batch-seconds", type=float, default=0.0, help="0: 48 on CPU, 400 on GPU")
+    parser.add_argument("--steps", type=int, default=0, help="timed steps per strategy (0: 12 CPU, 40 GPU)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--peak-tflops", type=float, default=0.0, help="GPU dense bf16 peak (0: from the name)")
+    args = parser.parse_args()
+    gpu = args.device == "cuda"
+    budget = args.max_batch_seconds or (400.0 if gpu else 48.0)
+    args.steps = args.steps or (40 if gpu else 12)
+
+    from trainer.training.sampler import padding_fraction, plan_batches
+
+    lengths = durations(args.utterances, seed=0)
+    model = build_model(args.device)
+    fixed = max(1, int(budget // lengths.max()))
+    ours_plan = plan_batches(lengths, budget, seed=0, epoch=0)
+    base_plan = baseline_batches(lengths, fixed, seed=0)
+    # Equal audio for both: the baseline needs more (smaller) steps for the same seconds.
+    base_steps = int(np.ceil(args.steps * np.mean([lengths[b].sum() for b in ours_plan]) / np.mean([lengths[b].sum() for b in base_plan])))
+    print(f"device {args.device}: {torch.cuda.get_device_name() if gpu else os.cpu_count()} | model {sum(p.numel() for p in model.parameters()):,} params "
+          f"| {args.utterances} utterances {lengths.sum() / 3600:.2f} h, {lengths.min():.1f}-{lengths.max():.1f} s")
+    print(f"budget {budget:.0f} padded audio-s per batch; baseline batch size {fixed} (= budget // longest {lengths.max():.1f} s)")
+    print(f"plan padding over one epoch: baseline {padding_fraction(base_plan, lengths):.1%}, ours {padding_fraction(ours_plan, lengths):.1%}")
+
+    baseline = train("baseline (group_by_length, fixed batch)", model, base_plan, lengths, argparse.Namespace(**{**vars(args), "steps": base_steps}))
+    ours = train("ours (duration-bucketed)", model, ours_plan, lengths, args)
+    for r in (baseline, ours):
+        line = f"{r.name:42s} {r.steps:4d} steps {r.audio_s:8.1f} audio-s in {r.wall_s:7.1f} s: {r.throughput:8.1f} audio-s/s, padding {r.padding:5.1%}"
+        if gpu:
+            peak = args.peak_tflops * 1e12 or next((v for k, v in PEAK_BF16.items() if k in torch.cuda.get_device_name()), 0.0)
+            mfu = f", MFU {r.flops / r.wall_s / peak:.1%}" if peak else ", MFU n/a (pass --peak-tflops)"
+            line += f" = {r.throughput:.0f} audio-hours per GPU-hour{mfu}"
+        print(line)
+    print(f"speed-up ours/baseline: {ours.throughput / baseline.throughput:.2f}x (goal >= 1.5x); our padding {ours.padding:.1%} (goal <= 5%)")
+
+
+if __name__ == "__main__":
+    main()
