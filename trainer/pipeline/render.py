@@ -128,19 +128,24 @@ def helm_binary() -> str:
     raise ConfigError("--renderer helm: no helm binary (set HELM, put helm on PATH, or run tools/testenv/fetch_helm.py)")
 
 
-def render_helm(cfg: C.PipelineConfig, namespace: str, helm: str | None = None) -> list[dict[str, Any]]:
-    """`helm template` of the chart with the config as values; the release is named after the run."""
-    run = C.run_name(cfg)
+def helm_template(values: dict[str, Any], release: str, namespace: str, helm: str | None = None) -> list[dict[str, Any]]:
+    """`helm template` of the chart with these values (the chart's schema and checks apply)."""
     with tempfile.TemporaryDirectory() as tmp:
-        values = Path(tmp) / "values.json"
-        values.write_text(json.dumps(C.to_values(cfg)), encoding="utf-8")
+        values_file = Path(tmp) / "values.json"
+        values_file.write_text(json.dumps(values), encoding="utf-8")
         proc = subprocess.run(
-            [helm or helm_binary(), "template", run, str(CHART_DIR), "--namespace", namespace, "-f", str(values)],
+            [helm or helm_binary(), "template", release, str(CHART_DIR), "--namespace", namespace,
+             "-f", str(values_file), "--skip-tests"],
             capture_output=True, text=True,
         )
     if proc.returncode != 0:
         raise ConfigError(f"helm template failed: {proc.stderr.strip()}")
     return _load_all(proc.stdout, "helm template")
+
+
+def render_helm(cfg: C.PipelineConfig, namespace: str, helm: str | None = None) -> list[dict[str, Any]]:
+    """The chart rendered with the config as values; the release is named after the run."""
+    return helm_template(C.to_values(cfg), C.run_name(cfg), namespace, helm)
 
 
 def render(cfg: C.PipelineConfig, namespace: str, renderer: Renderer = "jinja") -> list[dict[str, Any]]:

@@ -1,0 +1,54 @@
+"""Values that try to break out of their YAML field or into a template are rejected with a clear
+error by both front ends; values that are merely unusual stay literal strings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trainer.exit_codes import ConfigError
+from trainer.pipeline import config as C
+from trainer.pipeline import render
+
+ATTEMPTS = [
+    {"runName": "x\nkind: Secret"},
+    {"runName": "{{ .Release.Name }}"},
+    {"runName": "a: b"},
+    {"image": {"repository": "repo\"\n  command: [sh]"}},
+    {"image": {"tag": "1.0\n---\nkind: Pod"}},
+    {"nodeSelector": {"gpu": "a100\nprivileged: true"}},
+    {"nodeSelector": {"gpu: x\n  y": "z"}},
+    {"preset": "{{ exec }}"},
+    {"trainOverrides": {"device": "cpu\n- --evil"}},
+    {"storage": {"pvc": {"size": "10Gi\n  hostPath: /"}}},
+    {"storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p' ; rm -rf", "secretName": "s"}}},
+    {"tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule\nhostNetwork: true"}]},
+]
+
+
+@pytest.mark.parametrize("values", ATTEMPTS, ids=[str(i) for i in range(len(ATTEMPTS))])
+def test_python_front_end_rejects(values: dict) -> None:
+    with pytest.raises(ConfigError) as info:
+        C.from_values(values)
+    first_key = next(iter(values))
+    assert first_key in str(info.value)  # the error names the field
+
+
+@pytest.mark.parametrize("values", ATTEMPTS, ids=[str(i) for i in range(len(ATTEMPTS))])
+def test_helm_front_end_rejects(values: dict, helm3: Path) -> None:
+    raw = C.merge(C.to_values(C.PipelineConfig(run_name="inj")), values)
+    with pytest.raises(ConfigError, match="schema"):
+        render.helm_template(raw, "inj", "asr", helm=str(helm3))
+
+
+def test_unusual_but_harmless_strings_stay_literal(helm3: Path) -> None:
+    """YAML-special characters without newlines are allowed where the field allows them, and arrive
+    unchanged in the Job's arguments: they are quoted, never interpreted."""
+    odd = ["q_proj", "k: v", "#comment", "{{ .Values.x }}", "*alias", "&anchor", "'quoted'", '"double"', "- item"]
+    cfg = C.from_values({"runName": "lit", "trainOverrides": {"target_modules": odd, "device": "cuda:0 # {x}"}})
+    for objects in (render.render_jinja(cfg, "asr"), render.render_helm(cfg, "asr", helm=str(helm3))):
+        args = render.job_manifests(objects)["lit-r32-p1"]["spec"]["template"]["spec"]["containers"][0]["args"]
+        start = args.index("--target-modules") + 1
+        assert args[start : start + len(odd)] == odd
+        assert args[args.index("--device") + 1] == "cuda:0 # {x}"

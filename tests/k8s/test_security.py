@@ -1,0 +1,109 @@
+"""Restricted Pod security on every pod a run creates, API tokens only in the orchestrator, and no
+credential value anywhere in the manifests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from trainer.pipeline import config as C
+from trainer.pipeline import render
+
+from conftest import all_manifests
+
+SCRATCH = {"/tmp", "/home/trainer", "/cache/huggingface"}
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for obj in objects:
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        if obj["kind"] == "Pod":
+            yield name, obj["spec"]
+        elif "template" in obj.get("spec", {}):
+            yield name, obj["spec"]["template"]["spec"]
+
+
+def restricted_problems(name: str, pod: dict[str, Any]) -> list[str]:
+    problems = []
+    sc = pod.get("securityContext", {})
+    if not (sc.get("runAsNonRoot") and sc.get("runAsUser") == 1000):
+        problems.append(f"{name}: pod must run as non-root uid 1000")
+    if sc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        problems.append(f"{name}: seccomp RuntimeDefault")
+    if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
+        problems.append(f"{name}: host namespaces")
+    token = pod.get("automountServiceAccountToken")
+    if name.endswith("-orchestrator") != (token is True) or token is None:
+        problems.append(f"{name}: API token mounted={token} (only the orchestrator gets one)")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    if any("hostPath" in v for v in volumes.values()):
+        problems.append(f"{name}: hostPath volume")
+    for c in pod["containers"] + pod.get("initContainers", []):
+        csc = c.get("securityContext", {})
+        if csc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}/{c['name']}: allowPrivilegeEscalation must be false")
+        if csc.get("capabilities", {}).get("drop") != ["ALL"] or csc.get("capabilities", {}).get("add"):
+            problems.append(f"{name}/{c['name']}: capabilities must drop ALL and add none")
+        if csc.get("privileged") or csc.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{name}/{c['name']}: read-only root filesystem, unprivileged")
+        writable = {m["mountPath"] for m in c.get("volumeMounts", []) if "emptyDir" in volumes[m["name"]]}
+        if not SCRATCH <= writable:
+            problems.append(f"{name}/{c['name']}: emptyDirs for {sorted(SCRATCH - writable)} missing")
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        if env.get("HOME") != "/home/trainer" or env.get("HF_HOME") != "/cache/huggingface":
+            problems.append(f"{name}/{c['name']}: HOME and HF_HOME must point at the emptyDirs")
+    return problems
+
+
+def test_every_pod_is_restricted(sample: tuple[str, C.PipelineConfig]) -> None:
+    _, cfg = sample
+    objects = all_manifests(render.render_jinja(cfg, "asr"))
+    specs = list(pod_specs(objects))
+    assert len(specs) >= 3
+    assert [p for name, pod in specs for p in restricted_problems(name, pod)] == []
+
+
+def test_helm_test_pod_is_restricted(helm3: Path) -> None:
+    out = subprocess.run([str(helm3), "template", "t", str(render.CHART_DIR), "--show-only", "templates/tests/check-config.yaml"],
+                         capture_output=True, text=True, check=True).stdout
+    pod = yaml.safe_load(out)
+    assert restricted_problems("Pod/t-check-config", pod["spec"]) == []
+
+
+def test_the_walk_catches_a_privileged_container() -> None:
+    objects = all_manifests(render.render_jinja(C.from_values({"runName": "s"}), "asr"))
+    name, pod = next(pod_specs(render.job_manifests(objects).values()))
+    pod["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+    assert restricted_problems(name, pod)
+
+
+def test_orchestrator_role_is_limited_to_what_the_chain_needs() -> None:
+    objects = render.render_jinja(C.from_values({"runName": "s"}), "asr")
+    role = next(o for o in objects if o["kind"] == "Role")
+    rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): r for r in role["rules"]}
+    assert set(rules[(("batch",), ("jobs",))]["verbs"]) == {"create", "get", "list", "watch", "delete"}
+    assert set(rules[(("",), ("pods",))]["verbs"]) == {"get", "list", "watch"}
+    assert rules[(("",), ("configmaps",))]["resourceNames"] == ["s-status"]
+    assert len(rules) == 3
+    assert not any(o["kind"] in ("ClusterRole", "ClusterRoleBinding", "Secret") for o in objects)
+
+
+def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3: Path) -> None:
+    """Credentials are referenced (secretKeyRef), never copied, even when the submitting shell has them."""
+    secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    cfg = C.from_values({"runName": "sec", "storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}})
+    for objects in (render.render_jinja(cfg, "asr"), render.render_helm(cfg, "asr", helm=str(helm3))):
+        text = json.dumps(all_manifests(objects))
+        assert secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text
+        for name, pod in pod_specs(all_manifests(objects)):
+            for c in pod["containers"]:
+                for e in c.get("env", []):
+                    if e["name"].startswith("AWS_") and e["name"] != "AWS_ENDPOINT_URL":
+                        assert e["valueFrom"]["secretKeyRef"]["name"] == "creds", name

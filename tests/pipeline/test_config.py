@@ -1,0 +1,81 @@
+"""PipelineConfig: one validated description of a run; clear errors naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainer.exit_codes import ConfigError
+from trainer.pipeline import config as C
+
+
+def errors_of(values: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        C.from_values(values)
+    return str(info.value)
+
+
+def test_defaults_are_valid_and_round_trip_through_values() -> None:
+    cfg = C.from_values({})
+    assert cfg == C.PipelineConfig()
+    assert C.from_values(C.to_values(cfg)) == cfg
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"runName": "Has_Upper"}, "runName"),
+        ({"runName": "x" * 41}, "runName"),
+        ({"runName": "data"}, "reserved"),
+        ({"ranks": [0]}, "ranks.0"),
+        ({"ranks": [16, 16]}, "ranks"),
+        ({"phases": [4]}, "phases.0"),
+        ({"gpusPerNode": -1}, "gpusPerNode"),
+        ({"resources": {"trainer": {"memory": "lots"}}}, "resources.trainer.memory"),
+        ({"resources": {"trainer": {"cpu": 8}}}, "resources.trainer.cpu"),  # integer quantity
+        ({"resources": {"shmSize": "-1Gi"}}, "resources.shmSize"),
+        ({"storage": {"pvc": {"accessMode": "ReadOnlyMany"}}}, "storage.pvc.accessMode"),
+        ({"nodeSelector": {"bad key!": "v"}}, "nodeSelector"),
+        ({"tolerations": [{"key": "k", "operator": "Sometimes"}]}, "tolerations.0.operator"),
+        ({"unknownSetting": 1}, "unknownSetting"),
+        ({"trainOverrides": {"no_such_field": 1}}, "no_such_field"),
+        ({"trainOverrides": {"vocab": "/x"}}, "vocab"),  # set by the plan
+        ({"trainOverrides": {"learning_rate": "fast"}}, "learning_rate"),
+        ({"trainOverrides": {"ema_decay": 1.5}}, "ema_decay"),  # TrainConfig's own check
+    ],
+)
+def test_bad_values_are_rejected_naming_the_field(values: dict, field: str) -> None:
+    assert field in errors_of(values)
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    message = errors_of({"ranks": [0], "runName": "A", "gpusPerNode": -1})
+    assert "ranks.0" in message and "runName" in message and "gpusPerNode" in message
+
+
+def test_cross_field_problems() -> None:
+    assert "ReadWriteMany" in errors_of({"nodes": 2})
+    assert C.from_values({"nodes": 2, "storage": {"pvc": {"accessMode": "ReadWriteMany"}}}).nodes == 2
+    assert "secretName" in errors_of({"storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p"}}})
+    assert "nothing to run" in errors_of({"phases": [], "evaluate": False})
+
+
+def test_trailing_newline_is_rejected_although_the_pattern_matches() -> None:
+    """Python's `$` matches before a final newline; the explicit control-character check catches it."""
+    assert "control characters" in errors_of({"runName": "ok\n"})
+
+
+def test_values_files_read_numbers_like_helm() -> None:
+    values = C.load_values("trainOverrides:\n  learning_rate: 1e-4\n  epochs: 3\n", "v.yaml")
+    assert values["trainOverrides"] == {"learning_rate": 1e-4, "epochs": 3}
+    with pytest.raises(ConfigError, match="v.yaml"):
+        C.load_values("a: [", "v.yaml")
+
+
+def test_run_name_is_derived_from_the_config() -> None:
+    a, b = C.from_values({"ranks": [16, 32]}), C.from_values({"ranks": [16, 32]})
+    c = C.from_values({"ranks": [16, 32], "gpusPerNode": 2})
+    assert C.run_name(a) == C.run_name(b) != C.run_name(c)
+    assert C.run_name(a).startswith("asr-r16-r32-") and len(C.run_name(a)) <= C.MAX_RUN_NAME
+    assert C.run_name(C.from_values({"runName": "mine"})) == "mine"
+    many = C.from_values({"ranks": list(range(1, 40)), "preset": "demo-small"})
+    assert len(C.run_name(many)) <= C.MAX_RUN_NAME and not C.run_name(many).endswith("--")

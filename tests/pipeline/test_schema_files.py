@@ -1,0 +1,54 @@
+"""The chart's values.yaml and values.schema.json are what trainer/pipeline/schema.py generates
+from PipelineConfig: a setting is named, typed and documented in one place."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from trainer.pipeline import schema
+from trainer.pipeline.config import PipelineConfig, to_values, load_values
+
+REGENERATE = "regenerate with: python -m trainer.pipeline.schema --write"
+
+
+def test_committed_schema_is_generated() -> None:
+    committed = json.loads((schema.CHART_DIR / "values.schema.json").read_text(encoding="utf-8"))
+    assert committed == schema.values_schema(), REGENERATE
+
+
+def test_committed_values_are_generated_and_equal_the_defaults() -> None:
+    text = (schema.CHART_DIR / "values.yaml").read_text(encoding="utf-8")
+    assert text == schema.values_yaml(), REGENERATE
+    assert load_values(text, "values.yaml") == to_values(PipelineConfig())
+
+
+def _objects(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
+    if isinstance(node, dict):
+        if node.get("type") == "object" or "properties" in node:
+            yield path, node
+        for key, value in node.items():
+            yield from _objects(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _objects(value, f"{path}/{i}")
+
+
+def test_every_fixed_object_rejects_unknown_keys() -> None:
+    for path, node in _objects(schema.values_schema()):
+        if "properties" in node:  # free-form maps (nodeSelector) constrain keys by pattern instead
+            assert node.get("additionalProperties") is False, path
+
+
+def test_every_value_is_documented_with_a_param_line() -> None:
+    text = schema.values_yaml()
+
+    def leaves(values: dict, prefix: str = "") -> Iterator[str]:
+        for key, value in values.items():
+            if isinstance(value, dict) and value and key not in ("trainOverrides", "nodeSelector", "affinity"):
+                yield from leaves(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}"
+
+    for leaf in leaves(to_values(PipelineConfig())):
+        assert f"## @param {leaf} " in text, leaf

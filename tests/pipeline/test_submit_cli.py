@@ -1,0 +1,91 @@
+"""tools/submit.py: flags become PipelineConfig values; --render-only writes the manifests; bad
+input exits 78 with a message naming the problem."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # tools/ is not an installed package
+
+from tools import submit  # noqa: E402
+from trainer import exit_codes  # noqa: E402
+
+
+def config_of(*argv: str):
+    return submit.build_config(submit.build_parser().parse_args(list(argv)))
+
+
+def test_flags_map_onto_the_config() -> None:
+    cfg = config_of(
+        "--phase", "2", "--rank", "16", "32", "--image", "registry.local:5000/asr/img:1.2", "--gpus", "2",
+        "--storage", "s3://bkt/runs", "--s3-secret", "creds", "--node-selector", "gpu=a100",
+        "--toleration", "nvidia.com/gpu:NoSchedule", "--toleration", "pool=gpu:NoExecute",
+        "--set-train", "learning_rate=3e-4", "--set-train", "gradient_checkpointing=true", "--no-tensorboard",
+    )
+    assert cfg.phases == [2] and cfg.evaluate is False and cfg.ranks == [16, 32]
+    assert (cfg.image.repository, cfg.image.tag) == ("registry.local:5000/asr/img", "1.2")
+    assert cfg.storage.type == "s3" and cfg.storage.s3.prefix == "s3://bkt/runs" and cfg.storage.s3.secret_name == "creds"
+    assert cfg.node_selector == {"gpu": "a100"}
+    assert cfg.tolerations == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "pool", "operator": "Equal", "value": "gpu", "effect": "NoExecute"},
+    ]
+    assert cfg.train_overrides == {"learning_rate": 3e-4, "gradient_checkpointing": True}
+    assert cfg.tensorboard.enabled is False
+
+
+def test_values_file_is_a_lower_layer_than_flags(tmp_path: Path) -> None:
+    values = tmp_path / "v.yaml"
+    values.write_text("ranks: [16]\ngpusPerNode: 4\n", encoding="utf-8")
+    cfg = config_of("--values", str(values), "--gpus", "1")
+    assert cfg.ranks == [16] and cfg.gpus_per_node == 1
+
+
+def test_phase_eval_and_all() -> None:
+    assert (config_of("--phase", "eval").phases, config_of("--phase", "eval").evaluate) == ([], True)
+    assert config_of("--phase", "all").phases == [1, 2, 3]
+
+
+def test_local_defaults_to_the_embedded_default() -> None:
+    cfg = config_of("--local", "--preset", "smoke")
+    assert cfg.embedded_default and cfg.preset == "smoke"
+    assert cfg.synthetic.child_speakers == 4  # from the preset's smoke_data section
+    assert config_of("--local", "--base-model", "/models/x", "--data-dir", "prepared").embedded_default is False
+
+
+def test_render_only_writes_parseable_manifests(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert submit.main(["--rank", "16", "32", "--name", "r1", "--render-only", str(tmp_path)]) == exit_codes.OK
+    files = sorted(tmp_path.glob("*.yaml"))
+    docs = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in files]
+    jobs = [d["metadata"]["name"] for d in docs if d["kind"] == "Job"]
+    assert jobs == ["r1-orchestrator", "r1-r16-p1", "r1-r16-p2", "r1-r16-p3", "r1-r32-p1", "r1-r32-p2", "r1-r32-p3", "r1-eval"]
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rank", "0"], "ranks.0"),
+        (["--name", "UPPER"], "runName"),
+        (["--node-selector", "novalue"], "--node-selector"),
+        (["--storage", "/tmp/x"], "--local"),
+        (["--set-train", "output=/x"], "output"),
+        (["--set-train", "learning_rate=fast"], "learning_rate"),
+        (["--values", "/no/such/file.yaml"], "file not found"),
+    ],
+)
+def test_bad_input_exits_78_naming_the_problem(argv: list[str], message: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    assert submit.main([*argv, "--render-only", str(tmp_path)]) == exit_codes.CONFIG_ERROR
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_preset_the_trainer_does_not_know_is_refused_before_anything_runs(tmp_path: Path, capsys) -> None:
+    assert submit.main(["--preset", "nonexistent", "--render-only", str(tmp_path)]) == exit_codes.CONFIG_ERROR
+    assert "nonexistent" in capsys.readouterr().err
