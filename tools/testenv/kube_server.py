@@ -9,7 +9,8 @@ kube-controller-manager (v1.20, built by build_kube.sh), no kubelet and no sched
 Pods stay Pending (nothing runs them); a test plays the kubelet by patching pod status, and the
 job controller then marks Jobs Complete or Failed as it would on a real cluster. The controller
 manager also runs the service-account token controller, so a ServiceAccount's token can be used
-to check RBAC, plus namespace deletion, garbage collection and TTL-after-finished.
+to check RBAC, plus namespace deletion, garbage collection, TTL-after-finished and PVC protection
+(without it a deleted claim would wait forever for its finalizer).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ KUBE_BIN = CACHE / "kube-v1.20.2"
 APISERVER = KUBE_BIN / "kube-apiserver"
 CONTROLLER_MANAGER = KUBE_BIN / "kube-controller-manager"
 TOKEN = "admin-token-for-tests"
-CONTROLLERS = "job,serviceaccount,serviceaccount-token,namespace,garbagecollector,ttl-after-finished"
+CONTROLLERS = "job,serviceaccount,serviceaccount-token,namespace,garbagecollector,ttl-after-finished,pvc-protection"
 
 
 def missing_binaries() -> list[str]:

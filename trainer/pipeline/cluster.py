@@ -83,7 +83,7 @@ class Cluster:
     def _resource(self, api_version: str, kind: str) -> Any:
         return self._dynamic().resources.get(api_version=api_version, kind=kind)
 
-    def _get(self, api_version: str, kind: str, name: str) -> Optional[Any]:
+    def get(self, api_version: str, kind: str, name: str) -> Optional[Any]:
         from kubernetes.dynamic.exceptions import NotFoundError
 
         try:
@@ -118,7 +118,7 @@ class Cluster:
                 self._create(obj, dry_run=True)
                 self.report(f"{obj['kind']} {obj['metadata']['name']}: accepted by the server (dry run)")
             return "dry-run"
-        existing = self._get("v1", "ConfigMap", plan_cm["metadata"]["name"])
+        existing = self.get("v1", "ConfigMap", plan_cm["metadata"]["name"])
         outcome = "created"
         if existing is not None:
             annotations = dict(existing.metadata.annotations or {})
@@ -138,7 +138,7 @@ class Cluster:
         return outcome
 
     # -- cancel
-    def _run_objects(self, run: str, api_version: str, kind: str) -> list[Any]:
+    def run_objects(self, run: str, api_version: str, kind: str) -> list[Any]:
         items = self._resource(api_version, kind).get(namespace=self.namespace, label_selector=f"{render.RUN_LABEL}={run}").items
         orchestrator_first = sorted(items, key=lambda o: not o.metadata.name.endswith("-orchestrator"))
         return orchestrator_first
@@ -151,7 +151,7 @@ class Cluster:
         deleted = 0
         for _ in range(2):  # a second pass catches a Job the orchestrator created meanwhile
             for api_version, kind in kinds:
-                for obj in self._run_objects(run, api_version, kind):
+                for obj in self.run_objects(run, api_version, kind):
                     try:
                         self._resource(api_version, kind).delete(
                             name=obj.metadata.name, namespace=self.namespace, propagation_policy="Background"
@@ -161,17 +161,17 @@ class Cluster:
                     except NotFoundError:
                         pass
         deadline = time.monotonic() + timeout_s
-        while any(self._run_objects(run, *kind) for kind in kinds) and time.monotonic() < deadline:
+        while any(self.run_objects(run, *kind) for kind in kinds) and time.monotonic() < deadline:
             time.sleep(0.5)
         return deleted
 
     # -- status
     def status(self, run: str) -> dict[str, Any]:
-        cm = self._get("v1", "ConfigMap", f"{run}-status")
+        cm = self.get("v1", "ConfigMap", f"{run}-status")
         if cm is None:
             raise ConfigError(f"run {run}: not found in namespace {self.namespace}")
         data = dict(cm.data or {})
-        jobs = {j.metadata.name: j for j in self._run_objects(run, "batch/v1", "Job")}
+        jobs = {j.metadata.name: j for j in self.run_objects(run, "batch/v1", "Job")}
         return {
             "state": data.get("state", "Pending"),
             "message": data.get("message", ""),
@@ -182,7 +182,7 @@ class Cluster:
 
     def status_text(self, run: str) -> str:
         st = self.status(run)
-        plan = ChainPlan.from_data(dict(self._get("v1", "ConfigMap", f"{run}-plan").data))
+        plan = ChainPlan.from_data(dict(self.get("v1", "ConfigMap", f"{run}-plan").data))
         lines = [f"run {run} (namespace {self.namespace}): {st['state']}" + (f" - {st['message']}" if st["message"] else "")]
         for step in plan.steps:
             name = step["name"]

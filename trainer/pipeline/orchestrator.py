@@ -256,6 +256,8 @@ class Chain:
     def tick(self) -> str:
         """Advance the chain; 'Running', 'Succeeded' or 'Failed' (status ConfigMap updated)."""
         for step in self.plan.steps:
+            if self.states.get(step["name"]) == "failed":  # stopped earlier (e.g. before a restart)
+                return "Failed"
             try:
                 if self.advance(step) != "done":
                     return "Running"

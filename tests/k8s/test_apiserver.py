@@ -1,0 +1,309 @@
+"""Against a real kube-apiserver + controller-manager (v1.20) and etcd on 127.0.0.1.
+
+There is no kubelet: `Kubelet` below finishes pods the way a kubelet reports them (pod phase,
+exit code, termination message), and the real job controller turns that into Job conditions.
+For marker-check pods it does what the container would do, running the check command's logic on
+a local folder standing in for the PVC mounted at /storage.
+Fields newer than 1.20 (podFailurePolicy, ...) are dropped by this server; the schema tests cover them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tools import submit  # noqa: E402
+from tools.testenv.kube_server import KubeServer  # noqa: E402
+from trainer import exit_codes  # noqa: E402
+from trainer.exit_codes import ConfigError  # noqa: E402
+from trainer.pipeline import config as C  # noqa: E402
+from trainer.pipeline import markers, render  # noqa: E402
+from trainer.pipeline.cluster import RUN_KINDS, STORAGE_KIND, Cluster  # noqa: E402
+from trainer.pipeline.orchestrator import MISSING, PRESENT, Chain, ChainPlan  # noqa: E402
+
+from conftest import helm_path  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout_s: float = 30.0, step: Callable[[], Any] = lambda: None) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        step()
+        if result := predicate():
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def api(kube: KubeServer) -> Any:
+    from kubernetes import client, config
+
+    return config.new_client_from_config(config_file=str(kube.kubeconfig))
+
+
+@pytest.fixture
+def namespace(api: Any) -> str:
+    from kubernetes import client
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+class Kubelet:
+    def __init__(self, api: Any, namespace: str, storage: Path) -> None:
+        from kubernetes import client
+
+        self.core, self.namespace, self.storage = client.CoreV1Api(api), namespace, storage
+
+    def local(self, uri: str) -> str:
+        return uri.replace(render.STORAGE_MOUNT, str(self.storage), 1)
+
+    def pod(self, job: str) -> Any:
+        def pending() -> Any:
+            pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job}").items
+            return next((p for p in pods if p.status.phase in (None, "Pending")), None)
+
+        return wait_for(pending, f"a pod of {job}")
+
+    def finish(self, job: str, exit_code: int = 0, message: str = "") -> None:
+        pod = self.pod(job)
+        container = pod.spec.containers[0]
+        terminated = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error", "message": message}
+        self.core.patch_namespaced_pod_status(pod.metadata.name, self.namespace, {"status": {
+            "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "containerStatuses": [{"name": container.name, "image": container.image, "imageID": "", "ready": False,
+                                   "restartCount": 0, "state": {"terminated": terminated}}],
+        }})
+
+    def run_marker_check(self, job: str) -> None:
+        """What `orchestrator check-marker URI...` reports, computed on the local stand-in storage."""
+        uris = self.pod(job).spec.containers[0].args[1:]
+        absent = markers.missing([self.local(u) for u in uris])
+        self.finish(job, 0, f"{MISSING} {' '.join(absent)}" if absent else PRESENT)
+
+    def run_step(self, job: str, step_markers: list[str], exit_code: int = 0) -> None:
+        """A step that succeeds writes its completion markers, as the trainer does."""
+        if exit_code == 0:
+            for uri in step_markers:
+                Path(self.local(uri)).parent.mkdir(parents=True, exist_ok=True)
+                Path(self.local(uri)).write_text("{}", encoding="utf-8")
+        self.finish(job, exit_code)
+
+
+def chain_for(api: Any, namespace: str, objects: list[dict], lines: list[str]) -> Chain:
+    from kubernetes import client
+
+    plan = ChainPlan.from_data(render.plan_configmap(objects)["data"])
+    chain = Chain(client.BatchV1Api(api), client.CoreV1Api(api), namespace, plan, report=lines.append)
+    chain.load_status()
+    return chain
+
+
+def job_names(api: Any, namespace: str) -> set[str]:
+    from kubernetes import client
+
+    return {j.metadata.name for j in client.BatchV1Api(api).list_namespaced_job(namespace).items}
+
+
+def small_run(name: str, **values: Any) -> C.PipelineConfig:
+    return C.from_values({"runName": name, "ranks": [16], "phases": [1, 2], "evaluate": False, "gpusPerNode": 0,
+                          "tensorboard": {"enabled": False}, "storage": {"pvc": {"claimName": "shared"}}, **values})
+
+
+# ----------------------------------------------------------------------------- submit
+
+
+def test_submit_creates_the_objects_and_a_second_submit_is_a_no_op(kube: KubeServer, api: Any, namespace: str,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    argv = ["--name", "sub", "--rank", "16", "--kubeconfig", str(kube.kubeconfig), "-n", namespace]
+    assert submit.main(argv) == exit_codes.OK
+    expected = {(o["kind"], o["metadata"]["name"]) for o in render.render_jinja(C.from_values({"runName": "sub", "ranks": [16]}), namespace)}
+    cluster = Cluster(api, namespace, report=lambda _: None)
+    api_versions = {kind: version for version, kind in (*RUN_KINDS, STORAGE_KIND)}
+    for kind, name in expected:
+        assert cluster.get(api_versions[kind], kind, name) is not None, (kind, name)
+    capsys.readouterr()
+    assert submit.main(argv) == exit_codes.OK
+    assert "nothing to do" in capsys.readouterr().out
+    assert submit.main([*argv, "--gpus", "2"]) == exit_codes.CONFIG_ERROR
+    assert "different spec" in capsys.readouterr().err
+    assert submit.main([*argv, "--gpus", "2", "--force"]) == exit_codes.OK
+    assert "replaced" in capsys.readouterr().out
+    plan_cm = cluster.get("v1", "ConfigMap", "sub-plan")
+    assert '"nvidia.com/gpu": "2"' in plan_cm.data["sub-r16-p1.json"]
+
+
+def test_server_side_dry_run_accepts_valid_and_catches_an_invalid_object(api: Any, namespace: str) -> None:
+    cluster = Cluster(api, namespace, report=lambda _: None)
+    objects = render.render_jinja(small_run("dry"), namespace)
+    assert cluster.submit(objects, dry_run=True) == "dry-run"
+    assert job_names(api, namespace) == set()  # nothing was created
+    broken = render.render_jinja(small_run("dry"), namespace)
+    plan_cm = render.plan_configmap(broken)
+    job = render.job_manifests(broken)["dry-r16-p2"]
+    job["spec"]["template"]["spec"]["restartPolicy"] = "Always"  # a Job's pods may not restart forever
+    plan_cm["data"]["dry-r16-p2.json"] = json.dumps(job)
+    with pytest.raises(ConfigError, match=r"dry-run of Job dry-r16-p2: 422.*restartPolicy"):
+        cluster.submit(broken, dry_run=True)
+    assert Cluster(api, namespace).get("v1", "ConfigMap", "dry-plan") is None
+
+
+# ----------------------------------------------------------------------------- the chain
+
+
+def test_chain_starts_each_phase_only_after_the_previous_completed_with_its_markers(
+    api: Any, namespace: str, tmp_path: Path
+) -> None:
+    cfg = small_run("ch", orchestrator={"chain": "client"})
+    objects = render.render_jinja(cfg, namespace)
+    Cluster(api, namespace, report=lambda _: None).submit(objects)
+    lines: list[str] = []
+    chain = chain_for(api, namespace, objects, lines)
+    kubelet = Kubelet(api, namespace, tmp_path)
+    steps = {s["name"]: s for s in chain.plan.steps}
+
+    assert chain.tick() == "Running"
+    assert job_names(api, namespace) == {"ch-r16-p1-check"}
+    kubelet.run_marker_check("ch-r16-p1-check")  # nothing on the storage yet
+    wait_for(lambda: "ch-r16-p1" in job_names(api, namespace), "phase 1's Job", step=chain.tick)
+    for _ in range(5):  # while phase 1 runs, phase 2 is not started
+        assert chain.tick() == "Running"
+    assert not any(n.startswith("ch-r16-p2") for n in job_names(api, namespace))
+
+    kubelet.run_step("ch-r16-p1", steps["ch-r16-p1"]["markers"])
+    wait_for(lambda: "ch-r16-p1-verify" in job_names(api, namespace), "the marker check after phase 1", step=chain.tick)
+    assert not any(n.startswith("ch-r16-p2") for n in job_names(api, namespace))  # Complete is not enough
+    kubelet.run_marker_check("ch-r16-p1-verify")
+    wait_for(lambda: "ch-r16-p2-check" in job_names(api, namespace), "phase 2's turn", step=chain.tick)
+    kubelet.run_marker_check("ch-r16-p2-check")
+    wait_for(lambda: "ch-r16-p2" in job_names(api, namespace), "phase 2's Job", step=chain.tick)
+    kubelet.run_step("ch-r16-p2", steps["ch-r16-p2"]["markers"])
+    wait_for(lambda: "ch-r16-p2-verify" in job_names(api, namespace), "the check after phase 2", step=chain.tick)
+    kubelet.run_marker_check("ch-r16-p2-verify")
+    assert wait_for(lambda: chain.tick() == "Succeeded", "the chain to succeed")
+    status = Cluster(api, namespace).status("ch")
+    assert status["state"] == "Succeeded" and status["steps"] == {"ch-r16-p1": "done", "ch-r16-p2": "done"}
+
+
+def test_a_failed_phase_stops_the_chain_and_a_forced_resubmit_resumes_it(api: Any, namespace: str, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture, kube: KubeServer) -> None:
+    cfg = small_run("fl", orchestrator={"chain": "client"}, job={"backoffLimit": 0})
+    objects = render.render_jinja(cfg, namespace)
+    cluster = Cluster(api, namespace, report=lambda _: None)
+    cluster.submit(objects)
+    lines: list[str] = []
+    chain, kubelet = chain_for(api, namespace, objects, lines), Kubelet(api, namespace, tmp_path)
+    steps = {s["name"]: s for s in chain.plan.steps}
+    chain.tick()
+    kubelet.run_marker_check("fl-r16-p1-check")
+    wait_for(lambda: "fl-r16-p1" in job_names(api, namespace), "phase 1's Job", step=chain.tick)
+    kubelet.run_step("fl-r16-p1", steps["fl-r16-p1"]["markers"])
+    wait_for(lambda: "fl-r16-p1-verify" in job_names(api, namespace), "verify 1", step=chain.tick)
+    kubelet.run_marker_check("fl-r16-p1-verify")
+    wait_for(lambda: "fl-r16-p2-check" in job_names(api, namespace), "check 2", step=chain.tick)
+    kubelet.run_marker_check("fl-r16-p2-check")
+    wait_for(lambda: "fl-r16-p2" in job_names(api, namespace), "phase 2's Job", step=chain.tick)
+
+    kubelet.run_step("fl-r16-p2", [], exit_code=exit_codes.CONFIG_ERROR)
+    assert wait_for(lambda: chain.tick() == "Failed", "the chain to stop")
+    status = cluster.status("fl")
+    assert status["state"] == "Failed" and status["step"] == "fl-r16-p2"
+    assert "exit code 78 (configuration error)" in status["message"] and "kubectl logs" in status["message"]
+    assert chain.tick() == "Failed"  # and it stays stopped
+    followed: list[str] = []
+    assert Cluster(api, namespace, report=followed.append).follow("fl", sleep=pytest.fail) == exit_codes.FAILED
+    assert "exit code 78" in followed[-1]
+
+    assert submit.main(["status", "fl", "-n", namespace, "--kubeconfig", str(kube.kubeconfig)]) == exit_codes.OK
+    out = capsys.readouterr().out
+    assert "Failed" in out and "fl-r16-p1" in out and "done" in out
+
+    cluster.submit(objects, force=True)  # same spec, forced: retry; phase 1 is found done on the storage
+    assert job_names(api, namespace) == set()
+    chain = chain_for(api, namespace, objects, lines)
+    chain.tick()
+    kubelet.run_marker_check("fl-r16-p1-check")
+    wait_for(lambda: "fl-r16-p2-check" in job_names(api, namespace), "phase 2's turn", step=chain.tick)
+    assert "fl-r16-p1" not in job_names(api, namespace)  # skipped, not re-run
+    assert chain.states["fl-r16-p1"] == "done"
+
+
+def test_orchestrator_service_account_can_run_the_chain_and_nothing_more(kube: KubeServer, api: Any, namespace: str) -> None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    objects = render.render_jinja(small_run("rb"), namespace)
+    Cluster(api, namespace, report=lambda _: None).submit(objects)
+    core = client.CoreV1Api(api)
+    secret_name = wait_for(lambda: (core.read_namespaced_service_account("rb-orchestrator", namespace).secrets or [None])[0],
+                           "the ServiceAccount's token").name
+    token = base64.b64decode(core.read_namespaced_secret(secret_name, namespace).data["token"]).decode()
+    conf = client.Configuration(host=kube.url, api_key={"authorization": f"Bearer {token}"})
+    conf.verify_ssl = False
+    sa_api = client.ApiClient(conf)
+
+    lines: list[str] = []
+    chain = chain_for(sa_api, namespace, objects, lines)
+    assert chain.tick() == "Running"  # created a Job, patched its status ConfigMap
+    assert "rb-r16-p1-check" in job_names(api, namespace)
+    sa_core = client.CoreV1Api(sa_api)
+    for forbidden in (
+        lambda: sa_core.list_namespaced_secret(namespace),
+        lambda: sa_core.create_namespaced_config_map(namespace, {"metadata": {"name": "x"}}),
+        lambda: sa_core.patch_namespaced_config_map("rb-plan", namespace, {"data": {"plan.json": "{}"}}),
+        lambda: sa_core.delete_collection_namespaced_pod(namespace),
+        lambda: client.BatchV1Api(sa_api).list_namespaced_job("default"),
+    ):
+        with pytest.raises(ApiException) as info:
+            forbidden()
+        assert info.value.status == 403
+
+
+# ----------------------------------------------------------------------------- cancel, helm install
+
+
+def test_cancel_deletes_the_run_and_keeps_its_storage_unless_asked(api: Any, namespace: str, kube: KubeServer) -> None:
+    objects = render.render_jinja(C.from_values({"runName": "cx", "ranks": [16]}), namespace)
+    cluster = Cluster(api, namespace, report=lambda _: None)
+    cluster.submit(objects)
+    assert submit.main(["cancel", "cx", "-n", namespace, "--kubeconfig", str(kube.kubeconfig)]) == exit_codes.OK
+    assert all(not cluster.run_objects("cx", *kind) for kind in RUN_KINDS)
+    assert cluster.get("v1", "PersistentVolumeClaim", "cx-storage") is not None
+    cluster.cancel("cx", delete_storage=True)
+    wait_for(lambda: cluster.get("v1", "PersistentVolumeClaim", "cx-storage") is None, "the claim to go")
+
+
+@pytest.mark.parametrize("version", ["v3", "v4"])
+def test_helm_install_succeeds(version: str, kube: KubeServer, api: Any, namespace: str) -> None:
+    helm = helm_path(version)
+    release = f"ci{version}"
+    ci_values = render.CHART_DIR / "ci" / "ci-values.yaml"
+    env = {"KUBECONFIG": str(kube.kubeconfig), "HOME": str(kube.workdir), "PATH": "/usr/bin:/bin",
+           "HELM_CACHE_HOME": str(kube.workdir / "helm-cache"), "HELM_CONFIG_HOME": str(kube.workdir / "helm-config"),
+           "HELM_DATA_HOME": str(kube.workdir / "helm-data")}
+    proc = subprocess.run([str(helm), "install", release, str(render.CHART_DIR), "-n", namespace, "-f", str(ci_values)],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"kubectl logs -n {namespace} -f job/{release}-orchestrator" in proc.stdout  # NOTES
+    assert f"kubectl port-forward -n {namespace} svc/{release}-tensorboard 6006:6006" in proc.stdout
+    cluster = Cluster(api, namespace)
+    plan = ChainPlan.from_data(dict(cluster.get("v1", "ConfigMap", f"{release}-plan").data))
+    assert [s["kind"] for s in plan.steps] == ["synth", "prepare", "base", "train", "train", "train", "eval"]
+    assert cluster.get("batch/v1", "Job", f"{release}-orchestrator") is not None
+    proc = subprocess.run([str(helm), "uninstall", release, "-n", namespace], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert cluster.get("v1", "PersistentVolumeClaim", f"{release}-storage") is not None  # resource-policy: keep
