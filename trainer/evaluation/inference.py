@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -62,21 +62,24 @@ def length_sorted_batches(durations: Sequence[float], max_batch_seconds: float) 
 
 
 class _Utterances(torch.utils.data.Dataset):
+    """(row, samples, None) or (row, None, why the audio is unusable); runs in loader workers,
+    so a failure travels back as its reason string (exceptions do not always pickle)."""
+
     def __init__(self, rows: Sequence[dict]) -> None:
         self.rows = rows
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, index: int) -> tuple[dict, Any]:
+    def __getitem__(self, index: int) -> tuple[dict, Optional[np.ndarray], Optional[str]]:
         row = self.rows[index]
         try:
-            return row, load_audio(row["audio_filepath"])
+            return row, load_audio(row["audio_filepath"]), None
         except AudioError as exc:
-            return row, exc
+            return row, None, exc.reason
 
 
-def _collate(items: list[tuple[dict, Any]]) -> list[tuple[dict, Any]]:
+def _collate(items: list) -> list:
     return items
 
 
@@ -128,10 +131,10 @@ def transcribe(
     transcriber.warm_up()
     with bar:
         for items in loader:
-            good = [(row, audio) for row, audio in items if not isinstance(audio, AudioError)]
-            for row, error in items:
-                if isinstance(error, AudioError):
-                    result.skipped[row["utt_id"]] = error.reason
+            good = [(row, audio) for row, audio, _ in items if audio is not None]
+            for row, _, reason in items:
+                if reason is not None:
+                    result.skipped[row["utt_id"]] = reason
             if good:
                 start = time.perf_counter()
                 texts = transcriber([audio for _, audio in good])
@@ -139,5 +142,5 @@ def transcribe(
                 for (row, audio), text in zip(good, texts):
                     result.hypotheses[row["utt_id"]] = text
                     result.audio_seconds += len(audio) / SAMPLE_RATE
-            bar.update(sum(row["duration"] for row, _ in items))
+            bar.update(sum(row["duration"] for row, _, _ in items))
     return result
