@@ -52,4 +52,9 @@ def test_compare_writes_report_and_reuses_finished_runs(eval_models, eval_corpus
     again = compare(models, test_sets, str(out), CFG, progress=False)
     assert all(m["results"]["adult"]["scored"] == 3 for m in again["models"])
     assert (out / "runs" / "base" / "test" / METRICS_FILE).stat().st_mtime_ns == stamps[("base", "test")]
+    # A model re-exported at the same path is evaluated again.
+    export_merged(eval_models["adapter"], str(merged))
+    compare(models, test_sets, str(out), CFG, progress=False)
+    assert (out / "runs" / "r4-merged" / "test" / METRICS_FILE).stat().st_mtime_ns != stamps[("r4-merged", "test")]
+    assert (out / "runs" / "r4" / "test" / METRICS_FILE).stat().st_mtime_ns == stamps[("r4", "test")]
     assert run_dir(str(out), "base", "adult") == str(out / "runs" / "base" / "adult")

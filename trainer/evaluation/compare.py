@@ -1,8 +1,8 @@
 """`python -m trainer compare`: several models on the same test set(s) -> one report.
 
 Each (model, test set) pair is an ordinary evaluation in `DIR/runs/<model>/<test set>/`; a pair
-whose finished metrics.json has the same fingerprint (model URI, manifest checksum, G2P) is
-reused, so re-running an interrupted or extended comparison only evaluates what is missing.
+whose finished metrics.json has the same fingerprint (model URI and files, manifest checksum,
+G2P) is reused, so re-running an interrupted or extended comparison only evaluates what is missing.
 Besides the main test set (`--manifest`, named "test") extra ones can be named
 (`--manifest-extra adult=test_adult.jsonl`), e.g. to show the base model's gap between adult
 and child speakers. Outputs in DIR:

@@ -12,7 +12,8 @@ metrics.json:
     metrics     {wer|swer|cer|jer|per: {value, ci_low, ci_high}}   (corpus-level, bootstrap 95% CI)
     breakdowns  {age_group|gender|snr_bin|duration_bin: {group: {count, <metric>: {...}}}}
     speed       device, batch_seconds, audio_seconds, model_seconds, real_time_factor
-    fingerprint model uri + manifest sha256 + G2P: `compare` reuses a result only when all match
+    fingerprint model uri and files, manifest sha256, G2P: `compare` reuses a result only when
+                all match
 predictions.jsonl: one line per scored utterance: utt_id, speaker/age/gender/snr/duration,
 reference, hypothesis, their phonemes, and `errors`/`ref_len` per metric (corpus rate =
 sum(errors) / sum(ref_len) over any subset).
@@ -37,6 +38,7 @@ from trainer.evaluation.g2p import G2P, make_g2p
 from trainer.evaluation.metrics import METRICS, Edits, text_edits, token_edits
 from trainer.exit_codes import ConfigError
 from trainer.model.inference import EXPORT_INFO
+from trainer.model.lora import ADAPTER_CONFIG
 
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -111,8 +113,32 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def model_identity(uri: str) -> str:
+    """Changes whenever the model's files do: SHA-256 of (name, size, mtime) of every file in its
+    folder and, for an adapter, in its base's folder (a retrained checkpoint-best at the same
+    path must not be mistaken for the one evaluated before)."""
+    folder = storage.materialize(uri)
+    folders = [folder]
+    adapter_config = folder / ADAPTER_CONFIG
+    if adapter_config.is_file():
+        base = json.loads(adapter_config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+        if not storage.is_s3(base) and Path(base).is_dir():
+            folders.append(Path(base))
+    digest = hashlib.sha256()
+    for root in folders:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def fingerprint(model_uri: str, manifest: str | Path, g2p: G2P) -> dict[str, str]:
-    return {"model": model_uri, "manifest_sha256": file_sha256(manifest), "g2p": g2p.name}
+    return {
+        "model": model_uri,
+        "model_files": model_identity(model_uri),
+        "manifest_sha256": file_sha256(manifest),
+        "g2p": g2p.name,
+    }
 
 
 def evaluate(
