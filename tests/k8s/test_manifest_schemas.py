@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import kubernetes_validate
-import pytest
 import yaml
 
 from trainer.pipeline import config as C

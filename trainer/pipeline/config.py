@@ -207,10 +207,6 @@ def camel(name: str) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def to_values(obj: Any) -> dict[str, Any]:
     """PipelineConfig -> Helm values (camelCase keys; dict-valued settings are kept verbatim)."""
     out: dict[str, Any] = {}
@@ -221,7 +217,7 @@ def to_values(obj: Any) -> dict[str, Any]:
 
 
 def _from_values(cls: type, values: dict[str, Any]) -> Any:
-    types = _field_types(cls)
+    types = typing.get_type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
         if camel(f.name) not in values:
@@ -343,7 +339,7 @@ def train_override_fields() -> list[dataclasses.Field]:
 # ----------------------------------------------------------------------------- derived names
 
 
-def spec_hash(cfg: PipelineConfig, length: int = 64) -> str:
+def settings_hash(cfg: PipelineConfig, length: int = 64) -> str:
     """Hash of everything but the run name (stable across dict ordering)."""
     values = to_values(dataclasses.replace(cfg, run_name=""))
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:length]
@@ -354,4 +350,4 @@ def run_name(cfg: PipelineConfig) -> str:
     if cfg.run_name:
         return cfg.run_name
     ranks = "-".join(f"r{r}" for r in cfg.ranks)
-    return f"{cfg.preset or 'asr'}-{ranks}"[: MAX_RUN_NAME - 7].rstrip("-") + "-" + spec_hash(cfg, 6)
+    return f"{cfg.preset or 'asr'}-{ranks}"[: MAX_RUN_NAME - 7].rstrip("-") + "-" + settings_hash(cfg, 6)

@@ -21,14 +21,11 @@ from typing import Callable, Sequence
 
 from trainer import exit_codes
 from trainer.pipeline import markers
+from trainer.pipeline.orchestrator import EXIT_MEANINGS
 from trainer.pipeline.plan import CHECKPOINT_BEST, REPORT_MARKER, Plan, PlannedJob
 from trainer.storage import is_s3
 
 TRAINER = (sys.executable, "-m", "trainer")
-EXIT_MEANINGS = {
-    exit_codes.PREEMPTED: "interrupted after saving a checkpoint",
-    exit_codes.CONFIG_ERROR: "configuration error",
-}
 
 
 def _run_step(cmd: list[str], log_path: Path) -> int:
@@ -44,17 +41,14 @@ def _run_step(cmd: list[str], log_path: Path) -> int:
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True
         )
-        try:
-            for line in proc.stdout:  # type: ignore[union-attr]
-                sys.stdout.write(line)
-                log.write(line)
-            return proc.wait()
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGTERM)
-            for line in proc.stdout:  # type: ignore[union-attr]
-                sys.stdout.write(line)
-                log.write(line)
-            return proc.wait()
+        while True:
+            try:
+                for line in proc.stdout:  # type: ignore[union-attr]
+                    sys.stdout.write(line)
+                    log.write(line)
+                return proc.wait()
+            except KeyboardInterrupt:
+                proc.send_signal(signal.SIGTERM)  # and keep showing its output until it has saved
 
 
 def run_local(

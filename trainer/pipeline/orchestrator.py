@@ -39,14 +39,16 @@ from typing import Any, Callable, Optional
 
 from trainer import exit_codes
 from trainer.pipeline import markers as marker_store
+from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX
 
-CHECK_SUFFIX = "-check"
-VERIFY_SUFFIX = "-verify"
 TERMINATION_LOG = "/dev/termination-log"
 PRESENT = "present"
 MISSING = "missing"
 CHECK_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "256Mi"}}
-EXIT_MEANINGS = {exit_codes.CONFIG_ERROR: "configuration error", exit_codes.PREEMPTED: "preempted"}
+EXIT_MEANINGS = {
+    exit_codes.CONFIG_ERROR: "configuration error",
+    exit_codes.PREEMPTED: "preempted: interrupted after saving a checkpoint",
+}
 _STEP_LABELS = ("ko-child-asr/rank", "ko-child-asr/phase")
 _log = logging.getLogger("orchestrator")
 

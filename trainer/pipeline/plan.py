@@ -20,7 +20,6 @@ nothing when they match, so a changed setting rebuilds them.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -131,9 +130,6 @@ class Plan:
     jobs: tuple[PlannedJob, ...]
     logdir: str  # what TensorBoard reads
     report_dir: str
-
-    def job(self, name: str) -> PlannedJob:
-        return next(j for j in self.jobs if j.name == name)
 
     def to_json(self) -> dict[str, Any]:
         """What the orchestrator reads from the plan ConfigMap (the Helm chart writes the same)."""
@@ -283,7 +279,3 @@ def check_names(plan: Plan, cfg: C.PipelineConfig) -> None:
             f"runName: '{plan.run}' makes names longer than {C.MAX_NAME} characters "
             f"({', '.join(too_long)}); use a shorter run name"
         )
-
-
-def dumps(plan: Plan) -> str:
-    return json.dumps(plan.to_json(), indent=2, sort_keys=True)
