@@ -180,6 +180,7 @@ def test_chain_starts_each_phase_only_after_the_previous_completed_with_its_mark
     assert job_names(api, namespace) == {"ch-r16-p1-check"}
     kubelet.run_marker_check("ch-r16-p1-check")  # nothing on the storage yet
     wait_for(lambda: "ch-r16-p1" in job_names(api, namespace), "phase 1's Job", step=chain.tick)
+    assert "ch-r16-p1-check" not in job_names(api, namespace)  # read, then removed
     for _ in range(5):  # while phase 1 runs, phase 2 is not started
         assert chain.tick() == "Running"
     assert not any(n.startswith("ch-r16-p2") for n in job_names(api, namespace))

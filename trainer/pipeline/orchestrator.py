@@ -12,7 +12,7 @@ For each step of the plan (the plan ConfigMap: plan.json + one Job manifest per 
    credentials); present: the step is already done (a re-submitted or resumed run skips it);
 2. otherwise the step's Job is created, and followed until `Complete` or `Failed`;
 3. when Complete, `<step>-verify` checks the markers again; only then does the next step start.
-A Failed Job or a missing marker stops the chain: the status ConfigMap `<run>-status` says which
+Check Jobs are deleted once read. A Failed Job or a missing marker stops the chain: the status ConfigMap `<run>-status` says which
 step and why (exit code, Job condition), and this process exits 1.
 
 Why check Jobs rather than reading the storage here: a ReadWriteOnce claim can be attached to one
@@ -191,10 +191,10 @@ class Chain:
             for status in (pod.status.container_statuses or []) if pod.status else []:
                 terminated = status.state.terminated if status.state else None
                 message = (terminated.message or "").strip() if terminated else ""
-                if message.startswith(PRESENT):
-                    return True
-                if message.startswith(MISSING):
-                    return False
+                if message.startswith((PRESENT, MISSING)):
+                    # Read: remove it, so `kubectl get jobs` shows the steps themselves.
+                    self.batch.delete_namespaced_job(job_name, self.namespace, propagation_policy="Background")
+                    return message.startswith(PRESENT)
         raise StepFailed(f"marker check {job_name} completed without a result")
 
     def _failure(self, name: str, job: Any) -> str:
