@@ -10,7 +10,8 @@ and child speakers. Outputs in DIR:
     summary.json          every model's info, headline metrics per test set, breakdowns,
                           inference speed relative to the baseline (base) model
     comparison.md         the tables (model, r, parameters, WER, sWER, CER, JER, PER, speed;
-                          CER per test set; CER per age group)
+                          CER per test set; CER per age group); written last, it marks a
+                          finished comparison
     metrics_per_model.png, cer_by_age.png
 """
 
@@ -123,9 +124,9 @@ def _publish_report(output: str, summary: dict[str, Any]) -> None:
 
     def write(folder: Path) -> None:
         write_charts(summary, folder)
-        with atomic_write(folder / REPORT_FILE) as fh:
-            fh.write(render_markdown(summary))
         write_json(summary, folder / SUMMARY_FILE)
+        with atomic_write(folder / REPORT_FILE) as fh:  # last: marks a finished comparison
+            fh.write(render_markdown(summary))
 
     if not storage.is_s3(output):
         folder = Path(output).expanduser()
@@ -138,5 +139,6 @@ def _publish_report(output: str, summary: dict[str, Any]) -> None:
     store = storage.open_store(output)
     with tempfile.TemporaryDirectory(prefix="trainer-compare-") as tmp:
         write(Path(tmp))
-        for path in sorted(Path(tmp).iterdir()):
-            store.upload_file(path, "/".join(p for p in (prefix, path.name) if p))
+        names = sorted(p.name for p in Path(tmp).iterdir() if p.name != REPORT_FILE) + [REPORT_FILE]
+        for name in names:
+            store.upload_file(Path(tmp) / name, "/".join(p for p in (prefix, name) if p))
