@@ -11,7 +11,13 @@ import torch
 
 
 def write_random_models(
-    root: Path, texts: Iterable[str], rank: int, frozen_layers: int, lora_std: float, **config: Any
+    root: Path,
+    texts: Iterable[str],
+    rank: int,
+    frozen_layers: int,
+    lora_std: float,
+    unit: str = "syllable",
+    **config: Any,
 ) -> dict[str, str]:
     """Write root/base and root/adapter; returns their paths as {"base": ..., "adapter": ...}.
 
@@ -28,7 +34,7 @@ def write_random_models(
     from trainer.storage import LocalStore
 
     vocab_dir = root / "vocab"
-    save_vocab(build_vocab(texts, "syllable"), vocab_dir, "syllable")
+    save_vocab(build_vocab(texts, unit), vocab_dir, unit)
     processor = build_processor(vocab_dir)
     torch.manual_seed(0)
     Wav2Vec2ForCTC(tiny_wav2vec2_config(vocab_size=len(processor.tokenizer), **config)).save_pretrained(root / "base")
