@@ -102,3 +102,15 @@ def test_ema_tracks_and_swaps_weights(smoke_data, tmp_path):
     restored = EMA(model, decay=0.5)
     restored.load(tmp_path / "ema.safetensors")
     assert restored.updates == 1 and all(torch.equal(restored.shadow[k], ema.shadow[k]) for k in ema.shadow)
+
+
+def test_gradient_checkpointing_keeps_adapter_gradients(smoke_data):
+    from trainer.training.loop import enable_gradient_checkpointing
+
+    model, processor = build_lora_model(lora_cfg(smoke_data), smoke_data / "prepared")
+    enable_gradient_checkpointing(model)
+    model.train()
+    inputs = processor.feature_extractor([np.zeros(16000, dtype=np.float32)], sampling_rate=16000, return_tensors="pt")
+    model(input_values=inputs.input_values, labels=torch.tensor([[5, 6, 7]])).loss.backward()
+    lora = [p for n, p in model.named_parameters() if "lora_B" in n]  # lora_A gets 0 while B is 0
+    assert lora and all(p.grad is not None and p.grad.abs().sum() > 0 for p in lora)

@@ -102,6 +102,13 @@ def read_rows(path: str, flag: str, stats: dict[str, int]) -> list[dict]:
     return rows
 
 
+def enable_gradient_checkpointing(model: torch.nn.Module) -> None:
+    """Recompute transformer activations in backward. Non-reentrant checkpointing, because the
+    frozen layers' inputs do not require grad and the reentrant variant would drop LoRA grads."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -156,8 +163,7 @@ class TrainingRun:
             raise ConfigError("vocab: required (a folder with vocab.json and text_units.json)")
         model, self.processor = self.method.build(cfg)
         if cfg.gradient_checkpointing:
-            inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-            inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_gradient_checkpointing(model)
         self.model = model.to(self.acc.device)
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         total, trainable = count_parameters(model)
