@@ -60,3 +60,12 @@ def test_pretrain_base_builds_once_and_serves_as_train_base(smoke_data, tmp_path
                      "--vocab", str(prepared), "--max-steps", "2"])
     assert train.returncode == 0, train.stderr[-3000:]
     assert "new CTC head" not in train.stderr  # the base was trained on this vocabulary
+
+
+def test_early_stopping_after_patience_evaluations_without_improvement(smoke_data, tmp_path):
+    # With a zero learning rate the validation CER cannot improve after the first evaluation.
+    args = smoke_args(smoke_data, tmp_path / "run", "--learning-rate", "0", "--eval-steps", "1", "--patience", "2")
+    result = run_cli(args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (metrics["stop_reason"], metrics["steps"], metrics["best"]["step"]) == ("early_stopping", 3, 1)

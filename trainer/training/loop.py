@@ -106,7 +106,7 @@ def enable_gradient_checkpointing(model: torch.nn.Module) -> None:
     """Recompute transformer activations in backward. Non-reentrant checkpointing, because the
     frozen layers' inputs do not require grad and the reentrant variant would drop LoRA grads."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    inner.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
