@@ -6,7 +6,7 @@
         preprocessor_config.json, tokenizer files, vocab.json, text_units.json
         trainer_state.json      Progress (step, epoch, data position, best metric, history)
         ema_state.safetensors   EMA of the trainable weights (+ update count)
-        optimizer.pt, scheduler.pt, rng_state.pth (one entry per DDP rank)
+        optimizer.pt, scheduler.pt, rng_state.pth (one entry per DDP rank), scaler.pt (fp16)
         COMPLETE                written last (see trainer.storage)
     <output>/checkpoint-best/       EMA weights at the best validation score, + metrics.json
     <output>/metrics.json, <output>/tensorboard/
@@ -31,6 +31,7 @@ EMA_FILE = "ema_state.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng_state.pth"
+SCALER_FILE = "scaler.pt"  # fp16 only
 METRICS_FILE = "metrics.json"
 BEST = "checkpoint-best"
 _STEP_DIR = re.compile(r"checkpoint-(\d+)")

@@ -212,6 +212,8 @@ class TrainingRun:
             self.scheduler.load_state_dict(torch.load(folder / ckpt.SCHEDULER_FILE))
             if self.ema is not None:
                 self.ema.load(folder / ckpt.EMA_FILE)
+            if self.acc.scaler is not None and (folder / ckpt.SCALER_FILE).is_file():
+                self.acc.scaler.load_state_dict(torch.load(folder / ckpt.SCALER_FILE))
             saved = ckpt.Progress.from_json((folder / ckpt.STATE_FILE).read_text(encoding="utf-8"))
             self._warn_config_drift(saved.config)
             saved.config, saved.total_steps = self.progress.config, self.progress.total_steps
@@ -397,6 +399,8 @@ class TrainingRun:
             torch.save(self.optimizer.state_dict(), staged / ckpt.OPTIMIZER_FILE)
             torch.save(self.scheduler.state_dict(), staged / ckpt.SCHEDULER_FILE)
             torch.save(rng_states, staged / ckpt.RNG_FILE)
+            if self.acc.scaler is not None:  # fp16 loss scale
+                torch.save(self.acc.scaler.state_dict(), staged / ckpt.SCALER_FILE)
         else:
             (staged / ckpt.METRICS_FILE).write_text(json.dumps(self.metrics(), indent=2, ensure_ascii=False))
         self.store.publish(staged, name)
