@@ -155,7 +155,7 @@ def train(name: str, model: torch.nn.Module, batches: list[list[int]], lengths: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--utterances", type=int, default=600)
+    parser.add_argument("--utterances", type=int, default=0, help="0: 600 on CPU, 8000 on GPU")
     parser.add_argument("--max-batch-seconds", type=float, default=0.0, help="0: 48 on CPU, 400 on GPU")
     parser.add_argument("--steps", type=int, default=0, help="timed steps per strategy (0: 30 CPU, 40 GPU)")
     parser.add_argument("--warmup", type=int, default=2)
@@ -164,6 +164,7 @@ def main() -> None:
     gpu = args.device == "cuda"
     budget = args.max_batch_seconds or (400.0 if gpu else 48.0)
     args.steps = args.steps or (40 if gpu else 30)
+    args.utterances = args.utterances or (8000 if gpu else 600)  # enough audio for every timed step
 
     from trainer.training.sampler import padding_fraction, plan_batches
 
@@ -181,6 +182,8 @@ def main() -> None:
 
     baseline = train("baseline (group_by_length, fixed batch)", model, base_plan, lengths, argparse.Namespace(**{**vars(args), "steps": base_steps}))
     ours = train("ours (duration-bucketed)", model, ours_plan, lengths, args)
+    if ours.steps < args.steps:
+        print(f"note: only {ours.steps} batches in the data; pass more --utterances for a longer measurement")
     for r in (baseline, ours):
         line = f"{r.name:42s} {r.steps:4d} steps {r.audio_s:8.1f} audio-s in {r.wall_s:7.1f} s: {r.throughput:8.1f} audio-s/s, padding {r.padding:5.1%}"
         if gpu:
