@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 
 from trainer.config import TrainConfig
-from trainer.model.factory import tiny_wav2vec2_config
+from trainer.model.factory import SCRATCH_FRONT_END, tiny_wav2vec2_config
 from trainer.model.lora import training_overrides
 
 MODEL_WEIGHTS = "model.safetensors"
@@ -22,6 +22,7 @@ def build_scratch_model(cfg: TrainConfig, processor: Wav2Vec2Processor) -> Wav2V
         num_layers=cfg.num_layers,
         num_heads=max(1, cfg.hidden_size // 32),
         pad_token_id=processor.tokenizer.pad_token_id,
+        **SCRATCH_FRONT_END,
         **training_overrides(cfg),
     )
     return Wav2Vec2ForCTC(config)
