@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,10 @@ def _local(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
     problems = [f"{job.name}: {p}" for job in plan.jobs for p in argv_problems(list(job.argv))]
     if problems:
         raise ConfigError("the trainer would reject the plan:\n  " + "\n  ".join(problems))
+    if args.dry_run:  # print the commands the local chain would run, in order, and stop
+        for job in plan.jobs:
+            print(f"# {job.name}\npython -m trainer {shlex.join(job.argv)}")
+        return exit_codes.OK
     logs = Path(join(str(LOCAL_ROOT) if root.startswith("s3://") else root, plan.run, "logs"))
     return run_local(plan, logs)
 
@@ -270,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     act = p.add_argument_group("what to do")
     act.add_argument("--local", action="store_true", help="run the plan here as local processes")
     act.add_argument("--render-only", metavar="DIR", help="write the manifests to DIR; no cluster needed")
-    act.add_argument("--dry-run", action="store_true", help="server-side dry run of every object and step Job")
+    act.add_argument("--dry-run", action="store_true",
+                     help="server-side dry run of every object and step Job; with --local: print the commands")
     act.add_argument("--renderer", choices=["jinja", "helm"], default="jinja", help="k8s/ templates or the Helm chart")
     act.add_argument("--wait", action="store_true", help="follow the chain and stream each step's logs")
     act.add_argument("--force", action="store_true", help="replace an existing run with a different spec")

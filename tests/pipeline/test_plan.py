@@ -45,11 +45,14 @@ def test_phases_warm_start_from_the_previous_best_checkpoint() -> None:
     assert p3.markers == ("/storage/run/r32/phase3/metrics.json", "/storage/run/r32/phase3/checkpoint-best/COMPLETE")
 
 
-def test_eval_compares_base_with_each_rank() -> None:
+def test_eval_compares_base_with_each_rank_and_its_earlier_phases() -> None:
     both = plan_of({"ranks": [16, 32]}).jobs[-1].argv
-    assert both[:7] == ("compare", "--model", "base=facebook/wav2vec2-xls-r-300m",
-                        "--model", "r16=/storage/run/r16/phase3/checkpoint-best",
-                        "--model", "r32=/storage/run/r32/phase3/checkpoint-best")
+    assert [a for a in both if "=" in a and not a.startswith("/")] == [
+        "base=facebook/wav2vec2-xls-r-300m",
+        "r16-p1=/storage/run/r16/phase1/checkpoint-best", "r16-p2=/storage/run/r16/phase2/checkpoint-best",
+        "r16=/storage/run/r16/phase3/checkpoint-best",
+        "r32-p1=/storage/run/r32/phase1/checkpoint-best", "r32-p2=/storage/run/r32/phase2/checkpoint-best",
+        "r32=/storage/run/r32/phase3/checkpoint-best"]
     single = plan_of({"ranks": [32]}).jobs[-1].argv
     assert [a for a in single if a.startswith(("base=", "r16=", "r32="))] == [
         "base=facebook/wav2vec2-xls-r-300m", "r32=/storage/run/r32/phase3/checkpoint-best"]

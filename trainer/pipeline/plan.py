@@ -236,10 +236,14 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
 
     report = join(run_dir, "report")
     if cfg.evaluate:
-        # Each rank's last phase: the one this run ends with, or phase 3 of an earlier run (--phase eval).
+        # Each rank's last phase (the one this run ends with, or phase 3 of an earlier run with
+        # --phase eval) as `r<rank>`, and the phases before it that this run trains as
+        # `r<rank>-p<N>`, so the report shows the curriculum phase by phase.
         final = cfg.phases[-1] if cfg.phases else max(PHASES)
         models = ["--model", f"base={base}"]
         for rank in cfg.ranks:
+            for phase in cfg.phases[:-1]:
+                models += ["--model", f"r{rank}-p{phase}={join(phase_dir(run_dir, rank, phase), CHECKPOINT_BEST)}"]
             models += ["--model", f"r{rank}={join(phase_dir(run_dir, rank, final), CHECKPOINT_BEST)}"]
         extra = ["--manifest-extra", f"adult={join(data, ADULT_TEST_MANIFEST)}"] if cfg.embedded_default else []
         jobs.append(PlannedJob(

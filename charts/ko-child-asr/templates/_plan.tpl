@@ -83,6 +83,9 @@ Usage: {{ $plan := include "ko-child-asr.plan" . | fromYaml }} -> {jobs: [...], 
 {{- if $v.evaluate -}}
 {{- $argv := list "compare" "--model" (printf "base=%s" $base) -}}
 {{- range $rank := $v.ranks -}}
+{{- range $phase := without $phases $final -}}
+{{- $argv = concat $argv (list "--model" (printf "r%v-p%s=%s/r%v/phase%s/checkpoint-best" $rank $phase $runDir $rank $phase)) -}}
+{{- end -}}
 {{- $argv = concat $argv (list "--model" (printf "r%v=%s/r%v/phase%s/checkpoint-best" $rank $runDir $rank $final)) -}}
 {{- end -}}
 {{- $argv = concat $argv (list "--manifest" (printf "%s/test_child.jsonl" $data)) -}}
