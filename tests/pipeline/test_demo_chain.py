@@ -43,8 +43,9 @@ def test_small_demo_chain_learns_and_reports(tmp_path):
         assert (out / "checkpoint-best" / "COMPLETE").exists()
         assert json.loads((out / "metrics.json").read_text())
         assert list((out / "tensorboard").rglob("events.out.tfevents*")), f"no TensorBoard events for phase {phase}"
-    # The runner ends by saying where everything is.
+    # The runner ends by saying where everything is, and the headline table.
     assert "comparison.md" in first.stdout and "tensorboard --logdir" in first.stdout
+    assert "| base |" in first.stdout and "| r32 |" in first.stdout
 
     summary = json.loads((report / "summary.json").read_text())
     child = summary["main_test_set"]

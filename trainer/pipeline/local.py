@@ -97,10 +97,22 @@ def summary(plan: Plan, log_dir: Path) -> str:
         lines.append(f"  base model:    {job.output}")
     for job in _of_kind(plan, "train"):
         lines.append(f"  r{job.rank} phase {job.phase}:   {job.output}/{CHECKPOINT_BEST}")
+    tables: list[str] = []
     for job in _of_kind(plan, "eval"):
         lines.append(f"  comparison:    {job.output}/{REPORT_MARKER}")
-        charts = [] if is_s3(job.output) else sorted(Path(job.output).glob("*.png"))
-        lines += [f"  chart:         {path}" for path in charts]
+        if not is_s3(job.output):
+            lines += [f"  chart:         {path}" for path in sorted(Path(job.output).glob("*.png"))]
+            tables += _headline_table(Path(job.output) / REPORT_MARKER)
     lines.append(f"  step logs:     {log_dir}")
     lines.append(f"  TensorBoard:   tensorboard --logdir {plan.logdir}")
-    return "\n".join(lines)
+    return "\n".join(lines + tables)
+
+
+def _headline_table(report: Path) -> list[str]:
+    """The first table of comparison.md (one row per model), to show the result at a glance."""
+    text = report.read_text(encoding="utf-8").splitlines() if report.exists() else []
+    start = next((i for i, line in enumerate(text) if line.startswith("|")), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start, len(text)) if not text[i].startswith("|")), len(text))
+    return ["", *text[start:end]]
