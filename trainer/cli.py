@@ -23,7 +23,12 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer",
+        description="Korean children's ASR: prepare data, fine-tune wav2vec2 with LoRA, evaluate and export. "
+        f"Exit codes: 0 done, {exit_codes.PREEMPTED} preempted (rerun to resume), "
+        f"{exit_codes.CONFIG_ERROR} bad configuration or input.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
