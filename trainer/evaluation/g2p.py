@@ -14,7 +14,6 @@ used the same G2P, so the name is recorded with every result.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +22,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from trainer.data.manifest import atomic_write
 from trainer.exit_codes import ConfigError
 from trainer.storage import cache_dir
 
@@ -133,9 +133,6 @@ def _ensure_cmudict_for_g2pk() -> None:
 def _write_cmudict_stub(root: Path) -> Path:
     target = root / "corpora" / "cmudict.zip"
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        with zipfile.ZipFile(tmp, "w") as zf:
+        with atomic_write(target, binary=True) as handle, zipfile.ZipFile(handle, "w") as zf:
             zf.writestr("cmudict/cmudict", "")
-        os.replace(tmp, target)
     return root

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
+
+from trainer.data.manifest import atomic_write
 
 METRIC_LABELS = {"wer": "WER", "swer": "sWER", "cer": "CER", "jer": "JER", "per": "PER"}
 CHART_METRICS = ("wer", "swer", "cer", "per")
@@ -155,7 +156,6 @@ def _bar_chart(categories: list[str], series: dict[str, list[dict | None]], titl
     ax.set_title(title)
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=120)
-    os.replace(tmp, path)
+    with atomic_write(path, binary=True) as handle:
+        fig.savefig(handle, format="png", dpi=120)
     return path
