@@ -1,13 +1,17 @@
 # The two commands a newcomer needs (see README.md). Both set the machine up first, idempotently.
 .PHONY: demo test setup
 
+# Trainer processes' CPU settings; the values and why: trainer/runtime_env.py (a test keeps them equal).
+export OMP_WAIT_POLICY := PASSIVE
+export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
+
 demo:  ## set up, then run the whole pipeline locally on the embedded default (synthetic data, tiny model)
 	bash tools/setup.sh
 	.venv/bin/python tools/submit.py --phase all --rank 32 --local
 
 test:  ## set up (incl. real test servers, cached), then run the test suite
 	bash tools/setup.sh --test
-	OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m pytest
+	.venv/bin/python -m pytest
 
 setup:
 	bash tools/setup.sh

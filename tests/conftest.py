@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from s3_server import SeaweedServer
+from trainer.runtime_env import with_cpu_env
 
-# A busy second process makes OpenMP spin-waits 10x slower; passive waiting costs ~5% when idle.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# What the launchers give trainer processes (see trainer/runtime_env.py); here it reaches the
+# processes tests start (this process's allocator was set up before it could be changed).
+os.environ.update(with_cpu_env(os.environ))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

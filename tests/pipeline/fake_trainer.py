@@ -24,4 +24,5 @@ if not any(needle in joined for needle in spec.get("no_markers", [])):
     for marker in spec["markers"][joined]:
         Path(marker).parent.mkdir(parents=True, exist_ok=True)
         Path(marker).write_text("{}", encoding="utf-8")
+print(f"fake trainer: GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES')}")
 print(f"fake trainer: {argv[0]} done")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from trainer.runtime_env import with_cpu_env
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -21,7 +23,7 @@ def smoke_args(data: Path, output: str | Path, *extra: str) -> list[str]:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(REPO), **extra}
+    return {**with_cpu_env(os.environ), "PYTHONPATH": str(REPO), **extra}
 
 
 def run_cli(args: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

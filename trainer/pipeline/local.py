@@ -12,6 +12,7 @@ and also written to <logs>/<step>.log.
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from trainer import exit_codes
 from trainer.pipeline import markers
 from trainer.pipeline.orchestrator import EXIT_MEANINGS
 from trainer.pipeline.plan import CHECKPOINT_BEST, REPORT_MARKER, Plan, PlannedJob
+from trainer.runtime_env import with_cpu_env
 from trainer.storage import is_s3
 
 TRAINER = (sys.executable, "-m", "trainer")
@@ -39,7 +41,13 @@ def _run_step(cmd: list[str], log_path: Path) -> int:
         log.write(f"$ {shlex.join(cmd)}\n")
         log.flush()
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+            env=with_cpu_env(os.environ),
         )
         while True:
             try:
