@@ -9,6 +9,8 @@ of the upper 6 layers. The audio is espeak-ng Korean speech of 1-13 s, loaded on
 batched >= 3x one-at-a-time; merged >= 0.98x base. Only the model (forward + CTC decoding) is
 timed, as `evaluate` times it; every batch is run by each contender in turn, several times, and
 the best time per batch kept, so load from other processes on a shared machine evens out.
+The one-at-a-time line also prints the FLOP/s it reaches (torch.utils.flop_counter) against large
+dense matmuls on the same device: their ratio bounds what any batching can gain there.
 """
 
 from __future__ import annotations
@@ -84,6 +86,20 @@ def best_times(calls: dict[str, callable], batches: list[list], repeats: int) ->
     return {name: sum(times) for name, times in best.items()}
 
 
+def dense_matmul_flops(device: str) -> float:
+    """FLOP/s of large square matmuls in the model's dtype: what no batching can beat."""
+    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    for _ in range(3):
+        a @ b
+    sync()
+    start, repeats = time.perf_counter(), 20
+    for _ in range(repeats):
+        a @ b
+    sync()
+    return 2 * 2048**3 * repeats / (time.perf_counter() - start)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--utterances", type=int, default=32)
@@ -115,7 +131,17 @@ def main() -> int:
         adapter = run["adapter"]
         t = best_times({"one": lambda audios: [adapter([a]) for a in audios], "batched": adapter}, batches, args.repeats)
         same = [h for b in batches for h in adapter(b)] == [adapter([a])[0] for b in batches for a in b]
-        print(f"\none utterance at a time   {audio_s / t['one']:8.1f} audio-s/s  1.00x (baseline)")
+        # How close one-at-a-time already runs to the hardware: FLOPs of the whole set over its time.
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        with counter:
+            for audio in (a for b in batches for a in b):
+                adapter([audio])
+        flops = counter.get_total_flops()
+        achieved, ceiling = flops / t["one"], dense_matmul_flops(args.device)
+        print(f"\none utterance at a time   {audio_s / t['one']:8.1f} audio-s/s  1.00x (baseline: {achieved / 1e9:.0f} GFLOP/s, "
+              f"dense matmuls here reach {ceiling / 1e9:.0f}: batching can gain at most {ceiling / achieved:.1f}x)")
         print(f"batched, length-sorted   {audio_s / t['batched']:8.1f} audio-s/s  {t['one'] / t['batched']:.2f}x"
               f"  (goal >= 3x; identical transcripts: {same})")
 
