@@ -41,7 +41,8 @@ DEFAULT_BASE_MODEL = "facebook/wav2vec2-xls-r-300m"
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
-    """A dataclass field with help text (used for the generated argparse flags)."""
+    """A dataclass field with help text (used for the generated argparse flags) and optional bounds
+    (`above`, `at_least`, `below`, `at_most`; for a list, each item) that `check_bounds` enforces."""
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kw})
     return field(default=default, metadata={"help": help, **kw})
@@ -61,59 +62,68 @@ class TrainConfig:
     init_from: str = _f("", "warm start: adapter checkpoint URI (weights only, fresh optimizer)")
     # --- curriculum
     phase: int = _f(0, "curriculum phase 1|2|3 (0: no phase defaults)", choices=[0, 1, 2, 3])
-    epochs: float = _f(0.0, "epochs (0: the phase's default)")
-    max_steps: int = _f(0, "stop after this many optimizer steps (0: by epochs)")
-    wer_target: float = _f(0.0, "WER the phase should reach (0: the phase's default)")
+    epochs: float = _f(0.0, "epochs (0: the phase's default)", at_least=0)
+    max_steps: int = _f(0, "stop after this many optimizer steps (0: by epochs)", at_least=0)
+    wer_target: float = _f(0.0, "WER the phase should reach (0: the phase's default)", at_least=0)
     # --- LoRA
-    rank: int = _f(16, "LoRA rank (16 or 32 in the seed's experiments)")
-    lora_alpha: int = _f(32, "LoRA alpha")
-    lora_dropout: float = _f(0.05, "LoRA dropout")
+    rank: int = _f(16, "LoRA rank (16 or 32 in the seed's experiments)", at_least=1)
+    lora_alpha: int = _f(32, "LoRA alpha", at_least=1)
+    lora_dropout: float = _f(0.05, "LoRA dropout", at_least=0, below=1)
     target_modules: list[str] = _f(["q_proj", "k_proj", "v_proj"], "modules that get adapters")
-    frozen_layers: int = _f(8, "lower transformer layers left without adapters (frozen)")
+    frozen_layers: int = _f(8, "lower transformer layers left without adapters (frozen)", at_least=0)
     # --- optimisation
-    learning_rate: float = _f(1e-4, "peak learning rate")
-    warmup_ratio: float = _f(0.1, "fraction of steps for linear warmup")
-    weight_decay: float = _f(0.0, "AdamW weight decay")
-    max_grad_norm: float = _f(1.0, "gradient clipping norm")
-    max_batch_seconds: float = _f(200.0, "audio seconds per batch (duration-bucketed batches)")
-    grad_accum: int = _f(1, "gradient accumulation steps")
-    ema_decay: float = _f(0.999, "EMA decay of the trainable weights (0: off)")
+    learning_rate: float = _f(1e-4, "peak learning rate", at_least=0)
+    warmup_ratio: float = _f(0.1, "fraction of steps for linear warmup", at_least=0, at_most=1)
+    weight_decay: float = _f(0.0, "AdamW weight decay", at_least=0)
+    max_grad_norm: float = _f(1.0, "gradient clipping norm", above=0)
+    max_batch_seconds: float = _f(200.0, "audio seconds per batch (duration-bucketed batches)", above=0)
+    grad_accum: int = _f(1, "gradient accumulation steps", at_least=1)
+    ema_decay: float = _f(0.999, "EMA decay of the trainable weights (0: off)", at_least=0, below=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = _f("auto", "auto: bf16 on GPU if supported")
     gradient_checkpointing: bool = _f(False, "trade compute for memory")
     seed: int = _f(42, "random seed (model init, data order, augmentation)")
     # --- augmentation
-    mask_time_prob: float = _f(0.05, "SpecAugment time-mask probability")
-    mask_feature_prob: float = _f(0.0, "SpecAugment feature-mask probability")
-    speed_perturb: list[float] = _f([0.9, 1.0, 1.1], "speed perturbation factors (empty: off)")
-    pitch_perturb_semitones: float = _f(0.0, "max pitch shift in semitones (0: off)")
+    mask_time_prob: float = _f(0.05, "SpecAugment time-mask probability", at_least=0, at_most=1)
+    mask_feature_prob: float = _f(0.0, "SpecAugment feature-mask probability", at_least=0, at_most=1)
+    speed_perturb: list[float] = _f([0.9, 1.0, 1.1], "speed perturbation factors (empty: off)", above=0)
+    pitch_perturb_semitones: float = _f(0.0, "max pitch shift in semitones (0: off)", at_least=0)
     # --- evaluation, checkpoints, early stopping
-    eval_steps: int = _f(500, "evaluate every N steps")
-    save_steps: int = _f(500, "save a checkpoint every N steps")
-    keep_last: int = _f(3, "complete checkpoints kept (besides checkpoint-best)")
+    eval_steps: int = _f(500, "evaluate every N steps", at_least=1)
+    save_steps: int = _f(500, "save a checkpoint every N steps", at_least=1)
+    keep_last: int = _f(3, "complete checkpoints kept (besides checkpoint-best)", at_least=1)
     metric: Literal["cer", "wer"] = _f("cer", "validation metric for best checkpoint / early stopping")
-    patience: int = _f(5, "early stopping patience in evaluations (0: off)")
-    max_eval_utterances: int = _f(0, "cap on validation utterances per evaluation (0: all)")
+    patience: int = _f(5, "early stopping patience in evaluations (0: off)", at_least=0)
+    max_eval_utterances: int = _f(0, "cap on validation utterances per evaluation (0: all)", at_least=0)
     # --- observability and runtime
-    log_steps: int = _f(20, "one plain log line every N steps")
-    num_workers: int = _f(2, "data loader workers")
+    log_steps: int = _f(20, "one plain log line every N steps", at_least=1)
+    num_workers: int = _f(2, "data loader workers", at_least=0)
     device: str = _f("auto", "auto|cpu|cuda")
     unit: Literal["syllable", "jamo"] = _f("syllable", "output units when building the vocabulary")
     # --- pretrain-base: the tiny model trained from scratch (stand-in for a pretrained XLS-R)
-    hidden_size: int = _f(128, "pretrain-base: transformer width")
-    num_layers: int = _f(4, "pretrain-base: transformer layers")
+    hidden_size: int = _f(128, "pretrain-base: transformer width", at_least=1)
+    num_layers: int = _f(4, "pretrain-base: transformer layers", at_least=1)
 
     def __post_init__(self) -> None:
-        if self.rank <= 0:
-            raise ConfigError(f"rank: must be a positive integer, got {self.rank}")
         if self.phase not in (0, *PHASES):
             raise ConfigError(f"phase: must be one of 1, 2, 3, got {self.phase}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay: must be in [0, 1), got {self.ema_decay}")
-        if self.max_batch_seconds <= 0:
-            raise ConfigError(f"max_batch_seconds: must be > 0, got {self.max_batch_seconds}")
+        check_bounds(self)
 
     def phase_spec(self) -> Optional[PhaseSpec]:
         return PHASES.get(self.phase)
+
+
+BOUNDS = {"above": (lambda v, b: v > b, ">"), "at_least": (lambda v, b: v >= b, ">="),
+          "below": (lambda v, b: v < b, "<"), "at_most": (lambda v, b: v <= b, "<=")}
+
+
+def check_bounds(config: Any) -> None:
+    """ConfigError naming the first field outside the bounds its metadata declares."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        for item in value if isinstance(value, list) else [value]:
+            for key, (holds, sign) in BOUNDS.items():
+                if key in f.metadata and not holds(item, f.metadata[key]):
+                    raise ConfigError(f"{f.name}: must be {sign} {f.metadata[key]}, got {value}")
 
 
 # ----------------------------------------------------------------------------- dataclass <-> flags
@@ -121,6 +131,13 @@ class TrainConfig:
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def _type_name(tp: Any) -> str:
+    tp = _base_type(tp)
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(tp)))
+    return getattr(tp, "__name__", None) if typing.get_origin(tp) is None else str(tp).replace("typing.", "")
 
 
 def _base_type(tp: Any) -> Any:
@@ -185,17 +202,37 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _fits(tp: Any, value: Any) -> bool:
+    """Whether a value from a file or values dict has the field's type (ints pass for floats)."""
+    if value is None:
+        return typing.get_origin(tp) is typing.Union and type(None) in typing.get_args(tp)
+    tp = _base_type(tp)
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return isinstance(value, list) and all(_fits(typing.get_args(tp)[0], v) for v in value)
+    if origin is Literal:
+        return value in typing.get_args(tp)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return not isinstance(tp, type) or isinstance(value, tp)
+
+
 def build(cls: type, *layers: dict[str, Any], source: str = "config") -> Any:
-    """Instantiate `cls` from layered dicts (later layers win); unknown keys are errors."""
-    names = {f.name for f in dataclasses.fields(cls)}
+    """Instantiate `cls` from layered dicts (later layers win); unknown keys and values of the
+    wrong type are errors naming the field."""
+    hints = typing.get_type_hints(cls)
     merged: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
             key = key.replace("-", "_")
-            if key not in names:
+            if key not in hints:
                 raise ConfigError(f"{source}: unknown field '{key}' for {cls.__name__}")
+            if not _fits(hints[key], value):
+                raise ConfigError(f"{source}: {key}: expected {_type_name(hints[key])}, got {value!r}")
             merged[key] = value
     try:
         return cls(**merged)
-    except TypeError as exc:
+    except (TypeError, ConfigError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
