@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
-import subprocess
 import sys
 
 import pytest
-import torch
-from safetensors.torch import load_file
 
-from .helpers import REPO, cli_env, run_cli, smoke_args
+from .helpers import assert_same_weights, run_cli, run_interrupted, smoke_args
 from trainer import exit_codes
 
 # Randomness everywhere a resume could lose it: dropout (torch RNG), SpecAugment masks (numpy
@@ -23,17 +19,6 @@ EXTRA = (
     "--max-steps", str(STEPS), "--save-steps", "10", "--eval-steps", "10", "--log-steps", "1",
     "--mask-time-prob", "0.3", "--lora-dropout", "0.1", "--num-workers", "1",
 )
-WEIGHT_FILES = ("adapter_model.safetensors", "ema_state.safetensors")
-
-
-def assert_same_weights(a, b) -> None:
-    for sub in (f"checkpoint-{STEPS}", "checkpoint-best"):
-        for name in WEIGHT_FILES:
-            left, right = load_file(str(a / sub / name)), load_file(str(b / sub / name))
-            assert left.keys() == right.keys()
-            for key in left:
-                assert torch.equal(left[key], right[key]), f"{sub}/{name}: {key} differs"
-
 
 @pytest.fixture(scope="module")
 def uninterrupted(smoke_data, tmp_path_factory):
@@ -46,14 +31,8 @@ def uninterrupted(smoke_data, tmp_path_factory):
 @pytest.mark.slow
 def test_sigterm_then_rerun_gives_bit_identical_weights(smoke_data, uninterrupted, tmp_path):
     output = tmp_path / "run"
-    args = [sys.executable, "-m", "trainer", *smoke_args(smoke_data, output, *EXTRA)]
-    proc = subprocess.Popen(args, cwd=REPO, env=cli_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    for line in proc.stderr:
-        if re.search(rf"step 3/{STEPS} ", line):
-            proc.send_signal(signal.SIGTERM)
-            break
-    log = proc.stderr.read()
-    assert proc.wait(timeout=120) == exit_codes.PREEMPTED, log[-3000:]
+    code, log = run_interrupted([sys.executable, "-m", "trainer", *smoke_args(smoke_data, output, *EXTRA)], step=3)
+    assert code == exit_codes.PREEMPTED, log[-3000:]
     saved = re.search(r"preempted: saved step (\d+)", log)
     assert saved and int(saved.group(1)) < STEPS
     assert (output / f"checkpoint-{saved.group(1)}" / "COMPLETE").is_file()
@@ -61,7 +40,7 @@ def test_sigterm_then_rerun_gives_bit_identical_weights(smoke_data, uninterrupte
     resumed = run_cli(smoke_args(smoke_data, output, *EXTRA))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming from {output}/checkpoint-{saved.group(1)} at step {saved.group(1)}" in resumed.stderr
-    assert_same_weights(uninterrupted, output)
+    assert_same_weights(uninterrupted, output, STEPS)
 
 
 @pytest.mark.slow
@@ -77,4 +56,4 @@ def test_checkpoints_without_marker_are_ignored(smoke_data, uninterrupted, tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resuming from {output}/checkpoint-20 at step 20" in result.stderr
     assert not (output / ".tmp-checkpoint-50-x").exists()
-    assert_same_weights(uninterrupted, output)
+    assert_same_weights(uninterrupted, output, STEPS)

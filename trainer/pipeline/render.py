@@ -48,6 +48,9 @@ def claim_name(cfg: C.PipelineConfig, run: str) -> str:
     return cfg.storage.pvc.claim_name or f"{run}-storage"
 
 
+TORCHRUN = ["python", "-m", "trainer.torchrun"]  # torchrun that keeps the trainer's exit codes
+
+
 def launcher(cfg: C.PipelineConfig, job: PlannedJob, run: str) -> list[str]:
     """The container command: the image's entrypoint (empty) or torchrun for several GPUs or nodes."""
     if not job.distributed or (cfg.nodes == 1 and cfg.gpus_per_node <= 1):
@@ -55,9 +58,9 @@ def launcher(cfg: C.PipelineConfig, job: PlannedJob, run: str) -> list[str]:
     shutdown = f"--shutdown-timeout={cfg.job.termination_grace_period_seconds - TORCHRUN_EXIT_MARGIN}"
     procs = f"--nproc-per-node={max(cfg.gpus_per_node, 1)}"
     if cfg.nodes == 1:
-        return ["torchrun", "--standalone", procs, shutdown, "-m", "trainer"]
+        return [*TORCHRUN, "--standalone", procs, shutdown, "-m", "trainer"]
     return [
-        "torchrun", f"--nnodes={cfg.nodes}", procs, "--node-rank=$(NODE_RANK)",
+        *TORCHRUN, f"--nnodes={cfg.nodes}", procs, "--node-rank=$(NODE_RANK)",
         f"--master-addr={job.name}-0.{run}-ddp", f"--master-port={MASTER_PORT}", shutdown, "-m", "trainer",
     ]
 

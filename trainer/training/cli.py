@@ -3,7 +3,7 @@
     python -m trainer train --preset smoke --output /tmp/smoke
     python -m trainer train --phase 1 --curriculum-dir D/curriculum --val-manifest D/val.jsonl \\
         --vocab D --model BASE --rank 16 --output s3://bucket/runs/r16/phase1
-    torchrun --nproc-per-node 2 -m trainer train ...      (DDP)
+    python -m trainer.torchrun --nproc-per-node 2 -m trainer train ...   (DDP; torchrun keeping these exit codes)
     python -m trainer pretrain-base --train-manifest A --val-manifest B --vocab D --output BASE
 
 Exit codes: 0 done, 75 preempted (re-run the same command to resume), 78 bad configuration.

@@ -109,6 +109,15 @@ def enable_gradient_checkpointing(model: torch.nn.Module) -> None:
     inner.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
 
+def _ignore_sigterm(worker_id: int) -> None:
+    """Loader workers leave SIGTERM to the training process, which stops them after saving.
+
+    torchrun passes SIGTERM to its workers' whole process groups; a loader worker that died of it
+    would make the training process raise before it could finish the step and save.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -208,7 +217,9 @@ class TrainingRun:
             name = ckpt.step_dir(steps[-1])
             folder = self.store.fetch(name)
             self.method.load(self.model, folder)
-            self.optimizer.load_state_dict(torch.load(folder / ckpt.OPTIMIZER_FILE, map_location=self.acc.device))
+            # Loaded on the CPU: load_state_dict moves each state to its parameter's device (a DDP
+            # process on CPU has device "cpu:0", which torch.load cannot map to).
+            self.optimizer.load_state_dict(torch.load(folder / ckpt.OPTIMIZER_FILE, map_location="cpu"))
             self.scheduler.load_state_dict(torch.load(folder / ckpt.SCHEDULER_FILE))
             if self.ema is not None:
                 self.ema.load(folder / ckpt.EMA_FILE)
@@ -256,6 +267,7 @@ class TrainingRun:
             # would make a resumed run's random stream differ from an uninterrupted one.
             generator=torch.Generator().manual_seed(self.cfg.seed),
             pin_memory=self.acc.device.type == "cuda",
+            worker_init_fn=_ignore_sigterm,
         )
 
     def _eval_batches(self) -> list[list[tuple[int, int]]]:

@@ -17,9 +17,9 @@ Usage: {{ include "ko-child-asr.job" (dict "root" $ "job" $step) | fromYaml }}
 {{- $procs := printf "--nproc-per-node=%d" (max (int $v.gpusPerNode) 1) -}}
 {{- $shutdown := printf "--shutdown-timeout=%d" (sub (int $v.job.terminationGracePeriodSeconds) 30) -}}
 {{- if $indexed -}}
-{{- $launcher = list "torchrun" (printf "--nnodes=%d" (int $v.nodes)) $procs "--node-rank=$(NODE_RANK)" (printf "--master-addr=%s-0.%s-ddp" $job.name $run) "--master-port=29500" $shutdown "-m" "trainer" -}}
+{{- $launcher = list "python" "-m" "trainer.torchrun" (printf "--nnodes=%d" (int $v.nodes)) $procs "--node-rank=$(NODE_RANK)" (printf "--master-addr=%s-0.%s-ddp" $job.name $run) "--master-port=29500" $shutdown "-m" "trainer" -}}
 {{- else -}}
-{{- $launcher = list "torchrun" "--standalone" $procs $shutdown "-m" "trainer" -}}
+{{- $launcher = list "python" "-m" "trainer.torchrun" "--standalone" $procs $shutdown "-m" "trainer" -}}
 {{- end -}}
 {{- end -}}
 apiVersion: batch/v1
