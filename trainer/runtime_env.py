@@ -11,10 +11,12 @@ from typing import Mapping
 CPU_ENV = {
     # Idle OpenMP threads sleep instead of spinning: loader workers and tests share few cores.
     "OMP_WAIT_POLICY": "PASSIVE",
-    # glibc hands every tensor over 128 KiB to mmap and gives freed memory straight back, so each
-    # step pays page faults to zero fresh pages (the reason PyTorch's CPU launcher preloads
-    # jemalloc/tcmalloc). Keeping freed memory in the heap made training steps 1.5-1.9x faster on
-    # this project's 2-core machine, at ~10% more peak memory (tools/bench/bench_train.py).
+    # glibc gives a freed block above its mmap threshold (at most 32 MiB unless set) straight back to
+    # the OS, so a step whose activations exceed it pays page faults to zero fresh pages every time
+    # (the reason PyTorch's CPU launcher preloads jemalloc/tcmalloc). Keeping freed memory in the
+    # heap made tiny-model steps on 48-s batches 1.3-1.5x faster on this project's 2-core machine
+    # (tools/bench/bench_train.py) for ~10% more peak memory; the demo's 12-s batches stay under
+    # the threshold and gain nothing measurable. GPU activations do not go through malloc.
     "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184",
 }
 

@@ -2,6 +2,8 @@
 
     python tools/bench/bench_train.py                      # CPU, tiny wav2vec2 (4 layers, width 128)
     python tools/bench/bench_train.py --device cuda        # GPU, xls-r-300m-shaped random model, bf16
+    python tools/bench/bench_train.py --model xlsr --precision bf16 --steps 2 --rounds 1 \
+        --utterances 60 --max-batch-seconds 32                # the GPU configuration, tried on a CPU
 
 The contenders train the same LoRA model (this trainer's `add_lora`, rank 16, q/k/v, same seed) on
 the same utterances in the same run, one after the other, each in a fresh process of its own,
@@ -80,7 +82,7 @@ def make_utterance(i: int, seconds: float) -> tuple[np.ndarray, list[int]]:
     return audio.astype(np.float32), labels
 
 
-def build_model(device: str) -> torch.nn.Module:
+def build_model(kind: str, device: str) -> torch.nn.Module:
     from transformers import Wav2Vec2ForCTC
 
     from trainer.config import TrainConfig
@@ -88,8 +90,9 @@ def build_model(device: str) -> torch.nn.Module:
     from trainer.model.lora import add_lora, training_overrides
 
     torch.manual_seed(0)
-    cfg = TrainConfig(rank=16, frozen_layers=8 if device == "cuda" else 1, mask_time_prob=0.05)
-    config = xlsr_300m_config(VOCAB) if device == "cuda" else tiny_wav2vec2_config(VOCAB)
+    xlsr = kind == "xlsr"
+    cfg = TrainConfig(rank=16, frozen_layers=8 if xlsr else 1, mask_time_prob=0.05)
+    config = xlsr_300m_config(VOCAB) if xlsr else tiny_wav2vec2_config(VOCAB)
     for key, value in training_overrides(cfg).items():
         setattr(config, key, value)
     return add_lora(Wav2Vec2ForCTC(config), cfg).to(device)
@@ -109,14 +112,14 @@ def train(batches: list[list[int]], lengths: np.ndarray, with_ema: bool, args) -
     from trainer.training.dataset import CTCCollator
     from trainer.training.ema import EMA
 
-    model = build_model(args.device)
+    model = build_model(args.model, args.device)
     collator = CTCCollator(
         Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True),
         min_samples_for_frames(model.config, model.config.mask_time_length + 1),
     )
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     ema = EMA(model, 0.999) if with_ema else None
-    autocast = torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.device == "cuda")
+    autocast = torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.precision == "bf16")
 
     def collate(batch_indices: list[int]) -> dict:
         items = []
@@ -146,14 +149,12 @@ def train(batches: list[list[int]], lengths: np.ndarray, with_ema: bool, args) -
     model.train()
     for batch in warmup:
         step(batch)
-    flops_per_padded_s = 0.0
-    if args.device == "cuda":
-        from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode
 
-        counter = FlopCounterMode(display=False)
-        with counter:
-            step(warmup[-1])
-        flops_per_padded_s = counter.get_total_flops() / warmup[-1]["padded_seconds"]
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step(warmup[-1])
+    flops_per_padded_s = counter.get_total_flops() / warmup[-1]["padded_seconds"]
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     sync()
     started = time.perf_counter()
@@ -202,7 +203,8 @@ def launch(args, name: str) -> Result:
 
     default_env = {k: v for k, v in os.environ.items() if k not in CPU_ENV or k == "OMP_WAIT_POLICY"}
     env = with_cpu_env(default_env) if CONTENDERS[name][2] else default_env
-    cmd = [sys.executable, __file__, "--contender", name, "--device", args.device, "--utterances", str(args.utterances),
+    cmd = [sys.executable, __file__, "--contender", name, "--device", args.device, "--model", args.model,
+           "--precision", args.precision, "--utterances", str(args.utterances),
            "--max-batch-seconds", str(args.max_batch_seconds), "--steps", str(args.steps), "--warmup", str(args.warmup)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -213,15 +215,19 @@ def launch(args, name: str) -> Result:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--model", default="auto", choices=["auto", "tiny", "xlsr"], help="auto: xlsr on cuda, else tiny")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 on cuda")
     parser.add_argument("--utterances", type=int, default=0, help="0: 900 on CPU, 8000 on GPU")
     parser.add_argument("--max-batch-seconds", type=float, default=0.0, help="0: 48 on CPU, 400 on GPU")
     parser.add_argument("--steps", type=int, default=0, help="timed steps per contender (0: 40)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="contenders run in turn this many times; the median counts")
-    parser.add_argument("--peak-tflops", type=float, default=0.0, help="GPU dense bf16 peak (0: from the name)")
+    parser.add_argument("--peak-tflops", type=float, default=0.0, help="device peak TFLOP/s in the precision used, for the MFU (0: from the GPU name)")
     parser.add_argument("--contender", choices=list(CONTENDERS), help=argparse.SUPPRESS)  # internal: one child run
     args = parser.parse_args()
     gpu = args.device == "cuda"
+    args.model = args.model if args.model != "auto" else ("xlsr" if gpu else "tiny")
+    args.precision = args.precision if args.precision != "auto" else ("bf16" if gpu else "fp32")
     args.max_batch_seconds = args.max_batch_seconds or (400.0 if gpu else 48.0)
     args.steps = args.steps or 40
     args.utterances = args.utterances or (8000 if gpu else 900)  # enough audio for every timed step
@@ -231,8 +237,9 @@ def main() -> None:
     from trainer.training.sampler import padding_fraction
 
     lengths, fixed, by_batching = plans(args)
-    model = build_model(args.device)
-    print(f"device {args.device}: {torch.cuda.get_device_name() if gpu else f'{os.cpu_count()} CPUs'} | model {sum(p.numel() for p in model.parameters()):,} params "
+    model = build_model(args.model, "cpu")
+    print(f"device {args.device}: {torch.cuda.get_device_name() if gpu else f'{os.cpu_count()} CPUs'} | model {args.model}, "
+          f"{sum(p.numel() for p in model.parameters()):,} params, {args.precision} "
           f"| {args.utterances} utterances {lengths.sum() / 3600:.2f} h, {lengths.min():.1f}-{lengths.max():.1f} s")
     print(f"budget {args.max_batch_seconds:.0f} padded audio-s per batch; baseline batch size {fixed} (= budget // longest {lengths.max():.1f} s)")
     print(f"plan padding over one epoch: baseline {padding_fraction(by_batching['fixed'], lengths):.1%}, "
@@ -250,10 +257,9 @@ def main() -> None:
     for r in results:
         line = (f"{r.name:40s} {r.steps:4d} steps {r.audio_s:8.1f} audio-s in {r.wall_s:6.1f} s: {r.throughput:7.1f} audio-s/s"
                 f" {r.throughput / baseline.throughput:5.2f}x, padding {r.padding:5.1%}")
-        if gpu:
-            peak = args.peak_tflops * 1e12 or next((v for k, v in PEAK_BF16.items() if k in torch.cuda.get_device_name()), 0.0)
-            mfu = f", MFU {r.flops / r.wall_s / peak:.1%}" if peak else ", MFU n/a (pass --peak-tflops)"
-            line += f" = {r.throughput:.0f} audio-hours per GPU-hour{mfu}"
+        peak = args.peak_tflops * 1e12 or (gpu and next((v for k, v in PEAK_BF16.items() if k in torch.cuda.get_device_name()), 0.0))
+        line += f" = {r.throughput:.0f} audio-hours per {'GPU' if gpu else 'machine'}-hour; {r.flops / r.wall_s / 1e12:.3f} TFLOP/s"
+        line += f", MFU {r.flops / r.wall_s / peak:.1%}" if peak else " (MFU: pass --peak-tflops)"
         print(line)
     print(f"speed-up ours/baseline: {ours.throughput / baseline.throughput:.2f}x (goal >= 1.5x); "
           f"from the batches alone {results[1].throughput / baseline.throughput:.2f}x; our padding {ours.padding:.1%} (goal <= 5%)")
