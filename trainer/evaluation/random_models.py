@@ -29,7 +29,7 @@ def write_random_models(
     from trainer.config import TrainConfig
     from trainer.data.text import build_vocab, save_vocab
     from trainer.model.factory import tiny_wav2vec2_config
-    from trainer.model.lora import build_lora_model
+    from trainer.model.lora import build_lora_model, save_adapter
     from trainer.model.processor import build_processor, save_processor
     from trainer.storage import LocalStore
 
@@ -48,7 +48,7 @@ def write_random_models(
                 param.normal_(0, lora_std)
     store = LocalStore(root)
     staged = store.staging_dir("adapter")
-    model.save_pretrained(staged)
+    save_adapter(model, staged)
     save_processor(processor, vocab_dir, staged)
     store.publish(staged, "adapter")
     return {"base": str(root / "base"), "adapter": str(root / "adapter")}

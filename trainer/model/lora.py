@@ -73,6 +73,9 @@ def load_base_model(model_uri: str, processor: Wav2Vec2Processor, overrides: dic
     return model
 
 
+HEAD = "lm_head"  # Wav2Vec2ForCTC's CTC head: trained in full and saved with the adapter
+
+
 def lora_config(cfg: TrainConfig, num_layers: int) -> LoraConfig:
     if not 0 <= cfg.frozen_layers < num_layers:
         raise ConfigError(
@@ -87,7 +90,7 @@ def lora_config(cfg: TrainConfig, num_layers: int) -> LoraConfig:
         target_modules=list(cfg.target_modules),
         layers_to_transform=adapted if cfg.frozen_layers else None,
         layers_pattern="layers" if cfg.frozen_layers else None,
-        modules_to_save=["lm_head"],
+        modules_to_save=[HEAD],
         bias="none",
     )
 
@@ -127,6 +130,17 @@ def check_compatible(saved: dict[str, Any], current: LoraConfig, source: str) ->
             raise ConfigError(f"{source}: adapter {key}={theirs} does not match this run's {key}={mine}")
 
 
+# The CTC head travels as a modules_to_save copy. peft's default ("auto") would also look for resized
+# embeddings whenever the vocabulary differs from the base's (always so with a new head) and call
+# Wav2Vec2's get_input_embeddings, which raises NotImplementedError.
+NO_EMBEDDINGS = {"save_embedding_layers": False}
+
+
+def save_adapter(model: PeftModel, folder: str | Path) -> None:
+    """adapter_config.json + adapter_model.safetensors (LoRA weights and the CTC head)."""
+    model.save_pretrained(str(folder), **NO_EMBEDDINGS)
+
+
 def load_adapter_weights(model: PeftModel, folder: str | Path) -> None:
     """Load adapter + head weights from a checkpoint folder, verifying every tensor arrived.
 
@@ -140,7 +154,7 @@ def load_adapter_weights(model: PeftModel, folder: str | Path) -> None:
     result = set_peft_model_state_dict(model, weights)
     if result.unexpected_keys:
         raise ConfigError(f"{folder}: adapter tensors not in the model: {result.unexpected_keys[:5]}")
-    loaded = get_peft_model_state_dict(model)
+    loaded = get_peft_model_state_dict(model, **NO_EMBEDDINGS)
     if set(loaded) != set(weights):
         raise ConfigError(f"{folder}: adapter tensors differ from the model's: {sorted(set(loaded) ^ set(weights))[:5]}")
     for name, tensor in weights.items():

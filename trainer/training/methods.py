@@ -8,7 +8,7 @@ import torch
 from transformers import Wav2Vec2Processor
 
 from trainer.config import TrainConfig
-from trainer.model.lora import build_lora_model, load_adapter_weights
+from trainer.model.lora import build_lora_model, load_adapter_weights, save_adapter
 from trainer.model.processor import build_processor
 from trainer.model.scratch import build_scratch_model, load_full_weights
 
@@ -24,6 +24,9 @@ class LoraMethod:
     def load(self, model: torch.nn.Module, folder: Path) -> None:
         load_adapter_weights(model, folder)
 
+    def save(self, model: torch.nn.Module, folder: Path) -> None:
+        save_adapter(model, folder)
+
 
 class ScratchMethod:
     """Every weight of a tiny randomly initialised model: `python -m trainer pretrain-base`."""
@@ -36,3 +39,6 @@ class ScratchMethod:
 
     def load(self, model: torch.nn.Module, folder: Path) -> None:
         load_full_weights(model, folder)
+
+    def save(self, model: torch.nn.Module, folder: Path) -> None:
+        model.save_pretrained(str(folder))
