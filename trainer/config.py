@@ -73,6 +73,7 @@ class TrainConfig:
     frozen_layers: int = _f(8, "lower transformer layers left without adapters (frozen)", at_least=0)
     # --- optimisation
     learning_rate: float = _f(1e-4, "peak learning rate", at_least=0)
+    head_learning_rate: float = _f(0.0, "peak learning rate of the CTC head (0: --learning-rate)", at_least=0)
     warmup_ratio: float = _f(0.1, "fraction of steps for linear warmup", at_least=0, at_most=1)
     weight_decay: float = _f(0.0, "AdamW weight decay", at_least=0)
     max_grad_norm: float = _f(1.0, "gradient clipping norm", above=0)

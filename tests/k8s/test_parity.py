@@ -35,6 +35,8 @@ def test_normalise_keeps_real_differences(helm3: Path) -> None:
         {"data": {"prepare": True}},  # nothing to prepare
         {"phases": [], "evaluate": False},  # nothing to run
         {"embeddedDefault": True, "data": {"corpus": "c"}},
+        {"trainOverrides": {"save_steps": 0}},  # out of the field's bounds
+        {"trainOverrides": {"speed_perturb": [1.0, -0.9]}},
     ],
 )
 def test_both_front_ends_reject_the_same_cross_field_problems(values: dict, helm3: Path) -> None:

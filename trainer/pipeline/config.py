@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
-from trainer.config import DEFAULT_BASE_MODEL, PHASES, TrainConfig
+from trainer.config import DEFAULT_BASE_MODEL, PHASES, TrainConfig, build
 from trainer.exit_codes import ConfigError
 
 # Kubernetes limits every object name used here (Jobs, Services, label values, pod hostnames) to a
@@ -326,9 +326,9 @@ def _override_problems(overrides: dict[str, Any]) -> list[str]:
     if owned:
         return [f"trainOverrides: {', '.join(owned)} set by the plan for each job; not overridable"]
     try:
-        TrainConfig(**overrides)
+        build(TrainConfig, overrides, source="trainOverrides")
     except ConfigError as exc:
-        return [f"trainOverrides: {exc}"]
+        return [str(exc)]
     return []
 
 

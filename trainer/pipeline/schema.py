@@ -67,6 +67,10 @@ def _type_schema(tp: Any) -> dict[str, Any]:
     raise TypeError(f"no JSON schema for {tp!r}")
 
 
+# TrainConfig's field bounds (trainer.config.BOUNDS) as JSON-schema keywords.
+JSON_BOUNDS = {"above": "exclusiveMinimum", "at_least": "minimum", "below": "exclusiveMaximum", "at_most": "maximum"}
+
+
 def _train_overrides_schema() -> dict[str, Any]:
     hints = typing.get_type_hints(C.TrainConfig)
     props = {}
@@ -76,6 +80,9 @@ def _train_overrides_schema() -> dict[str, Any]:
             props[f.name]["enum"] = list(f.metadata["choices"])
         if props[f.name].get("type") == "number":  # YAML writes 3 for 3.0
             props[f.name]["type"] = ["number", "integer"]
+        bounds = {JSON_BOUNDS[k]: v for k, v in f.metadata.items() if k in JSON_BOUNDS}
+        target = props[f.name]["items"] if "items" in props[f.name] else props[f.name]
+        target.update(bounds)
     return {"type": "object", "additionalProperties": False, "properties": props}
 
 

@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
 import shutil
 import signal
@@ -42,6 +43,7 @@ from trainer.data.text import load_unit
 from trainer.evaluation.metrics import char_edits, word_edits
 from trainer.exit_codes import ConfigError
 from trainer.model.factory import min_samples_for_frames
+from trainer.model.lora import HEAD
 from trainer.model.processor import TextCodec, save_processor
 from trainer.storage import LocalStore, S3Store, open_store
 from trainer.training import checkpoint as ckpt
@@ -53,6 +55,8 @@ from trainer.training.sampler import DurationBucketSampler, plan_eval_batches
 _log = logging.getLogger("trainer.training")
 TENSORBOARD_DIR = "tensorboard"
 DECODED_EXAMPLES = 4  # validation utterances shown as text in TensorBoard
+# Share of empty validation hypotheses after warmup that is reported as CTC's blank-only plateau.
+BLANK_PLATEAU = 0.95
 
 
 class Method(Protocol):
@@ -63,6 +67,8 @@ class Method(Protocol):
     def build(self, cfg: TrainConfig) -> tuple[torch.nn.Module, Wav2Vec2Processor]: ...
 
     def load(self, model: torch.nn.Module, folder: Path) -> None: ...
+
+    def save(self, model: torch.nn.Module, folder: Path) -> None: ...
 
 
 @dataclass
@@ -109,13 +115,15 @@ def enable_gradient_checkpointing(model: torch.nn.Module) -> None:
     inner.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
 
 
-def _ignore_sigterm(worker_id: int) -> None:
-    """Loader workers leave SIGTERM to the training process, which stops them after saving.
+def _own_process_group(worker_id: int) -> None:
+    """Loader workers leave a signal sent to the trainer's process group to the trainer.
 
-    torchrun passes SIGTERM to its workers' whole process groups; a loader worker that died of it
-    would make the training process raise before it could finish the step and save.
+    torchrun passes SIGTERM on to its workers' whole process groups; a loader worker that died of
+    it would make the training process raise before it could finish the step and save. Signals sent
+    to the worker itself (the loader's shutdown, multiprocessing's exit) still reach it, and it
+    exits on its own when the trainer dies (the loader's parent watchdog).
     """
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.setpgid(0, 0)
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
@@ -205,10 +213,19 @@ class TrainingRun:
                 f"processes={self.acc.num_processes}, epochs={epochs})"
             )
         self.total_steps = total
-        self.optimizer = torch.optim.AdamW(self.trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        warmup = math.ceil(cfg.warmup_ratio * total)
-        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, warmup, total)
+        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        self.warmup_steps = math.ceil(cfg.warmup_ratio * total)
+        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, self.warmup_steps, total)
         self.progress = ckpt.Progress(total_steps=total, config=dataclasses.asdict(cfg))
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """The CTC head at --head-learning-rate (when set), everything else at --learning-rate."""
+        named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        head = [p for n, p in named if HEAD in n.split(".")]
+        if not self.cfg.head_learning_rate or not head:
+            return [{"params": [p for _, p in named]}]
+        rest = [p for n, p in named if HEAD not in n.split(".")]
+        return [{"params": rest}, {"params": head, "lr": self.cfg.head_learning_rate}]
 
     def _resume_or_warm_start(self) -> Optional[str]:
         """Resume the latest complete checkpoint of this output; else warm-start from --init-from."""
@@ -267,7 +284,7 @@ class TrainingRun:
             # would make a resumed run's random stream differ from an uninterrupted one.
             generator=torch.Generator().manual_seed(self.cfg.seed),
             pin_memory=self.acc.device.type == "cuda",
-            worker_init_fn=_ignore_sigterm,
+            worker_init_fn=_own_process_group,
         )
 
     def _eval_batches(self) -> list[list[tuple[int, int]]]:
@@ -337,7 +354,7 @@ class TrainingRun:
         """CER/WER (trainer.evaluation.metrics definitions) of the EMA weights on the val set."""
         model = self.acc.unwrap_model(self.model)
         model.eval()
-        totals = torch.zeros(6, dtype=torch.float64)  # char errors, chars, word errors, words, loss, utts
+        totals = torch.zeros(7, dtype=torch.float64)  # char errors, chars, word errors, words, loss, utts, empty hyps
         examples: list[tuple[str, str]] = []
         with self.ema.applied() if self.ema is not None else contextlib.nullcontext():
             for batch in self._loader(self.val_set, self._eval_batches()):
@@ -358,17 +375,19 @@ class TrainingRun:
                     totals[:4] += torch.tensor([c.errors, c.ref_len, w.errors, w.ref_len], dtype=torch.float64)
                 totals[4] += float(out.loss) * len(refs)
                 totals[5] += len(refs)
+                totals[6] += sum(not h.strip() for h in hyps)
                 examples += list(zip(refs, hyps))[: DECODED_EXAMPLES - len(examples)]
         model.train()
         if self.acc.num_processes > 1:
             totals = self.acc.reduce(totals.to(self.acc.device), "sum").cpu()
-        char_err, chars, word_err, words, loss, utts = totals.tolist()
+        char_err, chars, word_err, words, loss, utts, empty = totals.tolist()
         return {
             "step": self.progress.step,
             "cer": char_err / max(chars, 1.0),
             "wer": word_err / max(words, 1.0),
             "loss": loss / max(utts, 1.0),
             "utterances": int(utts),
+            "empty_fraction": empty / max(utts, 1.0),
             "examples": [{"ref": r, "hyp": h} for r, h in examples],
         }
 
@@ -378,11 +397,18 @@ class TrainingRun:
         p.history.append({k: v for k, v in result.items() if k != "examples"})
         value = result[cfg.metric]
         _log.info(
-            "eval step %d | cer %.4f | wer %.4f | loss %.4f | %d utterances",
-            p.step, result["cer"], result["wer"], result["loss"], result["utterances"],
+            "eval step %d | cer %.4f | wer %.4f | loss %.4f | %d utterances, %.0f%% empty hypotheses",
+            p.step, result["cer"], result["wer"], result["loss"], result["utterances"], 100 * result["empty_fraction"],
         )
+        if result["empty_fraction"] >= BLANK_PLATEAU and p.step > self.warmup_steps:
+            _log.warning(
+                "blank-only output: %.0f%% of validation hypotheses are empty at step %d, after warmup. CTC "
+                "heads start there; a new head for a %d-unit vocabulary leaves it sooner with a higher "
+                "--head-learning-rate (3-10x --learning-rate) or a jamo vocabulary (data prepare --unit jamo).",
+                100 * result["empty_fraction"], p.step, len(self.codec.processor.tokenizer),
+            )
         if self.main:
-            for key in ("cer", "wer", "loss"):
+            for key in ("cer", "wer", "loss", "empty_fraction"):
                 self.writer.add_scalar(f"eval/{key}", result[key], p.step)
             table = "\n".join(f"| {e['ref']} | {e['hyp']} |" for e in result["examples"])
             self.writer.add_text("eval/decoded", "| reference | hypothesis |\n|---|---|\n" + table, p.step)
@@ -402,7 +428,7 @@ class TrainingRun:
         staged = self.store.staging_dir(name)
         model = self.acc.unwrap_model(self.model)
         with self.ema.applied() if use_ema and self.ema is not None else contextlib.nullcontext():
-            model.save_pretrained(str(staged))
+            self.method.save(model, staged)
         save_processor(self.processor, self.cfg.vocab, staged)
         (staged / ckpt.STATE_FILE).write_text(self.progress.to_json(), encoding="utf-8")
         if self.ema is not None:
