@@ -131,22 +131,24 @@ def main() -> int:
         adapter = run["adapter"]
         t = best_times({"one": lambda audios: [adapter([a]) for a in audios], "batched": adapter}, batches, args.repeats)
         same = [h for b in batches for h in adapter(b)] == [adapter([a])[0] for b in batches for a in b]
-        # How close one-at-a-time already runs to the hardware: FLOPs of the whole set over its time.
+
+        # 2. Base vs unmerged adapter vs merged export, same batches.
+        t_models = best_times(run, batches, args.repeats)
+
+        # How close one-at-a-time already runs to the hardware: FLOPs of the whole set over its time
+        # (counted after all timing: counting slows the calls that follow it).
         from torch.utils.flop_counter import FlopCounterMode
 
         counter = FlopCounterMode(display=False)
         with counter:
             for audio in (a for b in batches for a in b):
                 adapter([audio])
-        flops = counter.get_total_flops()
-        achieved, ceiling = flops / t["one"], dense_matmul_flops(args.device)
+        achieved, ceiling = counter.get_total_flops() / t["one"], dense_matmul_flops(args.device)
         print(f"\none utterance at a time   {audio_s / t['one']:8.1f} audio-s/s  1.00x (baseline: {achieved / 1e9:.0f} GFLOP/s, "
               f"dense matmuls here reach {ceiling / 1e9:.0f}: batching can gain at most {ceiling / achieved:.1f}x)")
         print(f"batched, length-sorted   {audio_s / t['batched']:8.1f} audio-s/s  {t['one'] / t['batched']:.2f}x"
               f"  (goal >= 3x; identical transcripts: {same})")
 
-        # 2. Base vs unmerged adapter vs merged export, same batches.
-        t_models = best_times(run, batches, args.repeats)
         print()
         for name in ("base", "adapter", "merged"):
             goal = "  (goal >= 0.98x)" if name == "merged" else ""
