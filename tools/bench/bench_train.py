@@ -60,6 +60,7 @@ class Result:
     padded_s: float
     wall_s: float
     flops: float
+    params: int
 
     @property
     def throughput(self) -> float:
@@ -165,7 +166,8 @@ def train(batches: list[list[int]], lengths: np.ndarray, with_ema: bool, args) -
     flops_per_padded_s = counter.get_total_flops() / warmup[-1]["padded_seconds"]
     audio = sum(b["seconds"] for b in measured)
     padded = sum(b["padded_seconds"] for b in measured)
-    return Result(args.contender, len(measured), audio, padded, wall, flops_per_padded_s * padded)
+    params = sum(p.numel() for p in model.parameters())
+    return Result(args.contender, len(measured), audio, padded, wall, flops_per_padded_s * padded, params)
 
 
 # name -> (batching, the trainer's EMA update, launched with this project's CPU_ENV)
@@ -238,14 +240,11 @@ def main() -> None:
     from trainer.training.sampler import padding_fraction
 
     lengths, fixed, by_batching = plans(args)
-    model = build_model(args.model, "cpu")
     print(f"device {args.device}: {torch.cuda.get_device_name() if gpu else f'{os.cpu_count()} CPUs'} | model {args.model}, "
-          f"{sum(p.numel() for p in model.parameters()):,} params, {args.precision} "
-          f"| {args.utterances} utterances {lengths.sum() / 3600:.2f} h, {lengths.min():.1f}-{lengths.max():.1f} s")
+          f"{args.precision} | {args.utterances} utterances {lengths.sum() / 3600:.2f} h, {lengths.min():.1f}-{lengths.max():.1f} s")
     print(f"budget {args.max_batch_seconds:.0f} padded audio-s per batch; baseline batch size {fixed} (= budget // longest {lengths.max():.1f} s)")
     print(f"plan padding over one epoch: baseline {padding_fraction(by_batching['fixed'], lengths):.1%}, "
           f"ours {padding_fraction(by_batching['bucketed'], lengths):.1%}")
-    del model
 
     # In turn, several rounds, median per contender: load from other processes hits all alike.
     rounds = [[launch(args, name) for name in CONTENDERS] for _ in range(args.rounds)]
@@ -253,12 +252,13 @@ def main() -> None:
     print(f"{args.rounds} rounds; audio-s/s per round: "
           + "; ".join(f"{r[0].name.split(' (')[0]}: {', '.join(f'{x.throughput:.0f}' for x in r)}" for r in zip(*rounds)))
     baseline, ours = results[0], results[-1]
+    print(f"model: {baseline.params:,} parameters")
+    peak = args.peak_tflops * 1e12 or (gpu and next((v for k, v in PEAK_BF16.items() if k in torch.cuda.get_device_name()), 0.0))
     if ours.steps < args.steps:
         print(f"note: only {ours.steps} batches in the data; pass more --utterances for a longer measurement")
     for r in results:
         line = (f"{r.name:40s} {r.steps:4d} steps {r.audio_s:8.1f} audio-s in {r.wall_s:6.1f} s: {r.throughput:7.1f} audio-s/s"
                 f" {r.throughput / baseline.throughput:5.2f}x, padding {r.padding:5.1%}")
-        peak = args.peak_tflops * 1e12 or (gpu and next((v for k, v in PEAK_BF16.items() if k in torch.cuda.get_device_name()), 0.0))
         line += f" = {r.throughput:.0f} audio-hours per {'GPU' if gpu else 'machine'}-hour; {r.flops / r.wall_s / 1e12:.3f} TFLOP/s"
         line += f", MFU {r.flops / r.wall_s / peak:.1%}" if peak else " (MFU: pass --peak-tflops)"
         print(line)
