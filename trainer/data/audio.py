@@ -3,9 +3,12 @@
 `load_audio` reads with soundfile (wav/flac/ogg/mp3 via libsndfile; KsponSpeech-style headerless
 `.pcm` as 16 kHz 16-bit mono), mixes down to mono, resamples with soxr to 16 kHz and returns
 peak-safe float32 (|x| <= 1). `probe_audio` gives the duration from the header only. Both raise
-AudioError with a `.reason` the importer counts:
+AudioError with a `.reason` (trainer.data.screening names the skip it counts):
 
     missing     no such file
+    not_a_file  a directory (or other non-file) where the audio file should be
+    denied      no permission to read it (EACCES)
+    io_error    any other operating-system error while reading it (EIO, ...)
     empty       0 bytes, or a header with no samples
     unreadable  libsndfile cannot open or decode it, the samples are not finite, or a WAV's header
                 promises more audio than the file holds (a truncated copy)
@@ -15,18 +18,22 @@ AudioError with a `.reason` the importer counts:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import struct
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 import numpy as np
 import soundfile as sf
 import soxr
 
 SAMPLE_RATE = 16000
-AUDIO_ERROR_REASONS = ("missing", "empty", "unreadable", "too_short", "too_long")
+AUDIO_ERROR_REASONS = ("missing", "not_a_file", "denied", "io_error", "empty", "unreadable", "too_short", "too_long")
+# Shortest clip load_audio accepts by default (training and evaluation read with it).
+MIN_SECONDS = 0.5
 # KsponSpeech ships raw 16-bit little-endian 16 kHz mono samples without a header.
 _RAW_PCM = {"samplerate": 16000, "channels": 1, "subtype": "PCM_16", "format": "RAW", "endian": "LITTLE"}
 
@@ -42,33 +49,44 @@ class AudioError(Exception):
         self.detail = detail
 
 
+def _os_error(exc: OSError, path: Path) -> AudioError:
+    """The AudioError for a filesystem failure: a counted skip, never a crash."""
+    if isinstance(exc, FileNotFoundError):
+        return AudioError("missing", path)
+    if isinstance(exc, (IsADirectoryError, NotADirectoryError)):
+        return AudioError("not_a_file", path, exc.strerror or "")
+    if isinstance(exc, PermissionError):
+        return AudioError("denied", path, exc.strerror or "permission denied")
+    return AudioError("io_error", path, f"{errno.errorcode.get(exc.errno or 0, 'OSError')}: {exc.strerror or exc}")
+
+
 def _open_kwargs(path: Path) -> dict:
     return dict(_RAW_PCM) if path.suffix.lower() == ".pcm" else {}
 
 
-def _wav_shortfall(path: Path, size: int) -> int:
+def _wav_shortfall(handle: IO[bytes], size: int) -> int:
     """Bytes a RIFF/WAVE file's `data` chunk declares beyond the end of the file (0 if whole).
 
     libsndfile quietly reads what is there, so a half-copied file would otherwise pass as a
     shorter utterance whose transcript no longer matches. Streaming headers that leave the size
     unset (0 or 0xFFFFFFFF) are not judged.
     """
-    with open(path, "rb") as handle:
-        head = handle.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    handle.seek(0)
+    head = handle.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return 0
+    offset = 12
+    while True:
+        chunk = handle.read(8)
+        if len(chunk) < 8:
             return 0
-        offset = 12
-        while True:
-            chunk = handle.read(8)
-            if len(chunk) < 8:
+        chunk_id, chunk_size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if chunk_id == b"data":
+            if chunk_size in (0, 0xFFFFFFFF):
                 return 0
-            chunk_id, chunk_size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if chunk_id == b"data":
-                if chunk_size in (0, 0xFFFFFFFF):
-                    return 0
-                return max(0, offset + 8 + chunk_size - size)
-            offset += 8 + chunk_size + (chunk_size & 1)
-            handle.seek(offset)
+            return max(0, offset + 8 + chunk_size - size)
+        offset += 8 + chunk_size + (chunk_size & 1)
+        handle.seek(offset)
 
 
 class AudioInfo(NamedTuple):
@@ -86,25 +104,31 @@ class AudioInfo(NamedTuple):
 
 
 def inspect_audio(path: str | Path) -> AudioInfo:
-    """Header facts of a usable file; AudioError missing/empty/unreadable otherwise (no decoding)."""
+    """Header facts of a usable file; AudioError (missing, not_a_file, denied, io_error, empty,
+    unreadable) otherwise. No decoding."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise AudioError("missing", path) from None
-    if size == 0:
-        raise AudioError("empty", path, "0 bytes")
-    try:
-        with sf.SoundFile(str(path), **_open_kwargs(path)) as handle:
-            frames, rate, channels, subtype = handle.frames, handle.samplerate, handle.channels, handle.subtype
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError("unreadable", path, str(exc).replace(f"'{path}'", "").strip()) from None
-    if frames <= 0:
-        raise AudioError("empty", path, "no samples")
-    if path.suffix.lower() == ".wav":
-        missing = _wav_shortfall(path, size)
-        if missing:
-            raise AudioError("unreadable", path, f"truncated: header declares {missing} more bytes than the file holds")
+        status = path.stat()
+        # Checked before opening: opening a FIFO would block until something writes to it.
+        if not stat.S_ISREG(status.st_mode):
+            raise AudioError("not_a_file", path, "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file")
+        if status.st_size == 0:
+            raise AudioError("empty", path, "0 bytes")
+        # Opened here, not by libsndfile, so that filesystem errors keep their errno.
+        with open(path, "rb") as raw:
+            try:
+                with sf.SoundFile(raw, **_open_kwargs(path)) as handle:
+                    frames, rate, channels, subtype = handle.frames, handle.samplerate, handle.channels, handle.subtype
+            except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+                raise AudioError("unreadable", path, str(exc).replace(f"'{path}'", "").strip()) from None
+            if frames <= 0:
+                raise AudioError("empty", path, "no samples")
+            if path.suffix.lower() == ".wav":
+                missing = _wav_shortfall(raw, status.st_size)
+                if missing:
+                    raise AudioError("unreadable", path, f"truncated: header declares {missing} more bytes than the file holds")
+    except OSError as exc:
+        raise _os_error(exc, path) from None
     return AudioInfo(frames / rate, rate, channels, subtype)
 
 
@@ -125,14 +149,17 @@ def probe_audio(path: str | Path, min_seconds: float | None = None, max_seconds:
 def load_audio(
     path: str | Path,
     sample_rate: int = SAMPLE_RATE,
-    min_seconds: float | None = 0.5,
+    min_seconds: float | None = MIN_SECONDS,
     max_seconds: float | None = None,
 ) -> np.ndarray:
     """Mono float32 samples at `sample_rate`, peak-scaled into [-1, 1]; AudioError when unusable."""
     path = Path(path)
     inspect_audio(path)
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True, **_open_kwargs(path))
+        with open(path, "rb") as raw:
+            data, rate = sf.read(raw, dtype="float32", always_2d=True, **_open_kwargs(path))
+    except OSError as exc:
+        raise _os_error(exc, path) from None
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError("unreadable", path, str(exc)) from None
     if data.shape[0] == 0:
@@ -157,13 +184,16 @@ def audio_fingerprint(path: str | Path, size_bytes: int = 1 << 16) -> str:
     file keeps a 1.7M-file import I/O-light; the split's leakage audit compares these.
     """
     path = Path(path)
-    size = os.path.getsize(path)
-    digest = hashlib.blake2b(str(size).encode(), digest_size=12)
-    with open(path, "rb") as handle:
-        digest.update(handle.read(size_bytes))
-        if size > 2 * size_bytes:
-            handle.seek(size - size_bytes)
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            digest = hashlib.blake2b(str(size).encode(), digest_size=12)
             digest.update(handle.read(size_bytes))
+            if size > 2 * size_bytes:
+                handle.seek(size - size_bytes)
+                digest.update(handle.read(size_bytes))
+    except OSError as exc:
+        raise _os_error(exc, path) from None
     return digest.hexdigest()
 
 

@@ -7,10 +7,8 @@ from typing import Any
 
 from transformers import Wav2Vec2Config
 
-# The standard wav2vec2 convolutional front end: 320x downsampling (20 ms frames at 16 kHz),
-# 400-sample receptive field. Kept for the tiny models so frame rates match XLS-R.
-CONV_KERNEL = (10, 3, 3, 3, 3, 2, 2)
-CONV_STRIDE = (5, 2, 2, 2, 2, 2, 2)
+from trainer.data.screening import CONV_KERNEL, CONV_STRIDE
+
 # A base trained from scratch (no self-supervised pretraining) leaves CTC's blank-only plateau far
 # sooner at 40 ms frames: on 48 adult utterances the loss was 1.0 after 400 steps at 40 ms and still
 # 2.8 at 20 ms. Group norm on the first conv layer only (wav2vec2-base style) instead of a layer
