@@ -25,10 +25,14 @@ def _audio(path: Path, seconds: float, rate: int = RATE, channels: int = 1) -> P
     return path
 
 
-def _label(path: Path, stt=None, speaker="1000000001-1", age=7, gender="여", file_name=None, bom=False, raw=None) -> Path:
+def _label(
+    path: Path, stt=None, speaker="1000000001-1", age=7, gender="여", file_name=None, bom=False, raw=None, seconds=None
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if raw is None:
-        label = {"발화정보": {"fileNm": file_name or path.stem + ".wav", "recrdTime": "2.000"}}
+        label = {"발화정보": {"fileNm": file_name or path.stem + ".wav"}}
+        if seconds is not None:
+            label["발화정보"]["recrdTime"] = f"{seconds:.3f}"
         if stt is not None:
             label["발화정보"]["stt"] = stt
         if speaker is not None:

@@ -2,12 +2,20 @@
 
 AI Hub layout (`import_aihub`): under ROOT, top-level folders such as `1.Training/`,
 `2.Validation/` (or `2.Validation_split/`) and `3.Test/`, one JSON label per utterance and its
-audio either next to it or anywhere in the same top-level folder (AI Hub ships `원천데이터/` audio
-and `라벨링데이터/` labels as separate trees). Every `*.json` under ROOT is taken as a label. The
-audio file is the label's `fileNm` field (or, without one, the label's name with an audio
-extension), looked up first next to the label, then by file name in the same top-level folder.
-Each row records that folder as `source_split`. JSON files directly under ROOT (dataset
+audio either next to it or in a paired source tree. Every `*.json` under ROOT is taken as a label;
+each row records its top-level folder as `source_split`. JSON files directly under ROOT (dataset
 descriptions, the synthetic corpus's synth_summary.json) are not labels.
+
+Finding a label's audio, rules tried in order (import_report.json's `audio_match` counts which
+rule found the audio of how many kept rows):
+    fileNm         the label's `fileNm` field (any folder part dropped; letter case ignored)
+    fileNm_suffix  `fileNm` with a known quirk repaired: real releases write `x.wavp` for `x.wav`,
+                   and some leave the extension out
+    label_stem     the label's own name with an audio extension
+Each name is looked up next to the label, then in the paired folder, then anywhere in the same
+top-level folder. Paired folders are how real releases ship labels and audio as separate zips:
+`라벨링데이터/TL_01.x/` pairs with `원천데이터/TS_01.x/` (`VL_`/`VS_` for validation, numbered
+prefixes such as `02.라벨링데이터` and `[라벨]`/`[원천]` zip names too), at any depth.
 
 Label fields are dotted paths into the JSON (`AihubFields`), because releases differ; the defaults
 fit the children's free-talk corpora (`발화정보.stt`, `녹음자정보.recorderId`, ...). Speaker, age
@@ -20,14 +28,19 @@ resolved against the input file's folder; a missing duration is probed.
 
 Nothing is dropped silently: each skipped utterance is counted by reason in the report
 (`import_report.json` next to the output) and listed in `import_skipped.jsonl`. Reasons:
-bad_label_json, missing_transcript, empty_transcript (nothing left after normalisation),
-missing_speaker, duplicate_utt_id, invalid_field (a value the manifest format rejects),
-missing_audio, empty_audio, unreadable_audio (including truncated WAVs), too_short, too_long.
+bad_label_json, bad_encoding (a JSONL line that is not UTF-8), missing_transcript,
+missing_speaker, duplicate_utt_id, invalid_field (a value the manifest format rejects), and the
+rules shared with training and evaluation (trainer.data.screening): missing_audio, not_a_file,
+permission_denied, io_error, empty_audio, unreadable_audio (including truncated WAVs), too_short,
+too_long, empty_transcript, labels_too_long (at XLS-R's 20 ms frames) and duration_mismatch (the
+label's duration against the audio's). A CSV that is not UTF-8 is an error (exit 78) naming the
+line and byte offset.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import multiprocessing
 import os
@@ -36,13 +49,14 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, Literal
 
 import orjson
 from tqdm import tqdm
 
 from trainer.data.audio import (
+    SAMPLE_RATE,
     AudioError,
     audio_fingerprint,
     check_duration,
@@ -51,19 +65,13 @@ from trainer.data.audio import (
     load_audio,
 )
 from trainer.data.manifest import ManifestError, validate_row, write_json, write_manifest
-from trainer.data.text import normalize_transcript
+from trainer.data.screening import CONV_KERNEL, CONV_STRIDE, audio_skip_reason, conv_frames, row_problem
+from trainer.data.text import WORD_DELIMITER, normalize_transcript, to_units
 from trainer.exit_codes import ConfigError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".pcm")
 REPORT_FILE = "import_report.json"
 SKIPPED_FILE = "import_skipped.jsonl"
-_AUDIO_REASON = {
-    "missing": "missing_audio",
-    "empty": "empty_audio",
-    "unreadable": "unreadable_audio",
-    "too_short": "too_short",
-    "too_long": "too_long",
-}
 _GENDER = {"m": "M", "male": "M", "남": "M", "남자": "M", "남성": "M", "f": "F", "female": "F", "여": "F", "여자": "F", "여성": "F"}
 _GENERIC_ALIASES = {
     "audio_filepath": ("audio_filepath", "path", "audio", "audio_path", "wav", "file"),
@@ -72,6 +80,12 @@ _GENERIC_ALIASES = {
     "utt_id": ("utt_id", "id", "utterance_id"),
 }
 _EXAMPLES_PER_REASON = 5
+# Folder-name parts that differ between a label tree and its audio tree (see module docstring).
+_PAIRED_PARTS = (
+    (re.compile(r"^(?:\d+\.)?(?:라벨링데이터|원천데이터)$"), "<data>"),
+    (re.compile(r"^([TV])[LS]_"), r"\1*_"),
+    (re.compile(r"^\[(?:라벨|원천)\]"), "[*]"),
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,8 @@ class ImportOptions:
     # Decode every file to estimate SNR where the label has none (slow on a full corpus).
     estimate_snr: bool = False
     workers: int = 1
+    # Units the label-length check counts (jamo: about 2.5 labels per syllable).
+    unit: Literal["syllable", "jamo"] = "syllable"
 
 
 @dataclass
@@ -118,8 +134,7 @@ class ImportReport:
     audio_formats: Counter = field(default_factory=Counter)
     source_splits: Counter = field(default_factory=Counter)
     unknown_fields: Counter = field(default_factory=Counter)
-    # Labels whose recorded duration is > 1 s away from the audio's: kept, but worth a look.
-    label_duration_mismatch: int = 0
+    audio_match: Counter = field(default_factory=Counter)  # AI Hub: matching rule -> kept rows
 
     def skip(self, reason: str, where: str, detail: str) -> dict:
         self.skipped[reason] += 1
@@ -132,7 +147,7 @@ class ImportReport:
         out = asdict(self)
         out["hours_kept"] = round(self.hours_kept, 4)
         out["skipped_total"] = sum(self.skipped.values())
-        for key in ("skipped", "audio_formats", "source_splits", "unknown_fields"):
+        for key in ("skipped", "audio_formats", "source_splits", "unknown_fields", "audio_match"):
             out[key] = dict(sorted(getattr(self, key).items()))
         return out
 
@@ -188,10 +203,10 @@ def _parse_float(value: Any) -> float | None:
 # ----------------------------------------------------------------------------- per-utterance work
 
 
-def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str, bool]:
-    """Probe the audio and build the manifest row; raises _Skip.
+def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str]:
+    """Probe the audio, check the row as training will, build the manifest row; raises _Skip.
 
-    Returns (row, audio format, whether the label's duration is more than 1 s off the audio's).
+    Returns (row, audio format).
     """
     text = normalize_transcript(candidate["raw_text"], options.dual)
     if not text:
@@ -200,12 +215,22 @@ def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str, bool]:
     try:
         info = inspect_audio(path)
         check_duration(info.duration, path, options.min_seconds, options.max_seconds)
+    except AudioError as exc:
+        raise _Skip(audio_skip_reason(exc), f"{exc.path}: {exc.detail}" if exc.detail else exc.path) from None
+    labels = to_units(text, options.unit).replace(" ", WORD_DELIMITER)
+    frames = conv_frames(CONV_KERNEL, CONV_STRIDE, round(info.duration * SAMPLE_RATE))
+    problem = row_problem(labels, frames, candidate["label_duration"], info.duration, delimiter=WORD_DELIMITER)
+    if problem == "duration_mismatch":
+        raise _Skip(problem, f"{path}: label says {candidate['label_duration']:.3f} s, audio has {info.duration:.3f} s")
+    if problem is not None:
+        raise _Skip(problem, f"{len(labels)} {options.unit} labels for {info.duration:.2f} s ({frames} frames)")
+    try:
         snr = candidate["snr_db"]
         if snr is None and options.estimate_snr:
             snr = estimate_snr_db(load_audio(path, min_seconds=None))
         fingerprint = audio_fingerprint(path)
     except AudioError as exc:
-        raise _Skip(_AUDIO_REASON[exc.reason], f"{exc.path}: {exc.detail}" if exc.detail else exc.path) from None
+        raise _Skip(audio_skip_reason(exc), f"{exc.path}: {exc.detail}" if exc.detail else exc.path) from None
     row = {
         "utt_id": candidate["utt_id"],
         "audio_filepath": str(path),
@@ -218,8 +243,7 @@ def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str, bool]:
         "source_split": candidate["source_split"],
         "audio_fingerprint": fingerprint,
     }
-    label_duration = candidate["label_duration"]
-    return row, info.format, label_duration is not None and abs(label_duration - info.duration) > 1.0
+    return row, info.format
 
 
 # Set before the worker pool forks, so children inherit them without pickling per task.
@@ -242,7 +266,8 @@ def _aihub_candidate(label: Path) -> dict:
         raise _Skip("missing_transcript", f"field {fields.text!r} is {raw_text!r}")
     top = rel[0] if len(rel) > 1 else ""
     audio_name = _nfc(_lookup(data, fields.audio_file))
-    audio = _find_audio(label, top, audio_name if isinstance(audio_name, str) and audio_name else None)
+    audio_name = PureWindowsPath(audio_name).name if isinstance(audio_name, str) and audio_name else None
+    audio, rule = _find_audio(label, rel[:-1], audio_name)
     stem_info = re.search(fields.filename_pattern, Path(audio_name or label.name).stem + "_") if fields.filename_pattern else None
     named = stem_info.groupdict() if stem_info else {}
     speaker = _nfc(_lookup(data, fields.speaker_id))
@@ -264,55 +289,92 @@ def _aihub_candidate(label: Path) -> dict:
         "snr_db": _parse_float(_lookup(data, fields.snr_db)),
         "label_duration": _parse_float(_lookup(data, fields.duration)),
         "source_split": _nfc(top),
+        "audio_match": rule,
     }
 
 
-def _find_audio(label: Path, top: str, name: str | None) -> Path:
-    """The label's audio: next to it, else by name within the same top-level folder."""
-    names = [name] if name else [label.stem + ext for ext in AUDIO_EXTENSIONS]
-    index: dict[tuple[str, str], Path] = _CONTEXT["audio_index"]
-    for candidate in names:
-        beside = label.parent / candidate
-        if beside.exists():
-            return beside
-        found = index.get((top, unicodedata.normalize("NFC", candidate)))
-        if found is not None:
-            return found
-    # Not found: point at where it should have been, so the report names it.
-    return label.parent / names[0]
+def _name_key(name: str) -> str:
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _pair_key(folder: tuple[str, ...]) -> tuple[str, ...]:
+    """A folder path with the parts that differ between label and audio trees made equal."""
+    parts = []
+    for part in folder:
+        part = unicodedata.normalize("NFC", part)
+        for pattern, replacement in _PAIRED_PARTS:
+            part = pattern.sub(replacement, part)
+        parts.append(part)
+    return tuple(parts)
+
+
+def _suffix_repairs(name: str) -> list[str]:
+    """Names a `fileNm` with a broken extension may stand for (`x.wavp` -> `x.wav`; `x` -> `x.wav`)."""
+    suffix = Path(name).suffix.lower()
+    if suffix in AUDIO_EXTENSIONS:
+        return []
+    stem = name[: -len(suffix)] if suffix else name
+    prefixed = [stem + ext for ext in AUDIO_EXTENSIONS if suffix.startswith(ext)]
+    return prefixed or [name + ext for ext in AUDIO_EXTENSIONS]
+
+
+def _find_audio(label: Path, folder: tuple[str, ...], name: str | None) -> tuple[Path, str | None]:
+    """The label's audio and the rule that found it (module docstring); (expected path, None) when
+    nothing matches, so the report names where it should have been."""
+    by_pair: dict[tuple, str] = _CONTEXT["audio_by_pair"]
+    by_top: dict[tuple, str] = _CONTEXT["audio_by_top"]
+    top = folder[0] if folder else ""
+    rules = [("label_stem", [label.stem + ext for ext in AUDIO_EXTENSIONS])]
+    if name:
+        rules[:0] = [("fileNm", [name]), ("fileNm_suffix", _suffix_repairs(name))]
+    pair = _pair_key(folder)
+    for rule, names in rules:
+        for candidate in names:
+            beside = label.parent / candidate
+            if beside.is_file():
+                return beside, rule
+            key = _name_key(candidate)
+            found = by_pair.get((pair, key)) or by_top.get((top, key))
+            if found is not None:
+                return Path(found), rule
+    return label.parent / rules[0][1][0], None
 
 
 def _work(task: tuple[str, Any]) -> tuple[str, Any, tuple]:
-    """One utterance in a worker: ("ok", row, (format, mismatch)) or ("skip", where, (reason, detail))."""
+    """One utterance in a worker: ("ok", row, (format, audio match rule)) or ("skip", where, (reason, detail))."""
     kind, item = task
     options: ImportOptions = _CONTEXT["options"]
     where = str(item) if kind == "aihub" else item["where"]
     try:
         candidate = _aihub_candidate(item) if kind == "aihub" else item
-        row, fmt, mismatch = _finish(candidate, options)
+        row, fmt = _finish(candidate, options)
     except _Skip as exc:
         return "skip", where, (exc.reason, exc.detail)
-    return "ok", row, (fmt, mismatch)
+    return "ok", row, (fmt, candidate.get("audio_match"))
 
 
 # ----------------------------------------------------------------------------- drivers
 
 
-def _scan_tree(root: Path) -> tuple[list[Path], dict[tuple[str, str], Path]]:
-    """Label files below the top level (sorted) and an index (top folder, NFC file name) -> audio."""
+def _scan_tree(root: Path) -> tuple[list[Path], dict[tuple, str], dict[tuple, str]]:
+    """Label files below the top level (sorted) and two audio indexes by file name (_name_key):
+    within the paired folder (_pair_key) and within the top-level folder (first found wins)."""
     labels: list[Path] = []
-    index: dict[tuple[str, str], Path] = {}
+    by_pair: dict[tuple, str] = {}
+    by_top: dict[tuple, str] = {}
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         rel = Path(folder).relative_to(root).parts
-        top = rel[0] if rel else ""
+        top, pair = (rel[0] if rel else ""), _pair_key(rel)
         for name in sorted(files):
             lower = name.lower()
             if lower.endswith(".json") and rel:
                 labels.append(Path(folder) / name)
             elif lower.endswith(AUDIO_EXTENSIONS):
-                index.setdefault((top, unicodedata.normalize("NFC", name)), Path(folder) / name)
-    return labels, index
+                key, path = _name_key(name), os.path.join(folder, name)
+                by_pair.setdefault((pair, key), path)
+                by_top.setdefault((top, key), path)
+    return labels, by_pair, by_top
 
 
 def _run(
@@ -339,8 +401,7 @@ def _run(
             skipped.append(report.skip("duplicate_utt_id", row["audio_filepath"], f"utt_id {row['utt_id']!r} seen before"))
             continue
         seen.add(row["utt_id"])
-        fmt, mismatch = extra
-        report.label_duration_mismatch += mismatch
+        fmt, rule = extra
         try:
             row = validate_row(row, f"{out} (row for {row['audio_filepath']})")
         except ManifestError as exc:
@@ -350,6 +411,8 @@ def _run(
         report.kept += 1
         report.hours_kept += row["duration"] / 3600
         report.audio_formats[fmt] += 1
+        if rule is not None:
+            report.audio_match[rule] += 1
         report.source_splits[row["source_split"] or "(root)"] += 1
         for name in ("age", "gender", "snr_db"):
             report.unknown_fields[name] += row[name] is None
@@ -368,6 +431,7 @@ def import_aihub(
     workers: int = 1,
     dual: Literal["spoken", "orthographic"] = "spoken",
     estimate_snr: bool = False,
+    unit: Literal["syllable", "jamo"] = "syllable",
 ) -> ImportReport:
     """Import an AI Hub-style tree into the manifest `out` (see module docstring)."""
     root, out = Path(root).resolve(), Path(out)
@@ -377,30 +441,45 @@ def import_aihub(
         re.compile(fields.filename_pattern)
     except re.error as exc:
         raise ConfigError(f"filename_pattern: invalid regular expression ({exc})") from None
-    options = ImportOptions(min_seconds, max_seconds, dual, estimate_snr, workers)
+    options = ImportOptions(min_seconds, max_seconds, dual, estimate_snr, workers, unit)
     if out.parent.resolve() == root or root in out.parent.resolve().parents:
         raise ConfigError(f"--out: {out} lies inside --root {root}; its reports would be read as labels")
-    labels, index = _scan_tree(root)
+    labels, by_pair, by_top = _scan_tree(root)
     if not labels:
         raise ConfigError(f"--root: no *.json labels under {root}")
-    _CONTEXT.update(root=root, fields=fields, audio_index=index, options=options)
+    _CONTEXT.update(root=root, fields=fields, audio_by_pair=by_pair, audio_by_top=by_top, options=options)
     report = ImportReport(str(root), str(out), "aihub", {**asdict(options), "fields": asdict(fields)})
     return _run([("aihub", path) for path in labels], report, out, options, [])
 
 
 def _generic_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
+    """(FILE:LINE, record) per row; a JSONL line that is not UTF-8 comes back as a bad_encoding
+    record, a CSV that is not UTF-8 is a ConfigError (its rows cannot be told apart reliably)."""
     if fmt == "jsonl":
-        with open(path, encoding="utf-8-sig") as handle:
+        with open(path, "rb") as handle:
+            offset = 0
             for lineno, line in enumerate(handle, start=1):
-                if line.strip():
+                where, start = f"{path}:{lineno}", offset
+                offset += len(line)
+                try:
+                    text = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    yield where, {"__encoding__": f"not valid UTF-8 at byte offset {start + exc.start} ({exc.reason})"}
+                    continue
+                if text.strip():
                     try:
-                        yield f"{path}:{lineno}", orjson.loads(line)
+                        yield where, orjson.loads(text)
                     except orjson.JSONDecodeError as exc:
-                        yield f"{path}:{lineno}", {"__error__": str(exc)}
+                        yield where, {"__error__": str(exc)}
     elif fmt == "csv":
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            for lineno, record in enumerate(csv.DictReader(handle), start=2):
-                yield f"{path}:{lineno}", {k: (v if v != "" else None) for k, v in record.items() if k is not None}
+        data = path.read_bytes()
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ConfigError(f"{path}:{line}: not valid UTF-8 at byte offset {exc.start} ({exc.reason})") from None
+        for lineno, record in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
+            yield f"{path}:{lineno}", {k: (v if v != "" else None) for k, v in record.items() if k is not None}
     else:
         raise ConfigError(f"--format: must be aihub, jsonl or csv, got {fmt!r}")
 
@@ -409,6 +488,8 @@ def _generic_candidate(where: str, record: dict, base: Path, filename_pattern: s
     """A generic row as a candidate; raises _Skip."""
     if not isinstance(record, dict):
         raise _Skip("bad_label_json", f"{type(record).__name__}, not an object")
+    if "__encoding__" in record:
+        raise _Skip("bad_encoding", record["__encoding__"])
     if "__error__" in record:
         raise _Skip("bad_label_json", record["__error__"])
 
@@ -458,12 +539,13 @@ def import_generic(
     dual: Literal["spoken", "orthographic"] = "spoken",
     estimate_snr: bool = False,
     filename_pattern: str = AihubFields.filename_pattern,
+    unit: Literal["syllable", "jamo"] = "syllable",
 ) -> ImportReport:
     """Import a JSONL or CSV list of utterances into the manifest `out` (see module docstring)."""
     path, out = Path(path).resolve(), Path(out)
     if not path.is_file():
         raise ConfigError(f"--manifest: {path} is not a file")
-    options = ImportOptions(min_seconds, max_seconds, dual, estimate_snr, workers)
+    options = ImportOptions(min_seconds, max_seconds, dual, estimate_snr, workers, unit)
     _CONTEXT.update(options=options)
     report = ImportReport(str(path), str(out), fmt, asdict(options))
     tasks: list[tuple[str, Any]] = []

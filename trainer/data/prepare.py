@@ -51,7 +51,7 @@ PREPARE_REPORT_FILE = "prepare_report.json"
 GROUPS = ("child", "adult")
 ADULT_AGE = 18
 # Bump when prepare's outputs change meaning, so old outputs are not taken as up to date.
-PREPARE_VERSION = 1
+PREPARE_VERSION = 2  # 2: rows checked by trainer.data.screening
 
 
 def split_file(split: str) -> str:
@@ -171,7 +171,7 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
     tic = time.monotonic()
     audio = dict(
         min_seconds=options.min_seconds, max_seconds=options.max_seconds, workers=options.workers,
-        dual=options.dual, estimate_snr=options.estimate_snr,
+        dual=options.dual, estimate_snr=options.estimate_snr, unit=options.unit,
     )
     if options.format == "aihub":
         imported = import_aihub(options.source, out / ALL_FILE, fields=options.fields, **audio)
