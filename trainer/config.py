@@ -38,6 +38,7 @@ PHASES: dict[int, PhaseSpec] = {
 }
 
 DEFAULT_BASE_MODEL = "facebook/wav2vec2-xls-r-300m"
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -95,10 +96,17 @@ class TrainConfig:
     metric: Literal["cer", "wer"] = _f("cer", "validation metric for best checkpoint / early stopping")
     patience: int = _f(5, "early stopping patience in evaluations (0: off)", at_least=0)
     max_eval_utterances: int = _f(0, "cap on validation utterances per evaluation (0: all)", at_least=0)
+    # --- data checks (trainer.data.screening): a run on mostly skipped data fails instead of "succeeding"
+    max_skipped_train_share: float = _f(
+        0.05, "fail (exit 78) when more than this share of training rows is skipped", at_least=0, at_most=1
+    )
+    max_skipped_val_share: float = _f(
+        0.05, "fail (exit 78) when more than this share of validation rows is skipped", at_least=0, at_most=1
+    )
     # --- observability and runtime
     log_steps: int = _f(20, "one plain log line every N steps", at_least=1)
     num_workers: int = _f(2, "data loader workers", at_least=0)
-    device: str = _f("auto", "auto|cpu|cuda")
+    device: str = _f("auto", "|".join(DEVICES))
     unit: Literal["syllable", "jamo"] = _f("syllable", "output units when building the vocabulary")
     # --- pretrain-base: the tiny model trained from scratch (stand-in for a pretrained XLS-R)
     hidden_size: int = _f(128, "pretrain-base: transformer width", at_least=1)
@@ -107,6 +115,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.phase not in (0, *PHASES):
             raise ConfigError(f"phase: must be one of 1, 2, 3, got {self.phase}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device: must be one of {', '.join(DEVICES)}, got {self.device!r}")
         check_bounds(self)
 
     def phase_spec(self) -> Optional[PhaseSpec]:

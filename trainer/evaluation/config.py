@@ -3,6 +3,7 @@ so the local runner and the Kubernetes templates can render them with `trainer.c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,7 +17,7 @@ def _f(default: object, help: str) -> object:
 @dataclass
 class EvalConfig:
     batch_seconds: float = _f(0.0, "padded audio seconds per length-sorted inference batch (0: 10 on CPU, 100 on GPU)")
-    device: str = _f("auto", "auto|cpu|cuda")
+    device: str = _f("auto", "auto|cpu|cuda|cuda:N")
     g2p: Literal["auto", "g2pk", "espeak"] = _f("auto", "Korean G2P for PER (auto: g2pk if installed)")
     num_workers: int = _f(2, "audio loading worker processes (0: load in the main process)")
     bootstrap: int = _f(1000, "bootstrap resamples for the 95 percent confidence intervals")
@@ -27,5 +28,7 @@ class EvalConfig:
             raise ConfigError(f"batch_seconds: must be >= 0 (0: per device), got {self.batch_seconds}")
         if self.bootstrap < 1:
             raise ConfigError(f"bootstrap: must be >= 1, got {self.bootstrap}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(f"device: must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if self.num_workers < 0:
             raise ConfigError(f"num_workers: must be >= 0, got {self.num_workers}")

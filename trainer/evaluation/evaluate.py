@@ -32,6 +32,7 @@ import numpy as np
 
 from trainer import storage
 from trainer.data.manifest import atomic_write, load_manifest, write_json
+from trainer.data.screening import AUDIO_SKIP_REASONS, model_frames, screen_rows
 from trainer.evaluation.breakdown import CI_LEVEL, breakdowns, summarise
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.g2p import G2P, make_g2p
@@ -160,15 +161,22 @@ def evaluate(
     rows = load_manifest(manifest)
     if not rows:
         raise ConfigError(f"{manifest}: no utterances to evaluate")
+    device = resolve_device(cfg.device)
     g2p = g2p or make_g2p(cfg.g2p)
     loaded = loaded or load_model(model_uri)
-    device = resolve_device(cfg.device)
+    tokenizer = loaded.codec.processor.tokenizer
+    rows, skips = screen_rows(
+        rows, str(manifest), loaded.codec.encode, model_frames(loaded.model.config),
+        tokenizer.unk_token_id, tokenizer.word_delimiter_token_id,
+    )
     _log.info("evaluating %s (%s) on %s: %d utterances, %s", model_uri, loaded.info["kind"], manifest, len(rows), device)
     batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
     result = transcribe(CtcTranscriber(loaded.model, loaded.codec, device), rows, batch_seconds, cfg.num_workers, progress)
+    for utt_id, reason in result.skipped.items():
+        skips.add(AUDIO_SKIP_REASONS[reason], utt_id, "audio could not be decoded")
     scored = [row for row in rows if row["utt_id"] in result.hypotheses]
     if not scored:
-        raise ConfigError(f"{manifest}: none of the {len(rows)} audio files could be read ({_count(result.skipped)})")
+        raise ConfigError(f"{skips.summary()}: nothing left to score{skips.first()}")
     refs = [loaded.codec.reference(row["text"]) for row in scored]
     unk = loaded.codec.processor.tokenizer.unk_token
     hyps = [" ".join(result.hypotheses[row["utt_id"]].replace(unk, UNKNOWN_CHAR).split()) for row in scored]
@@ -180,10 +188,10 @@ def evaluate(
         "test_set": {
             "manifest": str(Path(manifest).resolve()),
             "sha256": file_sha256(manifest),
-            "utterances": len(rows),
+            "utterances": skips.total,
             "scored": len(scored),
-            "skipped": {"count": len(result.skipped), "by_reason": _count(result.skipped), "utt_ids": sorted(result.skipped)},
-            "hours": sum(row["duration"] for row in scored) / 3600,
+            "skipped": {"count": skips.skipped, "by_reason": dict(sorted(skips.counts.items())), "utt_ids": sorted(skips.utt_ids)},
+            "hours": sum(row["duration"] for row in scored) / 3600,  # measured durations (screen_rows)
         },
         "g2p": g2p.name,
         "metrics": summarise(arrays, cfg.bootstrap, cfg.seed),
@@ -212,7 +220,8 @@ def evaluate(
     ]
     publish_dir(output, lambda folder: _write(folder, report, predictions))
     headline = ", ".join(f"{m.upper()} {report['metrics'][m]['value']:.3f}" for m in METRICS)
-    _log.info("%s: %s (%d scored, %d skipped) -> %s", model_uri, headline, len(scored), len(result.skipped), output)
+    _log.info("%s: %s (%d scored, %d skipped) -> %s", model_uri, headline, len(scored), skips.skipped, output)
+    _log.info("%s", skips.summary())
     return report
 
 
@@ -222,13 +231,6 @@ def _write(folder: Path, report: dict, predictions: list[dict]) -> None:
         for line in predictions:
             fh.write(encode(line) + "\n")
     write_json(report, folder / METRICS_FILE)  # last: its presence means the folder is complete
-
-
-def _count(reasons: dict[str, str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for reason in reasons.values():
-        counts[reason] = counts.get(reason, 0) + 1
-    return counts
 
 
 def split_parent(output: str) -> tuple[str, str]:

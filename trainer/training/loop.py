@@ -39,6 +39,7 @@ from transformers import Wav2Vec2Processor, get_linear_schedule_with_warmup
 from trainer import exit_codes
 from trainer.config import TrainConfig
 from trainer.data.manifest import read_manifest
+from trainer.data.screening import SkipTally, model_frames, screen_rows
 from trainer.data.text import load_unit
 from trainer.evaluation.metrics import char_edits, word_edits
 from trainer.exit_codes import ConfigError
@@ -157,11 +158,17 @@ class TrainingRun:
     def _setup_data(self) -> None:
         cfg = self.cfg
         self.codec = TextCodec(self.processor, load_unit(cfg.vocab))
-        self.invalid_rows: dict[str, int] = {}
-        self.train_rows = read_rows(cfg.train_manifest, "train_manifest", self.invalid_rows)
-        self.val_rows = read_rows(cfg.val_manifest, "val_manifest", self.invalid_rows)
+        train_invalid: dict[str, int] = {}
+        val_invalid: dict[str, int] = {}
+        train_rows = read_rows(cfg.train_manifest, "train_manifest", train_invalid)
+        val_rows = read_rows(cfg.val_manifest, "val_manifest", val_invalid)
         if cfg.max_eval_utterances:
-            self.val_rows = self.val_rows[: cfg.max_eval_utterances]
+            val_rows = val_rows[: cfg.max_eval_utterances]
+        self.invalid_rows = {k: train_invalid.get(k, 0) + val_invalid.get(k, 0) for k in {*train_invalid, *val_invalid}}
+        self.train_rows, self.train_skips = self._screen(train_rows, "train_manifest", train_invalid, max(cfg.speed_perturb, default=1.0))
+        self.val_rows, self.val_skips = self._screen(val_rows, "val_manifest", val_invalid, 1.0)
+        self.train_skips.check_share(cfg.max_skipped_train_share, "max_skipped_train_share")
+        self.val_skips.check_share(cfg.max_skipped_val_share, "max_skipped_val_share")
         self.sampler = DurationBucketSampler(
             [r["duration"] for r in self.train_rows],
             cfg.max_batch_seconds,
@@ -173,6 +180,14 @@ class TrainingRun:
             self.train_rows, self.codec, cfg.seed, Perturbation(tuple(cfg.speed_perturb), cfg.pitch_perturb_semitones)
         )
         self.val_set = SpeechDataset(self.val_rows, self.codec, cfg.seed)
+
+    def _screen(self, rows: list[dict], flag: str, invalid: dict[str, int], fastest_speed: float) -> tuple[list[dict], SkipTally]:
+        """The rows this model can learn from, with measured durations (trainer.data.screening)."""
+        tokenizer = self.processor.tokenizer
+        return screen_rows(
+            rows, flag, self.codec.encode, model_frames(self.model.config, fastest_speed),
+            tokenizer.unk_token_id, tokenizer.word_delimiter_token_id, invalid,
+        )
 
     def _setup_model(self) -> None:
         cfg = self.cfg
@@ -356,10 +371,16 @@ class TrainingRun:
         """CER/WER (trainer.evaluation.metrics definitions) of the EMA weights on the val set."""
         model = self.acc.unwrap_model(self.model)
         model.eval()
-        totals = torch.zeros(7, dtype=torch.float64)  # char errors, chars, word errors, words, loss, utts, empty hyps
+        # char errors, chars, word errors, words, loss, utts, empty hyps, unreadable audio
+        totals = torch.zeros(8, dtype=torch.float64)
         examples: list[tuple[str, str]] = []
+        first_unreadable = ""
         with self.ema.applied() if self.ema is not None else contextlib.nullcontext():
             for batch in self._loader(self.val_set, self._eval_batches()):
+                totals[7] += len(batch["skipped"])
+                for item in batch["skipped"]:
+                    first_unreadable = first_unreadable or f"{item.utt_id}: {item.reason}: {item.path}"
+                    _log.warning("validation: skipped unreadable audio %s (%s): %s", item.utt_id, item.reason, item.path)
                 if batch["input_values"] is None:
                     continue
                 mask = batch["attention_mask"].to(self.acc.device)
@@ -382,7 +403,15 @@ class TrainingRun:
         model.train()
         if self.acc.num_processes > 1:
             totals = self.acc.reduce(totals.to(self.acc.device), "sum").cpu()
-        char_err, chars, word_err, words, loss, utts, empty = totals.tolist()
+        char_err, chars, word_err, words, loss, utts, empty, unreadable = totals.tolist()
+        skipped = self.val_skips.skipped + int(unreadable)
+        if utts == 0 or skipped > self.cfg.max_skipped_val_share * self.val_skips.total:
+            raise ConfigError(
+                f"val_manifest: evaluation at step {self.progress.step} scored {int(utts)} of {self.val_skips.total} "
+                f"rows ({self.val_skips.skipped} skipped before training, {int(unreadable)} unreadable now; "
+                f"max_skipped_val_share={self.cfg.max_skipped_val_share:g})"
+                + (f"; first unreadable: {first_unreadable}" if first_unreadable else "")
+            )
         return {
             "step": self.progress.step,
             "cer": char_err / max(chars, 1.0),
@@ -396,6 +425,11 @@ class TrainingRun:
     def _record_eval(self, result: dict[str, Any]) -> bool:
         """Log an evaluation, keep the best; True when early stopping says stop."""
         p, cfg = self.progress, self.cfg
+        if p.audio_seconds <= 0:  # every batch so far was unreadable audio: nothing to keep as "best"
+            raise ConfigError(
+                f"train_manifest: no audio was trained on in {p.step} steps "
+                f"({p.skipped_audio} unreadable; {self.train_skips.summary()})"
+            )
         p.history.append({k: v for k, v in result.items() if k != "examples"})
         value = result[cfg.metric]
         _log.info(
@@ -473,6 +507,7 @@ class TrainingRun:
             "train_audio_hours": p.audio_seconds / 3600.0,
             "skipped_audio": {"count": p.skipped_audio, "examples": p.skipped_examples},
             "invalid_manifest_rows": self.invalid_rows,
+            "skipped_rows": {"train": self.train_skips.to_dict(), "val": self.val_skips.to_dict()},
             "train_utterances": len(self.train_rows),
             "val_utterances": len(self.val_rows),
         }
@@ -574,8 +609,15 @@ class TrainingRun:
         p.finished, p.stop_reason = True, reason
         self._save(ckpt.step_dir(p.step), use_ema=False, resumable=True)
         self._write_metrics()
+        self._log_skip_summary()
         _log.info("finished (%s) at step %d; best %s %.4f at step %d", reason, p.step, self.cfg.metric, p.best_metric, p.best_step)
         return exit_codes.OK
+
+    def _log_skip_summary(self) -> None:
+        _log.info(
+            "skipped rows: %s; %s; unreadable while training: %d",
+            self.train_skips.summary(), self.val_skips.summary(), self.progress.skipped_audio,
+        )
 
     def _write_metrics(self) -> None:
         if not self.main:
