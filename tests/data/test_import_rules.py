@@ -81,3 +81,33 @@ def test_invalid_utf8_is_a_counted_skip_in_jsonl_and_a_named_error_in_csv(tmp_pa
     csv_path.write_bytes("audio_filepath,text,speaker_id\na.wav,사과,s1\n".encode() + b"a.wav,\xc3(,s2\n")
     with pytest.raises(ConfigError, match=rf"^{csv_path}:3: not valid UTF-8 at byte offset \d+"):
         import_generic(csv_path, "csv", tmp_path / "csv" / "all.jsonl")
+
+
+def test_hostile_labels_and_lists_are_counted_or_named_not_tracebacks(tmp_path):
+    from trainer.data.manifest import load_manifest as read
+    from trainer.data.prepare import PrepareOptions, inputs_hash
+
+    root = tmp_path / "corpus" / "1.Training"
+    _label(root / "ok.json", "안녕")
+    _audio(root / "ok.wav", 1.0)
+    prefix = '{"발화정보": {"stt": "caf'.encode()
+    (root / "latin1.json").write_bytes(prefix + b'\xe9"}}')  # Latin-1, not UTF-8
+    (root / "deep.json").write_text("[" * 100000 + "]" * 100000, encoding="utf-8")
+    _label(root / "dangling.json", "링크")
+    (root / "dangling.wav").symlink_to(tmp_path / "nowhere.wav")
+    report = import_aihub(root.parent, tmp_path / "out" / "all.jsonl")
+    assert report.kept == 1
+    assert dict(report.skipped) == {"bad_encoding": 1, "bad_label_json": 1, "missing_audio": 1}
+    assert report.examples["bad_encoding"] == [f"{root / 'latin1.json'}: line 1: not valid UTF-8 at byte offset {len(prefix)} (invalid continuation byte)"]
+    inputs_hash(PrepareOptions(source=str(root.parent), out=str(tmp_path / "prepared")))  # dangling link: no crash
+
+    # A NUL byte in a path is a missing file; an oversized CSV field names its line.
+    jsonl = tmp_path / "list.jsonl"
+    jsonl.write_text(json.dumps({"audio_filepath": "a\u0000.wav", "text": "사과", "speaker_id": "s1"}) + "\n", encoding="utf-8")
+    assert dict(import_generic(jsonl, "jsonl", tmp_path / "j" / "all.jsonl").skipped) == {"missing_audio": 1}
+    csv_path = tmp_path / "big.csv"
+    csv_path.write_text("audio_filepath,text,speaker_id\na.wav,사과,s1\na.wav," + "가" * 200000 + ",s2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{csv_path}:3: not readable as CSV \(field larger than field limit"):
+        import_generic(csv_path, "csv", tmp_path / "c" / "all.jsonl")
+    with pytest.raises(ConfigError, match="manifest not readable"):
+        read(tmp_path)

@@ -129,6 +129,8 @@ def inspect_audio(path: str | Path) -> AudioInfo:
                     raise AudioError("unreadable", path, f"truncated: header declares {missing} more bytes than the file holds")
     except OSError as exc:
         raise _os_error(exc, path) from None
+    except ValueError:  # the name itself is impossible (an embedded NUL byte)
+        raise AudioError("missing", path, "not a valid file name") from None
     return AudioInfo(frames / rate, rate, channels, subtype)
 
 

@@ -28,7 +28,9 @@ resolved against the input file's folder; a missing duration is probed.
 
 Nothing is dropped silently: each skipped utterance is counted by reason in the report
 (`import_report.json` next to the output) and listed in `import_skipped.jsonl`. Reasons:
-bad_label_json, bad_encoding (a JSONL line that is not UTF-8), missing_transcript,
+bad_label_json, unreadable_label (a filesystem error), bad_encoding (a label or JSONL line that is
+not UTF-8; the byte offset is in the example), unreadable_folder (a folder os.walk could not list),
+missing_transcript,
 missing_speaker, duplicate_utt_id, invalid_field (a value the manifest format rejects), and the
 rules shared with training and evaluation (trainer.data.screening): missing_audio, not_a_file,
 permission_denied, io_error, empty_audio, unreadable_audio (including truncated WAVs), too_short,
@@ -256,9 +258,16 @@ def _aihub_candidate(label: Path) -> dict:
     fields: AihubFields = _CONTEXT["fields"]
     rel = label.relative_to(root).parts
     try:
-        data = json.loads(label.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _Skip("bad_label_json", str(exc)) from None
+        raw = label.read_bytes()
+    except OSError as exc:
+        raise _Skip("unreadable_label", exc.strerror or str(exc)) from None
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise _Skip("bad_encoding", f"line {line}: not valid UTF-8 at byte offset {exc.start} ({exc.reason})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise _Skip("bad_label_json", str(exc) if isinstance(exc, json.JSONDecodeError) else "nested too deeply") from None
     if not isinstance(data, dict):
         raise _Skip("bad_label_json", f"top level is {type(data).__name__}, not an object")
     raw_text = _lookup(data, fields.text)
@@ -356,13 +365,18 @@ def _work(task: tuple[str, Any]) -> tuple[str, Any, tuple]:
 # ----------------------------------------------------------------------------- drivers
 
 
-def _scan_tree(root: Path) -> tuple[list[Path], dict[tuple, str], dict[tuple, str]]:
+def _scan_tree(root: Path, report: ImportReport, skipped: list[dict]) -> tuple[list[Path], dict[tuple, str], dict[tuple, str]]:
     """Label files below the top level (sorted) and two audio indexes by file name (_name_key):
-    within the paired folder (_pair_key) and within the top-level folder (first found wins)."""
+    within the paired folder (_pair_key) and within the top-level folder (first found wins).
+    Folders that cannot be listed are counted in the report."""
     labels: list[Path] = []
     by_pair: dict[tuple, str] = {}
     by_top: dict[tuple, str] = {}
-    for folder, dirs, files in os.walk(root):
+
+    def unlisted(exc: OSError) -> None:
+        skipped.append(report.skip("unreadable_folder", str(exc.filename), exc.strerror or str(exc)))
+
+    for folder, dirs, files in os.walk(root, onerror=unlisted):
         dirs.sort()
         rel = Path(folder).relative_to(root).parts
         top, pair = (rel[0] if rel else ""), _pair_key(rel)
@@ -444,12 +458,13 @@ def import_aihub(
     options = ImportOptions(min_seconds, max_seconds, dual, estimate_snr, workers, unit)
     if out.parent.resolve() == root or root in out.parent.resolve().parents:
         raise ConfigError(f"--out: {out} lies inside --root {root}; its reports would be read as labels")
-    labels, by_pair, by_top = _scan_tree(root)
-    if not labels:
-        raise ConfigError(f"--root: no *.json labels under {root}")
-    _CONTEXT.update(root=root, fields=fields, audio_by_pair=by_pair, audio_by_top=by_top, options=options)
     report = ImportReport(str(root), str(out), "aihub", {**asdict(options), "fields": asdict(fields)})
-    return _run([("aihub", path) for path in labels], report, out, options, [])
+    skipped: list[dict] = []
+    labels, by_pair, by_top = _scan_tree(root, report, skipped)
+    if not labels:
+        raise ConfigError(f"--root: no *.json labels under {root}" + (f" ({report.examples['unreadable_folder'][0]})" if skipped else ""))
+    _CONTEXT.update(root=root, fields=fields, audio_by_pair=by_pair, audio_by_top=by_top, options=options)
+    return _run([("aihub", path) for path in labels], report, out, options, skipped)
 
 
 def _generic_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
@@ -478,8 +493,13 @@ def _generic_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
             raise ConfigError(f"{path}:{line}: not valid UTF-8 at byte offset {exc.start} ({exc.reason})") from None
-        for lineno, record in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
-            yield f"{path}:{lineno}", {k: (v if v != "" else None) for k, v in record.items() if k is not None}
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            for record in reader:
+                yield f"{path}:{reader.line_num}", {k: (v if v != "" else None) for k, v in record.items() if k is not None}
+        except csv.Error as exc:
+            # line_num counts the lines read before the one that failed
+            raise ConfigError(f"{path}:{reader.line_num + 1}: not readable as CSV ({exc})") from None
     else:
         raise ConfigError(f"--format: must be aihub, jsonl or csv, got {fmt!r}")
 

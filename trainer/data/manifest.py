@@ -119,6 +119,8 @@ def read_manifest(path: str | Path, skip_invalid: bool = False, stats: dict | No
         handle = open(path, "rb")
     except FileNotFoundError:
         raise ConfigError(f"{path}: manifest not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: manifest not readable ({exc.strerror or exc})") from None
     with handle:
         for lineno, line in enumerate(handle, start=1):
             if lineno == 1 and line.startswith(codecs.BOM_UTF8):

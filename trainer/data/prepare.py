@@ -106,8 +106,12 @@ def _source_listing(source: Path) -> list[tuple[str, int, int]]:
     for folder, dirs, files in os.walk(source):
         dirs.sort()
         for name in sorted(files):
-            stat = os.stat(os.path.join(folder, name))
-            listing.append((os.path.relpath(os.path.join(folder, name), source), stat.st_size, stat.st_mtime_ns))
+            path = os.path.join(folder, name)
+            try:
+                stat = os.stat(path)
+            except OSError:  # a dangling link or unreadable entry: import counts it; here its link is the state
+                stat = os.lstat(path)
+            listing.append((os.path.relpath(path, source), stat.st_size, stat.st_mtime_ns))
     return listing
 
 

@@ -164,11 +164,13 @@ def screen_rows(
     unknown: Optional[Hashable] = None,
     delimiter: Optional[Hashable] = None,
     invalid: Optional[dict[str, int]] = None,
+    max_seconds: Optional[float] = None,
 ) -> tuple[list[dict], SkipTally]:
     """The learnable rows (copies, `duration` = measured from the audio header) and the tally.
 
     `invalid`: rows the manifest reader already rejected, by reason (trainer.data.manifest);
-    counted into the tally, so the share of skipped rows covers them too.
+    counted into the tally, so the share of skipped rows covers them too. `max_seconds`: longer
+    clips are too_long (training: a clip longer than a whole batch's budget).
     """
     invalid = invalid or {}
     tally = SkipTally(source, total=len(rows) + sum(invalid.values()))
@@ -177,7 +179,7 @@ def screen_rows(
     def measure(row: dict) -> float | AudioError:
         try:
             seconds = inspect_audio(row["audio_filepath"]).duration
-            return check_duration(seconds, row["audio_filepath"], MIN_SECONDS, None)
+            return check_duration(seconds, row["audio_filepath"], MIN_SECONDS, max_seconds)
         except AudioError as exc:
             return exc
 

@@ -186,7 +186,7 @@ class TrainingRun:
         tokenizer = self.processor.tokenizer
         return screen_rows(
             rows, flag, self.codec.encode, model_frames(self.model.config, fastest_speed),
-            tokenizer.unk_token_id, tokenizer.word_delimiter_token_id, invalid,
+            tokenizer.unk_token_id, tokenizer.word_delimiter_token_id, invalid, self.cfg.max_batch_seconds,
         )
 
     def _setup_model(self) -> None:
