@@ -60,7 +60,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "# Model comparison",
         "",
         f"Test set `{main}`: {first['scored']} utterances scored ({test_set['hours']:.2f} h), "
-        f"{first['skipped']} skipped for unreadable audio, from "
+        f"{first['skipped']} skipped (unusable audio or labels; counted by reason in each metrics.json), from "
         f"`{test_set['manifest']}`. PER from `{summary['g2p']}` phonemes. In brackets: bootstrap 95% "
         "confidence interval over utterances. sWER: WER with the hypothesis re-spaced like the reference "
         f"(KsponSpeech); CER without spaces. Inference speed: throughput relative to `{summary['baseline']}` "
