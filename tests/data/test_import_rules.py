@@ -42,11 +42,15 @@ def test_each_matching_rule_and_the_paired_folder(tmp_path):
     _label(labels / "TL_01" / "stem_only.json", "이름 없음", file_name="elsewhere/nothing_like_it.wav")
     _audio(sources / "TS_01" / "stem_only.wav", 1.0)
     _label(labels / "TL_01" / "lost.json", "어디 있니", file_name="lost.wavp")
+    # Audio in a deeper folder of the paired split than its label.
+    _label(labels / "TL_03" / "deep.json", "깊은 곳", file_name="deep.wav")
+    deep = _audio(sources / "TS_03" / "session" / "mic" / "deep.wav", 1.0)
     report = import_aihub(root, tmp_path / "all.jsonl")
-    assert dict(report.audio_match) == {"fileNm": 2, "label_stem": 1}
+    assert dict(report.audio_match) == {"fileNm": 3, "label_stem": 1}
     assert dict(report.skipped) == {"missing_audio": 1}
     rows = {r["utt_id"]: r for r in load_manifest(tmp_path / "all.jsonl")}
-    assert rows["same"]["audio_filepath"] == str(paired)
+    assert rows["same"]["audio_filepath"] == str(paired) and rows["deep"]["audio_filepath"] == str(deep)
+    assert {r["source_split"] for r in rows.values()} == {"Training"}
 
 
 def test_rows_are_checked_as_training_checks_them(tmp_path):

@@ -2,9 +2,11 @@
 
 AI Hub layout (`import_aihub`): under ROOT, top-level folders such as `1.Training/`,
 `2.Validation/` (or `2.Validation_split/`) and `3.Test/`, one JSON label per utterance and its
-audio either next to it or in a paired source tree. Every `*.json` under ROOT is taken as a label;
-each row records its top-level folder as `source_split`. JSON files directly under ROOT (dataset
-descriptions, the synthetic corpus's synth_summary.json) are not labels.
+audio either next to it or in a paired source tree. Every `*.json` under ROOT is taken as a label.
+Each row records its split folder as `source_split`: the first folder on the label's path named
+like a split (`1.Training`, `Validation`, `3.Test`, `학습`, ...), else its top-level folder. JSON
+files directly under ROOT (dataset descriptions, the synthetic corpus's synth_summary.json) are not
+labels.
 
 Finding a label's audio, rules tried in order (import_report.json's `audio_match` counts which
 rule found the audio of how many kept rows):
@@ -12,8 +14,9 @@ rule found the audio of how many kept rows):
     fileNm_suffix  `fileNm` with a known quirk repaired: real releases write `x.wavp` for `x.wav`,
                    and some leave the extension out
     label_stem     the label's own name with an audio extension
-Each name is looked up next to the label, then in the paired folder, then anywhere in the same
-top-level folder. Paired folders are how real releases ship labels and audio as separate zips:
+Each name is looked up next to the label, then in the paired folder, then anywhere in the paired
+split (`1.Training/` for `1.Training/라벨링데이터/...`, or `원천데이터/Training/` for
+`라벨링데이터/Training/...`). Paired folders are how real releases ship labels and audio as separate zips:
 `라벨링데이터/TL_01.x/` pairs with `원천데이터/TS_01.x/` (`VL_`/`VS_` for validation, numbered
 prefixes such as `02.라벨링데이터` and `[라벨]`/`[원천]` zip names too), at any depth.
 
@@ -88,6 +91,7 @@ _PAIRED_PARTS = (
     (re.compile(r"^([TV])[LS]_"), r"\1*_"),
     (re.compile(r"^\[(?:라벨|원천)\]"), "[*]"),
 )
+_SPLIT_FOLDER = re.compile(r"train|valid|test|dev|학습|검증|평가|시험", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -273,7 +277,7 @@ def _aihub_candidate(label: Path) -> dict:
     raw_text = _lookup(data, fields.text)
     if not isinstance(raw_text, str) or not raw_text.strip():
         raise _Skip("missing_transcript", f"field {fields.text!r} is {raw_text!r}")
-    top = rel[0] if len(rel) > 1 else ""
+    split = rel[_split_depth(rel[:-1])] if len(rel) > 1 else ""
     audio_name = _nfc(_lookup(data, fields.audio_file))
     audio_name = PureWindowsPath(audio_name).name if isinstance(audio_name, str) and audio_name else None
     audio, rule = _find_audio(label, rel[:-1], audio_name)
@@ -297,7 +301,7 @@ def _aihub_candidate(label: Path) -> dict:
         "gender": gender or parse_gender(named.get("gender")),
         "snr_db": _parse_float(_lookup(data, fields.snr_db)),
         "label_duration": _parse_float(_lookup(data, fields.duration)),
-        "source_split": _nfc(top),
+        "source_split": _nfc(split),
         "audio_match": rule,
     }
 
@@ -327,12 +331,22 @@ def _suffix_repairs(name: str) -> list[str]:
     return prefixed or [name + ext for ext in AUDIO_EXTENSIONS]
 
 
+def _split_depth(folder: tuple[str, ...]) -> int:
+    """Index of the split folder in a folder path (see module docstring); 0 without one."""
+    return next((i for i, part in enumerate(folder) if _SPLIT_FOLDER.search(part)), 0)
+
+
+def _scope(folder: tuple[str, ...]) -> tuple[str, ...]:
+    """The paired split a folder belongs to: its path down to the split folder, paired."""
+    return _pair_key(folder[: _split_depth(folder) + 1])
+
+
 def _find_audio(label: Path, folder: tuple[str, ...], name: str | None) -> tuple[Path, str | None]:
     """The label's audio and the rule that found it (module docstring); (expected path, None) when
     nothing matches, so the report names where it should have been."""
     by_pair: dict[tuple, str] = _CONTEXT["audio_by_pair"]
-    by_top: dict[tuple, str] = _CONTEXT["audio_by_top"]
-    top = folder[0] if folder else ""
+    by_scope: dict[tuple, str] = _CONTEXT["audio_by_scope"]
+    scope = _scope(folder)
     rules = [("label_stem", [label.stem + ext for ext in AUDIO_EXTENSIONS])]
     if name:
         rules[:0] = [("fileNm", [name]), ("fileNm_suffix", _suffix_repairs(name))]
@@ -343,7 +357,7 @@ def _find_audio(label: Path, folder: tuple[str, ...], name: str | None) -> tuple
             if beside.is_file():
                 return beside, rule
             key = _name_key(candidate)
-            found = by_pair.get((pair, key)) or by_top.get((top, key))
+            found = by_pair.get((pair, key)) or by_scope.get((scope, key))
             if found is not None:
                 return Path(found), rule
     return label.parent / rules[0][1][0], None
@@ -365,13 +379,15 @@ def _work(task: tuple[str, Any]) -> tuple[str, Any, tuple]:
 # ----------------------------------------------------------------------------- drivers
 
 
-def _scan_tree(root: Path, report: ImportReport, skipped: list[dict]) -> tuple[list[Path], dict[tuple, str], dict[tuple, str]]:
+def _scan_tree(
+    root: Path, report: ImportReport, skipped: list[dict]
+) -> tuple[list[Path], dict[tuple, str], dict[tuple, str]]:
     """Label files below the top level (sorted) and two audio indexes by file name (_name_key):
-    within the paired folder (_pair_key) and within the top-level folder (first found wins).
+    within the paired folder (_pair_key) and within the paired split (_scope; first found wins).
     Folders that cannot be listed are counted in the report."""
     labels: list[Path] = []
     by_pair: dict[tuple, str] = {}
-    by_top: dict[tuple, str] = {}
+    by_scope: dict[tuple, str] = {}
 
     def unlisted(exc: OSError) -> None:
         skipped.append(report.skip("unreadable_folder", str(exc.filename), exc.strerror or str(exc)))
@@ -379,7 +395,7 @@ def _scan_tree(root: Path, report: ImportReport, skipped: list[dict]) -> tuple[l
     for folder, dirs, files in os.walk(root, onerror=unlisted):
         dirs.sort()
         rel = Path(folder).relative_to(root).parts
-        top, pair = (rel[0] if rel else ""), _pair_key(rel)
+        scope, pair = _scope(rel), _pair_key(rel)
         for name in sorted(files):
             lower = name.lower()
             if lower.endswith(".json") and rel:
@@ -387,8 +403,8 @@ def _scan_tree(root: Path, report: ImportReport, skipped: list[dict]) -> tuple[l
             elif lower.endswith(AUDIO_EXTENSIONS):
                 key, path = _name_key(name), os.path.join(folder, name)
                 by_pair.setdefault((pair, key), path)
-                by_top.setdefault((top, key), path)
-    return labels, by_pair, by_top
+                by_scope.setdefault((scope, key), path)
+    return labels, by_pair, by_scope
 
 
 def _run(
@@ -460,10 +476,10 @@ def import_aihub(
         raise ConfigError(f"--out: {out} lies inside --root {root}; its reports would be read as labels")
     report = ImportReport(str(root), str(out), "aihub", {**asdict(options), "fields": asdict(fields)})
     skipped: list[dict] = []
-    labels, by_pair, by_top = _scan_tree(root, report, skipped)
+    labels, by_pair, by_scope = _scan_tree(root, report, skipped)
     if not labels:
         raise ConfigError(f"--root: no *.json labels under {root}" + (f" ({report.examples['unreadable_folder'][0]})" if skipped else ""))
-    _CONTEXT.update(root=root, fields=fields, audio_by_pair=by_pair, audio_by_top=by_top, options=options)
+    _CONTEXT.update(root=root, fields=fields, audio_by_pair=by_pair, audio_by_scope=by_scope, options=options)
     return _run([("aihub", path) for path in labels], report, out, options, skipped)
 
 

@@ -1,6 +1,7 @@
 """The training run shared by `train` (LoRA) and `pretrain-base` (full training from scratch).
 
-    setup:  seeds -> data (manifest rows, vocabulary) -> model (method.build) -> optimizer and
+    setup:  seeds -> model (method.build) -> data (manifest rows checked against what this model
+            can learn, trainer.data.screening; too many skipped is exit 78) -> optimizer and
             linear warmup/decay schedule -> resume from the latest complete checkpoint, or warm
             start from --init-from (weights only) -> accelerate.prepare (device, DDP, autocast)
     train:  steps over duration-bucketed batches; every `log_steps` a plain log line, every
@@ -609,15 +610,12 @@ class TrainingRun:
         p.finished, p.stop_reason = True, reason
         self._save(ckpt.step_dir(p.step), use_ema=False, resumable=True)
         self._write_metrics()
-        self._log_skip_summary()
-        _log.info("finished (%s) at step %d; best %s %.4f at step %d", reason, p.step, self.cfg.metric, p.best_metric, p.best_step)
-        return exit_codes.OK
-
-    def _log_skip_summary(self) -> None:
         _log.info(
             "skipped rows: %s; %s; unreadable while training: %d",
-            self.train_skips.summary(), self.val_skips.summary(), self.progress.skipped_audio,
+            self.train_skips.summary(), self.val_skips.summary(), p.skipped_audio,
         )
+        _log.info("finished (%s) at step %d; best %s %.4f at step %d", reason, p.step, self.cfg.metric, p.best_metric, p.best_step)
+        return exit_codes.OK
 
     def _write_metrics(self) -> None:
         if not self.main:
