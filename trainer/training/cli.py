@@ -37,18 +37,19 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
+    cfg = _config(args)  # before the heavy imports: a bad flag is reported in a second or two
     from trainer.training.loop import run_training
     from trainer.training.methods import LoraMethod
     from trainer.training.smoke import with_smoke_data
 
-    cfg = with_smoke_data(_config(args), args.preset or DEFAULT_PRESET)
-    return run_training(cfg, LoraMethod())
+    return run_training(with_smoke_data(cfg, args.preset or DEFAULT_PRESET), LoraMethod())
 
 
 def _pretrain_base(args: argparse.Namespace) -> int:
+    cfg = _config(args)
     from trainer.training.pretrain import pretrain_base
 
-    return pretrain_base(_config(args))
+    return pretrain_base(cfg)
 
 
 _handlers = {"train": _train, "pretrain-base": _pretrain_base}
