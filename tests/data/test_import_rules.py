@@ -108,10 +108,19 @@ def test_hostile_labels_and_lists_are_counted_or_named_not_tracebacks(tmp_path):
     # A NUL byte in a path is a missing file; an oversized CSV field names its line.
     jsonl = tmp_path / "list.jsonl"
     jsonl.write_text(json.dumps({"audio_filepath": "a\u0000.wav", "text": "사과", "speaker_id": "s1"}) + "\n", encoding="utf-8")
-    assert dict(import_generic(jsonl, "jsonl", tmp_path / "j" / "all.jsonl").skipped) == {"missing_audio": 1}
+    with pytest.raises(ConfigError, match=rf"first: {jsonl}:1: missing_audio: "):
+        import_generic(jsonl, "jsonl", tmp_path / "j" / "all.jsonl")
     csv_path = tmp_path / "big.csv"
     csv_path.write_text("audio_filepath,text,speaker_id\na.wav,사과,s1\na.wav," + "가" * 200000 + ",s2\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=rf"^{csv_path}:3: not readable as CSV \(field larger than field limit"):
         import_generic(csv_path, "csv", tmp_path / "c" / "all.jsonl")
     with pytest.raises(ConfigError, match="manifest not readable"):
         read(tmp_path)
+
+
+def test_an_import_that_kept_nothing_fails_naming_the_first_skip(tmp_path):
+    root = tmp_path / "corpus" / "1.Training"
+    _label(root / "a.json", "안녕", file_name="a.flac")
+    with pytest.raises(ConfigError, match=rf"^import: no usable utterance in .*; first: {root / 'a.json'}: missing_audio: {root / 'a.flac'}$"):
+        import_aihub(root.parent, tmp_path / "out" / "all.jsonl")
+    assert json.loads((tmp_path / "out" / REPORT_FILE).read_text(encoding="utf-8"))["skipped"] == {"missing_audio": 1}

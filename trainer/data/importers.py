@@ -449,6 +449,9 @@ def _run(
     write_manifest(rows, out)
     write_manifest(skipped, out.parent / SKIPPED_FILE)
     write_json(report.to_dict(), out.parent / REPORT_FILE)
+    if not rows:
+        first = f"; first: {skipped[0]['where']}: {skipped[0]['reason']}: {skipped[0]['detail']}" if skipped else ""
+        raise ConfigError(f"import: no usable utterance in {report.source} (see {out.parent / REPORT_FILE}){first}")
     return report
 
 

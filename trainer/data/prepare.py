@@ -182,9 +182,6 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
     else:
         imported = import_generic(options.source, options.format, out / ALL_FILE, filename_pattern=options.fields.filename_pattern, **audio)
     timings["import_s"] = time.monotonic() - tic
-    if imported.kept == 0:
-        raise ConfigError(f"prepare: no usable utterance in {options.source} (see {out / REPORT_FILE})")
-
     tic = time.monotonic()
     rows = load_manifest(out / ALL_FILE)
     outputs[ALL_FILE] = _summary(rows)
