@@ -32,3 +32,22 @@ def test_out_of_range_or_mistyped_values_name_the_field(values, message) -> None
 def test_boundary_and_integer_values_are_accepted() -> None:
     cfg = build(TrainConfig, {"learning_rate": 0, "lora_dropout": 0.0, "warmup_ratio": 1, "ema_decay": 0, "patience": 0})
     assert cfg.learning_rate == 0 and cfg.warmup_ratio == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"[PAD]": 0, "[UNK]": 1', "not a readable vocabulary"),
+        (b'\xff{"[PAD]": 0}', "not a readable vocabulary"),
+        (b'["a", "b"]', "must map each unit to a non-negative integer id"),
+        (b'{"[PAD]": 0, "[UNK]": 1, "a": "2"}', "must map each unit to a non-negative integer id"),
+        (b'{"[PAD]": 0, "[UNK]": 1, "a": 2}', r"lacks the special unit\(s\) \|"),
+        (b'{"[PAD]": 0, "[UNK]": 1, "|": 2, "a": 2}', "two units share an id"),
+    ],
+)
+def test_a_broken_vocabulary_is_a_config_error(tmp_path, content, message) -> None:
+    from trainer.model.processor import build_processor
+
+    (tmp_path / "vocab.json").write_bytes(content)
+    with pytest.raises(ConfigError, match=f"^{tmp_path / 'vocab.json'}: {message}"):
+        build_processor(tmp_path)

@@ -36,6 +36,7 @@ def build_processor(vocab_dir: str | Path) -> Wav2Vec2Processor:
     vocab_file = Path(vocab_dir) / VOCAB_FILE
     if not vocab_file.is_file():
         raise ConfigError(f"{vocab_file}: vocabulary not found (build it with `python -m trainer data prepare`)")
+    check_vocab(vocab_file)
     tokenizer = Wav2Vec2CTCTokenizer(
         str(vocab_file),
         unk_token=UNK,
@@ -49,6 +50,21 @@ def build_processor(vocab_dir: str | Path) -> Wav2Vec2Processor:
         feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True, return_attention_mask=True
     )
     return Wav2Vec2Processor(feature_extractor=features, tokenizer=tokenizer)
+
+
+def check_vocab(vocab_file: Path) -> None:
+    """ConfigError unless the file maps units to distinct integer ids and holds the special units."""
+    try:
+        vocab = json.loads(vocab_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8 or not JSON
+        raise ConfigError(f"{vocab_file}: not a readable vocabulary ({exc})") from None
+    if not isinstance(vocab, dict) or not all(isinstance(k, str) and type(v) is int and v >= 0 for k, v in vocab.items()):
+        raise ConfigError(f"{vocab_file}: must map each unit to a non-negative integer id")
+    missing = [unit for unit in (PAD, UNK, WORD_DELIMITER) if unit not in vocab]
+    if missing:
+        raise ConfigError(f"{vocab_file}: lacks the special unit(s) {', '.join(missing)}")
+    if len(set(vocab.values())) != len(vocab):
+        raise ConfigError(f"{vocab_file}: two units share an id")
 
 
 def save_processor(processor: Wav2Vec2Processor, vocab_dir: str | Path, dest: str | Path) -> None:
