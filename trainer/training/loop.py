@@ -170,6 +170,13 @@ class TrainingRun:
         self.val_rows, self.val_skips = self._screen(val_rows, "val_manifest", val_invalid, 1.0)
         self.train_skips.check_share(cfg.max_skipped_train_share, "max_skipped_train_share")
         self.val_skips.check_share(cfg.max_skipped_val_share, "max_skipped_val_share")
+        if self.acc.num_processes > 1:  # every rank screened on its own; different plans would hang DDP
+            counts = gather_object([(len(self.train_rows), len(self.val_rows))])
+            if len(set(counts)) > 1:
+                raise ConfigError(
+                    f"train_manifest, val_manifest: the processes found different usable (train, val) rows "
+                    f"{counts}: is audio changing or failing intermittently?"
+                )
         self.sampler = DurationBucketSampler(
             [r["duration"] for r in self.train_rows],
             cfg.max_batch_seconds,
