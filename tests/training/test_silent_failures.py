@@ -171,3 +171,14 @@ def test_an_evaluation_that_scored_nothing_is_an_error(smoke_data, tmp_path):
     with pytest.raises(ConfigError, match=rf"skipped {len(val)} of {len(val)} rows \(unreadable_audio {len(val)}\): nothing left to score"):
         evaluate(str(smoke_data / "base"), manifest, str(tmp_path / "eval"), EvalConfig(num_workers=0, bootstrap=10), progress=False)
     assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_an_empty_validation_set_fails_naming_why(smoke_data, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^val_manifest: {empty}: no rows$"):
+        _run(smoke_data, tmp_path, val_manifest=str(empty))
+    row = _rows(smoke_data, "val")[0]
+    invalid = _write(tmp_path / "invalid.jsonl", [{**row, "duration": -1.0}])
+    with pytest.raises(ConfigError, match=rf"^{invalid}:1: field 'duration': must be a positive number of seconds, got -1.0$"):
+        _run(smoke_data, tmp_path, val_manifest=str(invalid))

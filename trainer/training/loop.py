@@ -106,7 +106,8 @@ def read_rows(path: str, flag: str, stats: dict[str, int]) -> list[dict]:
         raise ConfigError(f"{flag}: {path}: manifest not found")
     rows = list(read_manifest(path, skip_invalid=True, stats=stats))
     if not rows:
-        raise ConfigError(f"{flag}: {path}: no valid rows")
+        list(read_manifest(path))  # raises the first bad row's ManifestError, naming file, line and field
+        raise ConfigError(f"{flag}: {path}: no rows")
     return rows
 
 
