@@ -105,6 +105,16 @@ def test_duration_ten_times_too_small_is_skipped_and_batches_use_measured_durati
     assert run.train_skips.examples[0]["utt_id"] == rows[0]["utt_id"]
     assert list(run.sampler.durations) == pytest.approx(measured[1:])
 
+    # evaluate: hours and duration bins from the audio too.
+    from trainer.evaluation.config import EvalConfig
+    from trainer.evaluation.evaluate import PREDICTIONS_FILE, evaluate
+
+    report = evaluate(str(smoke_data / "base"), manifest, str(tmp_path / "eval"), EvalConfig(num_workers=0, bootstrap=10), progress=False)
+    assert report["test_set"]["skipped"]["by_reason"] == {"duration_mismatch": 1}
+    assert report["test_set"]["hours"] == pytest.approx(sum(measured[1:]) / 3600)
+    predictions = [json.loads(line) for line in (tmp_path / "eval" / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines()]
+    assert sorted(p["duration"] for p in predictions) == pytest.approx(sorted(measured[1:]))
+
 
 def test_empty_all_unknown_and_too_long_labels_are_skipped_and_counted(smoke_data, tmp_path):
     rows = _rows(smoke_data, "train")
