@@ -26,6 +26,7 @@ if str(REPO) not in sys.path:  # `python tools/submit.py` from a checkout withou
     sys.path.insert(0, str(REPO))
 
 from trainer import exit_codes  # noqa: E402
+from trainer.config import load_config, parse_config  # noqa: E402
 from trainer.exit_codes import ConfigError  # noqa: E402
 from trainer.pipeline import config as C  # noqa: E402
 
@@ -105,7 +106,7 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
         put("tolerations", [_toleration(t) for t in given["toleration"]])
     if "set_train" in given:
         put("trainOverrides", {
-            k: C.load_values(f"v: {v}", "--set-train")["v"] for k, v in (_key_value(kv, "--set-train") for kv in given["set_train"])
+            k: parse_config(f"v: {v}", f"--set-train {k}")["v"] for k, v in (_key_value(kv, "--set-train") for kv in given["set_train"])
         })
     storage = given.get("storage")
     if storage and storage.startswith("s3://"):
@@ -123,10 +124,7 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
         brings_own = any(k in vars(args) for k in ("corpus", "base_model", "data_dir"))
         layers.append({"embeddedDefault": not brings_own, "preset": LOCAL_PRESET if not brings_own else ""})
     for path in args.values or []:
-        try:
-            layers.append(C.load_values(Path(path).read_text(encoding="utf-8"), path))
-        except FileNotFoundError:
-            raise ConfigError(f"--values: {path}: file not found") from None
+        layers.append(load_config(path))
     layers.append(flag_values(args))
     merged: dict[str, Any] = {}
     for layer in layers:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +42,28 @@ DEFAULT_BASE_MODEL = "facebook/wav2vec2-xls-r-300m"
 DEVICES = ("auto", "cpu", "cuda")
 
 
+# Free-form strings (see check_bounds): paths and URIs may hold any printable text; names that
+# become folder names are plain names (no '/', no leading '.', hence no '..'); module names are
+# dotted identifiers.
+PATH_TEXT = r"[^\x00-\x1f\x7f]*"
+MAX_PATH = 1024
+FOLDER_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+MAX_FOLDER_NAME = 64
+MODULE_NAME = r"[A-Za-z_][A-Za-z0-9_.]*"
+
+
 def _f(default: Any, help: str, **kw: Any) -> Any:
     """A dataclass field with help text (used for the generated argparse flags) and optional bounds
-    (`above`, `at_least`, `below`, `at_most`; for a list, each item) that `check_bounds` enforces."""
+    (`above`, `at_least`, `below`, `at_most`; for strings `pattern` and `max_length`; for a list,
+    each item) that `check_bounds` enforces."""
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kw})
     return field(default=default, metadata={"help": help, **kw})
+
+
+def _path(default: str, help: str) -> Any:
+    """A path or URI field: any printable text up to MAX_PATH characters."""
+    return _f(default, help, pattern=PATH_TEXT, max_length=MAX_PATH)
 
 
 @dataclass
@@ -54,13 +71,13 @@ class TrainConfig:
     """Everything `python -m trainer train` needs. See module docstring for how flags map to fields."""
 
     # --- where things are
-    output: str = _f("", "checkpoint/log directory: local path, PVC path or s3://bucket/prefix")
-    model: str = _f(DEFAULT_BASE_MODEL, "base model: local directory or hub id")
-    train_manifest: str = _f("", "training manifest (JSONL); default: the phase's curriculum file")
-    val_manifest: str = _f("", "validation manifest (JSONL)")
-    curriculum_dir: str = _f("", "directory with phase1.jsonl..phase3.jsonl (picks --train-manifest)")
-    vocab: str = _f("", "vocab.json built from the training split (see `trainer data vocab`)")
-    init_from: str = _f("", "warm start: adapter checkpoint URI (weights only, fresh optimizer)")
+    output: str = _path("", "checkpoint/log directory: local path, PVC path or s3://bucket/prefix")
+    model: str = _path(DEFAULT_BASE_MODEL, "base model: local directory or hub id")
+    train_manifest: str = _path("", "training manifest (JSONL); default: the phase's curriculum file")
+    val_manifest: str = _path("", "validation manifest (JSONL)")
+    curriculum_dir: str = _path("", "directory with phase1.jsonl..phase3.jsonl (picks --train-manifest)")
+    vocab: str = _path("", "vocab.json built from the training split (see `trainer data vocab`)")
+    init_from: str = _path("", "warm start: adapter checkpoint URI (weights only, fresh optimizer)")
     # --- curriculum
     phase: int = _f(0, "curriculum phase 1|2|3 (0: no phase defaults)", choices=[0, 1, 2, 3])
     epochs: float = _f(0.0, "epochs (0: the phase's default)", at_least=0)
@@ -70,7 +87,8 @@ class TrainConfig:
     rank: int = _f(16, "LoRA rank (16 or 32 in the seed's experiments)", at_least=1)
     lora_alpha: int = _f(32, "LoRA alpha", at_least=1)
     lora_dropout: float = _f(0.05, "LoRA dropout", at_least=0, below=1)
-    target_modules: list[str] = _f(["q_proj", "k_proj", "v_proj"], "modules that get adapters")
+    target_modules: list[str] = _f(["q_proj", "k_proj", "v_proj"], "modules that get adapters",
+                                   pattern=MODULE_NAME, max_length=128)
     frozen_layers: int = _f(8, "lower transformer layers left without adapters (frozen)", at_least=0)
     # --- optimisation
     learning_rate: float = _f(1e-4, "peak learning rate", at_least=0)
@@ -125,6 +143,8 @@ class TrainConfig:
 
 BOUNDS = {"above": (lambda v, b: v > b, ">"), "at_least": (lambda v, b: v >= b, ">="),
           "below": (lambda v, b: v < b, "<"), "at_most": (lambda v, b: v <= b, "<=")}
+PATTERN_NAMES = {PATH_TEXT: "text without control characters", FOLDER_NAME: "a plain name (letters, digits, _ . -; "
+                 "not starting with '.')", MODULE_NAME: "a module name (letters, digits, _ and .)"}
 
 
 def check_bounds(config: Any) -> None:
@@ -135,6 +155,18 @@ def check_bounds(config: Any) -> None:
             for key, (holds, sign) in BOUNDS.items():
                 if key in f.metadata and not holds(item, f.metadata[key]):
                     raise ConfigError(f"{f.name}: must be {sign} {f.metadata[key]}, got {value}")
+            if isinstance(item, str):
+                check_text(item, f.name, f.metadata.get("pattern", PATH_TEXT), f.metadata.get("max_length", MAX_PATH))
+
+
+def check_text(value: str, setting: str, pattern: str, max_length: int) -> str:
+    """`value`, or a ConfigError naming `setting` when it is longer than `max_length` or does not
+    match `pattern` as a whole."""
+    if len(value) > max_length:
+        raise ConfigError(f"{setting}: longer than {max_length} characters ({len(value)})")
+    if not re.fullmatch(pattern, value):
+        raise ConfigError(f"{setting}: {value!r} is not {PATTERN_NAMES.get(pattern, pattern)}")
+    return value
 
 
 # ----------------------------------------------------------------------------- dataclass <-> flags
@@ -200,17 +232,69 @@ def to_flags(obj: Any, only_changed_from: Any = None) -> list[str]:
     return argv
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
+# Limits on a config document (train --config, presets, values files, JSON or YAML): far above
+# any real config, low enough that a hostile file cannot make parsing or walking it expensive
+# (a few nested anchors expand to billions of nodes: "billion laughs").
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_ALIASES = 64
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML 1.2 numbers, as Helm's parser reads them (PyYAML follows YAML 1.1, where `1e-4` is a
+    string), and at most MAX_CONFIG_ALIASES aliases per document."""
+
+    def compose_document(self) -> Any:
+        self.aliases_seen = 0
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases_seen += 1
+            if self.aliases_seen > MAX_CONFIG_ALIASES:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, f"more than {MAX_CONFIG_ALIASES} aliases", mark)
+        return super().compose_node(parent, index)
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?([0-9][0-9_]*)?\.?[0-9]+([eE][-+]?[0-9]+)?$|^[-+]?[0-9]+\.[0-9]*([eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+
+
+def parse_config(text: str, source: str) -> dict[str, Any]:
+    """The one parser of every config document (YAML, or JSON as its subset): a mapping, or a
+    ConfigError naming `source` (too large, too many aliases, nested too deep, invalid)."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES} bytes; not a config file")
+    try:
+        data = yaml.load(text, Loader=_ConfigLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping of field: value")
+    return data
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """`parse_config` of a file, whose size is checked before it is read."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not a config file")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of field: value")
-    return data
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_config(text, str(path))
 
 
 def _fits(tp: Any, value: Any) -> bool:

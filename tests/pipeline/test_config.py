@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trainer.exit_codes import ConfigError
+from trainer.config import parse_config
 from trainer.pipeline import config as C
 
 
@@ -65,10 +66,10 @@ def test_trailing_newline_is_rejected_although_the_pattern_matches() -> None:
 
 
 def test_values_files_read_numbers_like_helm() -> None:
-    values = C.load_values("trainOverrides:\n  learning_rate: 1e-4\n  epochs: 3\n", "v.yaml")
+    values = parse_config("trainOverrides:\n  learning_rate: 1e-4\n  epochs: 3\n", "v.yaml")
     assert values["trainOverrides"] == {"learning_rate": 1e-4, "epochs": 3}
     with pytest.raises(ConfigError, match="v.yaml"):
-        C.load_values("a: [", "v.yaml")
+        parse_config("a: [", "v.yaml")
 
 
 def test_run_name_is_derived_from_the_config() -> None:

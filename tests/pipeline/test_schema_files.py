@@ -7,7 +7,8 @@ import json
 from typing import Any, Iterator
 
 from trainer.pipeline import schema
-from trainer.pipeline.config import PipelineConfig, to_values, load_values
+from trainer.config import parse_config
+from trainer.pipeline.config import PipelineConfig, to_values
 
 REGENERATE = "regenerate with: python -m trainer.pipeline.schema --write"
 
@@ -20,7 +21,7 @@ def test_committed_schema_is_generated() -> None:
 def test_committed_values_are_generated_and_equal_the_defaults() -> None:
     text = (schema.CHART_DIR / "values.yaml").read_text(encoding="utf-8")
     assert text == schema.values_yaml(), REGENERATE
-    assert load_values(text, "values.yaml") == to_values(PipelineConfig())
+    assert parse_config(text, "values.yaml") == to_values(PipelineConfig())
 
 
 def _objects(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:

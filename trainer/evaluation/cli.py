@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from trainer.config import add_dataclass_flags, build
+from trainer.config import FOLDER_NAME, MAX_FOLDER_NAME, MAX_PATH, PATH_TEXT, add_dataclass_flags, build, check_text
 from trainer.evaluation.config import EvalConfig
 from trainer.exit_codes import ConfigError
 
@@ -49,9 +49,8 @@ def named_values(pairs: list[str], flag: str) -> dict[str, str]:
             raise ConfigError(f"{flag}: expected NAME=VALUE, got {pair!r}")
         if name in out:
             raise ConfigError(f"{flag}: name {name!r} given twice")
-        if "/" in name:
-            raise ConfigError(f"{flag}: name {name!r} must not contain '/' (it names a folder)")
-        out[name] = value
+        check_text(name, f"{flag} {pair}: the name (it names a folder)", FOLDER_NAME, MAX_FOLDER_NAME)
+        out[name] = check_text(value, f"{flag} {name}", PATH_TEXT, MAX_PATH)
     return out
 
 

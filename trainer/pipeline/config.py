@@ -19,14 +19,11 @@ import copy
 import dataclasses
 import hashlib
 import json
-import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import yaml
-
-from trainer.config import DEFAULT_BASE_MODEL, PHASES, TrainConfig, build
+from trainer.config import DEFAULT_BASE_MODEL, MAX_PATH, PHASES, TrainConfig, build
 from trainer.exit_codes import ConfigError
 
 # Kubernetes limits every object name used here (Jobs, Services, label values, pod hostnames) to a
@@ -35,6 +32,7 @@ from trainer.exit_codes import ConfigError
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 MAX_NAME = 63
 MAX_RUN_NAME = 40
+MAX_QUANTITY = 32
 RESERVED_RUN_NAMES = ("data", "models")  # top-level folders of the storage layout
 # Resource quantities, as the API server parses them (no sign: negative requests make no sense).
 QUANTITY = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$"
@@ -69,18 +67,18 @@ def _v(default: Any, help: str, **schema: Any) -> Any:
 
 @dataclass
 class ImageConfig:
-    repository: str = _v("ghcr.io/example/ko-child-asr", "trainer image repository", pattern=IMAGE)
-    tag: str = _v("0.1.0", "image tag", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    repository: str = _v("ghcr.io/example/ko-child-asr", "trainer image repository", pattern=IMAGE, maxLength=255)
+    tag: str = _v("0.1.0", "image tag", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", maxLength=128)
     pull_policy: Literal["IfNotPresent", "Always", "Never"] = _v("IfNotPresent", "imagePullPolicy")
-    pull_secrets: list[str] = _v([], "names of existing image pull Secrets", items={"pattern": DNS_LABEL})
+    pull_secrets: list[str] = _v([], "names of existing image pull Secrets", items={"pattern": DNS_LABEL, "maxLength": MAX_NAME})
 
 
 @dataclass
 class DataConfig:
     dir: str = _v("data", "prepared data folder below the storage root (manifests, curriculum/, vocab.json)",
-                  pattern=REL_PATH)
+                  pattern=REL_PATH, maxLength=MAX_PATH)
     corpus: str = _v("", "AI Hub-layout corpus folder below the storage root, imported by the prepare job",
-                     pattern=f"({REL_PATH})|^$")
+                     pattern=f"({REL_PATH})|^$", maxLength=MAX_PATH)
     prepare: bool = _v(False, "run `trainer data prepare` first (import, split, curriculum, vocab)")
     unit: Literal["syllable", "jamo"] = _v("syllable", "output units of the vocabulary (jamo suits tiny models)")
     fractions: list[float] = _v([], "curriculum phase sizes as fractions of the training hours ([]: 30/90/148 h)",
@@ -102,8 +100,8 @@ class SynthConfig:
 
 @dataclass
 class Resources:
-    cpu: str = _v("8", "CPU request", pattern=QUANTITY)
-    memory: str = _v("48Gi", "memory request and limit", pattern=QUANTITY)
+    cpu: str = _v("8", "CPU request", pattern=QUANTITY, maxLength=MAX_QUANTITY)
+    memory: str = _v("48Gi", "memory request and limit", pattern=QUANTITY, maxLength=MAX_QUANTITY)
 
 
 @dataclass
@@ -112,7 +110,8 @@ class ResourcesConfig:
     prepare: Resources = _v(Resources("2", "8Gi"), "the CPU-only data prepare Job")
     orchestrator: Resources = _v(Resources("100m", "256Mi"), "the chain orchestrator and marker checks")
     tensorboard: Resources = _v(Resources("250m", "1Gi"), "the TensorBoard Deployment")
-    shm_size: str = _v("16Gi", "size limit of the /dev/shm emptyDir (data loader workers)", pattern=QUANTITY)
+    shm_size: str = _v("16Gi", "size limit of the /dev/shm emptyDir (data loader workers)", pattern=QUANTITY,
+                       maxLength=MAX_QUANTITY)
 
 
 @dataclass
@@ -127,10 +126,11 @@ class JobPolicy:
 
 @dataclass
 class PvcConfig:
-    claim_name: str = _v("", "existing PersistentVolumeClaim; empty: create <run>-storage", pattern=f"({DNS_LABEL})|^$")
-    size: str = _v("200Gi", "size of the created claim", pattern=QUANTITY)
+    claim_name: str = _v("", "existing PersistentVolumeClaim; empty: create <run>-storage", pattern=f"({DNS_LABEL})|^$",
+                         maxLength=MAX_NAME)
+    size: str = _v("200Gi", "size of the created claim", pattern=QUANTITY, maxLength=MAX_QUANTITY)
     storage_class: str = _v("", "storageClassName of the created claim (empty: cluster default)",
-                            pattern=f"({DNS_LABEL})|^$")
+                            pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = _v(
         "ReadWriteOnce", "ReadWriteOnce suits sequential single-node phases; multi-node needs ReadWriteMany"
     )
@@ -138,12 +138,14 @@ class PvcConfig:
 
 @dataclass
 class S3Config:
-    prefix: str = _v("", "s3://bucket/prefix holding data, models and runs", pattern=f"({S3_URI})|^$")
+    prefix: str = _v("", "s3://bucket/prefix holding data, models and runs", pattern=f"({S3_URI})|^$",
+                     maxLength=MAX_PATH)
     secret_name: str = _v("", "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never inlined)",
-                          pattern=f"({DNS_LABEL})|^$")
-    endpoint: str = _v("", "S3-compatible endpoint URL (empty: AWS)", pattern=r"^(https?://[A-Za-z0-9.:-]+/?)?$")
+                          pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
+    endpoint: str = _v("", "S3-compatible endpoint URL (empty: AWS)", pattern=r"^(https?://[A-Za-z0-9.:-]+/?)?$",
+                       maxLength=255)
     service_account_name: str = _v("", "workload identity: ServiceAccount allowed to reach the bucket",
-                                   pattern=f"({DNS_LABEL})|^$")
+                                   pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
 
 
 @dataclass
@@ -176,8 +178,10 @@ class PipelineConfig:
     ranks: list[int] = _v([32], "LoRA ranks; each gets its own phase chain", items={"minimum": 1, "maximum": 1024},
                           minItems=1, uniqueItems=True)
     evaluate: bool = _v(True, "finish with the comparison Job: base vs each rank's last phase")
-    preset: str = _v("", "trainer preset (e.g. demo, demo-small) passed to every job", pattern=PRESET)
-    base_model: str = _v(DEFAULT_BASE_MODEL, "hub id, absolute path (PVC: below /storage) or s3:// URI", pattern=MODEL)
+    preset: str = _v("", "trainer preset (e.g. demo, demo-small) passed to every job", pattern=PRESET,
+                     maxLength=MAX_NAME)
+    base_model: str = _v(DEFAULT_BASE_MODEL, "hub id, absolute path (PVC: below /storage) or s3:// URI", pattern=MODEL,
+                         maxLength=MAX_PATH)
     embedded_default: bool = _v(
         False, "synthetic corpus + tiny base trained from scratch instead of data.corpus / baseModel"
     )
@@ -272,28 +276,6 @@ def _control_characters(values: Any, path: str = "") -> list[str]:
 
 def _has_control(text: str) -> bool:
     return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
-
-
-class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML follows YAML 1.1, where `1e-4` is a string; Helm's YAML 1.2 parser reads a float."""
-
-
-_Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?([0-9][0-9_]*)?\.?[0-9]+([eE][-+]?[0-9]+)?$|^[-+]?[0-9]+\.[0-9]*([eE][-+]?[0-9]+)?$"),
-    list("-+0123456789."),
-)
-
-
-def load_values(text: str, source: str) -> dict[str, Any]:
-    """Parse a values file the way Helm reads numbers; ConfigError names the file on bad YAML."""
-    try:
-        data = yaml.load(text, Loader=_Yaml12Loader) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: top level must be a mapping of values")
-    return data
 
 
 # ----------------------------------------------------------------------------- cross-field checks

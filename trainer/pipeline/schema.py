@@ -18,11 +18,12 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
+from trainer.config import MAX_PATH, PATH_TEXT
 from trainer.pipeline import config as C
 
 CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "ko-child-asr"
 # Free-form strings may not carry control characters (newlines are how YAML injection starts).
-PLAIN_STRING = r"^[^\x00-\x1f\x7f]*$"
+PLAIN_STRING = f"^{PATH_TEXT}$"
 
 TOLERATION = {
     "type": "object",
@@ -83,6 +84,9 @@ def _train_overrides_schema() -> dict[str, Any]:
         bounds = {JSON_BOUNDS[k]: v for k, v in f.metadata.items() if k in JSON_BOUNDS}
         target = props[f.name]["items"] if "items" in props[f.name] else props[f.name]
         target.update(bounds)
+        if target.get("type") == "string":  # trainer.config.check_bounds' text rules
+            target["pattern"] = f"^{f.metadata.get('pattern', PATH_TEXT)}$"
+            target["maxLength"] = f.metadata.get("max_length", MAX_PATH)
     return {"type": "object", "additionalProperties": False, "properties": props}
 
 

@@ -14,9 +14,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from trainer.config import PHASES, TrainConfig, build, load_yaml
+from trainer.config import PHASES, TrainConfig, build, load_config
 from trainer.exit_codes import ConfigError
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
@@ -33,7 +31,7 @@ def load_preset(name: str) -> dict[str, Any]:
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError(f"preset: unknown preset '{name}' (choose from {', '.join(preset_names())})")
-    preset = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    preset = load_config(path)
     unknown = set(preset) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)} (allowed: {', '.join(SECTIONS)})")
@@ -64,7 +62,7 @@ def resolve(command: str, preset_name: str | None, config_file: str | None, flag
     """The TrainConfig for `command` ("train" or "pretrain-base") from all layers."""
     preset = load_preset(preset_name or DEFAULT_PRESET)
     section = preset.get(COMMAND_SECTIONS[command]) or {}
-    file_layer = load_yaml(config_file) if config_file else {}
+    file_layer = load_config(config_file) if config_file else {}
     phase = flags.get("phase", file_layer.get("phase", section.get("phase", 0)))
     phase_layer = (preset.get("phases") or {}).get(phase, {}) if command == "train" else {}
     source = f"preset {preset_name or DEFAULT_PRESET}" + (f" + {config_file}" if config_file else "")
