@@ -3,6 +3,7 @@ on free ports. The `s3_server` / `s3_env` fixtures in tests/conftest.py start on
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -45,6 +46,7 @@ class SeaweedServer:
             self.binary, "mini", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.telemetry=false",  # no calls home: only loopback traffic
+            f"-s3.config={self._identities()}",
             *(f"-{flag}={port}" for flag, port in self.ports.items()),
         ]
         self.log = open(self.data_dir / "weed.log", "ab")
@@ -70,6 +72,19 @@ class SeaweedServer:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.process = None
+
+    # Identities the server accepts (any other key, or a wrong secret, is refused as on AWS):
+    # the tests' own admin keys, and a key that may only read.
+    KEYS = {"test": ("test", ["Admin", "Read", "Write", "List", "Tagging"]), "reader": ("reader-secret", ["Read", "List"])}
+
+    def _identities(self) -> Path:
+        path = self.data_dir / "s3-identities.json"
+        identities = [
+            {"name": key, "credentials": [{"accessKey": key, "secretKey": secret}], "actions": actions}
+            for key, (secret, actions) in self.KEYS.items()
+        ]
+        path.write_text(json.dumps({"identities": identities}), encoding="utf-8")
+        return path
 
     def env(self) -> dict[str, str]:
         return {

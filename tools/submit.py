@@ -230,6 +230,7 @@ def _subcommand(args: argparse.Namespace) -> int:
 
 
 def _connection_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help=f"tracebacks for anticipated errors too (or {exit_codes.DEBUG_ENV}=1)")
     p.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
     p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--context", help="kubeconfig context")
@@ -299,16 +300,11 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    try:
-        if argv and argv[0] in SUBCOMMANDS:
-            return _subcommand(build_subcommand_parser().parse_args(argv))
-        args = build_parser().parse_args(argv)
-        cfg = build_config(args)
-        return _local(args, cfg) if args.local else _cluster(args, cfg)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_codes.CONFIG_ERROR
-
+    if argv and argv[0] in SUBCOMMANDS:
+        args = build_subcommand_parser().parse_args(argv)
+        return exit_codes.run_main(lambda: _subcommand(args), debug=args.debug)
+    args = build_parser().parse_args(argv)
+    return exit_codes.run_main(lambda: (_local if args.local else _cluster)(args, build_config(args)), debug=args.debug)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,6 @@ import logging
 import sys
 
 from trainer import exit_codes
-from trainer.exit_codes import ConfigError
 
 COMMAND_MODULES = (
     "trainer.data.cli",  # data synth|import|split|curriculum|vocab|prepare
@@ -26,8 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trainer",
         description="Korean children's ASR: prepare data, fine-tune wav2vec2 with LoRA, evaluate and export. "
-        f"Exit codes: 0 done, {exit_codes.PREEMPTED} preempted (rerun to resume), "
-        f"{exit_codes.CONFIG_ERROR} bad configuration or input.",
+        f"Exit codes: 0 done, {exit_codes.PREEMPTED} interrupted: preempted or storage unreachable (rerun to resume), "
+        f"{exit_codes.CONFIG_ERROR} bad configuration or input, {exit_codes.FAILED} a bug (the only traceback).",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help=f"tracebacks for anticipated errors too (or {exit_codes.DEBUG_ENV}=1)"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
@@ -40,8 +42,4 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_codes.CONFIG_ERROR
+    return exit_codes.run_main(lambda: args.func(args), debug=args.debug)

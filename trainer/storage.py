@@ -10,12 +10,14 @@ reader that trusts only marked folders never sees a half-written one:
   with exponential backoff while the endpoint is unreachable), then the marker object last.
 
 The endpoint comes from `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` (MinIO, SeaweedFS, Ceph...),
-credentials from the usual boto3 chain. `materialize(uri)` gives a local path for any URI (S3
+credentials from the usual boto3 chain. Errors that retrying cannot fix (a missing bucket, rejected
+credentials, an endpoint that never answered) are ConfigErrors naming what to fix (`with_retries`). `materialize(uri)` gives a local path for any URI (S3
 objects are downloaded into a cache folder) for code that needs files on disk.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -27,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
+from trainer.exit_codes import ConfigError, StorageUnavailable
+
 MARKER = "COMPLETE"
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,6 +38,9 @@ T = TypeVar("T")
 # Retries of a whole file transfer while the server is unreachable (botocore retries each request
 # a few times on its own; this outer loop rides out an endpoint that is down for minutes).
 RETRY_SECONDS = float(os.environ.get("TRAINER_S3_RETRY_SECONDS", "600"))
+# How long an endpoint that has not answered yet in this process may stay silent before the run
+# stops with a configuration error (a wrong AWS_ENDPOINT_URL should not cost 10 minutes).
+FIRST_CONTACT_SECONDS = float(os.environ.get("TRAINER_S3_FIRST_CONTACT_SECONDS", "20"))
 MULTIPART_BYTES = 8 * 1024 * 1024
 
 
@@ -108,8 +115,25 @@ class LocalStore:
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
 
+    def check_writable(self, setting: str = "output") -> None:
+        """ConfigError naming `setting` when the folder cannot be created or written to
+        (read-only, forbidden, a file in the way), before any work is done."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".tmp-write-check-"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{setting}: {self.root}: cannot write here ({exc.strerror})") from None
+
     def complete(self, name: str) -> bool:
         return (self.root / name / MARKER).is_file()
+
+    def set_aside(self, name: str, suffix: str) -> str:
+        """Rename folder `name` to the first unused `name.suffix[-N]` (kept for a person to
+        inspect; no longer a checkpoint name); returns the new name."""
+        target = _unused(f"{name}.{suffix}", set(self.list_dirs()))
+        (self.root / name).rename(self.root / target)
+        return target
 
     def list_dirs(self) -> list[str]:
         if not self.root.is_dir():
@@ -151,6 +175,11 @@ class LocalStore:
                     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
 
 
+def _unused(name: str, taken: set[str]) -> str:
+    """`name`, else the first of `name-1`, `name-2`, ... that is not taken."""
+    return next(c for c in (name + (f"-{i}" if i else "") for i in itertools.count()) if c not in taken)
+
+
 def _file_list(folder: Path) -> dict[str, int]:
     return {
         p.relative_to(folder).as_posix(): p.stat().st_size
@@ -159,13 +188,19 @@ def _file_list(folder: Path) -> dict[str, int]:
     }
 
 
+def s3_endpoint() -> Optional[str]:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
 def s3_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+    endpoint = s3_endpoint()
     config = Config(
-        retries={"max_attempts": 5, "mode": "standard"},
+        # Attempts per request: AWS_MAX_ATTEMPTS (standard mode's default, 3); with_retries rides
+        # out longer outages on top.
+        retries={"mode": "standard"},
         connect_timeout=5,
         read_timeout=60,
         # Path-style works with every S3-compatible server; virtual hosts need DNS per bucket.
@@ -174,29 +209,91 @@ def s3_client() -> Any:
     return boto3.client("s3", endpoint_url=endpoint, config=config)
 
 
+# What an S3 error code means for the person who has to fix it; retrying cannot help these.
+_CONFIG_ERRORS = {
+    "NoSuchBucket": "the bucket does not exist (check the s3:// URI, or create the bucket)",
+    "InvalidBucketName": "not a valid bucket name (check the s3:// URI)",
+    "InvalidAccessKeyId": "AWS_ACCESS_KEY_ID is not known to the endpoint",
+    "SignatureDoesNotMatch": "AWS_SECRET_ACCESS_KEY does not match AWS_ACCESS_KEY_ID",
+    "AccessDenied": "the credentials (AWS_ACCESS_KEY_ID or the workload identity) may not access it",
+    "403": "the credentials (AWS_ACCESS_KEY_ID or the workload identity) may not access it",
+    "AllAccessDisabled": "all access to the bucket is disabled",
+}
+# Endpoints that have answered in this process: before the first answer an unreachable endpoint
+# is a configuration error after FIRST_CONTACT_SECONDS; afterwards it is an outage to wait out.
+_answered: set[Optional[str]] = set()
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The ClientError behind boto3's transfer wrappers (S3UploadFailedError)."""
+    from botocore.exceptions import ClientError
+
+    inner = exc.__cause__ or exc.__context__
+    return inner if isinstance(inner, ClientError) else exc
+
+
+def _error_code(exc: BaseException) -> str:
+    from botocore.exceptions import ClientError
+
+    exc = _cause(exc)
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
+
+
+def _config_problem(exc: BaseException) -> Optional[str]:
+    """What to fix, for errors that retrying cannot help (missing bucket, rejected credentials)."""
+    from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a workload identity)"
+    code = _error_code(exc)
+    return f"{code}: {_CONFIG_ERRORS[code]}" if code in _CONFIG_ERRORS else None
+
+
 def _transient(exc: BaseException) -> bool:
     """Errors worth waiting out: unreachable endpoint, dropped connection, throttling, 5xx."""
     from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError
 
-    if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        code = exc.response.get("Error", {}).get("Code", "")
+    inner = _cause(exc)
+    if isinstance(inner, ClientError):
+        status = inner.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = inner.response.get("Error", {}).get("Code", "")
         return status >= 500 or status == 429 or code in {"SlowDown", "RequestTimeout"}
     return isinstance(exc, (BotoCoreError, S3UploadFailedError, ConnectionError, TimeoutError))
 
 
 def with_retries(action: Callable[[], T], what: str, budget_s: Optional[float] = None) -> T:
     """Run `action`, retrying transient S3 failures with exponential backoff (1 s .. 30 s) for up
-    to `budget_s` seconds (default RETRY_SECONDS)."""
-    deadline = time.monotonic() + (RETRY_SECONDS if budget_s is None else budget_s)
+    to `budget_s` seconds (default RETRY_SECONDS, or FIRST_CONTACT_SECONDS while the endpoint has
+    never answered). Errors retrying cannot fix are ConfigErrors (exit 78) saying what to fix; an
+    endpoint that never answered is one too; transient errors that outlast the budget are
+    StorageUnavailable (exit 75: a rerun resumes)."""
+    endpoint = s3_endpoint()
+    first_contact = endpoint not in _answered
+    budget = budget_s if budget_s is not None else FIRST_CONTACT_SECONDS if first_contact else RETRY_SECONDS
+    deadline = time.monotonic() + budget
     delay = 1.0
     while True:
         try:
-            return action()
-        except Exception as exc:  # noqa: BLE001 - filtered by _transient
-            if not _transient(exc) or time.monotonic() + delay > deadline:
+            result = action()
+            _answered.add(endpoint)
+            return result
+        except Exception as exc:  # noqa: BLE001 - classified below
+            problem = _config_problem(exc)
+            if problem:
+                raise ConfigError(f"{what}: {problem}") from exc
+            if not _transient(exc):
                 raise
+            if time.monotonic() + delay > deadline:
+                if first_contact:
+                    raise ConfigError(
+                        f"{what}: no answer from the S3 endpoint {endpoint or '(AWS default)'} within {budget:.0f} s "
+                        f"(AWS_ENDPOINT_URL; wait set by TRAINER_S3_FIRST_CONTACT_SECONDS): {exc}"
+                    ) from exc
+                raise StorageUnavailable(
+                    f"{what}: storage still failing after {budget:.0f} s of retries (TRAINER_S3_RETRY_SECONDS): "
+                    f"{exc}; rerun the same command to resume from the last complete checkpoint"
+                ) from exc
             _log.warning("%s failed (%s); retrying in %.0f s", what, type(exc).__name__, delay)
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
@@ -267,6 +364,16 @@ class S3Store:
         with_retries(lambda: self.client.put_object(Bucket=self.bucket, Key=marker_key, Body=body), "mark")
         shutil.rmtree(staged, ignore_errors=True)
 
+    def check_writable(self, setting: str = "output") -> None:
+        """ConfigError naming `setting` when the bucket is missing, the credentials are rejected
+        or the endpoint never answers (see with_retries), before any work is done."""
+        key = self._key(".tmp-write-check")
+        what = f"{setting}: {self.uri}"
+        # Listing first: some servers create a missing bucket on the first upload.
+        with_retries(lambda: self.client.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1), what)
+        with_retries(lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=b""), what)
+        with_retries(lambda: self.client.delete_object(Bucket=self.bucket, Key=key), what)
+
     def complete(self, name: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -285,6 +392,20 @@ class S3Store:
         base = self._key() + "/" if self.prefix else ""
         names = {k[len(base) :].split("/", 1)[0] for k in self._keys(base) if "/" in k[len(base) :]}
         return sorted(names)
+
+    def set_aside(self, name: str, suffix: str) -> str:
+        """Move the objects of folder `name` to the first unused `name.suffix[-N]` (server-side
+        copies, then the originals are removed marker first); returns the new name."""
+        target = _unused(f"{name}.{suffix}", set(self.list_dirs()))
+        source = self._key(name) + "/"
+        for key in list(self._keys(source)):
+            new_key = self._key(target, key[len(source) :])
+            with_retries(
+                lambda: self.client.copy({"Bucket": self.bucket, "Key": key}, self.bucket, new_key),
+                f"copy s3://{self.bucket}/{key}",
+            )
+        self.remove(name)
+        return target
 
     def remove(self, name: str) -> None:
         marker_key = self._key(name, MARKER)
@@ -346,7 +467,7 @@ def download_prefix(client: Any, bucket: str, prefix: str, dest: Path) -> None:
 
     found = with_retries(keys, f"list s3://{bucket}/{prefix}")
     if not found:
-        raise FileNotFoundError(f"s3://{bucket}/{prefix}: no objects under this prefix")
+        raise ConfigError(f"s3://{bucket}/{prefix}: no objects under this prefix")
     for key in found:
         target = dest / key[len(prefix.rstrip("/")) + 1 :]
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ MISSING = "missing"
 CHECK_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "256Mi"}}
 EXIT_MEANINGS = {
     exit_codes.CONFIG_ERROR: "configuration error",
-    exit_codes.PREEMPTED: "preempted: interrupted after saving a checkpoint",
+    exit_codes.PREEMPTED: "interrupted (preempted, or storage unreachable); a rerun resumes from the last checkpoint",
 }
 _STEP_LABELS = ("ko-child-asr/rank", "ko-child-asr/phase")
 _log = logging.getLogger("orchestrator")

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import random
 import re
+import shutil
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 import torch
 
-from trainer.storage import LocalStore, S3Store
+from trainer.storage import MARKER, LocalStore, S3Store
 
 STATE_FILE = "trainer_state.json"
 EMA_FILE = "ema_state.safetensors"
@@ -35,6 +38,8 @@ SCALER_FILE = "scaler.pt"  # fp16 only
 METRICS_FILE = "metrics.json"
 BEST = "checkpoint-best"
 _STEP_DIR = re.compile(r"checkpoint-(\d+)")
+DAMAGED_SUFFIX = "corrupt"  # checkpoint-N -> checkpoint-N.corrupt when it does not load
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -76,10 +81,74 @@ def complete_steps(store: LocalStore | S3Store) -> list[int]:
     return sorted(s for s in steps if store.complete(step_dir(s)))
 
 
+class DamagedCheckpoint(Exception):
+    """A complete (marked) checkpoint folder whose files do not load."""
+
+
+def _parse(path: Path) -> None:
+    """Read a checkpoint file the way resuming will; raises whatever its reader raises."""
+    if path.suffix == ".json":
+        json.loads(path.read_text(encoding="utf-8"))
+    elif path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        load_file(str(path))
+    elif path.suffix in (".pt", ".pth"):
+        torch.load(path, map_location="cpu", weights_only=False)  # our own files (numpy RNG state)
+
+
+def verify(folder: Path) -> None:
+    """DamagedCheckpoint naming the first file that is missing, differs in size from what the
+    completion marker recorded, or does not parse."""
+    try:
+        files = json.loads((folder / MARKER).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DamagedCheckpoint(f"{MARKER}: {exc}") from None
+    for rel, size in files.items():
+        path = folder / rel
+        if not path.is_file():
+            raise DamagedCheckpoint(f"{rel}: missing")
+        if path.stat().st_size != size:
+            raise DamagedCheckpoint(f"{rel}: {path.stat().st_size} bytes, {size} when saved")
+        try:
+            _parse(path)
+        except Exception as exc:  # noqa: BLE001 - any reader failure means the file is damaged
+            raise DamagedCheckpoint(f"{rel}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
+
+
+def set_aside_damaged(store: LocalStore | S3Store) -> None:
+    """Move complete checkpoints that do not load out of the way (renamed, never deleted), newest
+    first, until the newest one that loads; resuming then takes that one."""
+    for step in reversed(complete_steps(store)):
+        name = step_dir(step)
+        folder = store.fetch(name)
+        try:
+            verify(folder)
+            return
+        except DamagedCheckpoint as exc:
+            aside = store.set_aside(name, DAMAGED_SUFFIX)
+            _log.error("%s/%s does not load (%s); moved to %s, trying the next older checkpoint", store.uri, name, exc, aside)
+        finally:
+            if isinstance(store, S3Store):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
 def prune(store: LocalStore | S3Store, keep_last: int) -> None:
     """Delete all but the newest `keep_last` complete step checkpoints."""
     for step in complete_steps(store)[:-keep_last] if keep_last > 0 else []:
         store.remove(step_dir(step))
+
+
+def save_torch(obj: Any, path: Path) -> None:
+    """torch.save through a Python file: a full disk then raises OSError(ENOSPC), which the CLI
+    reports as such, instead of torch's opaque RuntimeError from its own writer."""
+    try:
+        with open(path, "wb") as handle:
+            torch.save(obj, handle)
+    except RuntimeError as exc:  # raised by torch's writer while the OSError propagated
+        if isinstance(exc.__context__, OSError) and not exc.__context__.filename:
+            exc.__context__.filename = str(path)
+        raise
 
 
 def capture_rng() -> dict[str, Any]:

@@ -254,7 +254,10 @@ class TrainingRun:
         return [{"params": rest}, {"params": head, "lr": self.cfg.head_learning_rate}] if head else [{"params": rest}]
 
     def _resume_or_warm_start(self) -> Optional[str]:
-        """Resume the latest complete checkpoint of this output; else warm-start from --init-from."""
+        """Resume the latest complete checkpoint of this output that loads; else warm-start from --init-from."""
+        if self.main:
+            ckpt.set_aside_damaged(self.store)
+        self.acc.wait_for_everyone()
         steps = ckpt.complete_steps(self.store)
         if steps:
             name = ckpt.step_dir(steps[-1])
@@ -479,11 +482,11 @@ class TrainingRun:
         if self.ema is not None:
             self.ema.save(staged / ckpt.EMA_FILE)
         if resumable:
-            torch.save(self.optimizer.state_dict(), staged / ckpt.OPTIMIZER_FILE)
-            torch.save(self.scheduler.state_dict(), staged / ckpt.SCHEDULER_FILE)
-            torch.save(rng_states, staged / ckpt.RNG_FILE)
+            ckpt.save_torch(self.optimizer.state_dict(), staged / ckpt.OPTIMIZER_FILE)
+            ckpt.save_torch(self.scheduler.state_dict(), staged / ckpt.SCHEDULER_FILE)
+            ckpt.save_torch(rng_states, staged / ckpt.RNG_FILE)
             if self.acc.scaler is not None:  # fp16 loss scale
-                torch.save(self.acc.scaler.state_dict(), staged / ckpt.SCALER_FILE)
+                ckpt.save_torch(self.acc.scaler.state_dict(), staged / ckpt.SCALER_FILE)
         else:
             (staged / ckpt.METRICS_FILE).write_text(json.dumps(self.metrics(), indent=2, ensure_ascii=False))
         self.store.publish(staged, name)
@@ -638,4 +641,5 @@ class TrainingRun:
 def run_training(cfg: TrainConfig, method: Method) -> int:
     if not cfg.output:
         raise ConfigError("output: required (local path, PVC path or s3://bucket/prefix)")
+    open_store(cfg.output).check_writable()
     return TrainingRun(cfg, method).train()
