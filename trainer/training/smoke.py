@@ -4,13 +4,17 @@ When the preset has a `smoke_data` section and no manifests are given, a tiny sy
 (espeak-ng Korean voices, AI Hub layout, via trainer.data) is prepared into
 `<output>/smoke-data/` (a local cache folder when the output is on S3), with a randomly
 initialised tiny wav2vec2 saved next to it as the base model. Everything is seeded, so a re-run
-(e.g. a resume after SIGTERM) finds the same data.
+(e.g. a resume after SIGTERM) finds the same data. The folder counts once its READY file (written
+last) exists; a build that was killed half-way is removed and started again by the next run, and
+concurrent runs on one output (DDP ranks) build it once, under a lock.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +84,12 @@ def with_smoke_data(cfg: TrainConfig, preset_name: str) -> TrainConfig:
     if not spec or cfg.train_manifest or cfg.curriculum_dir:
         return cfg
     folder = smoke_data_dir(cfg.output or ".")
-    if not (folder / READY).is_file():
-        build_smoke_data(folder, spec, cfg.seed)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / READY).is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # what an interrupted build left
+            build_smoke_data(folder, spec, cfg.seed)
     prepared = folder / "prepared"
     changes: dict[str, Any] = {
         "train_manifest": str(prepared / "train.jsonl"),

@@ -137,8 +137,12 @@ def synthesize_corpus(
         # Ours but partial or made with other parameters: start clean so no stale utterance stays.
         for folder in SOURCE_SPLITS:
             shutil.rmtree(out_dir / folder, ignore_errors=True)
-    elif out_dir.exists() and any(out_dir.iterdir()):
-        raise ConfigError(f"synth: --out {out_dir} is not empty and holds no {SUMMARY_FILE}; choose a new folder")
+    elif out_dir.exists():
+        # A run killed while writing its first summary leaves only atomic_write's temp file.
+        for leftover in out_dir.glob(f".{SUMMARY_FILE}.*.tmp"):
+            leftover.unlink()
+        if any(out_dir.iterdir()):
+            raise ConfigError(f"synth: --out {out_dir} is not empty and holds no {SUMMARY_FILE}; choose a new folder")
     write_json({"params": asdict(params), "complete": False}, summary_path)
     speakers = make_speakers(n_child_speakers, n_adult_speakers, seed)
     folders = assign_source_splits(speakers, seed)
