@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plan-dir", required=True)
     p.set_defaults(func=_cmd_check_plan)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    return exit_codes.run_main(lambda: args.func(args))
 
 
 if __name__ == "__main__":
