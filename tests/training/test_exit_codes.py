@@ -133,3 +133,9 @@ def test_disk_errors_map_to_78_and_bugs_keep_their_traceback(capsys):
     assert "No space left on device" in capsys.readouterr().err
     with pytest.raises(ZeroDivisionError):
         exit_codes.run_main(lambda: 1 // 0)
+
+
+def test_output_below_a_file_is_a_config_error_naming_the_setting(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"^--output: .*/file/run: cannot write here \(Not a directory\)$"):
+        storage.open_store(str(tmp_path / "file" / "run")).check_writable("--output")

@@ -54,10 +54,19 @@ def named_values(pairs: list[str], flag: str) -> dict[str, str]:
     return out
 
 
+def _writable(output: str) -> str:
+    """`output`, once it is known to be writable: a read-only disk, a missing bucket or rejected
+    credentials fail at start-up (exit 78), not after the inference."""
+    from trainer.storage import open_store
+
+    open_store(output).check_writable("--output")
+    return output
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from trainer.evaluation.evaluate import evaluate
 
-    evaluate(args.model, args.manifest, args.output, _eval_config(args))
+    evaluate(args.model, args.manifest, _writable(args.output), _eval_config(args))
     return 0
 
 
@@ -67,7 +76,7 @@ def _compare(args: argparse.Namespace) -> int:
     test_sets = {MAIN_TEST_SET: args.manifest, **named_values(args.manifest_extra, "--manifest-extra")}
     if len(test_sets) != 1 + len(args.manifest_extra):
         raise ConfigError(f"--manifest-extra: the name {MAIN_TEST_SET!r} is taken by --manifest")
-    compare(named_values(args.model, "--model"), test_sets, args.output, _eval_config(args), args.baseline)
+    compare(named_values(args.model, "--model"), test_sets, _writable(args.output), _eval_config(args), args.baseline)
     return 0
 
 
