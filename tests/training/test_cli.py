@@ -55,6 +55,16 @@ def test_pretrain_base_builds_once_and_serves_as_train_base(smoke_data, tmp_path
     again = run_cli(args)
     assert again.returncode == 0 and "up to date" in again.stderr
 
+    # Killed while publishing: marker gone, a file half-replaced, the staging folder left behind.
+    built = (base / "model.safetensors").read_bytes()
+    (base / "COMPLETE").unlink()
+    (base / "model.safetensors").write_bytes(built[:100])
+    (base / ".tmp-base-killed").mkdir()
+    republished = run_cli(args)
+    assert republished.returncode == 0, republished.stderr[-3000:]
+    assert (base / "COMPLETE").is_file() and (base / "model.safetensors").read_bytes() == built
+    assert not (base / ".tmp-base-killed").exists()
+
     train = run_cli(["train", "--preset", "smoke", "--model", str(base), "--output", str(tmp_path / "lora"),
                      "--train-manifest", str(prepared / "train.jsonl"), "--val-manifest", str(prepared / "val.jsonl"),
                      "--vocab", str(prepared), "--max-steps", "2"])

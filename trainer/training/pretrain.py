@@ -56,6 +56,7 @@ def pretrain_base(cfg: TrainConfig) -> int:
     if built and json.loads(built).get("digest") == digest:
         _log.info("%s: base model is up to date (inputs digest %s); nothing to do", store.uri, digest[:12])
         return exit_codes.OK
+    store.cleanup_stale()  # the staging folder of a publish that was killed
     run_uri = join(cfg.output, "runs", digest[:12])
     code = run_training(dataclasses.replace(cfg, output=run_uri), ScratchMethod())
     if code != exit_codes.OK:
