@@ -11,6 +11,7 @@ import time
 import pytest
 
 from trainer import exit_codes, storage
+from trainer.exit_codes import StorageUnavailable
 from trainer.training import checkpoint as ckpt
 
 from .helpers import cli_env, run_cli, smoke_args
@@ -101,7 +102,7 @@ def test_unmarked_or_failed_uploads_are_not_resumed(s3_env, tmp_path, monkeypatc
     monkeypatch.setattr(storage, "RETRY_SECONDS", 2.0)
     s3_env.stop()
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(StorageUnavailable):  # exit 75: a rerun resumes from checkpoint-1
             store.publish(staged, "checkpoint-3")
     finally:
         s3_env.start()
