@@ -89,3 +89,21 @@ def test_bad_input_exits_78_naming_the_problem(argv: list[str], message: str, tm
 def test_a_preset_the_trainer_does_not_know_is_refused_before_anything_runs(tmp_path: Path, capsys) -> None:
     assert submit.main(["--preset", "nonexistent", "--render-only", str(tmp_path)]) == exit_codes.CONFIG_ERROR
     assert "nonexistent" in capsys.readouterr().err
+
+
+def test_a_cluster_nobody_answers_is_one_line_and_78(tmp_path, capsys) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+    }))
+    assert submit.main(["status", "run", "--kubeconfig", str(kubeconfig)]) == exit_codes.CONFIG_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cluster API https://127.0.0.1:{port} does not answer") and "Traceback" not in err

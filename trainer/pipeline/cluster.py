@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
+import urllib3
+
 from trainer import exit_codes
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import render
@@ -31,6 +33,7 @@ RUN_KINDS = (
     ("v1", "ServiceAccount"),
 )
 STORAGE_KIND = ("v1", "PersistentVolumeClaim")
+CONNECT_TIMEOUT_S = 10
 Report = Callable[[str], None]
 
 
@@ -50,7 +53,17 @@ def connect(kubeconfig: Optional[str] = None, context: Optional[str] = None) -> 
         except config.ConfigException:
             raise ConfigError(f"no cluster: {exc} (use --render-only DIR, or --local)") from None
         namespace = "default"
-    return client.ApiClient(), namespace
+    api = client.ApiClient()
+    try:  # a wrong server address or a cluster that is down: one line now, not a traceback later
+        client.VersionApi(api).get_code(_request_timeout=CONNECT_TIMEOUT_S)
+    except urllib3.exceptions.HTTPError as exc:
+        raise ConfigError(f"cluster API {api.configuration.host} does not answer ({type(exc).__name__}); "
+                          "check --kubeconfig / --context") from None
+    except client.ApiException as exc:
+        if exc.status == 401:  # 403 is left to the calls that need the permission
+            raise ConfigError(f"cluster API {api.configuration.host}: 401 Unauthorized; check the kubeconfig's "
+                              "credentials") from None
+    return api, namespace
 
 
 def spec_hash(objects: list[dict[str, Any]]) -> str:
