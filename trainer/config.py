@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -152,6 +153,8 @@ def check_bounds(config: Any) -> None:
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, float) and not math.isfinite(item):  # YAML's .inf and .nan
+                raise ConfigError(f"{f.name}: must be a finite number, got {value}")
             for key, (holds, sign) in BOUNDS.items():
                 if key in f.metadata and not holds(item, f.metadata[key]):
                     raise ConfigError(f"{f.name}: must be {sign} {f.metadata[key]}, got {value}")

@@ -73,6 +73,8 @@ def test_json_values_files_are_read_by_the_same_parser(tmp_path):
         ({"output": "runs/a\nb"}, "output"),
         ({"train_manifest": "m" * 2000}, "train_manifest"),
         ({"target_modules": ["q_proj; rm -rf /"]}, "target_modules"),
+        (parse_config("learning_rate: .inf", "f"), "learning_rate: must be a finite number"),
+        (parse_config("speed_perturb: [1.0, .nan]", "f"), "speed_perturb: must be a finite number"),
     ],
 )
 def test_free_form_train_strings_are_checked(layer, field):
