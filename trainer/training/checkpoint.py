@@ -9,6 +9,8 @@
         optimizer.pt, scheduler.pt, rng_state.pth (one entry per DDP rank), scaler.pt (fp16)
         COMPLETE                written last (see trainer.storage)
     <output>/checkpoint-best/       EMA weights at the best validation score, + metrics.json
+    <output>/checkpoint-<step>.corrupt/   a complete checkpoint that did not load when resuming
+                                    (set_aside_damaged), kept for a person to inspect
     <output>/metrics.json, <output>/tensorboard/
 """
 
