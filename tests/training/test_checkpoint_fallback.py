@@ -39,6 +39,8 @@ def _same_size_garbage(path: Path) -> None:
         ("adapter_model.safetensors", lambda p: p.write_bytes(p.read_bytes()[:-100]), "bytes"),
         (ckpt.OPTIMIZER_FILE, _same_size_garbage, "optimizer.pt: "),
         (ckpt.STATE_FILE, _same_size_garbage, "JSONDecodeError"),
+        # Valid JSON of the right size, but not a progress record.
+        (ckpt.STATE_FILE, lambda p: p.write_text("[" + " " * (p.stat().st_size - 2) + "]"), "AttributeError"),
     ],
 )
 def test_damaged_newest_checkpoint_is_set_aside(tmp_path, caplog, file, damage, reason):

@@ -89,7 +89,9 @@ class DamagedCheckpoint(Exception):
 
 def _parse(path: Path) -> None:
     """Read a checkpoint file the way resuming will; raises whatever its reader raises."""
-    if path.suffix == ".json":
+    if path.name == STATE_FILE:
+        Progress.from_json(path.read_text(encoding="utf-8"))
+    elif path.suffix == ".json":
         json.loads(path.read_text(encoding="utf-8"))
     elif path.suffix == ".safetensors":
         from safetensors.torch import load_file
