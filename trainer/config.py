@@ -126,7 +126,7 @@ class TrainConfig:
     log_steps: int = _f(20, "one plain log line every N steps", at_least=1)
     num_workers: int = _f(2, "data loader workers", at_least=0)
     device: str = _f("auto", "|".join(DEVICES))
-    unit: Literal["syllable", "jamo"] = _f("syllable", "output units when building the vocabulary")
+    unit: Literal["syllable", "jamo", "phone"] = _f("syllable", "output units when building the vocabulary")
     # --- pretrain-base: the tiny model trained from scratch (stand-in for a pretrained XLS-R)
     hidden_size: int = _f(128, "pretrain-base: transformer width", at_least=1)
     num_layers: int = _f(4, "pretrain-base: transformer layers", at_least=1)

@@ -121,8 +121,8 @@ def test_screen_rows_measures_durations_and_counts_by_reason(tmp_path):
     rows.append({"utt_id": "dir", "audio_filepath": str(tmp_path / "dir.wav"), "duration": 1.0, "text": "abc"})
     vocab = {"a": 5, "b": 6, "c": 7}
 
-    def encode(text):
-        return [vocab.get(ch, 1) for ch in text if ch.isalpha()]
+    def encode(row):
+        return [vocab.get(ch, 1) for ch in row["text"] if ch.isalpha()]
 
     frames = lambda seconds: int(seconds * 50)  # noqa: E731 - 20 ms frames
     kept, tally = screen_rows(rows, "val_manifest", encode, frames, unknown=1, delimiter=2, invalid={"bad_json": 1})

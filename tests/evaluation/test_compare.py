@@ -38,7 +38,7 @@ def test_compare_writes_report_and_reuses_finished_runs(eval_models, eval_corpus
     assert entries["base"]["results"]["test"]["skipped"] == 1
 
     report = (out / REPORT_FILE).read_text(encoding="utf-8")
-    assert "| Model | r | Parameters | WER | sWER | CER | JER | PER | Inference speed |" in report
+    assert "| Model | r | Unit | Parameters | WER | sWER | CER | JER | PER | Inference speed |" in report
     assert "## CER per test set" in report and "adult (6 utt.)" in report
     assert "## CER by age group" in report and "| Model | 3-5 | 6-7 | unknown |" in report
     for name in models:

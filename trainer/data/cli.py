@@ -21,6 +21,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from trainer.data.text import UNITS
+
 
 def _add_audio_flags(parser: argparse.ArgumentParser) -> None:
     from trainer.data.importers import AihubFields
@@ -235,7 +237,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("vocab", help="CTC vocabulary (vocab.json) from the training manifest")
     p.add_argument("--manifest", required=True, help="the TRAINING manifest (never val/test)")
-    p.add_argument("--unit", choices=["syllable", "jamo"], default="syllable")
+    p.add_argument("--unit", choices=UNITS, default="syllable")
     p.add_argument("--out", required=True, help="folder for vocab.json and text_units.json")
     p.add_argument("--skip-invalid", action="store_true", help="skip and count bad manifest rows")
     p.set_defaults(func=_vocab)
@@ -246,7 +248,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_split_flags(p)
     _add_curriculum_targets(p, required=False)
     p.add_argument("--curriculum-source", choices=["child", "all"], default="child")
-    p.add_argument("--unit", choices=["syllable", "jamo"], default="syllable")
+    p.add_argument("--unit", choices=UNITS, default="syllable")
     p.add_argument("--force", action="store_true", help="redo even if the outputs are up to date")
     _add_audio_flags(p)
     p.set_defaults(func=_prepare)

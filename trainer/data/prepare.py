@@ -2,11 +2,16 @@
 
 One step a cluster user (or the local demo) runs once per corpus:
 
-    import (aihub | jsonl | csv) -> split by speaker -> child/adult views -> curriculum -> vocabulary
+    import (aihub | jsonl | csv) [-> pronounce] -> split by speaker -> child/adult views -> curriculum
+    -> vocabulary
+
+With `--unit phone` every row gets its pronounced form (`pronounced`: g2pK's Hangul, see
+trainer.data.phones), once here rather than at every training step; the targets are its phones.
 
 Outputs in OUT (names are the constants below):
 
-    all.jsonl, import_report.json, import_skipped.jsonl      every usable utterance; what was skipped
+    all.jsonl, import_report.json, import_skipped.jsonl      every usable utterance (+ `pronounced`
+                                                              with --unit phone); what was skipped
     train.jsonl val.jsonl test.jsonl, split_report.json       speaker-disjoint, stratified
     split_dropped.jsonl                                       rows the split left out, with reasons
     {train,val,test}_{child,adult}.jsonl                      child = age < 18 or unknown (the
@@ -39,7 +44,7 @@ from trainer.data.curriculum import nested_subsets
 from trainer.data.importers import REPORT_FILE, SKIPPED_FILE, AihubFields, import_aihub, import_generic
 from trainer.data.manifest import load_manifest, write_json, write_manifest
 from trainer.data.split import SPLITS, split_by_speaker
-from trainer.data.text import UNITS_FILE, VOCAB_FILE, build_vocab, save_vocab
+from trainer.data.text import UNITS_FILE, VOCAB_FILE, Unit, build_vocab, save_vocab
 from trainer.exit_codes import ConfigError
 
 ALL_FILE = "all.jsonl"
@@ -83,7 +88,7 @@ class PrepareOptions:
     hours: tuple[float, ...] | None = None  # default: the PHASES hours when no fractions are given
     fractions: tuple[float, ...] | None = None
     curriculum_source: Literal["child", "all"] = "child"
-    unit: Literal["syllable", "jamo"] = "syllable"
+    unit: Unit = "syllable"
     min_seconds: float = 0.5
     max_seconds: float | None = 30.0
     dual: Literal["spoken", "orthographic"] = "spoken"
@@ -184,6 +189,13 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
     timings["import_s"] = time.monotonic() - tic
     tic = time.monotonic()
     rows = load_manifest(out / ALL_FILE)
+    if options.unit == "phone":
+        from trainer.data.phones import pronounce
+
+        rows = [{**row, "pronounced": pronounce(row["text"])} for row in rows]
+        write_manifest(rows, out / ALL_FILE)
+        timings["pronounce_s"] = time.monotonic() - tic
+        tic = time.monotonic()
     outputs[ALL_FILE] = _summary(rows)
     result = split_by_speaker(rows, options.val_fraction, options.test_fraction, options.seed, options.keep_source_test)
     for split, part in result.parts().items():

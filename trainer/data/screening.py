@@ -159,7 +159,7 @@ class SkipTally:
 def screen_rows(
     rows: Sequence[dict],
     source: str,
-    encode: Callable[[str], Sequence[Hashable]],
+    encode: Callable[[dict], Sequence[Hashable]],
     frames_for_seconds: Callable[[float], int],
     unknown: Optional[Hashable] = None,
     delimiter: Optional[Hashable] = None,
@@ -167,6 +167,8 @@ def screen_rows(
     max_seconds: Optional[float] = None,
 ) -> tuple[list[dict], SkipTally]:
     """The learnable rows (copies, `duration` = measured from the audio header) and the tally.
+
+    `encode`: a row's label ids (TextCodec.encode_row).
 
     `invalid`: rows the manifest reader already rejected, by reason (trainer.data.manifest);
     counted into the tally, so the share of skipped rows covers them too. `max_seconds`: longer
@@ -190,7 +192,7 @@ def screen_rows(
         if isinstance(seconds, AudioError):
             tally.add(audio_skip_reason(seconds), row["utt_id"], str(seconds))
             continue
-        labels = encode(row["text"])
+        labels = encode(row)
         reason = row_problem(labels, frames_for_seconds(seconds), row["duration"], seconds, unknown, delimiter)
         if reason is not None:
             detail = (

@@ -18,7 +18,11 @@ Units: the CTC tokenizer reads `to_units(text, unit)` one character at a time an
 into WORD_DELIMITER itself (`Wav2Vec2CTCTokenizer(word_delimiter_token="|")`). With
 `unit="syllable"` a unit is a Hangul syllable (about 1,000 in a large corpus); with `"jamo"` each
 syllable is decomposed into conjoining jamo (U+1100-U+11FF, under 70 units, which tiny models learn
-faster); `from_units` recomposes jamo into syllables (NFC).
+faster); `from_units` recomposes jamo into syllables (NFC). With `"phone"` the units are the
+phones of the pronounced form (trainer.data.phones: 국물 -> 궁물 -> ㄱㅜㅇㅁㅜㄹ), so the model
+writes what was said rather than how it is spelled; `from_units` shows them as pronounced Hangul.
+Rows prepared for phone units carry their pronounced form (`pronounced`, from g2pK, which takes
+~35 ms a sentence); `to_units` takes it when given instead of running g2pK again.
 
 The vocabulary is built from the training split only (`build_vocab`), so val/test characters
 never leak into the model's output layer, and saved as the HF tokenizer's `vocab.json` plus
@@ -36,8 +40,8 @@ from typing import Literal
 
 from trainer.exit_codes import ConfigError
 
-Unit = Literal["syllable", "jamo"]
-UNITS: tuple[str, ...] = ("syllable", "jamo")
+Unit = Literal["syllable", "jamo", "phone"]
+UNITS: tuple[str, ...] = ("syllable", "jamo", "phone")
 WORD_DELIMITER = "|"
 PAD = "[PAD]"
 UNK = "[UNK]"
@@ -75,15 +79,27 @@ def _check_unit(unit: str) -> None:
         raise ConfigError(f"unit: must be one of {', '.join(UNITS)}, got {unit!r}")
 
 
-def to_units(text: str, unit: Unit) -> str:
-    """The string the CTC tokenizer sees char by char (spaces stay spaces; see module docstring)."""
+def to_units(text: str, unit: Unit, pronounced: str | None = None) -> str:
+    """The string the CTC tokenizer sees char by char (spaces stay spaces; see module docstring).
+
+    `pronounced`: the text's pronounced form when known (phone units only; g2pK otherwise).
+    """
     _check_unit(unit)
+    if unit == "phone":
+        from trainer.data.phones import pronounce, to_phones
+
+        return to_phones(pronounced if pronounced is not None else pronounce(text))
     return unicodedata.normalize("NFD" if unit == "jamo" else "NFC", text)
 
 
 def from_units(units: str, unit: Unit) -> str:
-    """Inverse of to_units on a decoded string: jamo recomposed to syllables, NFC."""
+    """Inverse of to_units on a decoded string: jamo recomposed to syllables, NFC (phones: as
+    pronounced Hangul)."""
     _check_unit(unit)
+    if unit == "phone":
+        from trainer.data.phones import from_phones
+
+        return from_phones(units)
     return unicodedata.normalize("NFC", units)
 
 

@@ -9,7 +9,7 @@ and child speakers. Outputs in DIR:
 
     summary.json          every model's info, headline metrics per test set, breakdowns,
                           inference speed relative to the baseline (base) model
-    comparison.md         the tables (model, r, parameters, WER, sWER, CER, JER, PER, speed;
+    comparison.md         the tables (model, r, unit, parameters, WER, sWER, CER, JER, PER, speed;
                           CER per test set; CER per age group); written last, it marks a
                           finished comparison
     metrics_per_model.png, cer_by_age.png
@@ -24,9 +24,10 @@ from typing import Any, Optional
 
 from trainer import storage
 from trainer.data.manifest import atomic_write, write_json
+from trainer.data.text import load_unit
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import evaluate, fingerprint, load_model, read_report
-from trainer.evaluation.g2p import make_g2p
+from trainer.evaluation.g2p import g2p_for_unit, make_g2p
 from trainer.exit_codes import ConfigError
 
 MAIN_TEST_SET = "test"
@@ -61,15 +62,16 @@ def compare(
     for name, uri in models.items():
         loaded = None
         reports[name] = {}
+        scorer = g2p_for_unit(load_unit(storage.materialize(uri)), g2p)
         for set_name, manifest in test_sets.items():
             where = run_dir(output, name, set_name)
             previous = read_report(where)
-            if previous is not None and previous.get("fingerprint") == fingerprint(uri, manifest, g2p):
+            if previous is not None and previous.get("fingerprint") == fingerprint(uri, manifest, scorer):
                 _log.info("%s on %s: reusing %s", name, set_name, where)
                 reports[name][set_name] = previous
                 continue
             loaded = loaded or load_model(uri)
-            reports[name][set_name] = evaluate(uri, manifest, where, cfg, g2p=g2p, loaded=loaded, progress=progress)
+            reports[name][set_name] = evaluate(uri, manifest, where, cfg, g2p=scorer, loaded=loaded, progress=progress)
         del loaded  # free the model before loading the next one
 
     summary = build_summary(models, test_sets, reports, baseline)
@@ -94,6 +96,7 @@ def build_summary(
                 **runs[main]["model"],
                 # Throughput relative to the baseline's: 0.98 = 2% slower (same machine and batches).
                 "relative_speed": base_rtf / rtf if rtf else None,
+                "g2p": runs[main]["g2p"],
                 "results": {
                     set_name: {
                         "metrics": run["metrics"],
@@ -107,10 +110,12 @@ def build_summary(
             }
         )
     first = reports[next(iter(models))]
+    # The G2P of the grapheme models (phone models read their own phones; see entries' "g2p").
+    graphemes = [reports[n][main] for n in models if reports[n][main]["model"]["unit"] != "phone"]
     return {
         "main_test_set": main,
         "baseline": baseline,
-        "g2p": first[main]["g2p"],
+        "g2p": (graphemes or [first[main]])[0]["g2p"],
         "test_sets": {
             set_name: {k: run["test_set"][k] for k in ("manifest", "sha256", "utterances", "hours")}
             for set_name, run in first.items()

@@ -8,7 +8,8 @@ model is never charged for characters its vocabulary cannot express differently 
 metrics.json:
     model       uri, kind (base|adapter|merged), r, lora_alpha, total_params, adapter_params, unit
     test_set    manifest, sha256, utterances, scored, skipped {count, by_reason, utt_ids}, hours
-    g2p         the G2P behind PER (PER is comparable only between equal G2Ps)
+    g2p         the G2P behind PER (PER is comparable only between equal G2Ps); for phone-unit
+                models the model's own phones ("model-phones"), compared with g2pK's of the reference
     metrics     {wer|swer|cer|jer|per: {value, ci_low, ci_high}}   (corpus-level, bootstrap 95% CI)
     breakdowns  {age_group|gender|snr_bin|duration_bin: {group: {count, <metric>: {...}}}}
     speed       device, batch_seconds, audio_seconds, model_seconds, real_time_factor
@@ -35,7 +36,7 @@ from trainer.data.manifest import atomic_write, load_manifest, write_json
 from trainer.data.screening import AUDIO_SKIP_REASONS, model_frames, screen_rows
 from trainer.evaluation.breakdown import CI_LEVEL, breakdowns, summarise
 from trainer.evaluation.config import EvalConfig
-from trainer.evaluation.g2p import G2P, make_g2p
+from trainer.evaluation.g2p import G2P, g2p_for_unit, make_g2p
 from trainer.evaluation.metrics import METRICS, Edits, text_edits, token_edits
 from trainer.exit_codes import ConfigError
 from trainer.model.inference import EXPORT_INFO
@@ -162,11 +163,11 @@ def evaluate(
     if not rows:
         raise ConfigError(f"{manifest}: no utterances to evaluate")
     device = resolve_device(cfg.device)
-    g2p = g2p or make_g2p(cfg.g2p)
     loaded = loaded or load_model(model_uri)
+    g2p = g2p_for_unit(loaded.info["unit"], g2p or make_g2p(cfg.g2p))
     tokenizer = loaded.codec.processor.tokenizer
     rows, skips = screen_rows(
-        rows, str(manifest), loaded.codec.encode, model_frames(loaded.model.config),
+        rows, str(manifest), loaded.codec.encode_row, model_frames(loaded.model.config),
         tokenizer.unk_token_id, tokenizer.word_delimiter_token_id,
     )
     _log.info("evaluating %s (%s) on %s: %d utterances, %s", model_uri, loaded.info["kind"], manifest, len(rows), device)
@@ -177,7 +178,7 @@ def evaluate(
     scored = [row for row in rows if row["utt_id"] in result.hypotheses]
     if not scored:
         raise ConfigError(f"{skips.summary()}: nothing left to score{skips.first()}")
-    refs = [loaded.codec.reference(row["text"]) for row in scored]
+    refs = [loaded.codec.reference(row["text"], row.get("pronounced")) for row in scored]
     unk = loaded.codec.processor.tokenizer.unk_token
     hyps = [" ".join(result.hypotheses[row["utt_id"]].replace(unk, UNKNOWN_CHAR).split()) for row in scored]
     edits, phonemes = score_utterances(refs, hyps, g2p)

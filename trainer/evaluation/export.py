@@ -7,9 +7,9 @@ transformers model + processor, so
 
     transformers.pipeline("automatic-speech-recognition", model=DIR)
 
-loads and runs it. Models trained on jamo units (`export_info.json` "unit": "jamo") emit jamo from
-the pipeline as from any CTC decoder; `trainer.data.text.from_units(text, "jamo")` composes them
-into syllables. `export_info.json` also records the source adapter and its rank for reports.
+loads and runs it. Models trained on jamo or phone units (`export_info.json` "unit") emit jamo
+from the pipeline as from any CTC decoder; `trainer.data.text.from_units(text, unit)` composes them
+into syllables (phones: as pronounced). `export_info.json` also records the source adapter and its rank for reports.
 """
 
 from __future__ import annotations

@@ -9,26 +9,21 @@ Two real G2Ps, picked by name (`make_g2p`):
 - "espeak": `espeak-ng -v ko --ipa` phonemes (IPA, stress marks dropped). Applies fewer Korean
   sound rules (국물 stays unassimilated) but needs no Python packages.
 "auto" takes g2pk when it imports, else espeak. PER values are comparable only between runs that
-used the same G2P, so the name is recorded with every result.
+used the same G2P, so the name is recorded with every result. Phone-unit models need no G2P of
+their output (`ModelPhones`, `g2p_for_unit`); the g2pk path here and their targets share
+trainer.data.phones, so both PERs count the same phones.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
-import unicodedata
-import zipfile
-from pathlib import Path
 from typing import Iterable, Sequence
 
-from trainer.data.manifest import atomic_write
 from trainer.exit_codes import ConfigError
-from trainer.storage import cache_dir
 
 Phonemes = tuple[str, ...]
 
-SILENT_ONSET = "\u110b"  # conjoining ㅇ as a syllable's initial: no sound
 ESPEAK_BATCH_LINES = 500  # texts per espeak-ng process (one process costs ~10 ms)
 IPA_STRESS_MARKS = str.maketrans("", "", "ˈˌ")
 
@@ -54,17 +49,33 @@ class G2P:
 class G2pkG2P(G2P):
     def __init__(self) -> None:
         super().__init__()
-        _ensure_cmudict_for_g2pk()
-        import g2pk
-        from importlib.metadata import version
+        from trainer.data.phones import g2pk_name
 
-        self._g2p = g2pk.G2p()
-        self.name = f"g2pk-{version('g2pk')}"
+        self.name = g2pk_name()
 
     def _convert(self, texts: list[str]) -> Iterable[Phonemes]:
+        from trainer.data.phones import text_phones
+
         for text in texts:
-            spoken = self._g2p(text, group_vowels=True)
-            yield tuple(c for c in unicodedata.normalize("NFD", spoken) if not c.isspace() and c != SILENT_ONSET)
+            yield tuple(c for c in text_phones(text) if not c.isspace())
+
+
+class ModelPhones(G2P):
+    """A phone-unit model's own output (pronounced Hangul) read back as its phones: no G2P of the
+    hypothesis. The tokens are g2pK's (the references were pronounced by it), so PER is comparable
+    with that of grapheme models scored through G2pkG2P."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from trainer.data.phones import g2pk_name
+
+        self.name = f"model-phones ({g2pk_name()} references)"
+
+    def _convert(self, texts: list[str]) -> Iterable[Phonemes]:
+        from trainer.data.phones import to_phones
+
+        for text in texts:
+            yield tuple(c for c in to_phones(text) if not c.isspace())
 
 
 class EspeakG2P(G2P):
@@ -99,40 +110,22 @@ def _ipa_tokens(line: str) -> Phonemes:
     return tuple(t for t in tokens if not (t.startswith("(") and t.endswith(")")))
 
 
+def g2p_for_unit(unit: str, g2p: G2P) -> G2P:
+    """The G2P that scores a model with this output unit: its own phones for phone models."""
+    return ModelPhones() if unit == "phone" else g2p
+
+
 def make_g2p(backend: str = "auto") -> G2P:
     """A G2P by name: "g2pk", "espeak" or "auto" (g2pk when it imports, else espeak)."""
     if backend == "espeak":
         return EspeakG2P()
     if backend in ("g2pk", "auto"):
         try:
+            import g2pk  # noqa: F401  (imported again, lazily, by trainer.data.phones)
+
             return G2pkG2P()
         except ImportError as exc:
             if backend == "g2pk":
                 raise ConfigError(f"g2p: g2pk is not installed ({exc}); pip install g2pk") from None
             return EspeakG2P()
     raise ConfigError(f"g2p: unknown backend {backend!r} (auto, g2pk, espeak)")
-
-
-def _ensure_cmudict_for_g2pk() -> None:
-    """g2pK downloads NLTK's cmudict at import (for English words). Texts here are normalised
-    Hangul, so on offline machines an empty stand-in dictionary is enough."""
-    import nltk
-
-    try:
-        nltk.data.find("corpora/cmudict.zip")
-        return
-    except LookupError:
-        pass
-    try:
-        root = _write_cmudict_stub(cache_dir() / "nltk-stub")
-    except OSError:  # read-only home in a locked-down container
-        root = _write_cmudict_stub(Path(tempfile.mkdtemp(prefix="nltk-stub-")))
-    nltk.data.path.insert(0, str(root))
-
-
-def _write_cmudict_stub(root: Path) -> Path:
-    target = root / "corpora" / "cmudict.zip"
-    if not target.exists():
-        with atomic_write(target, binary=True) as handle, zipfile.ZipFile(handle, "w") as zf:
-            zf.writestr("cmudict/cmudict", "")
-    return root

@@ -61,13 +61,15 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
         f"Test set `{main}`: {first['scored']} utterances scored ({test_set['hours']:.2f} h), "
         f"{first['skipped']} skipped (unusable audio or labels; counted by reason in each metrics.json), from "
-        f"`{test_set['manifest']}`. PER from `{summary['g2p']}` phonemes. In brackets: bootstrap 95% "
+        f"`{test_set['manifest']}`. PER from `{summary['g2p']}` phonemes; phone-unit models are scored on "
+        "their own phone output (no G2P of the hypothesis) against the reference's g2pK phones, and their "
+        "WER/CER compare pronounced spellings. In brackets: bootstrap 95% "
         "confidence interval over utterances. sWER: WER with the hypothesis re-spaced like the reference "
         f"(KsponSpeech); CER without spaces. Inference speed: throughput relative to `{summary['baseline']}` "
         "(same machine, same batches).",
         "",
     ]
-    header = ["Model", "r", "Parameters", *(METRIC_LABELS[m] for m in METRIC_LABELS), "Inference speed"]
+    header = ["Model", "r", "Unit", "Parameters", *(METRIC_LABELS[m] for m in METRIC_LABELS), "Inference speed"]
     rows = []
     for model in summary["models"]:
         metrics = model["results"][main]["metrics"]
@@ -76,6 +78,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
             [
                 model["name"],
                 str(model["r"]) if model["r"] else "-",
+                model["unit"],
                 _parameters(model),
                 *(_pct(metrics[m]) for m in METRIC_LABELS),
                 f"{100 * speed:.0f}%" if speed else "-",

@@ -2,7 +2,7 @@
 text codec that turns transcripts into label ids and CTC output back into text.
 
 A vocabulary folder (written by `trainer data vocab`) holds `vocab.json` in the
-Wav2Vec2CTCTokenizer format and `text_units.json` saying whether the labels are syllables or jamo.
+Wav2Vec2CTCTokenizer format and `text_units.json` saying whether the labels are syllables, jamo or phones.
 Both files travel with every checkpoint so a checkpoint decodes on its own.
 """
 
@@ -80,7 +80,11 @@ def read_vocab(folder: str | Path) -> dict[str, int] | None:
 
 @dataclass
 class TextCodec:
-    """Transcript <-> label ids for one vocabulary and unit ("syllable" or "jamo")."""
+    """Transcript <-> label ids for one vocabulary and unit ("syllable", "jamo" or "phone").
+
+    `pronounced`: a manifest row's pronounced form when it has one (phone units; see
+    trainer.data.text), which spares a g2pK call.
+    """
 
     processor: Wav2Vec2Processor
     unit: str
@@ -97,13 +101,17 @@ class TextCodec:
     def pad_id(self) -> int:
         return int(self.processor.tokenizer.pad_token_id)
 
-    def reference(self, text: str) -> str:
+    def reference(self, text: str, pronounced: str | None = None) -> str:
         """The transcript as it is scored: normalised, and round-tripped through the units."""
-        return from_units(to_units(normalize_transcript(text), self.unit), self.unit)
+        return from_units(to_units(normalize_transcript(text), self.unit, pronounced), self.unit)
 
-    def encode(self, text: str) -> list[int]:
-        units = to_units(normalize_transcript(text), self.unit)
+    def encode(self, text: str, pronounced: str | None = None) -> list[int]:
+        units = to_units(normalize_transcript(text), self.unit, pronounced)
         return self.processor.tokenizer(units).input_ids
+
+    def encode_row(self, row: dict) -> list[int]:
+        """Label ids of a manifest row (its pronounced form used when it has one)."""
+        return self.encode(row["text"], row.get("pronounced"))
 
     def decode_logits(self, logits: np.ndarray, lengths: Sequence[int]) -> list[str]:
         """Greedy CTC decoding (argmax, collapse repeats, drop blanks) of a padded batch."""

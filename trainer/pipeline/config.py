@@ -80,7 +80,9 @@ class DataConfig:
     corpus: str = _v("", "AI Hub-layout corpus folder below the storage root, imported by the prepare job",
                      pattern=f"({REL_PATH})|^$", maxLength=MAX_PATH)
     prepare: bool = _v(False, "run `trainer data prepare` first (import, split, curriculum, vocab)")
-    unit: Literal["syllable", "jamo"] = _v("syllable", "output units of the vocabulary (jamo suits tiny models)")
+    unit: Literal["syllable", "jamo", "phone"] = _v(
+        "syllable", "output units of the vocabulary (jamo suits tiny models; phone: pronounced form, for assessment)"
+    )
     fractions: list[float] = _v([], "curriculum phase sizes as fractions of the training hours ([]: 30/90/148 h)",
                                 items={"exclusiveMinimum": 0, "maximum": 1})
     val_fraction: float = _v(0.05, "share of utterances (by speaker) for validation", minimum=0, maximum=0.5)

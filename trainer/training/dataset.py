@@ -12,6 +12,7 @@ Batch format (B utterances, T samples of the longest, U labels of the longest):
     seconds         float           real audio seconds in the batch
     padded_seconds  float           B x T / sample rate
     utt_ids         list[str]
+    texts           list[str]       transcripts; `pronounced` their pronounced forms or None
     skipped         list[Skipped]   items dropped because their audio could not be read
 An all-skipped batch has `input_values` None.
 """
@@ -58,7 +59,13 @@ class SpeechDataset(torch.utils.data.Dataset):
             return Skipped(row["utt_id"], row["audio_filepath"], exc.reason)
         if self.perturb is not None:
             audio = self.perturb(audio, np.random.default_rng([self.seed, epoch, index]))
-        return {"utt_id": row["utt_id"], "audio": audio, "labels": self.codec.encode(row["text"]), "text": row["text"]}
+        return {
+            "utt_id": row["utt_id"],
+            "audio": audio,
+            "labels": self.codec.encode_row(row),
+            "text": row["text"],
+            "pronounced": row.get("pronounced"),
+        }
 
 
 @dataclass
@@ -77,7 +84,7 @@ class CTCCollator:
         skipped = [x for x in items if isinstance(x, Skipped)]
         batch: dict[str, Any] = {"skipped": skipped, "utt_ids": [x["utt_id"] for x in kept], "input_values": None}
         if not kept:
-            return {**batch, "seconds": 0.0, "padded_seconds": 0.0, "texts": []}
+            return {**batch, "seconds": 0.0, "padded_seconds": 0.0, "texts": [], "pronounced": []}
         longest = max(self.min_samples, max(len(x["audio"]) for x in kept))
         inputs = self.features(
             [x["audio"] for x in kept],
@@ -97,6 +104,7 @@ class CTCCollator:
             "attention_mask": inputs["attention_mask"],
             "labels": labels,
             "texts": [x["text"] for x in kept],
+            "pronounced": [x["pronounced"] for x in kept],
             "seconds": sum(len(x["audio"]) for x in kept) / SAMPLE_RATE,
             "padded_seconds": len(kept) * longest / SAMPLE_RATE,
         }

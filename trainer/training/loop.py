@@ -194,7 +194,7 @@ class TrainingRun:
         """The rows this model can learn from, with measured durations (trainer.data.screening)."""
         tokenizer = self.processor.tokenizer
         return screen_rows(
-            rows, flag, self.codec.encode, model_frames(self.model.config, fastest_speed),
+            rows, flag, self.codec.encode_row, model_frames(self.model.config, fastest_speed),
             tokenizer.unk_token_id, tokenizer.word_delimiter_token_id, invalid, self.cfg.max_batch_seconds,
         )
 
@@ -404,7 +404,7 @@ class TrainingRun:
                     )
                 lengths = model._get_feat_extract_output_lengths(mask.sum(-1)).tolist()
                 hyps = self.codec.decode_logits(out.logits.float().cpu().numpy(), lengths)
-                refs = [self.codec.reference(t) for t in batch["texts"]]
+                refs = [self.codec.reference(t, p) for t, p in zip(batch["texts"], batch["pronounced"])]
                 for ref, hyp in zip(refs, hyps):
                     c, w = char_edits(ref, hyp), word_edits(ref, hyp)
                     totals[:4] += torch.tensor([c.errors, c.ref_len, w.errors, w.ref_len], dtype=torch.float64)
