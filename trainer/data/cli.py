@@ -111,9 +111,11 @@ def _synth(args: argparse.Namespace) -> int:
     from trainer.data.synth import synthesize_corpus
 
     summary = synthesize_corpus(
-        args.out, args.child_speakers, args.adult_speakers, args.utterances_per_speaker, args.seed, args.workers
+        args.out, args.child_speakers, args.adult_speakers, args.utterances_per_speaker, args.seed, args.workers,
+        args.mispronounce_rate,
     )
-    print(f"synth: {summary['utterances']} utterances, {summary['hours']:.3f} h in {args.out}")
+    errors = f", {summary['mispronounced_syllables']} mispronounced syllables" if args.mispronounce_rate is not None else ""
+    print(f"synth: {summary['utterances']} utterances, {summary['hours']:.3f} h{errors} in {args.out}")
     return 0
 
 
@@ -212,6 +214,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--utterances-per-speaker", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--mispronounce-rate", type=float, default=None, metavar="P",
+        help="children say each syllable wrong with probability P (0-1), recorded in the labels as "
+        "ground truth for `assess` (trainer/data/synth/mispronounce.py); default: no reading prompts",
+    )
     p.set_defaults(func=_synth)
 
     p = commands.add_parser("import", help="corpus -> validated manifest + import_report.json")

@@ -106,6 +106,10 @@ class AihubFields:
     gender: str = "녹음자정보.gender"
     # AI Hub labels carry no SNR; the synthetic corpus records its mixing SNR here.
     snr_db: str = "합성정보.snrDb"
+    # Reading tasks: the text the speaker was asked to read (manifest field `prompt`, for
+    # `assess`), and known mispronunciations (`mispronunciations`: the synthetic corpus's ground truth).
+    prompt: str = "합성정보.prompt"
+    mispronunciations: str = "합성정보.mispronunciations"
     # File-name fallback, e.g. `..._0000000012-1_7_F_00003.wav` -> speaker 0000000012-1, age 7, F.
     filename_pattern: str = r"_(?P<speaker>\d{6,}-\d+)_(?P<age>\d{1,3})_(?:(?P<gender>[MF])_)?"
 
@@ -249,6 +253,11 @@ def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str]:
         "source_split": candidate["source_split"],
         "audio_fingerprint": fingerprint,
     }
+    prompt = candidate.get("prompt")
+    if isinstance(prompt, str) and (prompt := normalize_transcript(prompt, "orthographic")):
+        row["prompt"] = prompt
+    if isinstance(candidate.get("mispronunciations"), list):
+        row["mispronunciations"] = candidate["mispronunciations"]
     return row, info.format
 
 
@@ -303,6 +312,8 @@ def _aihub_candidate(label: Path) -> dict:
         "label_duration": _parse_float(_lookup(data, fields.duration)),
         "source_split": _nfc(split),
         "audio_match": rule,
+        "prompt": _nfc(_lookup(data, fields.prompt)),
+        "mispronunciations": _lookup(data, fields.mispronunciations),
     }
 
 

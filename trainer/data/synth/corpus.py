@@ -12,6 +12,11 @@ File stems look like AI Hub's: `KID_1000000007-1_5_F_00012` (speaker, age, gende
 is byte-identical for a seed whatever the number of workers. If OUT already holds a complete
 corpus made with the same parameters, nothing is redone; a partial one, or one made with other
 parameters, is replaced (only a folder holding synth_summary.json is ever cleared).
+
+With `mispronounce_rate` set, every speaker reads its prompt as pronounced and child speakers say
+each syllable wrong with that probability (trainer.data.synth.mispronounce); labels then record
+under 합성정보 the prompt, the expected and spoken phones and every error (`mispronunciations`),
+and write a mispronounced word as a dual transcription `(사과를)/(사가를)`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from tqdm import tqdm
 from trainer.data.audio import SAMPLE_RATE
 from trainer.data.manifest import atomic_write, write_json
 from trainer.data.synth.lexicon import make_sentence
+from trainer.data.synth.mispronounce import Reading, read_prompt
 from trainer.data.synth.render import render
 from trainer.data.synth.speakers import Speaker, make_speakers
 from trainer.exit_codes import ConfigError
@@ -47,6 +53,7 @@ class SynthParams:
     n_adult_speakers: int
     utterances_per_speaker: int
     seed: int
+    mispronounce_rate: float | None = None
     version: int = SYNTH_VERSION
 
 
@@ -68,8 +75,16 @@ def utterance_stem(speaker: Speaker, number: int) -> str:
     return f"{prefix}_{speaker.speaker_id}_{speaker.age}_{speaker.gender}_{number:05d}"
 
 
-def label_for(speaker: Speaker, stem: str, raw_text: str, text: str, duration: float, snr_db: float) -> dict:
+def label_for(
+    speaker: Speaker, stem: str, raw_text: str, text: str, duration: float, snr_db: float, reading: Reading | None = None
+) -> dict:
     """An AI Hub-style label (free-talk field names) plus the synthesis facts under 합성정보."""
+    truth = {} if reading is None else {
+        "prompt": " ".join(reading.prompt),
+        "expectedPhones": reading.expected_phones,
+        "spokenPhones": reading.spoken_phones,
+        "mispronunciations": reading.errors,
+    }
     return {
         "발화정보": {
             "stt": raw_text,
@@ -88,15 +103,22 @@ def label_for(speaker: Speaker, stem: str, raw_text: str, text: str, duration: f
             "pitch": speaker.pitch,
             "rateWpm": speaker.rate_wpm,
             "formantScale": speaker.formant_scale,
+            **truth,
         },
     }
 
 
-def _synthesize_one(task: tuple[Path, Speaker, str, int, int]) -> dict:
+def _synthesize_one(task: tuple[Path, Speaker, str, int, int, float | None]) -> dict:
     """Render and write one utterance; returns its facts for the summary."""
-    out_dir, speaker, folder, number, seed = task
+    out_dir, speaker, folder, number, seed, mispronounce_rate = task
     rng = np.random.default_rng([seed, speaker.index, number])
-    utterance = render(speaker, make_sentence(rng), rng)
+    words = make_sentence(rng)
+    reading = None
+    if mispronounce_rate is not None:
+        # Its own stream: the sentence and voice are the same whatever the rate.
+        rate = mispronounce_rate if speaker.group == "child" else 0.0
+        reading = read_prompt(words, rate, np.random.default_rng([seed, speaker.index, number, 1]))
+    utterance = render(speaker, words, rng, reading)
     stem = utterance_stem(speaker, number)
     duration = len(utterance.samples) / SAMPLE_RATE
     wav = out_dir / folder / AUDIO_DIR / speaker.speaker_id / f"{stem}.wav"
@@ -105,8 +127,10 @@ def _synthesize_one(task: tuple[Path, Speaker, str, int, int]) -> dict:
     label.parent.mkdir(parents=True, exist_ok=True)
     sf.write(wav, utterance.samples, SAMPLE_RATE, subtype="PCM_16")
     with atomic_write(label) as handle:
-        json.dump(label_for(speaker, stem, utterance.raw_text, utterance.text, duration, utterance.snr_db), handle, ensure_ascii=False, indent=1)
-    return {"group": speaker.group, "folder": folder, "duration": duration}
+        label = label_for(speaker, stem, utterance.raw_text, utterance.text, duration, utterance.snr_db, reading)
+        json.dump(label, handle, ensure_ascii=False, indent=1)
+    errors = len(reading.errors) if reading is not None else 0
+    return {"group": speaker.group, "folder": folder, "duration": duration, "mispronounced_syllables": errors}
 
 
 def synthesize_corpus(
@@ -116,6 +140,7 @@ def synthesize_corpus(
     utterances_per_speaker: int = 10,
     seed: int = 0,
     workers: int = 1,
+    mispronounce_rate: float | None = None,
 ) -> dict:
     """Write the corpus (layout in the module docstring) and return its summary dict.
 
@@ -126,8 +151,10 @@ def synthesize_corpus(
         raise ConfigError("synth: need at least one speaker (--child-speakers/--adult-speakers >= 0)")
     if utterances_per_speaker <= 0:
         raise ConfigError(f"synth: --utterances-per-speaker must be positive, got {utterances_per_speaker}")
+    if mispronounce_rate is not None and not 0 <= mispronounce_rate <= 1:
+        raise ConfigError(f"synth: --mispronounce-rate must be within [0, 1], got {mispronounce_rate}")
     out_dir = Path(out_dir)
-    params = SynthParams(n_child_speakers, n_adult_speakers, utterances_per_speaker, seed)
+    params = SynthParams(n_child_speakers, n_adult_speakers, utterances_per_speaker, seed, mispronounce_rate)
     summary_path = out_dir / SUMMARY_FILE
     if summary_path.exists():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -146,7 +173,9 @@ def synthesize_corpus(
     write_json({"params": asdict(params), "complete": False}, summary_path)
     speakers = make_speakers(n_child_speakers, n_adult_speakers, seed)
     folders = assign_source_splits(speakers, seed)
-    tasks = [(out_dir, s, folders[s.speaker_id], n, seed) for s in speakers for n in range(utterances_per_speaker)]
+    tasks = [
+        (out_dir, s, folders[s.speaker_id], n, seed, mispronounce_rate) for s in speakers for n in range(utterances_per_speaker)
+    ]
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             facts = list(tqdm(pool.imap(_synthesize_one, tasks, chunksize=8), total=len(tasks), desc="synth", unit="utt", mininterval=1.0))
@@ -162,6 +191,7 @@ def synthesize_corpus(
         "complete": True,
         "utterances": len(facts),
         "hours": round(sum(f["duration"] for f in facts) / 3600, 4),
+        "mispronounced_syllables": sum(f["mispronounced_syllables"] for f in facts),
         "by_folder_and_group": {k: {**v, "hours": round(v["hours"], 4)} for k, v in sorted(counts.items())},
         "speakers": [{**s.to_dict(), "source_split": folders[s.speaker_id]} for s in speakers],
     }

@@ -15,6 +15,7 @@ import soundfile as sf
 import soxr
 
 from trainer.data.audio import SAMPLE_RATE
+from trainer.data.synth.mispronounce import Reading
 from trainer.data.synth.speakers import Speaker
 
 ESPEAK = "espeak-ng"
@@ -33,8 +34,16 @@ def _prosody(word: str, pitch_pct: float, rate_pct: float) -> str:
     return f'<prosody pitch="{pitch_pct:+.0f}%" rate="{rate_pct:.0f}%">{word}</prosody>'
 
 
-def _script(speaker: Speaker, words: list[str], rng: np.random.Generator) -> tuple[str, str]:
-    """SSML for espeak and the raw label text, with this utterance's disfluencies and pauses."""
+def _script(
+    speaker: Speaker, words: list[str], rng: np.random.Generator, reading: Reading | None = None
+) -> tuple[str, str]:
+    """SSML for espeak and the raw label text, with this utterance's disfluencies and pauses.
+
+    With a `reading`, espeak speaks each word as it was said (pronounced spelling) and the label
+    writes it as its transcript (dual `(word)/(said)` where it was said wrong).
+    """
+    said = reading.said if reading is not None else words
+    written = reading.transcript if reading is not None else words
     ssml: list[str] = []
     label: list[str] = []
 
@@ -45,7 +54,7 @@ def _script(speaker: Speaker, words: list[str], rng: np.random.Generator) -> tup
 
     filler_at = int(rng.integers(len(words))) if rng.random() < speaker.profile.filler_prob else -1
     repeat_at = int(rng.integers(len(words))) if rng.random() < speaker.profile.repeat_prob else -1
-    for i, word in enumerate(words):
+    for i, word in enumerate(said):
         if i == filler_at:
             filler = FILLERS[int(rng.integers(len(FILLERS)))]
             ssml += [spoken(filler), f'<break time="{int(rng.integers(200, 450))}ms"/>']
@@ -54,7 +63,7 @@ def _script(speaker: Speaker, words: list[str], rng: np.random.Generator) -> tup
             ssml += [spoken(word[0]), f'<break time="{int(rng.integers(80, 250))}ms"/>']
             label.append(f"(SP:{word[0]})")
         ssml.append(spoken(word))
-        label.append(word)
+        label.append(written[i])
         if i < len(words) - 1 and rng.random() < speaker.profile.pause_prob:
             ssml.append(f'<break time="{int(rng.integers(120, 450))}ms"/>')
     return "<speak>" + " ".join(ssml) + "</speak>", " ".join(label)
@@ -99,9 +108,10 @@ def speech_power(samples: np.ndarray, frame: int = 320) -> float:
     return float(energy[energy >= energy.max() * 0.01].mean())
 
 
-def render(speaker: Speaker, words: list[str], rng: np.random.Generator) -> Utterance:
-    """Speak `words` in this speaker's voice (see trainer.data.synth.speakers for the model)."""
-    ssml, raw_text = _script(speaker, words, rng)
+def render(speaker: Speaker, words: list[str], rng: np.random.Generator, reading: Reading | None = None) -> Utterance:
+    """Speak `words` in this speaker's voice (see trainer.data.synth.speakers for the model), as
+    `reading` says them when given (trainer.data.synth.mispronounce)."""
+    ssml, raw_text = _script(speaker, words, rng, reading)
     scale = speaker.formant_scale
     # Rendered slower by `scale`, then played faster by it: formants and pitch up, length as spoken.
     samples, rate = espeak(ssml, speaker.voice, speaker.pitch, max(80, round(speaker.rate_wpm / scale)))
