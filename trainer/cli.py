@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "trainer.data.cli",  # data synth|import|split|curriculum|vocab|prepare
     "trainer.training.cli",  # train, pretrain-base
     "trainer.evaluation.cli",  # evaluate, compare, export
+    "trainer.assessment.cli",  # assess
 )
 
 

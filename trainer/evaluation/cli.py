@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_export)
 
 
-def _eval_config(args: argparse.Namespace) -> EvalConfig:
+def eval_config(args: argparse.Namespace) -> EvalConfig:
     names = {f.name for f in dataclasses.fields(EvalConfig)}
     return build(EvalConfig, {k: v for k, v in vars(args).items() if k in names}, source="flags")
 
@@ -66,7 +66,7 @@ def _writable(output: str) -> str:
 def _evaluate(args: argparse.Namespace) -> int:
     from trainer.evaluation.evaluate import evaluate
 
-    evaluate(args.model, args.manifest, _writable(args.output), _eval_config(args))
+    evaluate(args.model, args.manifest, _writable(args.output), eval_config(args))
     return 0
 
 
@@ -76,7 +76,7 @@ def _compare(args: argparse.Namespace) -> int:
     test_sets = {MAIN_TEST_SET: args.manifest, **named_values(args.manifest_extra, "--manifest-extra")}
     if len(test_sets) != 1 + len(args.manifest_extra):
         raise ConfigError(f"--manifest-extra: the name {MAIN_TEST_SET!r} is taken by --manifest")
-    compare(named_values(args.model, "--model"), test_sets, _writable(args.output), _eval_config(args), args.baseline)
+    compare(named_values(args.model, "--model"), test_sets, _writable(args.output), eval_config(args), args.baseline)
     return 0
 
 

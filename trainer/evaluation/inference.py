@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ def default_batch_seconds(device: str) -> float:
 class Transcription:
     """What transcribing a set of utterances produced."""
 
-    hypotheses: dict[str, str] = field(default_factory=dict)  # utt_id -> decoded text
+    hypotheses: dict[str, Any] = field(default_factory=dict)  # utt_id -> decoded text (or what the transcriber returns)
     skipped: dict[str, str] = field(default_factory=dict)  # utt_id -> why its audio was unusable
     audio_seconds: float = 0.0  # audio actually transcribed
     model_seconds: float = 0.0  # wall time in forward pass + decoding
@@ -92,6 +92,10 @@ class CtcTranscriber:
         self.device = device
 
     def __call__(self, audios: Sequence[np.ndarray]) -> list[str]:
+        return self.codec.decode_logits(*self.logits(audios))
+
+    def logits(self, audios: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+        """Padded float32 logits [batch, frames, classes] and each utterance's own frame count."""
         features = self.codec.processor.feature_extractor(
             list(audios), sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt"
         )
@@ -100,7 +104,7 @@ class CtcTranscriber:
             logits = self.model(**inputs).logits
             # Frames past an utterance's own length only ever saw padding: cut them off.
             frames = self.model._get_feat_extract_output_lengths(torch.tensor([len(a) for a in audios]))
-        return self.codec.decode_logits(logits.float().cpu().numpy(), frames.tolist())
+        return logits.float().cpu().numpy(), frames.tolist()
 
     def warm_up(self) -> None:
         """One untimed pass: the first forward pays for memory allocation and kernel selection."""
@@ -114,7 +118,8 @@ def transcribe(
     num_workers: int = 0,
     progress: bool = True,
 ) -> Transcription:
-    """Transcribe every row (manifest rows with absolute `audio_filepath`)."""
+    """Transcribe every row (manifest rows with absolute `audio_filepath`); the hypotheses are
+    what the transcriber returns per audio (text; log posteriors for trainer.assessment)."""
     result = Transcription()
     batches = length_sorted_batches([r["duration"] for r in rows], max_batch_seconds)
     loader = torch.utils.data.DataLoader(

@@ -1,0 +1,90 @@
+"""`assess` and `evaluate` end to end with a phone-unit model (random weights) on synthetic
+children who mispronounce: files, one verdict per prompt syllable, the ground-truth section, and
+exit 78 for a model that writes spelling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("g2pk", reason="g2pk not installed")
+
+from trainer.assessment.assess import ASSESSMENT_FILE, REPORT_FILE, SUMMARY_FILE, assess  # noqa: E402
+from trainer.assessment.report import CONFUSION_CHART, PATTERNS_CHART  # noqa: E402
+from trainer.data.manifest import load_manifest  # noqa: E402
+from trainer.data.phones import syllables, text_phones, to_phones  # noqa: E402
+from trainer.evaluation.config import EvalConfig  # noqa: E402
+from trainer.exit_codes import ConfigError  # noqa: E402
+
+CFG = EvalConfig(num_workers=0, batch_seconds=8.0, bootstrap=50)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def prompted(tmp_path_factory) -> dict[str, Path]:
+    from trainer.data.importers import import_aihub
+    from trainer.data.synth import synthesize_corpus
+    from trainer.evaluation.random_models import write_random_models
+
+    root = tmp_path_factory.mktemp("assess")
+    synthesize_corpus(root / "corpus", 3, 1, 3, seed=4, workers=2, mispronounce_rate=0.3)
+    import_aihub(root / "corpus", root / "all.jsonl")
+    texts = [r["text"] for r in load_manifest(root / "all.jsonl")] + [r["prompt"] for r in load_manifest(root / "all.jsonl")]
+    small = dict(rank=4, frozen_layers=1, lora_std=0.5, hidden_size=32, num_layers=2, num_heads=2, conv_channels=32)
+    phone = write_random_models(root / "phone", texts, unit="phone", **small)
+    spelling = write_random_models(root / "syllable", texts, unit="syllable", **small)
+    return {"manifest": root / "all.jsonl", "phone": phone["adapter"], "syllable": spelling["base"], "root": root}
+
+
+def test_assess_writes_verdicts_scores_and_report(prompted, tmp_path):
+    out = tmp_path / "assessment"
+    summary = assess(prompted["phone"], prompted["manifest"], str(out), CFG, progress=False)
+    rows = {r["utt_id"]: r for r in load_manifest(prompted["manifest"])}
+    lines = [json.loads(line) for line in (out / ASSESSMENT_FILE).read_text(encoding="utf-8").splitlines()]
+    assert json.loads((out / SUMMARY_FILE).read_text(encoding="utf-8")) == summary
+    assert len(lines) + summary["skipped"]["count"] == len(rows) and lines
+    for line in lines:
+        row = rows[line["utt_id"]]
+        assert line["prompt"] == row["prompt"] and not line["prompt_from_text"]
+        assert len(line["syllables"]) == len(syllables(text_phones(row["prompt"])))
+        for entry in line["syllables"]:
+            assert entry["verdict"] in ("correct", "substituted", "deleted")
+            assert entry["gop"] <= 0 and entry["start"] < entry["end"] <= row["duration"] + 0.05
+            assert entry["gop"] == min(p["gop"] for p in entry["phones"])
+    assert summary["syllables"] == sum(len(line["syllables"]) for line in lines)
+    assert sum(summary["verdicts"].values()) == summary["syllables"] + sum(len(line["inserted"]) for line in lines)
+    truth = summary["ground_truth"]
+    assert truth["injected_syllables"] == sum(len(rows[line["utt_id"]]["mispronunciations"]) for line in lines) > 0
+    assert 0 <= truth["detection"]["f1"] <= 1 and 0 <= truth["gop_auc"] <= 1
+    report = (out / REPORT_FILE).read_text(encoding="utf-8")
+    assert "## Against the known mispronunciations" in report and "## Phone confusions" in report
+    for chart in (PATTERNS_CHART, CONFUSION_CHART):
+        assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_scores_a_phone_model_on_its_own_phones(prompted, tmp_path):
+    from trainer.evaluation.evaluate import PREDICTIONS_FILE, evaluate
+
+    report = evaluate(prompted["phone"], prompted["manifest"], str(tmp_path / "eval"), CFG, progress=False)
+    assert report["model"]["unit"] == "phone" and report["g2p"].startswith("model-phones")
+    predictions = [json.loads(x) for x in (tmp_path / "eval" / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines()]
+    rows = {r["utt_id"]: r for r in load_manifest(prompted["manifest"])}
+    for p in predictions:
+        # The reference is what was said, pronounced; the hypothesis's phones are its own jamo.
+        assert p["reference_phonemes"].replace(" ", "") == text_phones(rows[p["utt_id"]]["text"]).replace(" ", "")
+        assert p["hypothesis_phonemes"].replace(" ", "") == to_phones(p["hypothesis"]).replace(" ", "")
+
+
+def test_a_spelling_model_cannot_be_assessed(prompted, tmp_path):
+    with pytest.raises(ConfigError, match="phone model"):
+        assess(prompted["syllable"], prompted["manifest"], str(tmp_path / "x"), CFG, progress=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "trainer", "assess", "--model", prompted["syllable"], "--manifest", str(prompted["manifest"]),
+         "--output", str(tmp_path / "y"), "--num-workers", "0"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert done.returncode == 78 and "phone model" in done.stderr and "Traceback" not in done.stderr

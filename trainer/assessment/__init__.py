@@ -1,0 +1,1 @@
+"""Pronunciation assessment with phone-unit models: forced alignment, GOP, per-syllable verdicts."""

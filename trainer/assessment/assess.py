@@ -1,0 +1,255 @@
+"""`python -m trainer assess`: how well each prompt was pronounced, syllable by syllable.
+
+For every utterance of the manifest with a known prompt (field `prompt`, the text the speaker
+was asked to read; rows without one use their transcript `text`, counted in the summary):
+
+1. expected phones: the prompt's standard pronunciation (trainer.data.phones);
+2. the phone model's log posteriors; the expected phones forced-aligned to them (Viterbi over
+   the CTC trellis, trainer.assessment.align) -> frames and a GOP score per phone;
+3. the phones the model recognises (greedy CTC) aligned to the expected ones -> a verdict per
+   syllable: correct / substituted (by what) / deleted, and inserted phones
+   (trainer.assessment.verdicts). A syllable's GOP is its worst phone's.
+
+Outputs in DIR (local, PVC or s3://):
+    assessment.jsonl     one line per assessed utterance (syllables with verdicts, GOP, times)
+    assessment.json      counts, error patterns per age group, phone confusions, skipped rows;
+                         with ground truth (rows carrying `mispronunciations`, as the synthetic
+                         corpus's do): syllable-level detection precision/recall/F1 and the GOP
+                         ROC AUC of correct vs mispronounced phones
+    assessment.md        the same as tables; charts error_patterns_by_age.png, phone_confusions.png
+                         (assessment.md is written last: it marks a finished assessment)
+Only phone-unit models can be assessed: a spelling model writes what the speaker meant.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from trainer.assessment.align import AlignmentError, forced_align, gop
+from trainer.assessment.verdicts import CORRECT, syllable_verdicts
+from trainer.data.manifest import atomic_write, load_manifest, write_json
+from trainer.data.phones import from_phones, syllables, to_phones
+from trainer.data.text import normalize_transcript, to_units
+from trainer.evaluation.breakdown import DIMENSIONS
+from trainer.evaluation.config import EvalConfig
+from trainer.evaluation.evaluate import load_model, publish_dir, resolve_device
+from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, transcribe
+from trainer.exit_codes import ConfigError
+
+ASSESSMENT_FILE = "assessment.jsonl"
+SUMMARY_FILE = "assessment.json"
+REPORT_FILE = "assessment.md"
+_log = logging.getLogger(__name__)
+
+
+class CtcPosteriors(CtcTranscriber):
+    """Log posteriors [frames, classes] of each audio instead of its text."""
+
+    def __call__(self, audios: Sequence[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        logits, frames = self.logits(audios)
+        return [torch.log_softmax(torch.from_numpy(row[:n]), dim=-1).numpy() for row, n in zip(logits, frames)]
+
+
+def frame_seconds(model) -> float:
+    """Seconds of audio per output frame (the product of the feature encoder's strides)."""
+    from trainer.data.audio import SAMPLE_RATE
+
+    return float(np.prod(model.config.conv_stride)) / SAMPLE_RATE
+
+
+def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_frame: float) -> dict[str, Any]:
+    """Assessment of one utterance (see the module docstring); raises AlignmentError, ConfigError."""
+    units = to_units(normalize_transcript(prompt), "phone")
+    ids = codec.processor.tokenizer(units).input_ids
+    if len(ids) != len(units):
+        raise ConfigError(f"prompt {prompt!r}: the tokenizer made {len(ids)} labels of {len(units)} phones")
+    unknown = codec.processor.tokenizer.unk_token_id
+    missing = sorted({u for u, i in zip(units, ids) if i == unknown})
+    if missing:
+        raise ConfigError(f"phones {''.join(missing)!r} are not in the model's vocabulary")
+    spans = forced_align(log_probs, ids, blank=codec.pad_id)
+    scores = gop(log_probs, ids, spans)
+    # Word delimiters are aligned too (the model was trained with them) but are not phones.
+    phones = [
+        {"phone": u, "gop": round(score, 4), "start": round(span.start * seconds_per_frame, 3),
+         "end": round(span.end * seconds_per_frame, 3)}
+        for u, score, span in zip(units, scores, spans)
+        if not u.isspace()
+    ]
+    recognised = to_phones(codec.decode_logits(log_probs[None], [len(log_probs)])[0])
+    entries, inserted, confusions = syllable_verdicts(units, recognised)
+    for entry, syllable in zip(entries, syllables(units)):
+        own = phones[syllable.start : syllable.start + len(syllable)]
+        entry.update(gop=min(p["gop"] for p in own), start=own[0]["start"], end=own[-1]["end"], phones=own)
+    return {
+        "expected": from_phones(units),
+        "recognised": from_phones(recognised),
+        "gop": round(float(np.mean([p["gop"] for p in phones])), 4),
+        "syllables": entries,
+        "inserted": inserted,
+        "confusions": confusions,
+    }
+
+
+def assess(model_uri: str, manifest: str | Path, output: str, cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
+    """Assess every utterance of `manifest` with a phone model; write and return the summary."""
+    from trainer.assessment.report import render_markdown, write_charts
+
+    rows = load_manifest(manifest)
+    if not rows:
+        raise ConfigError(f"{manifest}: no utterances to assess")
+    loaded = load_model(model_uri)
+    if loaded.info["unit"] != "phone":
+        raise ConfigError(
+            f"assess: {model_uri} writes {loaded.info['unit']} units; assessment needs a phone model "
+            "(`data prepare --unit phone`, values data.unit: phone)"
+        )
+    device = resolve_device(cfg.device)
+    batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
+    posteriors = CtcPosteriors(loaded.model, loaded.codec, device)
+    result = transcribe(posteriors, rows, batch_seconds, cfg.num_workers, progress)
+    seconds_per_frame = frame_seconds(loaded.model)
+    skipped: dict[str, str] = dict(result.skipped)
+    lines = []
+    for row in rows:
+        log_probs = result.hypotheses.get(row["utt_id"])
+        if log_probs is None:
+            continue
+        try:
+            assessed = assess_utterance(log_probs, loaded.codec, row.get("prompt") or row["text"], seconds_per_frame)
+        except AlignmentError:
+            skipped[row["utt_id"]] = "audio_too_short_for_prompt"
+            continue
+        except ConfigError as exc:
+            skipped[row["utt_id"]] = f"prompt_not_assessable: {exc}"
+            continue
+        lines.append({
+            **{k: row.get(k) for k in ("utt_id", "speaker_id", "age", "gender", "duration")},
+            "prompt": row.get("prompt") or row["text"],
+            "prompt_from_text": "prompt" not in row,
+            **assessed,
+            **({"mispronunciations": row["mispronunciations"]} if "mispronunciations" in row else {}),
+        })
+    if not lines:
+        raise ConfigError(f"{manifest}: none of the {len(rows)} utterances could be assessed ({_reasons(skipped)})")
+    summary = summarise(lines, skipped, model_uri, str(manifest), loaded.info)
+
+    def write(folder: Path) -> None:
+        import json
+
+        with atomic_write(folder / ASSESSMENT_FILE) as fh:
+            for line in lines:
+                fh.write(json.dumps({k: v for k, v in line.items() if k != "confusions"}, ensure_ascii=False) + "\n")
+        write_json(summary, folder / SUMMARY_FILE)
+        write_charts(summary, folder)
+        with atomic_write(folder / REPORT_FILE) as fh:  # last: marks a finished assessment
+            fh.write(render_markdown(summary))
+
+    publish_dir(output, write)
+    _log.info("assessed %d utterances (%d skipped) -> %s", len(lines), len(skipped), output)
+    return summary
+
+
+def summarise(lines: list[dict], skipped: dict[str, str], model_uri: str, manifest: str, model_info: dict) -> dict[str, Any]:
+    """Counts, error patterns per age group, phone confusions and, with ground truth, detection."""
+    age_group = DIMENSIONS["age_group"]
+    verdicts: Counter = Counter()
+    patterns: dict[str, Counter] = {}
+    syllables_per_group: Counter = Counter()
+    confusions: Counter = Counter()
+    for line in lines:
+        group = age_group(line)
+        syllables_per_group[group] += len(line["syllables"])
+        for entry in line["syllables"] + line["inserted"]:
+            verdicts[entry["verdict"]] += 1
+            if entry["verdict"] != CORRECT:
+                name = entry.get("pattern", entry["verdict"])
+                patterns.setdefault(group, Counter())[name] += 1
+        confusions.update(f"{a}>{b}" for a, b in line["confusions"])
+    summary: dict[str, Any] = {
+        "model": model_info,
+        "manifest": manifest,
+        "utterances": len(lines),
+        "prompt_from_text": sum(line["prompt_from_text"] for line in lines),
+        "skipped": {"count": len(skipped), "by_reason": _reasons(skipped), "utt_ids": sorted(skipped)},
+        "syllables": sum(syllables_per_group.values()),
+        "verdicts": dict(verdicts),
+        "syllables_per_age_group": dict(sorted(syllables_per_group.items())),
+        "patterns_per_age_group": {g: dict(c.most_common()) for g, c in sorted(patterns.items())},
+        "confusions": [
+            {"expected": from_phones(k.split(">")[0]), "said": from_phones(k.split(">")[1]), "count": n}
+            for k, n in confusions.most_common()
+        ],
+    }
+    truth = [line for line in lines if "mispronunciations" in line]
+    if truth:
+        summary["ground_truth"] = ground_truth_scores(truth)
+    return summary
+
+
+def ground_truth_scores(lines: list[dict]) -> dict[str, Any]:
+    """Detection (verdict != correct) against the injected errors, per syllable, and the GOP ROC
+    AUC of correct vs mispronounced phones (a phone of an injected syllable that changed)."""
+    tp = fp = fn = 0
+    gops: list[float] = []
+    wrong: list[bool] = []
+    for line in lines:
+        injected = {e["syllable"]: e for e in line["mispronunciations"]}
+        for entry in line["syllables"]:
+            flagged, truth = entry["verdict"] != CORRECT, entry["index"] in injected
+            tp += flagged and truth
+            fp += flagged and not truth
+            fn += truth and not flagged
+            changed = _changed_roles(injected[entry["index"]]) if truth else set()
+            for role, phone in zip(_roles(entry["phones"]), entry["phones"]):
+                gops.append(phone["gop"])
+                wrong.append(role in changed)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "utterances": len(lines),
+        "injected_syllables": tp + fn,
+        "detection": {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn},
+        "gop_auc": roc_auc([-g for g in gops], wrong),
+        "mispronounced_phones": int(sum(wrong)),
+        "phones": len(gops),
+    }
+
+
+def _roles(phones: list[dict]) -> list[str]:
+    (syllable,) = syllables("".join(p["phone"] for p in phones))
+    return ["onset"] * len(syllable.onset) + ["vowel"] * len(syllable.vowel) + ["coda"] * len(syllable.coda)
+
+
+def _changed_roles(error: dict) -> set[str]:
+    (want,), said = syllables(error["expected"]), syllables(error["spoken"])
+    spoken = said[0] if len(said) == 1 else None
+    return {role for role in ("onset", "vowel", "coda") if spoken is None or getattr(want, role) != getattr(spoken, role)}
+
+
+def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
+    """Area under the ROC curve (Mann-Whitney U with ties counted half); None without both classes."""
+    scores_arr, pos = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if not n_pos or not n_neg:
+        return None
+    order = np.argsort(scores_arr, kind="mergesort")
+    ranks = np.empty(len(scores_arr))
+    sorted_scores = scores_arr[order]
+    # Average ranks over ties.
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    for start, count in zip(first, counts):
+        ranks[order[start : start + count]] = start + (count + 1) / 2
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _reasons(skipped: dict[str, str]) -> dict[str, int]:
+    return dict(Counter(reason.split(":")[0] for reason in skipped.values()))

@@ -1,0 +1,27 @@
+"""`assess` subcommand (heavy imports happen inside the handler)."""
+
+from __future__ import annotations
+
+import argparse
+
+from trainer.config import add_dataclass_flags
+from trainer.evaluation.config import EvalConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "assess", help="pronunciation of prompted utterances with a phone model: GOP and per-syllable verdicts"
+    )
+    p.add_argument("--model", required=True, help="phone-unit model: base folder, adapter checkpoint or merged export")
+    p.add_argument("--manifest", required=True, help="manifest (JSONL) whose rows carry `prompt`, the text to read")
+    p.add_argument("--output", required=True, help="folder (local, PVC or s3://) for assessment.jsonl/.json/.md + charts")
+    add_dataclass_flags(p, EvalConfig)
+    p.set_defaults(func=_assess)
+
+
+def _assess(args: argparse.Namespace) -> int:
+    from trainer.assessment.assess import assess
+    from trainer.evaluation.cli import eval_config
+
+    assess(args.model, args.manifest, args.output, eval_config(args))
+    return 0

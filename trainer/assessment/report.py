@@ -1,0 +1,125 @@
+"""The human side of an assessment: `assessment.md` and its charts, from assessment.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trainer.data.manifest import atomic_write
+from trainer.evaluation.report import _table
+
+PATTERNS_CHART = "error_patterns_by_age.png"
+CONFUSION_CHART = "phone_confusions.png"
+TOP_CONFUSIONS = 15
+TOP_PATTERNS = 8
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    verdicts = summary["verdicts"]
+    lines = [
+        "# Pronunciation assessment",
+        "",
+        f"Model `{summary['model']['uri']}` on `{summary['manifest']}`: {summary['utterances']} utterances, "
+        f"{summary['syllables']} prompt syllables ({summary['prompt_from_text']} utterances without a prompt "
+        f"were assessed against their transcript); {summary['skipped']['count']} skipped "
+        f"({', '.join(f'{k} {v}' for k, v in summary['skipped']['by_reason'].items()) or 'none'}).",
+        "",
+        "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) + ".",
+        "",
+    ]
+    truth = summary.get("ground_truth")
+    if truth:
+        d = truth["detection"]
+        auc = "-" if truth["gop_auc"] is None else f"{truth['gop_auc']:.3f}"
+        lines += [
+            "## Against the known mispronunciations",
+            "",
+            f"{truth['utterances']} utterances with ground truth, {truth['injected_syllables']} mispronounced "
+            f"syllables, {truth['mispronounced_phones']} of {truth['phones']} phones.",
+            "",
+            *_table(
+                ["syllable precision", "syllable recall", "syllable F1", "GOP ROC AUC (phones)"],
+                [[f"{d['precision']:.3f}", f"{d['recall']:.3f}", f"{d['f1']:.3f}", auc]],
+            ),
+        ]
+    groups = summary["patterns_per_age_group"]
+    names = _top_patterns(summary)
+    lines += ["## Most frequent error patterns per age group", "", "Cells: errors (per 100 prompt syllables).", ""]
+    rows = []
+    for group, counts in groups.items():
+        per = summary["syllables_per_age_group"].get(group) or 1
+        rows.append([group, *(f"{counts.get(n, 0)} ({100 * counts.get(n, 0) / per:.1f})" for n in names)])
+    lines += _table(["Age group", *names], rows) if rows else ["No errors found.", ""]
+    confusions = summary["confusions"][:TOP_CONFUSIONS]
+    lines += ["## Phone confusions", "", "Expected phone -> what was recognised (∅: nothing).", ""]
+    lines += _table(["Expected", "Said", "Count"], [[c["expected"], c["said"], str(c["count"])] for c in confusions])
+    lines += ["## Charts", "", f"![Error patterns by age group]({PATTERNS_CHART})", "", f"![Phone confusions]({CONFUSION_CHART})", ""]
+    return "\n".join(lines)
+
+
+def _top_patterns(summary: dict[str, Any]) -> list[str]:
+    totals: dict[str, int] = {}
+    for counts in summary["patterns_per_age_group"].values():
+        for name, n in counts.items():
+            totals[name] = totals.get(name, 0) + n
+    return sorted(totals, key=lambda n: -totals[n])[:TOP_PATTERNS]
+
+
+def write_charts(summary: dict[str, Any], folder: Path) -> list[Path]:
+    """Error patterns per 100 syllables by age group; a heat map of the top phone confusions."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    names = _top_patterns(summary)
+    groups = list(summary["patterns_per_age_group"])
+    fig = Figure(figsize=(max(6.0, 1.5 * max(1, len(groups))), 4.5), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(names))
+    for k, name in enumerate(names):
+        values = [
+            100 * summary["patterns_per_age_group"][g].get(name, 0) / (summary["syllables_per_age_group"].get(g) or 1)
+            for g in groups
+        ]
+        ax.bar(np.arange(len(groups)) + (k - (len(names) - 1) / 2) * width, values, width, label=name)
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set_ylabel("errors per 100 syllables")
+    ax.set_title("Error patterns by age group")
+    if names:
+        ax.legend(fontsize=8)
+    patterns_path = folder / PATTERNS_CHART
+    with atomic_write(patterns_path, binary=True) as handle:
+        fig.savefig(handle, format="png", dpi=120)
+
+    confusions = summary["confusions"][:TOP_CONFUSIONS]
+    expected = sorted({c["expected"] for c in confusions})
+    said = sorted({c["said"] for c in confusions})
+    grid = np.zeros((len(expected), len(said)))
+    for c in confusions:
+        grid[expected.index(c["expected"]), said.index(c["said"])] = c["count"]
+    fig = Figure(figsize=(max(4.0, 0.5 * len(said) + 2), max(3.0, 0.4 * len(expected) + 1.5)), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(grid, cmap="Reds")
+    # Hangul jamo need a CJK font, which images built without one lack: label by Unicode name.
+    ax.set_xticks(range(len(said)), [_label(s) for s in said])
+    ax.set_yticks(range(len(expected)), [_label(e) for e in expected])
+    ax.set_xlabel("recognised")
+    ax.set_ylabel("expected")
+    ax.set_title("Most frequent phone confusions")
+    fig.colorbar(image, ax=ax)
+    confusion_path = folder / CONFUSION_CHART
+    with atomic_write(confusion_path, binary=True) as handle:
+        fig.savefig(handle, format="png", dpi=120)
+    return [patterns_path, confusion_path]
+
+
+def _label(phone: str) -> str:
+    """KIYEOK (initial ㄱ), A (vowel ㅏ), -NIEUN (final ㄴ); "none" for ∅."""
+    import unicodedata
+
+    if phone == "∅":
+        return "none"
+    name = unicodedata.name(phone[0], phone)
+    for block, prefix in (("CHOSEONG ", ""), ("JUNGSEONG ", ""), ("JONGSEONG ", "-")):
+        if block in name:
+            return prefix + name.split(block)[1]
+    return name
