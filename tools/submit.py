@@ -86,7 +86,7 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
         "storage_class": "storage.pvc.storageClass", "access_mode": "storage.pvc.accessMode",
         "s3_secret": "storage.s3.secretName", "s3_endpoint": "storage.s3.endpoint",
         "service_account": "storage.s3.serviceAccountName", "tensorboard": "tensorboard.enabled",
-        "chain": "orchestrator.chain", "poll_seconds": "orchestrator.pollSeconds",
+        "chain": "orchestrator.chain", "poll_seconds": "orchestrator.pollSeconds", "assess": "assess",
     }
     for dest, path in simple.items():
         if dest in given:
@@ -137,6 +137,7 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
 # The embedded default's data settings a trainer preset may carry in its `smoke_data` section.
 PRESET_DATA_KEYS = {
     "child_speakers": "synthetic", "adult_speakers": "synthetic", "utterances_per_speaker": "synthetic",
+    "mispronounce_rate": "synthetic",
     "unit": "data", "fractions": "data", "val_fraction": "data", "test_fraction": "data",
 }
 
@@ -252,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-model", default=S, help="hub id, path or s3:// URI of the base model")
     run.add_argument("--data-dir", default=S, help="prepared data folder below the storage root")
     run.add_argument("--corpus", default=S, help="AI Hub corpus folder below the storage root: prepare it first")
+    run.add_argument("--assess", action=argparse.BooleanOptionalAction, default=S,
+                     help="the comparison also assesses pronunciation with phone-unit models (data.unit: phone)")
     run.add_argument("--set-train", action="append", default=S, metavar="FIELD=VALUE",
                      help="a `trainer train` setting (TrainConfig field), e.g. learning_rate=3e-4")
     run.add_argument("--values", action="append", help="Helm-style values file (repeatable; flags override)")

@@ -88,3 +88,19 @@ def test_a_spelling_model_cannot_be_assessed(prompted, tmp_path):
         cwd=REPO, capture_output=True, text=True,
     )
     assert done.returncode == 78 and "phone model" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
+    from trainer.evaluation.compare import REPORT_FILE as COMPARISON, assessment_dir, compare
+
+    models = {"phone": prompted["phone"], "spelling": prompted["syllable"]}
+    summary = compare(models, {"test": str(prompted["manifest"])}, str(tmp_path / "cmp"), CFG, progress=False, assess_phones=True)
+    assert list(summary["assessments"]) == ["phone"]  # the spelling model is compared, not assessed
+    assert "ground_truth" in summary["assessments"]["phone"]
+    assert (Path(assessment_dir(str(tmp_path / "cmp"), "phone")) / REPORT_FILE).is_file()
+    report = (tmp_path / "cmp" / COMPARISON).read_text(encoding="utf-8")
+    assert "## Pronunciation assessment" in report and "| phone | 0 |" not in report
+    assert "| spelling | - | syllable |" in report and "| phone | 4 | phone |" in report
+    with pytest.raises(ConfigError, match="none of the models writes phones"):
+        compare({"spelling": prompted["syllable"]}, {"test": str(prompted["manifest"])}, str(tmp_path / "c2"), CFG,
+                progress=False, assess_phones=True)

@@ -45,6 +45,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["gpu"]}]}]}}},
     },
+    "embedded-phone-assess": {
+        "runName": "pron", "embeddedDefault": True, "preset": "smoke", "gpusPerNode": 0, "assess": True,
+        "data": {"unit": "phone"}, "synthetic": {"mispronounceRate": 0.15},
+    },
     "single-node-multi-gpu": {"runName": "wide", "gpusPerNode": 8, "phases": [2, 3], "evaluate": False},
     "corpus-workload-identity": {
         "runName": "aihub", "data": {"prepare": True, "corpus": "corpora/aihub-kids"},

@@ -35,6 +35,8 @@ def test_normalise_keeps_real_differences(helm3: Path) -> None:
         {"data": {"prepare": True}},  # nothing to prepare
         {"phases": [], "evaluate": False},  # nothing to run
         {"embeddedDefault": True, "data": {"corpus": "c"}},
+        {"assess": True, "evaluate": False},  # assess runs in the comparison Job
+        {"assess": True, "embeddedDefault": True},  # the models would write syllables
         {"trainOverrides": {"save_steps": 0}},  # out of the field's bounds
         {"trainOverrides": {"speed_perturb": [1.0, -0.9]}},
     ],

@@ -109,3 +109,14 @@ def test_plan_json_is_what_the_orchestrator_reads() -> None:
     assert data["jobs"][0] == {"name": "run-r16-p1", "kind": "train", "skippable": True, "dependsOn": [],
                                "markers": ["/storage/run/r16/phase1/metrics.json",
                                            "/storage/run/r16/phase1/checkpoint-best/COMPLETE"]}
+
+
+def test_pronunciation_assessment_flows_into_synth_prepare_and_compare() -> None:
+    jobs = {j.kind: j for j in plan_of({
+        "embeddedDefault": True, "assess": True, "data": {"unit": "phone"}, "synthetic": {"mispronounceRate": 0.15},
+    }).jobs}
+    assert arg(jobs["synth"].argv, "--mispronounce-rate") == "0.15"
+    assert arg(jobs["prepare"].argv, "--unit") == "phone"
+    assert jobs["eval"].argv[-1] == "--assess"
+    plain = {j.kind: j for j in plan_of({"embeddedDefault": True}).jobs}
+    assert "--mispronounce-rate" not in plain["synth"].argv and "--assess" not in plain["eval"].argv

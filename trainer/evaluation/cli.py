@@ -26,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--output", required=True, help="report folder (local, PVC or s3://)")
     p.add_argument("--baseline", help="model the inference speed is relative to (default: the first base model)")
+    p.add_argument(
+        "--assess", action="store_true",
+        help="also assess pronunciation with every phone-unit model on the main test set (`trainer assess`)",
+    )
     add_dataclass_flags(p, EvalConfig)
     p.set_defaults(func=_compare)
 
@@ -76,7 +80,10 @@ def _compare(args: argparse.Namespace) -> int:
     test_sets = {MAIN_TEST_SET: args.manifest, **named_values(args.manifest_extra, "--manifest-extra")}
     if len(test_sets) != 1 + len(args.manifest_extra):
         raise ConfigError(f"--manifest-extra: the name {MAIN_TEST_SET!r} is taken by --manifest")
-    compare(named_values(args.model, "--model"), test_sets, _writable(args.output), eval_config(args), args.baseline)
+    compare(
+        named_values(args.model, "--model"), test_sets, _writable(args.output), eval_config(args), args.baseline,
+        assess_phones=args.assess,
+    )
     return 0
 
 

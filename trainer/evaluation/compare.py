@@ -13,6 +13,8 @@ and child speakers. Outputs in DIR:
                           CER per test set; CER per age group); written last, it marks a
                           finished comparison
     metrics_per_model.png, cer_by_age.png
+    assessment/<model>/   with --assess: `trainer assess` of every phone-unit model on the main
+                          test set (rows' `prompt`), summarised in comparison.md
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from trainer.exit_codes import ConfigError
 MAIN_TEST_SET = "test"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "comparison.md"
+ASSESSMENT_DIR = "assessment"
 _log = logging.getLogger(__name__)
 
 
@@ -47,9 +50,12 @@ def compare(
     cfg: EvalConfig,
     baseline: Optional[str] = None,
     progress: bool = True,
+    assess_phones: bool = False,
 ) -> dict[str, Any]:
     """Evaluate every model (name -> URI) on every test set (name -> manifest; the first is the
-    main one) and write the comparison report into `output`. Returns the summary."""
+    main one) and write the comparison report into `output`. Returns the summary.
+
+    `assess_phones`: also assess pronunciation with every phone-unit model on the main test set."""
     if not models or not test_sets:
         raise ConfigError("compare: give at least one --model NAME=URI and a --manifest")
     if baseline is not None and baseline not in models:
@@ -58,11 +64,14 @@ def compare(
         if not Path(manifest).is_file():
             raise ConfigError(f"test set {set_name!r}: manifest {manifest} not found")
     g2p = make_g2p(cfg.g2p)
+    units = {name: load_unit(storage.materialize(uri)) for name, uri in models.items()}
+    if assess_phones and "phone" not in units.values():
+        raise ConfigError("--assess: none of the models writes phones (train on `data prepare --unit phone`)")
     reports: dict[str, dict[str, dict]] = {}
     for name, uri in models.items():
         loaded = None
         reports[name] = {}
-        scorer = g2p_for_unit(load_unit(storage.materialize(uri)), g2p)
+        scorer = g2p_for_unit(units[name], g2p)
         for set_name, manifest in test_sets.items():
             where = run_dir(output, name, set_name)
             previous = read_report(where)
@@ -75,8 +84,26 @@ def compare(
         del loaded  # free the model before loading the next one
 
     summary = build_summary(models, test_sets, reports, baseline)
+    if assess_phones:
+        from trainer.assessment.assess import assess
+
+        main = next(iter(test_sets))
+        summary["assessments"] = {
+            name: _assessment_headline(assess(uri, test_sets[main], assessment_dir(output, name), cfg, progress=progress))
+            for name, uri in models.items()
+            if units[name] == "phone"
+        }
     _publish_report(output, summary)
     return summary
+
+
+def assessment_dir(output: str, model: str) -> str:
+    return storage.join(output, ASSESSMENT_DIR, model)
+
+
+def _assessment_headline(summary: dict[str, Any]) -> dict[str, Any]:
+    keys = ("utterances", "syllables", "verdicts", "ground_truth")
+    return {k: summary[k] for k in keys if k in summary}
 
 
 def build_summary(

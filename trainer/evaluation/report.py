@@ -110,7 +110,34 @@ def render_markdown(summary: dict[str, Any]) -> str:
         )
     lines += _table(["Model", *groups], age_rows)
     lines += ["## Charts", "", f"![Metrics per model]({METRICS_CHART})", "", f"![CER by age group]({AGE_CHART})", ""]
+    if summary.get("assessments"):
+        lines += _assessment_section(summary)
     return "\n".join(lines)
+
+
+def _assessment_section(summary: dict[str, Any]) -> list[str]:
+    """Pronunciation assessment of the phone-unit models (`compare --assess`), with its scores
+    against the injected errors where the test set has them."""
+    lines = [
+        f"## Pronunciation assessment (`{summary['main_test_set']}`)",
+        "",
+        "Syllables of each prompt judged against what the phone model heard; precision/recall/F1: "
+        "syllables flagged vs mispronounced on purpose (synthetic ground truth); GOP ROC AUC: correct vs "
+        "mispronounced phones. Details per model in `assessment/<model>/assessment.md`.",
+        "",
+    ]
+    rows = []
+    for name, a in summary["assessments"].items():
+        flagged = a["syllables"] - a["verdicts"].get("correct", 0)
+        truth = a.get("ground_truth")
+        scores = ["-"] * 4
+        if truth:
+            d = truth["detection"]
+            auc = "-" if truth["gop_auc"] is None else f"{truth['gop_auc']:.3f}"
+            scores = [f"{d['precision']:.3f}", f"{d['recall']:.3f}", f"{d['f1']:.3f}", auc]
+        rows.append([f"[{name}](assessment/{name}/assessment.md)", str(a["utterances"]),
+                     f"{flagged} of {a['syllables']}", *scores])
+    return lines + _table(["Model", "Utterances", "Syllables flagged", "Precision", "Recall", "F1", "GOP AUC"], rows)
 
 
 def write_charts(summary: dict[str, Any], folder: Path) -> list[Path]:

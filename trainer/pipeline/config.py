@@ -98,6 +98,10 @@ class SynthConfig:
     utterances_per_speaker: int = _v(30, "utterances per synthetic speaker", minimum=1, maximum=100000)
     seed: int = _v(0, "seed of the synthetic corpus", minimum=0)
     workers: int = _v(2, "synthesis processes", minimum=1, maximum=64)
+    mispronounce_rate: float = _v(
+        0.0, "children mispronounce each syllable with this probability, recorded as ground truth for assess (0: off)",
+        minimum=0, maximum=1,
+    )
 
 
 @dataclass
@@ -180,6 +184,7 @@ class PipelineConfig:
     ranks: list[int] = _v([32], "LoRA ranks; each gets its own phase chain", items={"minimum": 1, "maximum": 1024},
                           minItems=1, uniqueItems=True)
     evaluate: bool = _v(True, "finish with the comparison Job: base vs each rank's last phase")
+    assess: bool = _v(False, "the comparison Job also assesses pronunciation with the phone-unit models (data.unit: phone)")
     preset: str = _v("", "trainer preset (e.g. demo, demo-small) passed to every job", pattern=PRESET,
                      maxLength=MAX_NAME)
     base_model: str = _v(DEFAULT_BASE_MODEL, "hub id, absolute path (PVC: below /storage) or s3:// URI", pattern=MODEL,
@@ -301,6 +306,10 @@ def problems(cfg: PipelineConfig) -> list[str]:
         found.append("data.prepare: needs data.corpus (or embeddedDefault)")
     if not cfg.phases and not cfg.evaluate:
         found.append("phases: empty and evaluate is false: nothing to run")
+    if cfg.assess and not cfg.evaluate:
+        found.append("assess: runs in the comparison Job; needs evaluate")
+    if cfg.assess and (cfg.data.prepare or cfg.embedded_default) and cfg.data.unit != "phone":
+        found.append("assess: only phone-unit models can be assessed; set data.unit: phone")
     found += _override_problems(cfg.train_overrides)
     return found
 

@@ -190,7 +190,8 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
             name=f"{run}-synth", kind="synth",
             argv=("data", "synth", "--out", corpus, "--child-speakers", str(syn.child_speakers),
                   "--adult-speakers", str(syn.adult_speakers), "--utterances-per-speaker", str(syn.utterances_per_speaker),
-                  "--seed", str(syn.seed), "--workers", str(syn.workers)),
+                  "--seed", str(syn.seed), "--workers", str(syn.workers),
+                  *(["--mispronounce-rate", flag_value(syn.mispronounce_rate)] if syn.mispronounce_rate else [])),
             output=corpus, markers=(join(corpus, SYNTH_MARKER),),
         ))
     if cfg.data.prepare or cfg.embedded_default:
@@ -248,7 +249,8 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
         extra = ["--manifest-extra", f"adult={join(data, ADULT_TEST_MANIFEST)}"] if cfg.embedded_default else []
         jobs.append(PlannedJob(
             name=f"{run}-eval", kind="eval",
-            argv=("compare", *models, "--manifest", join(data, TEST_MANIFEST), *extra, "--output", report),
+            argv=("compare", *models, "--manifest", join(data, TEST_MANIFEST), *extra, "--output", report,
+                  *(["--assess"] if cfg.assess else [])),
             output=report, markers=(join(report, REPORT_MARKER),),
             depends_on=tuple(j.name for j in jobs if j.kind == "train" and j.phase == final) or setup,
         ))

@@ -87,6 +87,12 @@ collects every problem and fails once. Usage: {{ include "ko-child-asr.validateV
 {{- if and (not $v.phases) (not $v.evaluate) -}}
 {{- $problems = append $problems "phases: empty and evaluate is false: nothing to run" -}}
 {{- end -}}
+{{- if and $v.assess (not $v.evaluate) -}}
+{{- $problems = append $problems "assess: runs in the comparison Job; needs evaluate" -}}
+{{- end -}}
+{{- if and $v.assess (or $v.data.prepare $v.embeddedDefault) (ne $v.data.unit "phone") -}}
+{{- $problems = append $problems "assess: only phone-unit models can be assessed; set data.unit: phone" -}}
+{{- end -}}
 {{- if $problems -}}
 {{- fail (printf "invalid values:\n  %s" (join "\n  " $problems)) -}}
 {{- end -}}

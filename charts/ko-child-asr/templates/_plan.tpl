@@ -25,6 +25,9 @@ Usage: {{ $plan := include "ko-child-asr.plan" . | fromYaml }} -> {jobs: [...], 
 {{- if $v.embeddedDefault -}}
 {{- $s := $v.synthetic -}}
 {{- $argv := list "data" "synth" "--out" $corpus "--child-speakers" (include "ko-child-asr.flagValue" $s.childSpeakers) "--adult-speakers" (include "ko-child-asr.flagValue" $s.adultSpeakers) "--utterances-per-speaker" (include "ko-child-asr.flagValue" $s.utterancesPerSpeaker) "--seed" (include "ko-child-asr.flagValue" $s.seed) "--workers" (include "ko-child-asr.flagValue" $s.workers) -}}
+{{- if $s.mispronounceRate -}}
+{{- $argv = concat $argv (list "--mispronounce-rate" (include "ko-child-asr.flagValue" $s.mispronounceRate)) -}}
+{{- end -}}
 {{- $name := printf "%s-synth" $run -}}
 {{- $jobs = append $jobs (dict "name" $name "kind" "synth" "argv" $argv "output" $corpus "markers" (list (printf "%s/synth_summary.json" $corpus)) "dependsOn" (list) "phase" 0 "rank" 0) -}}
 {{- $setup = append $setup $name -}}
@@ -93,6 +96,9 @@ Usage: {{ $plan := include "ko-child-asr.plan" . | fromYaml }} -> {jobs: [...], 
 {{- $argv = concat $argv (list "--manifest-extra" (printf "adult=%s/test_adult.jsonl" $data)) -}}
 {{- end -}}
 {{- $argv = concat $argv (list "--output" $report) -}}
+{{- if $v.assess -}}
+{{- $argv = append $argv "--assess" -}}
+{{- end -}}
 {{- $jobs = append $jobs (dict "name" (printf "%s-eval" $run) "kind" "eval" "argv" $argv "output" $report "markers" (list (printf "%s/comparison.md" $report)) "dependsOn" (default $setup $lastJobs) "phase" 0 "rank" 0) -}}
 {{- end -}}
 {{- dict "jobs" $jobs "logdir" $runDir "reportDir" $report | toYaml -}}
