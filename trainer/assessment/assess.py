@@ -37,7 +37,7 @@ from trainer.data.phones import from_phones, syllables, to_phones
 from trainer.data.text import normalize_transcript, to_units
 from trainer.evaluation.breakdown import DIMENSIONS
 from trainer.evaluation.config import EvalConfig
-from trainer.evaluation.evaluate import load_model, publish_dir, resolve_device
+from trainer.evaluation.evaluate import UNKNOWN_CHAR, load_model, publish_dir, resolve_device
 from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, transcribe
 from trainer.exit_codes import ConfigError
 
@@ -83,7 +83,8 @@ def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_fram
         for u, score, span in zip(units, scores, spans)
         if not u.isspace()
     ]
-    recognised = to_phones(codec.decode_logits(log_probs[None], [len(log_probs)])[0])
+    decoded = codec.decode_logits(log_probs[None], [len(log_probs)])[0]
+    recognised = to_phones(decoded.replace(codec.processor.tokenizer.unk_token, UNKNOWN_CHAR))
     entries, inserted, confusions = syllable_verdicts(units, recognised)
     for entry, syllable in zip(entries, syllables(units)):
         own = phones[syllable.start : syllable.start + len(syllable)]
