@@ -104,7 +104,7 @@ class CTCCollator:
             "attention_mask": inputs["attention_mask"],
             "labels": labels,
             "texts": [x["text"] for x in kept],
-            "pronounced": [x["pronounced"] for x in kept],
+            "pronounced": [x.get("pronounced") for x in kept],
             "seconds": sum(len(x["audio"]) for x in kept) / SAMPLE_RATE,
             "padded_seconds": len(kept) * longest / SAMPLE_RATE,
         }
