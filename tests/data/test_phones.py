@@ -68,7 +68,7 @@ def test_prepare_phone_units(tiny_corpus, tmp_path):
 
     out = tmp_path / "prepared"
     prepare(PrepareOptions(source=str(tiny_corpus), out=str(out), val_fraction=0.2, test_fraction=0.2,
-                           fractions=(1.0,), unit="phone"))
+                           fractions=(1.0,), unit="phone", workers=2))
     assert load_unit(out) == "phone"
     train = load_manifest(out / "train.jsonl")
     assert all(r["pronounced"] == pronounce(r["text"]) for r in train)

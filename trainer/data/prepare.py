@@ -190,9 +190,10 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
     tic = time.monotonic()
     rows = load_manifest(out / ALL_FILE)
     if options.unit == "phone":
-        from trainer.data.phones import pronounce
+        from trainer.data.phones import pronounce_all
 
-        rows = [{**row, "pronounced": pronounce(row["text"])} for row in rows]
+        spoken = pronounce_all([row["text"] for row in rows], options.workers)
+        rows = [{**row, "pronounced": spoken[row["text"]]} for row in rows]
         write_manifest(rows, out / ALL_FILE)
         timings["pronounce_s"] = time.monotonic() - tic
         tic = time.monotonic()
@@ -224,7 +225,8 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
     write_json(curriculum_report, out / CURRICULUM_DIR / CURRICULUM_REPORT_FILE)
     timings["curriculum_s"] = time.monotonic() - tic
 
-    vocab = build_vocab((r["text"] for r in result.train), options.unit)
+    pronounced = {r["text"]: r["pronounced"] for r in result.train if "pronounced" in r}
+    vocab = build_vocab((r["text"] for r in result.train), options.unit, pronounced)
     save_vocab(vocab, out, options.unit)
 
     report = {

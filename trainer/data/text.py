@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -103,16 +103,17 @@ def from_units(units: str, unit: Unit) -> str:
     return unicodedata.normalize("NFC", units)
 
 
-def build_vocab(texts: Iterable[str], unit: Unit) -> dict[str, int]:
+def build_vocab(texts: Iterable[str], unit: Unit, pronounced: Mapping[str, str] | None = None) -> dict[str, int]:
     """Vocabulary for Wav2Vec2CTCTokenizer: [PAD]=0 (the CTC blank), [UNK], "|", then sorted units.
 
-    Pass the training split's texts only. Characters that occur once in a large corpus are kept:
-    pruning is the caller's choice, made before calling.
+    Pass the training split's texts only (and, for phone units, their pronounced forms where
+    known: text -> pronounced). Characters that occur once in a large corpus are kept: pruning is
+    the caller's choice, made before calling.
     """
     _check_unit(unit)
     chars: set[str] = set()
     for text in texts:
-        chars.update(to_units(text, unit))
+        chars.update(to_units(text, unit, (pronounced or {}).get(text)))
     chars.discard(" ")
     chars.discard(WORD_DELIMITER)
     if not chars:
