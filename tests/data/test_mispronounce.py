@@ -100,3 +100,11 @@ def test_same_seed_same_errors(corpus, tmp_path):
     synthesize_corpus(again, 3, 1, 4, seed=2, workers=1, mispronounce_rate=RATE)
     assert _labels(again) == _labels(corpus)
     assert [p.read_bytes() for p in sorted(again.rglob("*.wav"))] == [p.read_bytes() for p in sorted(corpus.rglob("*.wav"))]
+
+
+def test_rate_outside_zero_to_one_is_bad_input(tmp_path):
+    from trainer.exit_codes import ConfigError
+
+    with pytest.raises(ConfigError, match="mispronounce-rate"):
+        synthesize_corpus(tmp_path / "c", 1, 0, 1, seed=0, mispronounce_rate=1.5)
+    assert not (tmp_path / "c").exists()
