@@ -173,7 +173,7 @@ def summarise(lines: list[dict], skipped: dict[str, str], model_uri: str, manife
             if entry["verdict"] != CORRECT:
                 name = entry.get("pattern", entry["verdict"])
                 patterns.setdefault(group, Counter())[name] += 1
-        confusions.update(f"{a}>{b}" for a, b in line["confusions"])
+        confusions.update(map(tuple, line["confusions"]))
     summary: dict[str, Any] = {
         "model": model_info,
         "manifest": manifest,
@@ -184,10 +184,7 @@ def summarise(lines: list[dict], skipped: dict[str, str], model_uri: str, manife
         "verdicts": dict(verdicts),
         "syllables_per_age_group": dict(sorted(syllables_per_group.items())),
         "patterns_per_age_group": {g: dict(c.most_common()) for g, c in sorted(patterns.items())},
-        "confusions": [
-            {"expected": from_phones(k.split(">")[0]), "said": from_phones(k.split(">")[1]), "count": n}
-            for k, n in confusions.most_common()
-        ],
+        "confusions": [{"expected": a, "said": b, "count": n} for (a, b), n in confusions.most_common()],
     }
     truth = [line for line in lines if "mispronunciations" in line]
     if truth:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trainer.assessment.verdicts import NOTHING
 from trainer.data.manifest import atomic_write
-from trainer.evaluation.report import _table
+from trainer.data.phones import from_phones
+from trainer.evaluation.report import markdown_table
 
 PATTERNS_CHART = "error_patterns_by_age.png"
 CONFUSION_CHART = "phone_confusions.png"
@@ -37,7 +39,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"{truth['utterances']} utterances with ground truth, {truth['injected_syllables']} mispronounced "
             f"syllables, {truth['mispronounced_phones']} of {truth['phones']} phones.",
             "",
-            *_table(
+            *markdown_table(
                 ["syllable precision", "syllable recall", "syllable F1", "GOP ROC AUC (phones)"],
                 [[f"{d['precision']:.3f}", f"{d['recall']:.3f}", f"{d['f1']:.3f}", auc]],
             ),
@@ -49,10 +51,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
     for group, counts in groups.items():
         per = summary["syllables_per_age_group"].get(group) or 1
         rows.append([group, *(f"{counts.get(n, 0)} ({100 * counts.get(n, 0) / per:.1f})" for n in names)])
-    lines += _table(["Age group", *names], rows) if rows else ["No errors found.", ""]
+    lines += markdown_table(["Age group", *names], rows) if rows else ["No errors found.", ""]
     confusions = summary["confusions"][:TOP_CONFUSIONS]
     lines += ["## Phone confusions", "", "Expected phone -> what was recognised (∅: nothing).", ""]
-    lines += _table(["Expected", "Said", "Count"], [[c["expected"], c["said"], str(c["count"])] for c in confusions])
+    lines += markdown_table(
+        ["Expected", "Said", "Count"],
+        [[_shown(c["expected"]), _shown(c["said"]), str(c["count"])] for c in confusions],
+    )
     lines += ["## Charts", "", f"![Error patterns by age group]({PATTERNS_CHART})", "", f"![Phone confusions]({CONFUSION_CHART})", ""]
     return "\n".join(lines)
 
@@ -100,7 +105,7 @@ def write_charts(summary: dict[str, Any], folder: Path) -> list[Path]:
     ax = fig.subplots()
     image = ax.imshow(grid, cmap="Reds")
     # Hangul jamo need a CJK font, which images built without one lack: label by Unicode name.
-    ax.set_xticks(range(len(said)), [_label(s) for s in said])
+    ax.set_xticks(range(len(said)), [_label(s) for s in said], rotation=60, ha="right")
     ax.set_yticks(range(len(expected)), [_label(e) for e in expected])
     ax.set_xlabel("recognised")
     ax.set_ylabel("expected")
@@ -112,11 +117,16 @@ def write_charts(summary: dict[str, Any], folder: Path) -> list[Path]:
     return [patterns_path, confusion_path]
 
 
+def _shown(phone: str) -> str:
+    """A phone as readable Hangul (a vowel with the silent ㅇ, e.g. 아)."""
+    return phone if phone == NOTHING else from_phones(phone)
+
+
 def _label(phone: str) -> str:
     """KIYEOK (initial ㄱ), A (vowel ㅏ), -NIEUN (final ㄴ); "none" for ∅."""
     import unicodedata
 
-    if phone == "∅":
+    if phone == NOTHING:
         return "none"
     name = unicodedata.name(phone[0], phone)
     for block, prefix in (("CHOSEONG ", ""), ("JUNGSEONG ", ""), ("JONGSEONG ", "-")):

@@ -32,7 +32,7 @@ def _parameters(model: dict[str, Any]) -> str:
     return f"+{_count(model['adapter_params'])}{merged}"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
@@ -84,12 +84,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 f"{100 * speed:.0f}%" if speed else "-",
             ]
         )
-    lines += _table(header, rows)
+    lines += markdown_table(header, rows)
 
     if len(summary["test_sets"]) > 1:
         names = list(summary["test_sets"])
         lines += ["## CER per test set", ""]
-        lines += _table(
+        lines += markdown_table(
             ["Model", *(f"{n} ({summary['test_sets'][n]['utterances']} utt.)" for n in names)],
             [[m["name"], *(_pct(m["results"][n]["metrics"]["cer"]) for n in names)] for m in summary["models"]],
         )
@@ -108,7 +108,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 ),
             ]
         )
-    lines += _table(["Model", *groups], age_rows)
+    lines += markdown_table(["Model", *groups], age_rows)
     lines += ["## Charts", "", f"![Metrics per model]({METRICS_CHART})", "", f"![CER by age group]({AGE_CHART})", ""]
     if summary.get("assessments"):
         lines += _assessment_section(summary)
@@ -137,7 +137,7 @@ def _assessment_section(summary: dict[str, Any]) -> list[str]:
             scores = [f"{d['precision']:.3f}", f"{d['recall']:.3f}", f"{d['f1']:.3f}", auc]
         rows.append([f"[{name}](assessment/{name}/assessment.md)", str(a["utterances"]),
                      f"{flagged} of {a['syllables']}", *scores])
-    return lines + _table(["Model", "Utterances", "Syllables flagged", "Precision", "Recall", "F1", "GOP AUC"], rows)
+    return lines + markdown_table(["Model", "Utterances", "Syllables flagged", "Precision", "Recall", "F1", "GOP AUC"], rows)
 
 
 def write_charts(summary: dict[str, Any], folder: Path) -> list[Path]:
