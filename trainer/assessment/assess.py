@@ -30,11 +30,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from trainer import storage
 from trainer.assessment.align import AlignmentError, forced_align, gop
 from trainer.assessment.verdicts import CORRECT, syllable_verdicts
 from trainer.data.manifest import atomic_write, load_manifest, write_json
 from trainer.data.phones import from_phones, syllables, to_phones
-from trainer.data.text import normalize_transcript, to_units
+from trainer.data.text import load_unit, normalize_transcript, to_units
 from trainer.evaluation.breakdown import DIMENSIONS
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import UNKNOWN_CHAR, load_model, publish_dir, resolve_device
@@ -103,15 +104,16 @@ def assess(model_uri: str, manifest: str | Path, output: str, cfg: EvalConfig, p
     """Assess every utterance of `manifest` with a phone model; write and return the summary."""
     from trainer.assessment.report import render_markdown, write_charts
 
+    unit = load_unit(storage.materialize(model_uri))
+    if unit != "phone":
+        raise ConfigError(
+            f"assess: {model_uri} writes {unit} units; assessment needs a phone model "
+            "(`data prepare --unit phone`, values data.unit: phone)"
+        )
     rows = load_manifest(manifest)
     if not rows:
         raise ConfigError(f"{manifest}: no utterances to assess")
     loaded = load_model(model_uri)
-    if loaded.info["unit"] != "phone":
-        raise ConfigError(
-            f"assess: {model_uri} writes {loaded.info['unit']} units; assessment needs a phone model "
-            "(`data prepare --unit phone`, values data.unit: phone)"
-        )
     device = resolve_device(cfg.device)
     batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
     posteriors = CtcPosteriors(loaded.model, loaded.codec, device)
