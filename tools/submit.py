@@ -32,6 +32,7 @@ from trainer.pipeline import config as C  # noqa: E402
 
 LOCAL_ROOT = Path("runs")
 LOCAL_PRESET = "demo"
+LOCAL_MAX_PARALLEL = 1  # one step at a time: a laptop has one GPU (or a few CPU cores)
 SUBCOMMANDS = ("status", "logs", "cancel")
 S = argparse.SUPPRESS
 
@@ -87,6 +88,8 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
         "s3_secret": "storage.s3.secretName", "s3_endpoint": "storage.s3.endpoint",
         "service_account": "storage.s3.serviceAccountName", "tensorboard": "tensorboard.enabled",
         "chain": "orchestrator.chain", "poll_seconds": "orchestrator.pollSeconds",
+        "max_parallel": "orchestrator.maxParallel", "queue": "queue", "cpu_queue": "cpuQueue",
+        "priority_class": "priorityClass",
     }
     for dest, path in simple.items():
         if dest in given:
@@ -122,7 +125,8 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
     if args.local:
         # The embedded default, unless the run brings its own corpus or base model.
         brings_own = any(k in vars(args) for k in ("corpus", "base_model", "data_dir"))
-        layers.append({"embeddedDefault": not brings_own, "preset": LOCAL_PRESET if not brings_own else ""})
+        layers.append({"embeddedDefault": not brings_own, "preset": LOCAL_PRESET if not brings_own else "",
+                       "orchestrator": {"maxParallel": LOCAL_MAX_PARALLEL}})
     for path in args.values or []:
         layers.append(load_config(path))
     layers.append(flag_values(args))
@@ -267,10 +271,18 @@ def build_parser() -> argparse.ArgumentParser:
     sched = p.add_argument_group("scheduling")
     sched.add_argument("--node-selector", action="append", default=S, metavar="KEY=VALUE")
     sched.add_argument("--toleration", action="append", default=S, metavar="KEY[=VALUE][:EFFECT]")
+    sched.add_argument("--queue", default=S, metavar="NAME", help="Kueue LocalQueue of the GPU steps")
+    sched.add_argument("--cpu-queue", default=S, metavar="NAME",
+                       help="Kueue LocalQueue of the orchestrator, marker checks and data steps (apart from GPU work)")
+    sched.add_argument("--priority-class", default=S, metavar="NAME",
+                       help="PriorityClass of the GPU steps' pods and Kueue WorkloadPriorityClass")
     sched.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=S, help="TensorBoard Deployment")
     sched.add_argument("--chain", choices=["orchestrator", "client"], default=S,
                        help="orchestrator: in-cluster CPU Job (default); client: this process chains the steps")
     sched.add_argument("--poll-seconds", type=int, default=S)
+    sched.add_argument("--max-parallel", type=int, default=S, metavar="N",
+                       help="steps run at once, at most: the ranks' chains run side by side (default: all on a "
+                            f"cluster, {LOCAL_MAX_PARALLEL} with --local; 0: no bound)")
     act = p.add_argument_group("what to do")
     act.add_argument("--local", action="store_true", help="run the plan here as local processes")
     act.add_argument("--render-only", metavar="DIR", help="write the manifests to DIR; no cluster needed")

@@ -7,7 +7,6 @@ with that instruction when it is absent.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from tools.testenv.fetch_helm import binary_path
 from tools.testenv.kube_server import KubeServer, missing_binaries
 from trainer.pipeline import config as C
 from trainer.pipeline import render
-from trainer.pipeline.orchestrator import CHECK_SUFFIX, marker_check_job
 
 PREPARE_HINT = "run `python -m tools.testenv prepare` (setup: tools/setup.sh --test)"
 
@@ -81,11 +79,8 @@ def helm3() -> Path:
 
 
 def all_manifests(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Top-level objects, the step Jobs inside the plan ConfigMap, and their marker-check Jobs."""
-    steps = json.loads(render.plan_configmap(objects)["data"]["plan.json"])["jobs"]
-    manifests = render.job_manifests(objects)
-    checks = [marker_check_job(manifests[s["name"]], s["name"] + CHECK_SUFFIX, s["markers"]) for s in steps]
-    return [*objects, *manifests.values(), *checks]
+    """Top-level objects and the Jobs inside the plan ConfigMap (the steps and their marker checks)."""
+    return [*objects, *render.plan_jobs(objects)]
 
 
 @pytest.fixture(scope="session")

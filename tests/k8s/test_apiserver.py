@@ -308,3 +308,73 @@ def test_helm_install_succeeds(version: str, kube: KubeServer, api: Any, namespa
     proc = subprocess.run([str(helm), "uninstall", release, "-n", namespace], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert cluster.get("v1", "PersistentVolumeClaim", f"{release}-storage") is not None  # resource-policy: keep
+
+
+# ----------------------------------------------------------------------------- chains side by side
+
+
+def test_the_ranks_chains_run_side_by_side_and_a_failure_stops_only_its_own(api: Any, namespace: str, tmp_path: Path) -> None:
+    cfg = C.from_values({"runName": "dag", "ranks": [16, 32], "phases": [1, 2], "gpusPerNode": 0,
+                         "tensorboard": {"enabled": False}, "storage": {"pvc": {"claimName": "shared"}},
+                         "orchestrator": {"chain": "client"}, "job": {"backoffLimit": 0}})
+    objects = render.render_jinja(cfg, namespace)
+    Cluster(api, namespace, report=lambda _: None).submit(objects)
+    chain, kubelet = chain_for(api, namespace, objects, []), Kubelet(api, namespace, tmp_path)
+    steps = {s["name"]: s for s in chain.plan.steps}
+    jobs = lambda: job_names(api, namespace)  # noqa: E731
+
+    assert chain.tick() == "Running"
+    assert {"dag-r16-p1-check", "dag-r32-p1-check"} <= jobs()  # both chains look at once
+    for rank in (16, 32):
+        kubelet.run_marker_check(f"dag-r{rank}-p1-check")
+    wait_for(lambda: {"dag-r16-p1", "dag-r32-p1"} <= jobs(), "both phase-1 Jobs", step=chain.tick)
+    assert not any(n.startswith(("dag-r16-p2", "dag-r32-p2", "dag-eval")) for n in jobs())  # neither has finished
+
+    kubelet.run_step("dag-r16-p1", [], exit_code=exit_codes.FAILED)  # r16 fails ...
+    wait_for(lambda: chain.states.get("dag-r16-p1") == "failed", "r16 phase 1 to fail", step=chain.tick)
+    assert chain.states["dag-r16-p2"] == "blocked" and chain.states["dag-eval"] == "blocked"
+    assert chain.tick() == "Running"  # ... and r32 carries on
+    kubelet.run_step("dag-r32-p1", steps["dag-r32-p1"]["markers"])
+    wait_for(lambda: "dag-r32-p1-verify" in jobs(), "r32 phase 1's verification", step=chain.tick)
+    kubelet.run_marker_check("dag-r32-p1-verify")
+    wait_for(lambda: "dag-r32-p2-check" in jobs(), "r32 phase 2's turn", step=chain.tick)
+    kubelet.run_marker_check("dag-r32-p2-check")
+    wait_for(lambda: "dag-r32-p2" in jobs(), "r32 phase 2's Job", step=chain.tick)
+    kubelet.run_step("dag-r32-p2", steps["dag-r32-p2"]["markers"])
+    wait_for(lambda: "dag-r32-p2-verify" in jobs(), "r32 phase 2's verification", step=chain.tick)
+    kubelet.run_marker_check("dag-r32-p2-verify")
+    assert wait_for(lambda: chain.tick() == "Failed", "the run to end")
+    assert not any(n.startswith(("dag-r16-p2", "dag-eval")) for n in jobs())
+    status = Cluster(api, namespace).status("dag")
+    assert status["steps"] == {"dag-r16-p1": "failed", "dag-r16-p2": "blocked", "dag-r32-p1": "done",
+                               "dag-r32-p2": "done", "dag-eval": "blocked"}
+    assert status["step"] == "dag-r16-p1" and "Job dag-r16-p1 failed" in status["message"]
+
+
+def test_evaluation_starts_only_after_both_chains_and_max_parallel_bounds_the_steps(
+    api: Any, namespace: str, tmp_path: Path
+) -> None:
+    cfg = C.from_values({"runName": "ev", "ranks": [16, 32], "phases": [1], "gpusPerNode": 0,
+                         "tensorboard": {"enabled": False}, "storage": {"pvc": {"claimName": "shared"}},
+                         "orchestrator": {"chain": "client", "maxParallel": 1}})
+    objects = render.render_jinja(cfg, namespace)
+    Cluster(api, namespace, report=lambda _: None).submit(objects)
+    chain, kubelet = chain_for(api, namespace, objects, []), Kubelet(api, namespace, tmp_path)
+    steps = {s["name"]: s for s in chain.plan.steps}
+    jobs = lambda: job_names(api, namespace)  # noqa: E731
+
+    chain.tick()
+    assert jobs() == {"ev-r16-p1-check"}  # one step at a time
+    for step in ("ev-r16-p1", "ev-r32-p1"):
+        kubelet.run_marker_check(f"{step}-check")
+        wait_for(lambda: step in jobs(), f"{step}'s Job", step=chain.tick)
+        assert not any(n.startswith("ev-eval") for n in jobs())  # a chain is still unfinished
+        if step == "ev-r16-p1":
+            assert "ev-r32-p1-check" not in jobs()  # maxParallel 1: r32 waits for r16
+        kubelet.run_step(step, steps[step]["markers"])
+        wait_for(lambda: f"{step}-verify" in jobs(), f"{step}'s verification", step=chain.tick)
+        kubelet.run_marker_check(f"{step}-verify")
+        wait_for(lambda: chain.states.get(step) == "done", f"{step} done", step=chain.tick)
+    wait_for(lambda: "ev-eval-check" in jobs(), "the evaluation's turn", step=chain.tick)
+    kubelet.run_marker_check("ev-eval-check")
+    wait_for(lambda: "ev-eval" in jobs(), "the evaluation Job", step=chain.tick)

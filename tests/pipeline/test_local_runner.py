@@ -1,4 +1,5 @@
-"""The local runner: same steps in plan order, stop at the first failure, resume where it stopped.
+"""The local runner: steps in plan order once their dependencies are done (one at a time unless
+maxParallel says more), a failure stops what depends on it, resume where it stopped.
 
 The trainer is replaced by tests/pipeline/fake_trainer.py through run_local's `command` parameter,
 so these tests check the chaining logic, not training (the end-to-end run is the integration test).
@@ -20,10 +21,15 @@ from trainer.pipeline.plan import Plan, build_plan
 FAKE = (sys.executable, str(Path(__file__).with_name("fake_trainer.py")))
 
 
+def plan_with(tmp_path: Path, max_parallel: int) -> Plan:
+    cfg = C.from_values({"runName": "loc", "embeddedDefault": True, "preset": "demo-small", "ranks": [16, 32],
+                         "orchestrator": {"maxParallel": max_parallel}})
+    return build_plan(cfg, str(tmp_path / "runs"))
+
+
 @pytest.fixture
 def plan(tmp_path: Path) -> Plan:
-    cfg = C.from_values({"runName": "loc", "embeddedDefault": True, "preset": "demo-small", "ranks": [16, 32]})
-    return build_plan(cfg, str(tmp_path / "runs"))
+    return plan_with(tmp_path, 1)  # the --local default
 
 
 class Fake:
@@ -93,5 +99,42 @@ def test_success_without_completion_markers_is_a_failure(plan, tmp_path, monkeyp
     fake, lines = Fake(tmp_path, plan, monkeypatch), []
     fake.configure(no_markers=["--phase 1 --rank 16"])
     assert run(plan, tmp_path, lines) == exit_codes.FAILED
-    assert fake.calls()[-1] == "r16-p1"
+    calls = fake.calls()
+    assert "r16-p1" in calls and "r16-p2" not in calls and "eval" not in calls
     assert any("completion markers are missing" in line for line in lines)
+
+
+def test_with_max_parallel_2_both_ranks_chains_run_side_by_side(tmp_path, monkeypatch) -> None:
+    plan = plan_with(tmp_path, 2)
+    fake, lines = Fake(tmp_path, plan, monkeypatch), []
+    # Each rank's phase 1 waits until the other's has started: run one after the other, they fail.
+    fake.configure(together={"dir": str(tmp_path / "rendezvous"), "steps": ["--phase 1 --rank 16", "--phase 1 --rank 32"]})
+    assert run(plan, tmp_path, lines) == exit_codes.OK
+    calls = fake.calls()
+    assert calls[:3] == ["synth", "prepare", "base"] and calls[-1] == "eval"  # eval after both chains
+    assert sorted(calls[3:-1]) == ["r16-p1", "r16-p2", "r16-p3", "r32-p1", "r32-p2", "r32-p3"]
+    for rank in (16, 32):
+        assert [c for c in calls if c.startswith(f"r{rank}")] == [f"r{rank}-p1", f"r{rank}-p2", f"r{rank}-p3"]
+    assert "fake trainer: train done" in (tmp_path / "logs" / "loc-r32-p1.log").read_text(encoding="utf-8")
+
+
+def test_one_at_a_time_the_rendezvous_fails(plan, tmp_path, monkeypatch) -> None:
+    """The side-by-side check can fail: with maxParallel 1, the first phase 1 waits in vain."""
+    fake, lines = Fake(tmp_path, plan, monkeypatch), []
+    fake.configure(together={"dir": str(tmp_path / "rendezvous"), "steps": ["--phase 1 --rank 16", "--phase 1 --rank 32"],
+                             "wait_seconds": 1})
+    assert run(plan, tmp_path, lines) == exit_codes.FAILED
+    assert "r16-p2" not in fake.calls()
+    assert "never started" in (tmp_path / "logs" / "loc-r16-p1.log").read_text(encoding="utf-8")
+
+
+def test_a_failure_stops_only_its_own_chain(tmp_path, monkeypatch) -> None:
+    plan = plan_with(tmp_path, 2)
+    fake, lines = Fake(tmp_path, plan, monkeypatch), []
+    fake.configure(fail={"--phase 2 --rank 16": exit_codes.FAILED})
+    assert run(plan, tmp_path, lines) == exit_codes.FAILED
+    calls = fake.calls()
+    assert {"r32-p1", "r32-p2", "r32-p3"} <= set(calls)  # the other rank's chain finished
+    assert "r16-p3" not in calls and "eval" not in calls  # what needs r16 phase 2 did not start
+    assert any("loc-r16-p3: not started (loc-r16-p2 failed)" in line for line in lines)
+    assert any("loc-eval: not started (loc-r16-p2 failed)" in line for line in lines)

@@ -127,7 +127,7 @@ class Cluster:
         digest = spec_hash(objects)
         plan_cm["metadata"].setdefault("annotations", {})[render.SPEC_HASH_ANNOTATION] = digest
         if dry_run:
-            for obj in [*objects, *render.job_manifests(objects).values()]:
+            for obj in [*objects, *render.plan_jobs(objects)]:
                 self._create(obj, dry_run=True)
                 self.report(f"{obj['kind']} {obj['metadata']['name']}: accepted by the server (dry run)")
             return "dry-run"
@@ -190,6 +190,7 @@ class Cluster:
             "message": data.get("message", ""),
             "step": data.get("step", ""),
             "steps": json.loads(data.get("steps", "{}")),
+            "failures": json.loads(data.get("failures", "{}")),
             "jobs": {name: _job_summary(job) for name, job in jobs.items()},
         }
 
@@ -199,7 +200,8 @@ class Cluster:
         lines = [f"run {run} (namespace {self.namespace}): {st['state']}" + (f" - {st['message']}" if st["message"] else "")]
         for step in plan.steps:
             name = step["name"]
-            lines.append(f"  {name:<48} {st['steps'].get(name, 'pending'):<10} {st['jobs'].get(name, '')}")
+            detail = st["failures"].get(name) or st["jobs"].get(name, "")
+            lines.append(f"  {name:<48} {st['steps'].get(name, 'pending'):<10} {detail}")
         lines += [
             f"logs:        python tools/submit.py logs {run} -n {self.namespace}"
             + (f"   (kubectl logs -n {self.namespace} -f job/{st['step']})" if st["step"] else ""),
@@ -261,4 +263,6 @@ def _job_summary(job: Any) -> str:
     status = job.status
     conditions = [c.type for c in (status.conditions or []) if c.status == "True"]
     parts = [f"{n} {getattr(status, n)}" for n in ("active", "succeeded", "failed") if getattr(status, n, None)]
+    if job.spec.suspend and "Complete" not in conditions and "Failed" not in conditions:
+        parts.append("suspended: queued, waiting for Kueue to admit it")
     return "Job " + (", ".join(conditions + parts) or "created")

@@ -166,6 +166,8 @@ class OrchestratorConfig:
         "orchestrator", "orchestrator: in-cluster CPU Job chains the phases; client: submit.py does"
     )
     poll_seconds: int = _v(30, "how often the chain looks at its Jobs", minimum=1, maximum=3600)
+    max_parallel: int = _v(0, "steps run at once, at most: the ranks' chains run side by side (0: no bound)",
+                           minimum=0, maximum=1000)
 
 
 @dataclass
@@ -193,6 +195,12 @@ class PipelineConfig:
     node_selector: dict[str, str] = _v({}, "nodeSelector for trainer pods (e.g. GPU product labels)")
     tolerations: list[dict[str, Any]] = _v([], "tolerations for trainer pods")
     affinity: dict[str, Any] = _v({}, "affinity for trainer pods")
+    queue: str = _v("", "Kueue LocalQueue of the GPU steps (label kueue.x-k8s.io/queue-name); empty: not queued",
+                    pattern=f"({DNS_LABEL})|^$")
+    cpu_queue: str = _v("", "Kueue LocalQueue of the CPU-only Jobs (orchestrator, marker checks, data steps), apart "
+                        "from GPU work; set it when Kueue manages Jobs without a queue name", pattern=f"({DNS_LABEL})|^$")
+    priority_class: str = _v("", "PriorityClass of the GPU steps' pods, and Kueue WorkloadPriorityClass of the same name",
+                             pattern=f"({DNS_LABEL})|^$")
     resources: ResourcesConfig = _v(ResourcesConfig(), "requests per kind of pod (quantities as strings)")
     job: JobPolicy = _v(JobPolicy(), "Job retry and lifetime policy")
     storage: StorageConfig = _v(StorageConfig(), "storage backend")
@@ -322,8 +330,9 @@ def train_override_fields() -> list[dataclasses.Field]:
 
 
 def settings_hash(cfg: PipelineConfig, length: int = 64) -> str:
-    """Hash of everything but the run name (stable across dict ordering)."""
-    values = to_values(dataclasses.replace(cfg, run_name=""))
+    """Hash of what the run computes: everything but the run name and how its steps are chained
+    (a resumed run keeps its name, and so its outputs, when only e.g. --max-parallel changes)."""
+    values = to_values(dataclasses.replace(cfg, run_name="", orchestrator=OrchestratorConfig()))
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:length]
 
 

@@ -1,4 +1,4 @@
-"""The chain: runs a run's steps one after another as Kubernetes Jobs, without holding GPUs.
+"""The chain: runs a run's steps as Kubernetes Jobs, following the plan's dependencies, without holding GPUs.
 
     python -m trainer.pipeline.orchestrator run --plan-dir /plan          (the in-cluster CPU Job)
     python -m trainer.pipeline.orchestrator check-marker URI [URI ...]    (the marker-check Jobs)
@@ -6,14 +6,19 @@
 
 `tools/submit.py --chain client` runs the same `Chain` from a laptop instead.
 
-For each step of the plan (the plan ConfigMap: plan.json + one Job manifest per step):
+A step starts once every step it depends on is done (trainer.pipeline.dag): the chains of
+different LoRA ranks run side by side, at most the plan's `maxParallel` steps at a time (0: all),
+and the evaluation waits for the last phase of every rank. For each step (the plan ConfigMap:
+plan.json + one Job manifest per step):
 1. phases and evaluation only: a small CPU Job `<step>-check` looks for the step's completion
    markers on the storage (it mounts the PVC read-only, or reads S3 with the step's own
    credentials); present: the step is already done (a re-submitted or resumed run skips it);
 2. otherwise the step's Job is created, and followed until `Complete` or `Failed`;
-3. when Complete, `<step>-verify` checks the markers again; only then does the next step start.
-Check Jobs are deleted once read. A Failed Job or a missing marker stops the chain: the status ConfigMap `<run>-status` says which
-step and why (exit code, Job condition), and this process exits 1.
+3. when Complete, `<step>-verify` checks the markers again; only then is the step done.
+Check Jobs are deleted once read. A Failed Job or a missing marker stops the steps that depend on
+it (they are `blocked`); the other chains carry on. The status ConfigMap `<run>-status` holds every
+step's state and why a step failed; once nothing can run any more, this process exits 1 if a
+step failed.
 
 Why check Jobs rather than reading the storage here: a ReadWriteOnce claim can be attached to one
 node only, and the orchestrator would pin it away from the GPU nodes for the whole chain; and the
@@ -25,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import io
 import json
 import logging
@@ -38,18 +42,17 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from trainer import exit_codes
+from trainer.pipeline import dag
 from trainer.pipeline import markers as marker_store
 from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX
 
 TERMINATION_LOG = "/dev/termination-log"
 PRESENT = "present"
 MISSING = "missing"
-CHECK_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "256Mi"}}
 EXIT_MEANINGS = {
     exit_codes.CONFIG_ERROR: "configuration error",
     exit_codes.PREEMPTED: "interrupted (preempted, or storage unreachable); a rerun resumes from the last checkpoint",
 }
-_STEP_LABELS = ("ko-child-asr/rank", "ko-child-asr/phase")
 _log = logging.getLogger("orchestrator")
 
 
@@ -64,52 +67,24 @@ class StepFailed(Exception):
 class ChainPlan:
     run: str
     steps: list[dict[str, Any]]  # {name, kind, markers, dependsOn}, in order
-    manifests: dict[str, dict[str, Any]]  # step name -> Job manifest
+    manifests: dict[str, dict[str, Any]]  # Job name -> manifest: the steps and their marker checks
+    max_parallel: int = 0  # steps started and not finished, at most (0: no bound)
 
     @classmethod
     def from_data(cls, data: dict[str, str]) -> "ChainPlan":
         """From the plan ConfigMap's data (or the files of its mounted volume)."""
         plan = json.loads(data["plan.json"])
-        return cls(plan["run"], plan["jobs"], {s["name"]: json.loads(data[s["name"] + ".json"]) for s in plan["jobs"]})
+        manifests = {key.removesuffix(".json"): json.loads(value) for key, value in data.items() if key != "plan.json"}
+        return cls(plan["run"], plan["jobs"], manifests, plan["maxParallel"])
+
+    @property
+    def graph(self) -> list[tuple[str, list[str]]]:
+        return [(s["name"], s["dependsOn"]) for s in self.steps]
 
     @classmethod
     def from_dir(cls, directory: str | Path) -> "ChainPlan":
         directory = Path(directory)
         return cls.from_data({p.name: p.read_text(encoding="utf-8") for p in directory.glob("*.json")})
-
-
-def marker_check_job(manifest: dict[str, Any], name: str, markers: list[str]) -> dict[str, Any]:
-    """A small CPU Job that reports whether `markers` exist, with the step's storage and credentials.
-
-    Derived from the step's own Job so it sees the storage exactly as the step does; GPUs,
-    scheduling constraints, multi-node settings and the preemption policy are dropped.
-    """
-    job = copy.deepcopy(manifest)
-    job["metadata"]["name"] = name
-    job["metadata"]["labels"] = {k: v for k, v in job["metadata"]["labels"].items() if k not in _STEP_LABELS}
-    for labels in (job["metadata"]["labels"], job["spec"]["template"]["metadata"]["labels"]):
-        labels["app.kubernetes.io/component"] = "marker-check"
-    spec = job["spec"]
-    for key in ("podFailurePolicy", "completionMode", "completions", "parallelism"):
-        spec.pop(key, None)
-    spec.update(backoffLimit=2, activeDeadlineSeconds=1800)
-    pod = spec["template"]["spec"]
-    for key in ("nodeSelector", "tolerations", "affinity", "subdomain"):
-        pod.pop(key, None)
-    pod["terminationGracePeriodSeconds"] = 30
-    pod["volumes"] = [v for v in pod["volumes"] if v["name"] != "dshm"]
-    container = pod["containers"][0]
-    container.update(
-        command=["python", "-m", "trainer.pipeline.orchestrator"],
-        args=["check-marker", *markers],
-        resources=copy.deepcopy(CHECK_RESOURCES),
-        volumeMounts=[
-            {**m, "readOnly": True} if m["name"] == "storage" else m
-            for m in container["volumeMounts"] if m["name"] != "dshm"
-        ],
-    )
-    container["env"] = [e for e in container["env"] if e["name"] != "NODE_RANK"]
-    return job
 
 
 # ----------------------------------------------------------------------------- the chain
@@ -132,6 +107,7 @@ class Chain:
     plan: ChainPlan
     report: Callable[[str], None] = print
     states: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # step -> why it failed or is blocked
 
     @property
     def status_name(self) -> str:
@@ -164,10 +140,12 @@ class Chain:
     def load_status(self) -> None:
         data = self.core.read_namespaced_config_map(self.status_name, self.namespace).data or {}
         self.states = json.loads(data.get("steps", "{}"))
+        self.failures = json.loads(data.get("failures", "{}"))
 
     def save_status(self, state: str, message: str, step: str = "") -> None:
         data = {
             "state": state, "message": message, "step": step, "steps": json.dumps(self.states),
+            "failures": json.dumps(self.failures),
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         self.core.patch_namespaced_config_map(self.status_name, self.namespace, {"data": data})
@@ -215,13 +193,13 @@ class Chain:
         """Move one step along as far as it can go now; returns its state."""
         name, markers = step["name"], step["markers"]
         manifest = self.plan.manifests[name]
-        state = self.states.get(name, "pending")
-        if state == "pending" and not step["skippable"]:
+        state = self.states.get(name, dag.PENDING)
+        if state == dag.PENDING and not step["skippable"]:
             self._create_job(manifest)
             self._set(name, "running", f"created Job {name}")
             state = "running"
-        if state == "pending":
-            self._create_job(marker_check_job(manifest, name + CHECK_SUFFIX, markers))
+        if state == dag.PENDING:
+            self._create_job(self.plan.manifests[name + CHECK_SUFFIX])
             self._set(name, "checking", "looking for the completion markers of an earlier run")
             state = "checking"
         if state == "checking":
@@ -243,7 +221,7 @@ class Chain:
                 raise StepFailed(self._failure(name, job))
             if not _condition(job, "Complete"):
                 return state
-            self._create_job(marker_check_job(manifest, name + VERIFY_SUFFIX, markers))
+            self._create_job(self.plan.manifests[name + VERIFY_SUFFIX])
             self._set(name, "verifying", f"Job {name} Complete; checking its completion markers")
             state = "verifying"
         if state == "verifying":
@@ -256,20 +234,41 @@ class Chain:
         return self.states[name]
 
     def tick(self) -> str:
-        """Advance the chain; 'Running', 'Succeeded' or 'Failed' (status ConfigMap updated)."""
+        """Advance every step that can move; 'Running', 'Succeeded' or 'Failed' (status ConfigMap updated).
+
+        Steps already under way are followed first, so one that finishes frees its place (and
+        its dependents) in the same tick; then the steps whose turn has come are started.
+        """
+        for name, cause in dag.newly_blocked(self.plan.graph, self.states).items():
+            self._stop(name, dag.BLOCKED, f"not started: {cause} failed")
+        by_name = {s["name"]: s for s in self.plan.steps}
         for step in self.plan.steps:
-            if self.states.get(step["name"]) == "failed":  # stopped earlier (e.g. before a restart)
-                return "Failed"
-            try:
-                if self.advance(step) != "done":
-                    return "Running"
-            except StepFailed as exc:
-                self.states[step["name"]] = "failed"
-                self.report(f"{step['name']}: FAILED: {exc}")
-                self.save_status("Failed", f"chain stopped: {exc}", step["name"])
-                return "Failed"
-        self.save_status("Succeeded", f"all {len(self.plan.steps)} steps done")
-        return "Succeeded"
+            if self.states.get(step["name"]) in dag.ACTIVE:
+                self._advance_or_stop(step)
+        for name in dag.startable(self.plan.graph, self.states, self.plan.max_parallel):
+            self._advance_or_stop(by_name[name])
+        for name, cause in dag.newly_blocked(self.plan.graph, self.states).items():
+            self._stop(name, dag.BLOCKED, f"not started: {cause} failed")
+        state = dag.outcome(by_name, self.states)
+        if state == "Succeeded":
+            self.save_status(state, f"all {len(self.plan.steps)} steps done")
+        elif state == "Failed":
+            failed = [n for n in by_name if self.states.get(n) == dag.FAILED]
+            self.save_status(state, "chain stopped: " + "; ".join(self.failures.get(n, f"{n} failed") for n in failed),
+                             failed[0])
+        return state
+
+    def _advance_or_stop(self, step: dict[str, Any]) -> None:
+        try:
+            self.advance(step)
+        except StepFailed as exc:
+            self._stop(step["name"], dag.FAILED, str(exc))
+
+    def _stop(self, name: str, state: str, why: str) -> None:
+        self.failures[name] = why
+        self.states[name] = state
+        self.report(f"{name}: {state.upper()}: {why}")
+        self.save_status("Running", f"{name} {state}: {why}", name)
 
     def run(self, poll_seconds: float, sleep: Callable[[float], None] = time.sleep) -> int:
         self.load_status()
@@ -315,7 +314,8 @@ def argv_problems(argv: list[str]) -> list[str]:
 
 def plan_problems(plan: ChainPlan) -> list[str]:
     problems = []
-    for name, manifest in plan.manifests.items():
+    for step in plan.steps:
+        name, manifest = step["name"], plan.manifests[step["name"]]
         argv = manifest["spec"]["template"]["spec"]["containers"][0]["args"]
         problems += [f"{name}: {p}" for p in argv_problems(argv)]
     return problems

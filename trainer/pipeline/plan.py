@@ -130,11 +130,13 @@ class Plan:
     jobs: tuple[PlannedJob, ...]
     logdir: str  # what TensorBoard reads
     report_dir: str
+    max_parallel: int = 0  # steps run at once, at most (0: all whose dependencies are done)
 
     def to_json(self) -> dict[str, Any]:
         """What the orchestrator reads from the plan ConfigMap (the Helm chart writes the same)."""
         return {
             "run": self.run,
+            "maxParallel": self.max_parallel,
             "jobs": [
                 {"name": j.name, "kind": j.kind, "markers": list(j.markers), "skippable": j.skippable,
                  "dependsOn": list(j.depends_on)}
@@ -253,7 +255,8 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
             depends_on=tuple(j.name for j in jobs if j.kind == "train" and j.phase == final) or setup,
         ))
 
-    plan = Plan(run=run, root=root, jobs=tuple(jobs), logdir=run_dir, report_dir=report)
+    plan = Plan(run=run, root=root, jobs=tuple(jobs), logdir=run_dir, report_dir=report,
+                max_parallel=cfg.orchestrator.max_parallel)
     check_names(plan, cfg)
     return plan
 

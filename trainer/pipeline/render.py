@@ -24,7 +24,7 @@ import trainer
 from trainer import exit_codes
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
-from trainer.pipeline.plan import Plan, PlannedJob, build_plan
+from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX, Plan, PlannedJob, build_plan
 
 REPO = Path(__file__).resolve().parents[2]
 K8S_DIR = REPO / "k8s"
@@ -65,6 +65,12 @@ def launcher(cfg: C.PipelineConfig, job: PlannedJob, run: str) -> list[str]:
     ]
 
 
+def check_names(job: PlannedJob) -> list[str]:
+    """The step's marker-check Jobs: one before it when it may be done already, one after it."""
+    before = [job.name + CHECK_SUFFIX] if job.skippable else []
+    return [*before, job.name + VERIFY_SUFFIX]
+
+
 def _environment() -> Any:
     import jinja2
 
@@ -97,15 +103,18 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
         "logdir": plan.logdir,
         "master_port": MASTER_PORT,
         "config_error": exit_codes.CONFIG_ERROR,
+        "preempted": exit_codes.PREEMPTED,
     }
 
     def render(template: str, **extra: Any) -> list[dict[str, Any]]:
         return _load_all(env.get_template(template).render(**context, **extra), template)
 
-    manifests = {
-        job.name: json.dumps(render("job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run))[0], sort_keys=True)
-        for job in plan.jobs
-    }
+    manifests = {}
+    for job in plan.jobs:
+        manifests[job.name] = render("job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run))[0]
+        for name in check_names(job):
+            manifests[name] = render("check-job.yaml.j2", job=job, name=name)[0]
+    manifests = {name: json.dumps(manifest, sort_keys=True) for name, manifest in manifests.items()}
     objects: list[dict[str, Any]] = []
     if cfg.storage.type == "pvc" and not cfg.storage.pvc.claim_name:
         objects += render("storage.yaml.j2")
@@ -169,6 +178,13 @@ def job_manifests(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {step["name"]: json.loads(data[step["name"] + ".json"]) for step in steps}
 
 
+def plan_jobs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every Job stored in the plan ConfigMap: each step (in plan order) followed by its marker checks."""
+    data = plan_configmap(objects)["data"]
+    names = [step["name"] + suffix for step in json.loads(data["plan.json"])["jobs"] for suffix in ("", CHECK_SUFFIX, VERIFY_SUFFIX)]
+    return [json.loads(data[name + ".json"]) for name in names if name + ".json" in data]
+
+
 # Labels and annotations that say which tool rendered an object, not what it is.
 RENDERER_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
 
@@ -209,10 +225,10 @@ def to_yaml(objects: list[dict[str, Any]]) -> str:
 
 
 def write_dir(objects: list[dict[str, Any]], directory: Path) -> list[Path]:
-    """`--render-only DIR`: one file per object (plus each step Job, for reading and validating)."""
+    """`--render-only DIR`: one file per object (plus each Job of the plan, for reading and validating)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    everything = [*objects, *job_manifests(objects).values()]
+    everything = [*objects, *plan_jobs(objects)]
     for index, obj in enumerate(everything):
         path = directory / f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
         path.write_text(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -12,6 +12,8 @@ Usage: {{ include "ko-child-asr.job" (dict "root" $ "job" $step) | fromYaml }}
 {{- $distributed := eq $job.kind "train" -}}
 {{- $indexed := and $distributed (gt (int $v.nodes) 1) -}}
 {{- $r := ternary $v.resources.trainer $v.resources.prepare $usesGpu -}}
+{{- $queue := ternary $v.queue $v.cpuQueue $usesGpu -}}
+{{- $priority := ternary $v.priorityClass "" $usesGpu -}}
 {{- $launcher := list -}}
 {{- if and $distributed (or (gt (int $v.nodes) 1) (gt (int $v.gpusPerNode) 1)) -}}
 {{- $procs := printf "--nproc-per-node=%d" (max (int $v.gpusPerNode) 1) -}}
@@ -33,6 +35,7 @@ metadata:
     ko-child-asr/rank: {{ $job.rank | toString | toJson }}
     ko-child-asr/phase: {{ $job.phase | toString | toJson }}
     {{- end }}
+    {{- include "ko-child-asr.kueueLabels" (dict "queue" $queue "priority" $priority) | indent 4 }}
 spec:
   backoffLimit: {{ int $v.job.backoffLimit }}
   activeDeadlineSeconds: {{ int $v.job.activeDeadlineSeconds }}
@@ -43,11 +46,15 @@ spec:
   parallelism: {{ int $v.nodes }}
   {{- end }}
   # Preemption is not the trainer's fault: the pod is retried (resuming from its last checkpoint)
-  # without using up backoffLimit. A config error (exit 78) cannot be fixed by retrying: fail at once.
+  # without using up backoffLimit, whether the cluster marked it (DisruptionTarget) or the trainer
+  # saved a checkpoint after SIGTERM and exited 75; activeDeadlineSeconds still bounds the Job.
+  # A config error (exit 78) cannot be fixed by retrying: fail at once.
   podFailurePolicy:
     rules:
       - action: FailJob
         onExitCodes: {containerName: trainer, operator: In, values: [78]}
+      - action: Ignore
+        onExitCodes: {containerName: trainer, operator: In, values: [75]}
       - action: Ignore
         onPodConditions: [{type: DisruptionTarget, status: "True"}]
   template:
@@ -57,6 +64,9 @@ spec:
     spec:
       restartPolicy: Never
       enableServiceLinks: false
+      {{- with $priority }}
+      priorityClassName: {{ toJson . }}
+      {{- end }}
       {{- include "ko-child-asr.serviceAccount" .root | nindent 6 }}
       # Long enough for the trainer to finish the step and write a checkpoint after SIGTERM.
       terminationGracePeriodSeconds: {{ int $v.job.terminationGracePeriodSeconds }}
@@ -66,15 +76,7 @@ spec:
       subdomain: {{ printf "%s-ddp" $run | toJson }}
       {{- end }}
       {{- if $usesGpu }}
-      {{- with $v.nodeSelector }}
-      nodeSelector: {{ toJson . }}
-      {{- end }}
-      {{- with $v.tolerations }}
-      tolerations: {{ toJson . }}
-      {{- end }}
-      {{- with $v.affinity }}
-      affinity: {{ toJson . }}
-      {{- end }}
+      {{- include "ko-child-asr.scheduling" .root | indent 6 }}
       {{- end }}
       containers:
         - name: trainer

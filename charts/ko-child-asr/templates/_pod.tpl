@@ -82,6 +82,30 @@ serviceAccountName: {{ .Values.storage.s3.serviceAccountName | toJson }}
 automountServiceAccountToken: false
 {{- end -}}
 
+{{/*
+ko-child-asr.scheduling: where a step's pods may run; its marker checks run there too (k8s/_pod.j2 scheduling).
+*/}}
+{{- define "ko-child-asr.scheduling" -}}
+{{- range $key := list "nodeSelector" "tolerations" "affinity" }}
+{{- with index $.Values $key }}
+{{ $key }}: {{ toJson . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+ko-child-asr.kueueLabels: Kueue's LocalQueue and WorkloadPriorityClass labels (k8s/_pod.j2 kueue_labels).
+Usage: include "ko-child-asr.kueueLabels" (dict "queue" $q "priority" $p) | indent 4
+*/}}
+{{- define "ko-child-asr.kueueLabels" -}}
+{{- if .queue }}
+kueue.x-k8s.io/queue-name: {{ .queue | toJson }}
+{{- end }}
+{{- if .priority }}
+kueue.x-k8s.io/priority-class: {{ .priority | toJson }}
+{{- end }}
+{{- end -}}
+
 {{- define "ko-child-asr.image" -}}
 image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag | toJson }}
 imagePullPolicy: {{ .Values.image.pullPolicy | toJson }}

@@ -1,0 +1,92 @@
+"""How the step Jobs meet the cluster, in both renderers: preemption rules, Kueue queues and
+priorities, and scheduling constraints that marker checks share with their step."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from trainer import exit_codes
+from trainer.pipeline import config as C
+from trainer.pipeline import render
+
+from conftest import all_manifests
+
+
+@pytest.fixture(params=["jinja", "helm"])
+def rendered(request: pytest.FixtureRequest) -> Any:
+    def rendered(values: dict[str, Any]) -> list[dict[str, Any]]:
+        cfg = C.from_values({"runName": "pol", **values})
+        if request.param == "helm":
+            return render.render_helm(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
+        return render.render_jinja(cfg, "asr")
+
+    return rendered
+
+
+def test_preemption_is_ignored_and_a_config_error_fails_at_once(rendered: Any) -> None:
+    for name, job in render.job_manifests(rendered({"ranks": [16, 32]})).items():
+        rules = job["spec"]["podFailurePolicy"]["rules"]
+        by_code = {code: r["action"] for r in rules if "onExitCodes" in r for code in r["onExitCodes"]["values"]}
+        assert by_code == {exit_codes.CONFIG_ERROR: "FailJob", exit_codes.PREEMPTED: "Ignore"}, name
+        assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]} in rules
+        assert job["spec"]["activeDeadlineSeconds"] > 0  # what bounds a Job that keeps being preempted
+
+
+QUEUE, PRIORITY = "kueue.x-k8s.io/queue-name", "kueue.x-k8s.io/priority-class"
+KUEUE = {"queue": "gpu-team", "cpuQueue": "cpu-team", "priorityClass": "research", "embeddedDefault": True, "preset": "smoke"}
+
+
+def test_kueue_queues_gpu_steps_apart_from_the_cpu_jobs(rendered: Any) -> None:
+    objects = rendered(KUEUE)
+    jobs = [o for o in all_manifests(objects) if o["kind"] == "Job"]
+    kinds = {j["metadata"]["name"]: j["metadata"]["labels"]["app.kubernetes.io/component"] for j in jobs}
+    assert set(kinds.values()) == {"synth", "prepare", "base", "train", "eval", "marker-check", "orchestrator"}
+    for job in jobs:
+        name, labels = job["metadata"]["name"], job["metadata"]["labels"]
+        pod = job["spec"]["template"]["spec"]
+        if kinds[name] in ("base", "train", "eval"):
+            assert (labels[QUEUE], labels[PRIORITY], pod["priorityClassName"]) == ("gpu-team", "research", "research"), name
+        else:  # the chain's own Jobs and the data steps never wait behind GPU work
+            assert labels[QUEUE] == "cpu-team" and PRIORITY not in labels and "priorityClassName" not in pod, name
+
+
+def test_without_kueue_settings_nothing_is_queued(rendered: Any) -> None:
+    for obj in all_manifests(rendered({"ranks": [16, 32]})):
+        assert not any(k.startswith("kueue.x-k8s.io/") for k in obj["metadata"]["labels"]), obj["metadata"]["name"]
+        assert "priorityClassName" not in obj.get("spec", {}).get("template", {}).get("spec", {})
+
+
+SCHEDULING = {
+    "nodeSelector": {"pool": "gpu"},
+    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
+}
+
+
+def test_marker_checks_run_where_their_step_may_run(rendered: Any) -> None:
+    objects = rendered({**SCHEDULING, "ranks": [16]})
+    steps = render.job_manifests(objects)
+    checks = {j["metadata"]["name"]: j for j in render.plan_jobs(objects) if j["metadata"]["name"] not in steps}
+    assert sorted(checks) == sorted(f"{s}{suffix}" for s in steps for suffix in ("-check", "-verify"))
+    for name, check in checks.items():
+        pod = check["spec"]["template"]["spec"]
+        assert {k: pod.get(k) for k in SCHEDULING} == SCHEDULING, name
+        assert "nvidia.com/gpu" not in json.dumps(pod["containers"][0]["resources"]), name
+        assert pod["containers"][0]["args"][0] == "check-marker"
+        storage = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "storage")
+        assert storage["readOnly"] is True
+
+
+def test_status_reports_a_step_that_kueue_holds_suspended() -> None:
+    from kubernetes.client import V1Job, V1JobSpec, V1JobStatus
+
+    from trainer.pipeline.cluster import _job_summary
+
+    queued = V1Job(spec=V1JobSpec(template={}, suspend=True), status=V1JobStatus())
+    admitted = V1Job(spec=V1JobSpec(template={}, suspend=False), status=V1JobStatus(active=1))
+    assert "suspended" in _job_summary(queued) and "Kueue" in _job_summary(queued)
+    assert _job_summary(admitted) == "Job active 1"
