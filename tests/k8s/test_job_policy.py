@@ -68,7 +68,7 @@ SCHEDULING = {
 
 
 def test_marker_checks_run_where_their_step_may_run(rendered: Any) -> None:
-    objects = rendered({**SCHEDULING, "ranks": [16]})
+    objects = rendered({**SCHEDULING, "ranks": [16], "storage": {"pvc": {"accessMode": "ReadWriteMany"}}})
     steps = render.job_manifests(objects)
     checks = {j["metadata"]["name"]: j for j in render.plan_jobs(objects) if j["metadata"]["name"] not in steps}
     assert sorted(checks) == sorted(f"{s}{suffix}" for s in steps for suffix in ("-check", "-verify"))
@@ -90,3 +90,36 @@ def test_status_reports_a_step_that_kueue_holds_suspended() -> None:
     admitted = V1Job(spec=V1JobSpec(template={}, suspend=False), status=V1JobStatus(active=1))
     assert "suspended" in _job_summary(queued) and "Kueue" in _job_summary(queued)
     assert _job_summary(admitted) == "Job active 1"
+
+
+def claim_users(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The pod templates that mount the storage claim, by object name."""
+    return {o["metadata"]["name"]: o["spec"]["template"] for o in all_manifests(objects)
+            if any("persistentVolumeClaim" in v for v in o.get("spec", {}).get("template", {}).get("spec", {}).get("volumes", []))}
+
+
+def test_pods_of_a_read_write_once_claim_share_its_node(rendered: Any) -> None:
+    own_term = {"labelSelector": {"matchLabels": {"cache": "warm"}}, "topologyKey": "zone"}
+    affinity = {**SCHEDULING["affinity"], "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [own_term]}}
+    objects = rendered({**SCHEDULING, "affinity": affinity, "ranks": [16, 32], "embeddedDefault": True, "preset": "smoke"})
+    users = claim_users(objects)
+    assert "pol-tensorboard" in users and "pol-r32-p1-check" in users and "pol-prepare" in users
+    term = {"labelSelector": {"matchLabels": {render.CLAIM_LABEL: "pol-storage"}}, "topologyKey": "kubernetes.io/hostname"}
+    for name, template in users.items():
+        assert template["metadata"]["labels"][render.CLAIM_LABEL] == "pol-storage", name
+        required = template["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term in required, name
+    gpu_side = users["pol-tensorboard"]["spec"]  # it anchors the claim's node: the GPU steps must fit there
+    assert gpu_side["nodeSelector"] == SCHEDULING["nodeSelector"] and gpu_side["tolerations"] == SCHEDULING["tolerations"]
+    assert gpu_side["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == [own_term, term]
+    assert gpu_side["affinity"]["nodeAffinity"] == SCHEDULING["affinity"]["nodeAffinity"]
+    assert "nodeSelector" not in users["pol-prepare"]["spec"]  # a CPU step: only the claim's node
+
+
+@pytest.mark.parametrize("storage", [{"pvc": {"accessMode": "ReadWriteMany"}},
+                                     {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}])
+def test_shared_storage_pins_nothing(rendered: Any, storage: dict[str, Any]) -> None:
+    for obj in all_manifests(rendered({"storage": storage})):
+        template = obj.get("spec", {}).get("template", {})
+        assert render.CLAIM_LABEL not in template.get("metadata", {}).get("labels", {}), obj["metadata"]["name"]
+        assert "affinity" not in template.get("spec", {}), obj["metadata"]["name"]

@@ -132,7 +132,8 @@ class PvcConfig:
     storage_class: str = _v("", "storageClassName of the created claim (empty: cluster default)",
                             pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = _v(
-        "ReadWriteOnce", "ReadWriteOnce suits sequential single-node phases; multi-node needs ReadWriteMany"
+        "ReadWriteOnce", "ReadWriteOnce: the run's pods that use it at the same time share one node; "
+        "ReadWriteMany: nothing pinned (multi-node needs it)"
     )
 
 

@@ -48,6 +48,14 @@ def claim_name(cfg: C.PipelineConfig, run: str) -> str:
     return cfg.storage.pvc.claim_name or f"{run}-storage"
 
 
+CLAIM_LABEL = "ko-child-asr/claim"
+
+
+def shares_a_node(cfg: C.PipelineConfig) -> bool:
+    """A ReadWriteOnce claim attaches to one node: the pods using it at the same time must share it."""
+    return cfg.storage.type == "pvc" and cfg.storage.pvc.access_mode == "ReadWriteOnce"
+
+
 TORCHRUN = ["python", "-m", "trainer.torchrun"]  # torchrun that keeps the trainer's exit codes
 
 
@@ -100,6 +108,8 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
         "version": trainer.__version__,
         "managed_by": "ko-child-asr-submit",
         "claim": claim_name(cfg, plan.run),
+        "claim_label": CLAIM_LABEL,
+        "colocate": shares_a_node(cfg),
         "logdir": plan.logdir,
         "master_port": MASTER_PORT,
         "config_error": exit_codes.CONFIG_ERROR,

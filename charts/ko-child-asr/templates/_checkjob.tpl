@@ -22,6 +22,7 @@ spec:
     metadata:
       labels:
         {{- include "ko-child-asr.labels" (dict "root" .root "component" "marker-check") | nindent 8 }}
+        {{- include "ko-child-asr.claimLabels" .root | indent 8 }}
     spec:
       restartPolicy: Never
       enableServiceLinks: false
@@ -29,9 +30,7 @@ spec:
       terminationGracePeriodSeconds: 30
       {{- include "ko-child-asr.podSecurity" .root | nindent 6 }}
       {{- include "ko-child-asr.pullSecrets" .root | indent 6 }}
-      {{- if not (has .job.kind (list "synth" "prepare")) }}
-      {{- include "ko-child-asr.scheduling" .root | indent 6 }}
-      {{- end }}
+      {{- include "ko-child-asr.scheduling" (dict "root" .root "gpu" (not (has .job.kind (list "synth" "prepare")))) | indent 6 }}
       containers:
         - name: check
           {{- include "ko-child-asr.image" .root | nindent 10 }}

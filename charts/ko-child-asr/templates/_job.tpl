@@ -61,6 +61,7 @@ spec:
     metadata:
       labels:
         {{- include "ko-child-asr.labels" (dict "root" .root "component" $job.kind) | nindent 8 }}
+        {{- include "ko-child-asr.claimLabels" .root | indent 8 }}
     spec:
       restartPolicy: Never
       enableServiceLinks: false
@@ -75,9 +76,7 @@ spec:
       {{- if $indexed }}
       subdomain: {{ printf "%s-ddp" $run | toJson }}
       {{- end }}
-      {{- if $usesGpu }}
-      {{- include "ko-child-asr.scheduling" .root | indent 6 }}
-      {{- end }}
+      {{- include "ko-child-asr.scheduling" (dict "root" .root "gpu" $usesGpu) | indent 6 }}
       containers:
         - name: trainer
           {{- include "ko-child-asr.image" .root | nindent 10 }}

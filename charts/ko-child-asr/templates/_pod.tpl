@@ -83,13 +83,44 @@ automountServiceAccountToken: false
 {{- end -}}
 
 {{/*
-ko-child-asr.scheduling: where a step's pods may run; its marker checks run there too (k8s/_pod.j2 scheduling).
+ko-child-asr.colocate: "true" when the storage is a ReadWriteOnce claim, whose pods must share a node.
+*/}}
+{{- define "ko-child-asr.colocate" -}}
+{{- if and (eq .Values.storage.type "pvc") (eq .Values.storage.pvc.accessMode "ReadWriteOnce") -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+ko-child-asr.scheduling: where a pod may run; with gpu, where the GPU steps may; on a ReadWriteOnce
+claim, beside the claim's other pods (k8s/_pod.j2 scheduling explains why).
+Usage: include "ko-child-asr.scheduling" (dict "root" $ "gpu" true) | indent 6
 */}}
 {{- define "ko-child-asr.scheduling" -}}
-{{- range $key := list "nodeSelector" "tolerations" "affinity" }}
-{{- with index $.Values $key }}
+{{- $v := .root.Values -}}
+{{- if .gpu }}
+{{- range $key := list "nodeSelector" "tolerations" }}
+{{- with index $v $key }}
 {{ $key }}: {{ toJson . }}
 {{- end }}
+{{- end }}
+{{- end }}
+{{- $own := dict -}}
+{{- if .gpu }}{{ $own = deepCopy $v.affinity }}{{ end -}}
+{{- if include "ko-child-asr.colocate" .root }}
+{{- $podAffinity := get $own "podAffinity" | default dict -}}
+{{- $term := dict "labelSelector" (dict "matchLabels" (dict "ko-child-asr/claim" (include "ko-child-asr.claim" .root))) "topologyKey" "kubernetes.io/hostname" -}}
+{{- $required := get $podAffinity "requiredDuringSchedulingIgnoredDuringExecution" | default list -}}
+{{- $_ := set $podAffinity "requiredDuringSchedulingIgnoredDuringExecution" (append $required $term) -}}
+{{- $_ := set $own "podAffinity" $podAffinity }}
+affinity: {{ toJson $own }}
+{{- else if $own }}
+affinity: {{ toJson $own }}
+{{- end }}
+{{- end -}}
+
+{{/* ko-child-asr.claimLabels: the label that podAffinity looks for, on every pod of a ReadWriteOnce claim. */}}
+{{- define "ko-child-asr.claimLabels" -}}
+{{- if include "ko-child-asr.colocate" . }}
+ko-child-asr/claim: {{ include "ko-child-asr.claim" . | toJson }}
 {{- end }}
 {{- end -}}
 
