@@ -49,6 +49,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "storage": {"type": "s3", "s3": {"prefix": "s3://asr", "serviceAccountName": "asr-s3"}},
         "tensorboard": {"enabled": False},
     },
+    "kueue-side-by-side": {
+        "runName": "queued", "ranks": [16, 32], "phases": [1, 2], "queue": "gpu-team", "cpuQueue": "cpu-team",
+        "priorityClass": "research", "orchestrator": {"maxParallel": 2},
+        "nodeSelector": {"pool": "gpu"}, "affinity": {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 10, "podAffinityTerm": {"labelSelector": {"matchLabels": {"cache": "warm"}}, "topologyKey": "zone"}}]}},
+    },
     "eval-only-client-chain": {
         "runName": "evalonly", "phases": [], "ranks": [16], "orchestrator": {"chain": "client"},
         "storage": {"pvc": {"claimName": "shared-data"}},
