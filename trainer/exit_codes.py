@@ -21,6 +21,9 @@ OK = 0
 FAILED = 1
 PREEMPTED = 75  # EX_TEMPFAIL from sysexits.h
 CONFIG_ERROR = 78  # EX_CONFIG from sysexits.h
+# `orchestrator check-marker`: a completion marker is absent (the step is not done). The check Job
+# then fails at once (podFailurePolicy FailJob), which is how an Argo Workflow sees the result.
+MARKERS_MISSING = 3
 
 # Set to 1 (or pass --debug) to see the traceback of an anticipated failure too.
 DEBUG_ENV = "TRAINER_DEBUG"

@@ -93,7 +93,7 @@ class Kubelet:
         """What `orchestrator check-marker URI...` reports, computed on the local stand-in storage."""
         uris = self.pod(job).spec.containers[0].args[1:]
         absent = markers.missing([self.local(u) for u in uris])
-        self.finish(job, 0, f"{MISSING} {' '.join(absent)}" if absent else PRESENT)
+        self.finish(job, exit_codes.MARKERS_MISSING if absent else 0, f"{MISSING} {' '.join(absent)}" if absent else PRESENT)
 
     def run_step(self, job: str, step_markers: list[str], exit_code: int = 0) -> None:
         """A step that succeeds writes its completion markers, as the trainer does."""

@@ -123,3 +123,15 @@ def test_shared_storage_pins_nothing(rendered: Any, storage: dict[str, Any]) -> 
         template = obj.get("spec", {}).get("template", {})
         assert render.CLAIM_LABEL not in template.get("metadata", {}).get("labels", {}), obj["metadata"]["name"]
         assert "affinity" not in template.get("spec", {}), obj["metadata"]["name"]
+
+
+def test_check_marker_answers_with_its_exit_code_and_termination_message(tmp_path: Any) -> None:
+    from trainer.pipeline.orchestrator import main
+
+    done, log = tmp_path / "metrics.json", tmp_path / "termination-log"
+    done.write_text("{}", encoding="utf-8")
+    assert main(["check-marker", str(done), "--termination-log", str(log)]) == exit_codes.OK
+    assert log.read_text(encoding="utf-8") == "present"
+    missing = tmp_path / "COMPLETE"
+    assert main(["check-marker", str(done), str(missing), "--termination-log", str(log)]) == exit_codes.MARKERS_MISSING
+    assert log.read_text(encoding="utf-8") == f"missing {missing}"

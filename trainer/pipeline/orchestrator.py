@@ -157,13 +157,13 @@ class Chain:
         self.save_status("Running", message, step)
 
     def _marker_result(self, job_name: str) -> Optional[bool]:
-        """None while the check runs; True/False when it reported; StepFailed if it could not run."""
+        """None while the check runs; True/False when it reported; StepFailed if it could not run.
+
+        The result is the check pod's termination message, read as soon as a pod reports it
+        (a check that finds markers missing exits MARKERS_MISSING, so its Job does not complete).
+        """
         job = self._read_job(job_name)
         if job is None:
-            return None
-        if cond := _condition(job, "Failed"):
-            raise StepFailed(f"marker check {job_name} failed ({cond.reason}); see kubectl logs -n {self.namespace} job/{job_name}")
-        if not _condition(job, "Complete"):
             return None
         for pod in reversed(self._pods(job_name)):
             for status in (pod.status.container_statuses or []) if pod.status else []:
@@ -173,7 +173,11 @@ class Chain:
                     # Read: remove it, so `kubectl get jobs` shows the steps themselves.
                     self.batch.delete_namespaced_job(job_name, self.namespace, propagation_policy="Background")
                     return message.startswith(PRESENT)
-        raise StepFailed(f"marker check {job_name} completed without a result")
+        if cond := _condition(job, "Failed"):
+            raise StepFailed(f"marker check {job_name} failed ({cond.reason}); see kubectl logs -n {self.namespace} job/{job_name}")
+        if _condition(job, "Complete"):
+            raise StepFailed(f"marker check {job_name} completed without a result")
+        return None
 
     def _failure(self, name: str, job: Any) -> str:
         cond = _condition(job, "Failed")
@@ -340,7 +344,7 @@ def _cmd_check_marker(args: argparse.Namespace) -> int:
     if log.parent.is_dir():
         with contextlib.suppress(OSError):
             log.write_text(message, encoding="utf-8")
-    return exit_codes.OK
+    return exit_codes.MARKERS_MISSING if absent else exit_codes.OK
 
 
 def _cmd_check_plan(args: argparse.Namespace) -> int:
@@ -361,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE", "default"))
     p.add_argument("--poll-seconds", type=float, default=30.0)
     p.set_defaults(func=_cmd_run)
-    p = sub.add_parser("check-marker", help="report whether every URI exists (termination message)")
+    p = sub.add_parser("check-marker", help="report whether every URI exists (termination message; "
+                       f"exit {exit_codes.MARKERS_MISSING} if one is missing)")
     p.add_argument("uris", nargs="+")
     p.add_argument("--termination-log", default=TERMINATION_LOG)
     p.set_defaults(func=_cmd_check_marker)

@@ -114,6 +114,7 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
         "master_port": MASTER_PORT,
         "config_error": exit_codes.CONFIG_ERROR,
         "preempted": exit_codes.PREEMPTED,
+        "markers_missing": exit_codes.MARKERS_MISSING,
     }
 
     def render(template: str, **extra: Any) -> list[dict[str, Any]]:

@@ -17,6 +17,11 @@ metadata:
 spec:
   backoffLimit: 2
   activeDeadlineSeconds: 1800
+  # Markers missing is an answer, not an error: no retry (and a failed Job is how Argo sees it).
+  podFailurePolicy:
+    rules:
+      - action: FailJob
+        onExitCodes: {containerName: check, operator: In, values: [3]}
   ttlSecondsAfterFinished: {{ int $v.job.ttlSecondsAfterFinished }}
   template:
     metadata:
