@@ -277,8 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--priority-class", default=S, metavar="NAME",
                        help="PriorityClass of the GPU steps' pods and Kueue WorkloadPriorityClass")
     sched.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=S, help="TensorBoard Deployment")
-    sched.add_argument("--chain", choices=["orchestrator", "client"], default=S,
-                       help="orchestrator: in-cluster CPU Job (default); client: this process chains the steps")
+    sched.add_argument("--chain", choices=["orchestrator", "client", "argo"], default=S,
+                       help="orchestrator: in-cluster CPU Job (default); client: this process chains the steps; "
+                            "argo: one Argo Workflow whose DAG is the plan")
     sched.add_argument("--poll-seconds", type=int, default=S)
     sched.add_argument("--max-parallel", type=int, default=S, metavar="N",
                        help="steps run at once, at most: the ranks' chains run side by side (default: all on a "

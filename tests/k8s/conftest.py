@@ -8,6 +8,7 @@ with that instruction when it is absent.
 from __future__ import annotations
 
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "nodeSelector": {"pool": "gpu"}, "affinity": {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
             {"weight": 10, "podAffinityTerm": {"labelSelector": {"matchLabels": {"cache": "warm"}}, "topologyKey": "zone"}}]}},
     },
+    "argo-multinode": {
+        "runName": "wf", "ranks": [16, 32], "nodes": 2, "gpusPerNode": 4, "orchestrator": {"chain": "argo", "maxParallel": 2},
+        "storage": {"pvc": {"accessMode": "ReadWriteMany"}}, "queue": "gpu-team",
+    },
     "eval-only-client-chain": {
         "runName": "evalonly", "phases": [], "ranks": [16], "orchestrator": {"chain": "client"},
         "storage": {"pvc": {"claimName": "shared-data"}},
@@ -87,6 +92,22 @@ def helm3() -> Path:
 def all_manifests(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Top-level objects and the Jobs inside the plan ConfigMap (the steps and their marker checks)."""
     return [*objects, *render.plan_jobs(objects)]
+
+
+@pytest.fixture
+def api(kube: KubeServer) -> Any:
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=str(kube.kubeconfig))
+
+
+@pytest.fixture
+def namespace(api: Any) -> str:
+    from kubernetes import client
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    return name
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,22 +44,6 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout_s: float = 30.0, s
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
-
-
-@pytest.fixture
-def api(kube: KubeServer) -> Any:
-    from kubernetes import client, config
-
-    return config.new_client_from_config(config_file=str(kube.kubeconfig))
-
-
-@pytest.fixture
-def namespace(api: Any) -> str:
-    from kubernetes import client
-
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
-    return name
 
 
 class Kubelet:

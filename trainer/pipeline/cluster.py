@@ -19,11 +19,15 @@ import urllib3
 
 from trainer import exit_codes
 from trainer.exit_codes import ConfigError
-from trainer.pipeline import render
+from trainer.pipeline import dag, render
 from trainer.pipeline.orchestrator import Chain, ChainPlan
+from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX
 
-# Deletion order for cancel: the orchestrator first (no new Jobs), then the steps, then the rest.
+# Deletion order for cancel: what creates Jobs first (the Argo Workflow, the orchestrator Job), then
+# the steps, then the rest. Kinds the cluster does not serve (no Argo installed) are passed over.
+WORKFLOW_KIND = ("argoproj.io/v1alpha1", "Workflow")
 RUN_KINDS = (
+    WORKFLOW_KIND,
     ("batch/v1", "Job"),
     ("apps/v1", "Deployment"),
     ("v1", "Service"),
@@ -97,11 +101,11 @@ class Cluster:
         return self._dynamic().resources.get(api_version=api_version, kind=kind)
 
     def get(self, api_version: str, kind: str, name: str) -> Optional[Any]:
-        from kubernetes.dynamic.exceptions import NotFoundError
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
         try:
             return self._resource(api_version, kind).get(name=name, namespace=self.namespace)
-        except NotFoundError:
+        except (NotFoundError, ResourceNotFoundError):  # no such object, or the cluster lacks the kind
             return None
 
     def _create(self, obj: dict[str, Any], dry_run: bool) -> None:
@@ -152,7 +156,13 @@ class Cluster:
 
     # -- cancel
     def run_objects(self, run: str, api_version: str, kind: str) -> list[Any]:
-        items = self._resource(api_version, kind).get(namespace=self.namespace, label_selector=f"{render.RUN_LABEL}={run}").items
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        try:
+            resource = self._resource(api_version, kind)
+        except ResourceNotFoundError:  # a kind this cluster does not serve holds no objects of the run
+            return []
+        items = resource.get(namespace=self.namespace, label_selector=f"{render.RUN_LABEL}={run}").items
         orchestrator_first = sorted(items, key=lambda o: not o.metadata.name.endswith("-orchestrator"))
         return orchestrator_first
 
@@ -185,6 +195,12 @@ class Cluster:
             raise ConfigError(f"run {run}: not found in namespace {self.namespace}")
         data = dict(cm.data or {})
         jobs = {j.metadata.name: j for j in self.run_objects(run, "batch/v1", "Job")}
+        workflow = self.get(*WORKFLOW_KIND, run)
+        if workflow is not None:  # chain: argo; the Workflow's nodes say where each step is
+            plan = ChainPlan.from_data(dict(self.get("v1", "ConfigMap", f"{run}-plan").data))
+            wf = workflow.to_dict()
+            st = workflow_status(plan.steps, wf.get("status") or {})
+            return {**st, "jobs": {name: _job_summary(job) for name, job in jobs.items()}}
         return {
             "state": data.get("state", "Pending"),
             "message": data.get("message", ""),
@@ -257,6 +273,39 @@ class Cluster:
         plan = ChainPlan.from_data(render.plan_configmap(objects)["data"])
         chain = Chain(client.BatchV1Api(self.api), client.CoreV1Api(self.api), self.namespace, plan, report=self.report)
         return chain.run(poll_seconds)
+
+
+def workflow_status(steps: list[dict[str, Any]], status: dict[str, Any]) -> dict[str, Any]:
+    """Each step's state from an Argo Workflow's nodes (tasks <step>-check, <step>, <step>-verify)."""
+    nodes = {n.get("displayName"): n for n in (status.get("nodes") or {}).values()}
+    phase = status.get("phase") or "Pending"
+    states, failures = {}, {}
+    for step in steps:
+        name = step["name"]
+        check, job, verify = (nodes.get(name + suffix, {}) for suffix in (CHECK_SUFFIX, "", VERIFY_SUFFIX))
+        phases = (check.get("phase"), job.get("phase"), verify.get("phase"))
+        if phases[2] == "Succeeded" or phases[1] == "Skipped":
+            state = dag.DONE
+        elif failed := next((n for n in (job, verify) if n.get("phase") in ("Failed", "Error")), None):
+            state, failures[name] = dag.FAILED, failed.get("message", "failed")
+        elif phases[2] in ("Pending", "Running"):
+            state = "verifying"
+        elif phases[1] in ("Pending", "Running"):
+            state = "running"
+        elif phases[0] in ("Pending", "Running"):
+            state = "checking"
+        else:
+            state = dag.BLOCKED if phase in ("Failed", "Error") else dag.PENDING
+        states[name] = state
+    running = [name for name, state in states.items() if state == "running"]
+    failed_steps = [name for name, state in states.items() if state == dag.FAILED]
+    return {
+        "state": "Failed" if phase == "Error" else phase,
+        "message": status.get("message", ""),
+        "step": (running or failed_steps or [""])[0],
+        "steps": states,
+        "failures": failures,
+    }
 
 
 def _job_summary(job: Any) -> str:

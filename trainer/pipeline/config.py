@@ -163,8 +163,9 @@ class TensorBoardConfig:
 
 @dataclass
 class OrchestratorConfig:
-    chain: Literal["orchestrator", "client"] = _v(
-        "orchestrator", "orchestrator: in-cluster CPU Job chains the phases; client: submit.py does"
+    chain: Literal["orchestrator", "client", "argo"] = _v(
+        "orchestrator", "orchestrator: in-cluster CPU Job chains the phases; client: submit.py does; "
+        "argo: one Argo Workflow (needs Argo Workflows installed)"
     )
     poll_seconds: int = _v(30, "how often the chain looks at its Jobs", minimum=1, maximum=3600)
     max_parallel: int = _v(0, "steps run at once, at most: the ranks' chains run side by side (0: no bound)",

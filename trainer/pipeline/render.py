@@ -86,6 +86,7 @@ def _environment() -> Any:
         loader=jinja2.FileSystemLoader(K8S_DIR),
         undefined=jinja2.StrictUndefined,  # a misspelled value is an error, not an empty string
         autoescape=False,
+        extensions=["jinja2.ext.do"],
         trim_blocks=False,
         keep_trailing_newline=True,
     )
@@ -133,6 +134,8 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
                       job_manifests=manifests)
     if cfg.orchestrator.chain == "orchestrator":
         objects += render("orchestrator.yaml.j2")
+    if cfg.orchestrator.chain == "argo":
+        objects += render("workflow.yaml.j2", jobs=plan.jobs, job_manifests=manifests)
     if cfg.nodes > 1:
         objects += render("ddp-service.yaml.j2")
     if cfg.tensorboard.enabled:
@@ -221,6 +224,12 @@ def normalise(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
         template = obj.get("spec", {}).get("template", {})
         if "metadata" in template:
             _strip_renderer_marks(template["metadata"])
+        if obj["kind"] == "Workflow":  # its pods' labels; the Jobs its resource templates create, decoded
+            _strip_renderer_marks(obj["spec"]["podMetadata"])
+            for template in obj["spec"]["templates"]:
+                if "resource" in template:
+                    job = json.loads(template["resource"]["manifest"])
+                    template["resource"]["manifest"] = normalise([job])[("Job", job["metadata"]["name"])]
         if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].endswith("-plan"):
             data = {key: json.loads(value) for key, value in obj["data"].items()}
             obj["data"] = {
