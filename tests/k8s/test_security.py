@@ -31,8 +31,8 @@ def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, An
 def restricted_problems(name: str, pod: dict[str, Any]) -> list[str]:
     problems = []
     sc = pod.get("securityContext", {})
-    if not (sc.get("runAsNonRoot") and sc.get("runAsUser") == 1000):
-        problems.append(f"{name}: pod must run as non-root uid 1000")
+    if not (sc.get("runAsNonRoot") and sc.get("runAsUser") == render.POD_UID >= 10000):
+        problems.append(f"{name}: pod must run as non-root uid {render.POD_UID} (>= 10000, the image's user)")
     if sc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
         problems.append(f"{name}: seccomp RuntimeDefault")
     if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):

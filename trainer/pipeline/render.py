@@ -31,6 +31,7 @@ K8S_DIR = REPO / "k8s"
 CHART_DIR = REPO / "charts" / "ko-child-asr"
 STORAGE_MOUNT = "/storage"
 MASTER_PORT = 29500
+POD_UID = 10001  # the image's user (docker/Dockerfile); above 10000, so no node user shares it
 # torchrun SIGKILLs its workers this long after passing on SIGTERM (default 30 s: too short for a
 # checkpoint save). It gets the pod's grace period minus a margin for its own exit.
 TORCHRUN_EXIT_MARGIN = 30
@@ -113,6 +114,7 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
         "colocate": shares_a_node(cfg),
         "logdir": plan.logdir,
         "master_port": MASTER_PORT,
+        "uid": POD_UID,
         "config_error": exit_codes.CONFIG_ERROR,
         "preempted": exit_codes.PREEMPTED,
         "markers_missing": exit_codes.MARKERS_MISSING,

@@ -7,9 +7,9 @@ so no value can break out of its field.
 {{- define "ko-child-asr.podSecurity" -}}
 securityContext:
   runAsNonRoot: true
-  runAsUser: 1000
-  runAsGroup: 1000
-  fsGroup: 1000
+  runAsUser: 10001
+  runAsGroup: 10001
+  fsGroup: 10001
   seccompProfile: {type: RuntimeDefault}
 {{- end -}}
 
