@@ -62,10 +62,13 @@ def _toleration(text: str) -> dict[str, Any]:
 
 
 def _image(text: str) -> dict[str, str]:
-    repository, sep, tag = text.rpartition(":")
-    if not sep or "/" in tag:  # no tag (a ':' may belong to a registry port)
-        return {"repository": text}
-    return {"repository": repository, "tag": tag}
+    """REPOSITORY[:TAG][@sha256:DIGEST] -> image values (a ':' may belong to a registry port)."""
+    name, at, digest = text.partition("@")
+    pinned = {"digest": digest} if at else {}
+    repository, sep, tag = name.rpartition(":")
+    if not sep or "/" in tag:  # no tag
+        return {"repository": name, **pinned}
+    return {"repository": repository, "tag": tag, **pinned}
 
 
 def flag_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -247,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--phase", choices=["1", "2", "3", "eval", "all"], default=S, help="phases to run (all: 1,2,3 + eval)")
     run.add_argument("--rank", type=int, nargs="+", default=S, help="LoRA rank(s); each gets its own chain")
     run.add_argument("--name", default=S, help="run name (DNS-1123, <= 40 chars; default: derived from the settings)")
-    run.add_argument("--image", default=S, help="trainer image REPOSITORY[:TAG]")
+    run.add_argument("--image", default=S, help="trainer image REPOSITORY[:TAG][@sha256:DIGEST]")
     run.add_argument("--gpus", type=int, default=S, help="GPUs per pod")
     run.add_argument("--nodes", type=int, default=S, help="pods per training step (>1: multi-node DDP)")
     run.add_argument("--preset", default=S, help="trainer preset (--local default: demo; tests: demo-small)")

@@ -135,3 +135,43 @@ def test_check_marker_answers_with_its_exit_code_and_termination_message(tmp_pat
     missing = tmp_path / "COMPLETE"
     assert main(["check-marker", str(done), str(missing), "--termination-log", str(log)]) == exit_codes.MARKERS_MISSING
     assert log.read_text(encoding="utf-8") == f"missing {missing}"
+
+
+def test_a_digest_pins_every_container_image(rendered: Any) -> None:
+    digest = "sha256:" + "0f" * 32
+    images = {c["image"] for o in all_manifests(rendered({"image": {"tag": "1.2", "digest": digest}}))
+              for c in o.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])}
+    assert images == {f"ghcr.io/example/ko-child-asr:1.2@{digest}"}
+
+
+def _selected(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    return policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+
+
+def test_network_policies_admit_only_the_rendezvous_and_tensorboard(rendered: Any) -> None:
+    objects = rendered({"nodes": 2, "storage": {"pvc": {"accessMode": "ReadWriteMany"}}})
+    policies = {o["metadata"]["name"]: o for o in objects if o["kind"] == "NetworkPolicy"}
+    assert set(policies) == {"pol-deny-ingress", "pol-rendezvous", "pol-tensorboard"}
+    pods = {o["metadata"]["name"]: o["spec"]["template"]["metadata"]["labels"]
+            for o in all_manifests(objects) if "template" in o.get("spec", {})}
+    deny = policies["pol-deny-ingress"]
+    assert all(_selected(deny, labels) for labels in pods.values()) and "ingress" not in deny["spec"]
+    rendezvous = policies["pol-rendezvous"]
+    assert {n for n, labels in pods.items() if _selected(rendezvous, labels)} == {"pol-r32-p1", "pol-r32-p2", "pol-r32-p3"}
+    [peers] = rendezvous["spec"]["ingress"][0]["from"]
+    assert peers["podSelector"] == rendezvous["spec"]["podSelector"]  # from the run's own training pods only
+    tensorboard = policies["pol-tensorboard"]
+    assert {n for n, labels in pods.items() if _selected(tensorboard, labels)} == {"pol-tensorboard"}
+    assert tensorboard["spec"]["ingress"] == [{"ports": [{"port": 6006, "protocol": "TCP"}]}]
+
+
+def test_a_single_node_run_without_tensorboard_admits_nothing(rendered: Any) -> None:
+    objects = rendered({"tensorboard": {"enabled": False}})
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "NetworkPolicy"] == ["pol-deny-ingress"]
+
+
+def test_tensorboard_is_probed(rendered: Any) -> None:
+    deployment = next(o for o in rendered({}) if o["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/", "port": "http"}, probe

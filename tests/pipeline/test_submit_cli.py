@@ -119,3 +119,13 @@ def test_queue_priority_and_parallelism_flags() -> None:
     assert config_of("--rank", "16", "32", "--local", "--max-parallel", "2").orchestrator.max_parallel == 2
     with pytest.raises(Exception, match="queue"):
         config_of("--queue", "Not_A_Name")
+
+
+def test_image_digest_pins_the_image() -> None:
+    digest = "sha256:" + "ab" * 32
+    cfg = config_of("--image", f"registry.local:5000/asr/img:1.2@{digest}")
+    assert (cfg.image.repository, cfg.image.tag, cfg.image.digest) == ("registry.local:5000/asr/img", "1.2", digest)
+    untagged = config_of("--image", f"registry.local:5000/asr/img@{digest}").image
+    assert (untagged.repository, untagged.digest) == ("registry.local:5000/asr/img", digest)
+    with pytest.raises(Exception, match="digest"):
+        config_of("--image", "img@sha256:short")

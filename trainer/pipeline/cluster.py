@@ -30,6 +30,7 @@ RUN_KINDS = (
     WORKFLOW_KIND,
     ("batch/v1", "Job"),
     ("apps/v1", "Deployment"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
     ("v1", "Service"),
     ("v1", "ConfigMap"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),

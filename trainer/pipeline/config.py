@@ -38,8 +38,10 @@ RESERVED_RUN_NAMES = ("data", "models")  # top-level folders of the storage layo
 QUANTITY = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$"
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
-# Image references: registry/path:tag@digest; no spaces, quotes or newlines can get through.
-IMAGE = r"^[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*(@sha256:[a-f0-9]{64})?$"
+# Image repositories: registry[:port]/path; no spaces, quotes or newlines can get through. The tag
+# and the digest are fields of their own.
+IMAGE = r"^[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*$"
+DIGEST = r"^(sha256:[a-f0-9]{64})?$"
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()=+-]+)*$"  # no trailing '/'
 # Paths below the storage root and preset names: plain relative paths, no "..", no specials.
 REL_PATH = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
@@ -69,6 +71,7 @@ def _v(default: Any, help: str, **schema: Any) -> Any:
 class ImageConfig:
     repository: str = _v("ghcr.io/example/ko-child-asr", "trainer image repository", pattern=IMAGE, maxLength=255)
     tag: str = _v("0.1.0", "image tag", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", maxLength=128)
+    digest: str = _v("", "image digest (sha256:...): pins the image (pods run repository:tag@digest)", pattern=DIGEST)
     pull_policy: Literal["IfNotPresent", "Always", "Never"] = _v("IfNotPresent", "imagePullPolicy")
     pull_secrets: list[str] = _v([], "names of existing image pull Secrets", items={"pattern": DNS_LABEL, "maxLength": MAX_NAME})
 

@@ -271,7 +271,8 @@ def _names(jobs: list[PlannedJob]) -> tuple[str, ...]:
 
 def object_names(plan: Plan, cfg: C.PipelineConfig) -> list[str]:
     """Every name the renderers derive from the run name (Jobs, check Jobs, pod hostnames, Services)."""
-    names = [f"{plan.run}-{s}" for s in ("plan", "status", "orchestrator", "workflow", "storage", "tensorboard", "ddp")]
+    names = [f"{plan.run}-{s}" for s in ("plan", "status", "orchestrator", "workflow", "storage", "tensorboard", "ddp",
+                                         "deny-ingress", "rendezvous")]
     for job in plan.jobs:
         names += [job.name, job.name + VERIFY_SUFFIX, job.name + CHECK_SUFFIX]
         if job.distributed and cfg.nodes > 1:

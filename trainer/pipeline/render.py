@@ -142,6 +142,7 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
         objects += render("ddp-service.yaml.j2")
     if cfg.tensorboard.enabled:
         objects += render("tensorboard.yaml.j2")
+    objects += render("network-policy.yaml.j2")
     return objects
 
 

@@ -138,7 +138,8 @@ kueue.x-k8s.io/priority-class: {{ .priority | toJson }}
 {{- end -}}
 
 {{- define "ko-child-asr.image" -}}
-image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag | toJson }}
+{{- $digest := ternary (printf "@%s" .Values.image.digest) "" (ne .Values.image.digest "") }}
+image: {{ printf "%s:%s%s" .Values.image.repository .Values.image.tag $digest | toJson }}
 imagePullPolicy: {{ .Values.image.pullPolicy | toJson }}
 {{- end -}}
 
