@@ -84,7 +84,8 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
         node[leaf] = value
 
     simple = {
-        "name": "runName", "rank": "ranks", "gpus": "gpusPerNode", "nodes": "nodes", "preset": "preset",
+        "name": "runName", "rank": "ranks", "gpus": "gpusPerNode", "nodes": "nodes", "multinode": "multinode",
+        "preset": "preset",
         "embedded_default": "embeddedDefault", "base_model": "baseModel", "data_dir": "data.dir",
         "storage_pvc": "storage.pvc.claimName", "storage_size": "storage.pvc.size",
         "storage_class": "storage.pvc.storageClass", "access_mode": "storage.pvc.accessMode",
@@ -253,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--image", default=S, help="trainer image REPOSITORY[:TAG][@sha256:DIGEST]")
     run.add_argument("--gpus", type=int, default=S, help="GPUs per pod")
     run.add_argument("--nodes", type=int, default=S, help="pods per training step (>1: multi-node DDP)")
+    run.add_argument("--multinode", choices=["indexed", "jobset"], default=S,
+                     help="a multi-node step as an Indexed Job + headless Service (default) or a JobSet (gang restart)")
     run.add_argument("--preset", default=S, help="trainer preset (--local default: demo; tests: demo-small)")
     run.add_argument("--embedded-default", action=argparse.BooleanOptionalAction, default=S,
                      help="synthetic corpus + tiny base trained from scratch (--local default)")

@@ -60,6 +60,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "runName": "wf", "ranks": [16, 32], "nodes": 2, "gpusPerNode": 4, "orchestrator": {"chain": "argo", "maxParallel": 2},
         "storage": {"pvc": {"accessMode": "ReadWriteMany"}}, "queue": "gpu-team",
     },
+    "jobset-kueue": {
+        "runName": "gang", "ranks": [16], "phases": [1, 2], "nodes": 4, "gpusPerNode": 8, "multinode": "jobset",
+        "queue": "gpu-team", "priorityClass": "research", "storage": {"pvc": {"accessMode": "ReadWriteMany"}},
+    },
     "eval-only-client-chain": {
         "runName": "evalonly", "phases": [], "ranks": [16], "orchestrator": {"chain": "client"},
         "storage": {"pvc": {"claimName": "shared-data"}},

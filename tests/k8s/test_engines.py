@@ -142,3 +142,84 @@ def test_status_of_an_argo_run_reads_the_workflows_nodes() -> None:
     assert st["steps"] == {"r-base": "done", "r-r16-p1": "done", "r-r32-p1": "failed", "r-r16-p2": "running", "r-eval": "pending"}
     assert st["step"] == "r-r16-p2" and "conditions" in st["failures"]["r-r32-p1"]
     assert workflow_status(steps, {"phase": "Failed", "nodes": nodes})["steps"]["r-eval"] == "blocked"
+
+
+# ----------------------------------------------------------------------------- JobSet
+
+
+JOBSET_CASES = {
+    "orchestrator": SAMPLES["jobset-kueue"],
+    "argo": {**SAMPLES["jobset-kueue"], "orchestrator": {"chain": "argo"}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(JOBSET_CASES))
+def test_multinode_jobset_steps_are_valid_jobsets_that_restart_the_group(case: str, renderer: Any) -> None:
+    crd = crds.load(crds.JOBSET)
+    objects = renderer(JOBSET_CASES[case])
+    steps = render.job_manifests(objects)
+    jobsets = {name: s for name, s in steps.items() if s["kind"] == "JobSet"}
+    assert sorted(jobsets) == ["gang-r16-p1", "gang-r16-p2"]  # training steps; the evaluation is one pod
+    assert not any(o["kind"] == "Service" and o["metadata"]["name"] == "gang-ddp" for o in objects)  # JobSet's own DNS
+    for name, jobset in jobsets.items():
+        assert crds.problems(crd, jobset) == [], name
+        spec = jobset["spec"]
+        assert spec["failurePolicy"]["maxRestarts"] == 3 and spec["failurePolicy"]["restartStrategy"] == "Recreate"
+        assert spec["failurePolicy"]["rules"] == [{"name": "config-error", "action": "FailJobSet", "onJobFailureReasons": ["PodFailurePolicy"]}]
+        [replicated] = spec["replicatedJobs"]
+        job = replicated["template"]["spec"]
+        assert (replicated["replicas"], job["completions"], job["parallelism"], job["backoffLimit"]) == (1, 4, 4, 0)
+        assert "subdomain" not in job["template"]["spec"]  # the JobSet names the pods
+        command = job["template"]["spec"]["containers"][0]["command"]
+        assert f"--master-addr={name}-node-0-0.{name}" in command
+        # Kueue admits the JobSet as one workload: the queue is on it, not on its Job
+        assert jobset["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-team"
+        assert not any(k.startswith("kueue.x-k8s.io/") for k in replicated["template"]["metadata"]["labels"])
+        assert job["template"]["spec"]["priorityClassName"] == "research"
+    role = next(o for o in objects if o["kind"] == "Role")
+    assert {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"]}.items() <= role["rules"][1].items()
+    if case == "argo":
+        templates = {t["name"]: t for t in workflow(objects)["spec"]["templates"]}
+        assert templates["gang-r16-p1"]["resource"]["successCondition"] == "status.terminalState == Completed"
+        assert templates["gang-r16-p1"]["resource"]["failureCondition"] == "status.terminalState == Failed"
+        assert json.loads(templates["gang-r16-p1"]["resource"]["manifest"]) == jobsets["gang-r16-p1"]
+
+
+def test_the_chain_creates_and_follows_a_jobset(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from trainer.pipeline.orchestrator import Chain, ChainPlan, StepFailed
+
+    objects = render.render_jinja(C.from_values(JOBSET_CASES["orchestrator"]), "asr")
+    plan = ChainPlan.from_data(render.plan_configmap(objects)["data"])
+
+    class JobSets:  # the custom-objects API, holding one JobSet
+        def __init__(self) -> None:
+            self.stored: dict[str, Any] = {}
+
+        def create_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, body: dict) -> None:
+            assert (group, version, plural) == ("jobset.x-k8s.io", "v1alpha2", "jobsets")
+            self.stored[body["metadata"]["name"]] = json.loads(json.dumps(body))
+
+        def get_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str) -> dict:
+            if name not in self.stored:
+                raise ApiException(status=404)
+            return self.stored[name]
+
+    class Core:
+        def list_namespaced_pod(self, namespace: str, label_selector: str) -> Any:
+            assert label_selector == "jobset.sigs.k8s.io/jobset-name=gang-r16-p1"
+            return type("Pods", (), {"items": []})()
+
+    jobsets = JobSets()
+    chain = Chain(batch=None, core=Core(), namespace="asr", plan=plan, report=lambda _: None)
+    monkeypatch.setattr(chain, "_jobsets", lambda: jobsets)
+    manifest = plan.manifests["gang-r16-p1"]
+    assert chain._finished("gang-r16-p1", manifest) is False and "gang-r16-p1" in jobsets.stored  # created
+    assert chain._finished("gang-r16-p1", manifest) is False  # running
+    jobsets.stored["gang-r16-p1"]["status"] = {"terminalState": "Completed"}
+    assert chain._finished("gang-r16-p1", manifest) is True
+    jobsets.stored["gang-r16-p1"]["status"] = {"terminalState": "Failed", "conditions": [
+        {"type": "Failed", "status": "True", "reason": "FailedJobs", "message": "jobset failed due to PodFailurePolicy"}]}
+    with pytest.raises(StepFailed, match=r"JobSet gang-r16-p1 failed \(FailedJobs: .*PodFailurePolicy\).*-l jobset.sigs"):
+        chain._finished("gang-r16-p1", manifest)

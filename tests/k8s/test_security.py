@@ -26,6 +26,8 @@ def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, An
             yield name, obj["spec"]
         elif "template" in obj.get("spec", {}):
             yield name, obj["spec"]["template"]["spec"]
+        for replicated in obj.get("spec", {}).get("replicatedJobs", []):  # a JobSet's Jobs
+            yield f"{name}/{replicated['name']}", replicated["template"]["spec"]["template"]["spec"]
 
 
 def restricted_problems(name: str, pod: dict[str, Any]) -> list[str]:
@@ -38,7 +40,7 @@ def restricted_problems(name: str, pod: dict[str, Any]) -> list[str]:
     if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
         problems.append(f"{name}: host namespaces")
     token = pod.get("automountServiceAccountToken")
-    if name.endswith("-orchestrator") != (token is True) or token is None:
+    if name.endswith("-orchestrator") != (token is True) or token is None:  # (Argo's executor pods: its config)
         problems.append(f"{name}: API token mounted={token} (only the orchestrator gets one)")
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     if any("hostPath" in v for v in volumes.values()):

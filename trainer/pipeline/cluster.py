@@ -20,7 +20,7 @@ import urllib3
 from trainer import exit_codes
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import dag, render
-from trainer.pipeline.orchestrator import Chain, ChainPlan
+from trainer.pipeline.orchestrator import JOBSET_POD_LABEL, Chain, ChainPlan
 from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX
 
 # Deletion order for cancel: what creates Jobs first (the Argo Workflow, the orchestrator Job), then
@@ -28,6 +28,7 @@ from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX
 WORKFLOW_KIND = ("argoproj.io/v1alpha1", "Workflow")
 RUN_KINDS = (
     WORKFLOW_KIND,
+    ("jobset.x-k8s.io/v1alpha2", "JobSet"),
     ("batch/v1", "Job"),
     ("apps/v1", "Deployment"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
@@ -230,7 +231,9 @@ class Cluster:
     def _pods(self, job: str) -> list[Any]:
         from kubernetes import client
 
-        pods = client.CoreV1Api(self.api).list_namespaced_pod(self.namespace, label_selector=f"job-name={job}").items
+        core = client.CoreV1Api(self.api)
+        pods = core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job}").items or \
+            core.list_namespaced_pod(self.namespace, label_selector=f"{JOBSET_POD_LABEL}={job}").items  # a JobSet step
         return sorted(pods, key=lambda p: p.metadata.creation_timestamp)
 
     def logs(self, job: str, follow: bool = False) -> Iterator[str]:

@@ -197,6 +197,10 @@ class PipelineConfig:
     train_overrides: dict[str, Any] = _v({}, "`trainer train` settings: TrainConfig field -> value")
     gpus_per_node: int = _v(1, "nvidia.com/gpu per pod (0: CPU only)", minimum=0, maximum=16)
     nodes: int = _v(1, "pods per training Job; >1: Indexed Job + torchrun rendezvous", minimum=1, maximum=64)
+    multinode: Literal["indexed", "jobset"] = _v(
+        "indexed", "nodes > 1: an Indexed Job + headless Service, or a JobSet (gang: a failed node restarts "
+        "the whole group; needs JobSet installed)"
+    )
     node_selector: dict[str, str] = _v({}, "nodeSelector for trainer pods (e.g. GPU product labels)")
     tolerations: list[dict[str, Any]] = _v([], "tolerations for trainer pods")
     affinity: dict[str, Any] = _v({}, "affinity for trainer pods")
@@ -335,10 +339,23 @@ def train_override_fields() -> list[dataclasses.Field]:
 
 
 def settings_hash(cfg: PipelineConfig, length: int = 64) -> str:
-    """Hash of what the run computes: everything but the run name and how its steps are chained
-    (a resumed run keeps its name, and so its outputs, when only e.g. --max-parallel changes)."""
+    """Hash of what the run computes: the settings that differ from the defaults, but not the run
+    name nor how its steps are chained. A resumed run keeps its name, and so its outputs, when only
+    e.g. --max-parallel changes, or when a new setting is added with a default."""
     values = to_values(dataclasses.replace(cfg, run_name="", orchestrator=OrchestratorConfig()))
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:length]
+    changed = _changed(values, to_values(PipelineConfig()))
+    return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:length]
+
+
+def _changed(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            if nested := _changed(value, defaults[key]):
+                out[key] = nested
+        elif key not in defaults or value != defaults[key]:
+            out[key] = value
+    return out
 
 
 def run_name(cfg: PipelineConfig) -> str:

@@ -90,6 +90,17 @@ class ChainPlan:
 # ----------------------------------------------------------------------------- the chain
 
 
+JOBSET_GROUP, JOBSET_VERSION, JOBSET_PLURAL = "jobset.x-k8s.io", "v1alpha2", "jobsets"
+JOBSET_POD_LABEL = "jobset.sigs.k8s.io/jobset-name"
+
+
+def jobset_outcome(jobset: dict[str, Any]) -> tuple[Optional[str], str]:
+    """('Completed' | 'Failed' | None while it runs, why it failed) from a JobSet's status."""
+    status = jobset.get("status") or {}
+    failed = next((c for c in status.get("conditions") or [] if c.get("type") == "Failed" and c.get("status") == "True"), {})
+    return status.get("terminalState"), f"{failed.get('reason', '')}: {failed.get('message', '')}".strip(": ")
+
+
 def _condition(job: Any, kind: str) -> Optional[Any]:
     for cond in (job.status.conditions or []) if job.status else []:
         if cond.type == kind and cond.status == "True":
@@ -124,17 +135,36 @@ class Chain:
                 return None
             raise
 
-    def _create_job(self, body: dict[str, Any]) -> None:
+    def _jobsets(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.core.api_client)
+
+    def _read_jobset(self, name: str) -> Optional[dict[str, Any]]:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            self.batch.create_namespaced_job(self.namespace, body)
+            return self._jobsets().get_namespaced_custom_object(JOBSET_GROUP, JOBSET_VERSION, self.namespace, JOBSET_PLURAL, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _create_job(self, body: dict[str, Any]) -> None:
+        """Create a step's Job (or a multi-node step's JobSet) or check Job."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            if body["kind"] == "JobSet":
+                self._jobsets().create_namespaced_custom_object(JOBSET_GROUP, JOBSET_VERSION, self.namespace, JOBSET_PLURAL, body)
+            else:
+                self.batch.create_namespaced_job(self.namespace, body)
         except ApiException as exc:
             if exc.status != 409:  # already there: created by an earlier run of this process
                 raise
 
-    def _pods(self, job_name: str) -> list[Any]:
-        pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}").items
+    def _pods(self, job_name: str, label: str = "job-name") -> list[Any]:
+        pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"{label}={job_name}").items
         return sorted(pods, key=lambda p: p.metadata.creation_timestamp or datetime.min.replace(tzinfo=timezone.utc))
 
     def load_status(self) -> None:
@@ -179,19 +209,37 @@ class Chain:
             raise StepFailed(f"marker check {job_name} completed without a result")
         return None
 
-    def _failure(self, name: str, job: Any) -> str:
-        cond = _condition(job, "Failed")
+    def _failure(self, name: str, why: str, pod_label: str = "job-name") -> str:
         codes = [
             s.state.terminated.exit_code
-            for pod in self._pods(name) for s in (pod.status.container_statuses or []) if pod.status
+            for pod in self._pods(name, pod_label) for s in (pod.status.container_statuses or []) if pod.status
             if s.state and s.state.terminated
         ]
-        why = f"Job {name} failed ({cond.reason}: {cond.message})" if cond else f"Job {name} failed"
         if codes:
             why += f"; last exit code {codes[-1]}"
             if codes[-1] in EXIT_MEANINGS:
                 why += f" ({EXIT_MEANINGS[codes[-1]]})"
-        return f"{why}; see kubectl logs -n {self.namespace} job/{name}"
+        pods = f"job/{name}" if pod_label == "job-name" else f"-l {pod_label}={name}"
+        return f"{why}; see kubectl logs -n {self.namespace} {pods}"
+
+    def _finished(self, name: str, manifest: dict[str, Any]) -> bool:
+        """Whether the step's Job (or JobSet) completed; StepFailed if it failed."""
+        if manifest["kind"] == "JobSet":
+            jobset = self._read_jobset(name)
+            if jobset is None:  # deleted behind our back (or never created): create it again
+                self._create_job(manifest)
+                return False
+            outcome, why = jobset_outcome(jobset)
+            if outcome == "Failed":
+                raise StepFailed(self._failure(name, f"JobSet {name} failed ({why})", JOBSET_POD_LABEL))
+            return outcome == "Completed"
+        job = self._read_job(name)
+        if job is None:
+            self._create_job(manifest)
+            return False
+        if cond := _condition(job, "Failed"):
+            raise StepFailed(self._failure(name, f"Job {name} failed ({cond.reason}: {cond.message})"))
+        return _condition(job, "Complete") is not None
 
     def advance(self, step: dict[str, Any]) -> str:
         """Move one step along as far as it can go now; returns its state."""
@@ -217,16 +265,11 @@ class Chain:
             self._set(name, "running", f"created Job {name}")
             state = "running"
         if state == "running":
-            job = self._read_job(name)
-            if job is None:  # deleted behind our back (or never created): create it again
-                self._create_job(manifest)
-                return state
-            if _condition(job, "Failed"):
-                raise StepFailed(self._failure(name, job))
-            if not _condition(job, "Complete"):
+            finished = self._finished(name, manifest)
+            if not finished:
                 return state
             self._create_job(self.plan.manifests[name + VERIFY_SUFFIX])
-            self._set(name, "verifying", f"Job {name} Complete; checking its completion markers")
+            self._set(name, "verifying", f"{manifest['kind']} {name} Complete; checking its completion markers")
             state = "verifying"
         if state == "verifying":
             found = self._marker_result(name + VERIFY_SUFFIX)

@@ -277,6 +277,7 @@ def object_names(plan: Plan, cfg: C.PipelineConfig) -> list[str]:
         names += [job.name, job.name + VERIFY_SUFFIX, job.name + CHECK_SUFFIX]
         if job.distributed and cfg.nodes > 1:
             names.append(f"{job.name}-{cfg.nodes - 1}")  # Indexed Job pod hostname
+            names.append(f"{job.name}-node-0-{cfg.nodes - 1}")  # JobSet pod hostname
     return names
 
 

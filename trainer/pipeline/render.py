@@ -60,6 +60,14 @@ def shares_a_node(cfg: C.PipelineConfig) -> bool:
 TORCHRUN = ["python", "-m", "trainer.torchrun"]  # torchrun that keeps the trainer's exit codes
 
 
+def gang(cfg: C.PipelineConfig, job: PlannedJob) -> bool:
+    """A multi-node step that runs as a JobSet (its Job is the JobSet's replicated Job)."""
+    return job.distributed and cfg.nodes > 1 and cfg.multinode == "jobset"
+
+
+JOBSET_REPLICA = "node"  # the JobSet's one replicated Job; pods are <step>-node-0-<index>.<step>
+
+
 def launcher(cfg: C.PipelineConfig, job: PlannedJob, run: str) -> list[str]:
     """The container command: the image's entrypoint (empty) or torchrun for several GPUs or nodes."""
     if not job.distributed or (cfg.nodes == 1 and cfg.gpus_per_node <= 1):
@@ -68,9 +76,10 @@ def launcher(cfg: C.PipelineConfig, job: PlannedJob, run: str) -> list[str]:
     procs = f"--nproc-per-node={max(cfg.gpus_per_node, 1)}"
     if cfg.nodes == 1:
         return [*TORCHRUN, "--standalone", procs, shutdown, "-m", "trainer"]
+    master = f"{job.name}-{JOBSET_REPLICA}-0-0.{job.name}" if gang(cfg, job) else f"{job.name}-0.{run}-ddp"
     return [
         *TORCHRUN, f"--nnodes={cfg.nodes}", procs, "--node-rank=$(NODE_RANK)",
-        f"--master-addr={job.name}-0.{run}-ddp", f"--master-port={MASTER_PORT}", shutdown, "-m", "trainer",
+        f"--master-addr={master}", f"--master-port={MASTER_PORT}", shutdown, "-m", "trainer",
     ]
 
 
@@ -125,7 +134,9 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
 
     manifests = {}
     for job in plan.jobs:
-        manifests[job.name] = render("job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run))[0]
+        manifests[job.name] = render("job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run), gang=gang(cfg, job))[0]
+        if gang(cfg, job):
+            manifests[job.name] = render("jobset.yaml.j2", job=job, step=manifests[job.name], replica=JOBSET_REPLICA)[0]
         for name in check_names(job):
             manifests[name] = render("check-job.yaml.j2", job=job, name=name)[0]
     manifests = {name: json.dumps(manifest, sort_keys=True) for name, manifest in manifests.items()}
@@ -138,7 +149,7 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
         objects += render("orchestrator.yaml.j2")
     if cfg.orchestrator.chain == "argo":
         objects += render("workflow.yaml.j2", jobs=plan.jobs, job_manifests=manifests)
-    if cfg.nodes > 1:
+    if cfg.nodes > 1 and cfg.multinode == "indexed":
         objects += render("ddp-service.yaml.j2")
     if cfg.tensorboard.enabled:
         objects += render("tensorboard.yaml.j2")
@@ -224,23 +235,32 @@ def normalise(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
     out = {}
     for obj in json.loads(json.dumps(objects)):
         _strip_renderer_marks(obj["metadata"])
-        template = obj.get("spec", {}).get("template", {})
-        if "metadata" in template:
-            _strip_renderer_marks(template["metadata"])
+        for template in _pod_templates(obj):
+            _strip_renderer_marks(template.setdefault("metadata", {}))
         if obj["kind"] == "Workflow":  # its pods' labels; the Jobs its resource templates create, decoded
             _strip_renderer_marks(obj["spec"]["podMetadata"])
             for template in obj["spec"]["templates"]:
                 if "resource" in template:
-                    job = json.loads(template["resource"]["manifest"])
-                    template["resource"]["manifest"] = normalise([job])[("Job", job["metadata"]["name"])]
+                    template["resource"]["manifest"] = _normalised_one(json.loads(template["resource"]["manifest"]))
         if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].endswith("-plan"):
             data = {key: json.loads(value) for key, value in obj["data"].items()}
-            obj["data"] = {
-                key: normalise([value])[("Job", value["metadata"]["name"])] if key != "plan.json" else value
-                for key, value in data.items()
-            }
+            obj["data"] = {key: _normalised_one(value) if key != "plan.json" else value for key, value in data.items()}
         out[(obj["kind"], obj["metadata"]["name"])] = obj
     return out
+
+
+def _normalised_one(obj: dict[str, Any]) -> dict[str, Any]:
+    return normalise([obj])[(obj["kind"], obj["metadata"]["name"])]
+
+
+def _pod_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The templates inside an object that carry labels: a Job's or Deployment's pod template, a
+    JobSet's replicated Jobs and their pod templates."""
+    spec = obj.get("spec", {})
+    templates = [spec["template"]] if "template" in spec else []
+    for replicated in spec.get("replicatedJobs", []):
+        templates += [replicated["template"], replicated["template"]["spec"]["template"]]
+    return templates
 
 
 def to_yaml(objects: list[dict[str, Any]]) -> str:
