@@ -129,3 +129,11 @@ def test_image_digest_pins_the_image() -> None:
     assert (untagged.repository, untagged.digest) == ("registry.local:5000/asr/img", digest)
     with pytest.raises(Exception, match="digest"):
         config_of("--image", "img@sha256:short")
+
+
+def test_render_only_writes_a_jobset_run_after_checking_its_steps_arguments(tmp_path: Path) -> None:
+    argv = ["--rank", "16", "--name", "js", "--nodes", "2", "--multinode", "jobset", "--access-mode", "ReadWriteMany"]
+    assert submit.main([*argv, "--render-only", str(tmp_path)]) == exit_codes.OK  # the check reads JobSets' args too
+    docs = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in tmp_path.glob("*.yaml")]
+    assert [d["kind"] for d in docs].count("JobSet") == 3  # three phases
+    assert not any(d["metadata"]["name"] == "js-ddp" for d in docs)  # JobSet names the pods itself

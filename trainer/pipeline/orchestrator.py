@@ -359,11 +359,16 @@ def argv_problems(argv: list[str]) -> list[str]:
     return []
 
 
+def step_job_spec(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The Job spec of a step: its Job's, or its JobSet's replicated Job's."""
+    return manifest["spec"]["replicatedJobs"][0]["template"]["spec"] if manifest["kind"] == "JobSet" else manifest["spec"]
+
+
 def plan_problems(plan: ChainPlan) -> list[str]:
     problems = []
     for step in plan.steps:
         name, manifest = step["name"], plan.manifests[step["name"]]
-        argv = manifest["spec"]["template"]["spec"]["containers"][0]["args"]
+        argv = step_job_spec(manifest)["template"]["spec"]["containers"][0]["args"]
         problems += [f"{name}: {p}" for p in argv_problems(argv)]
     return problems
 
