@@ -361,3 +361,16 @@ def test_evaluation_starts_only_after_both_chains_and_max_parallel_bounds_the_st
     wait_for(lambda: "ev-eval-check" in jobs(), "the evaluation's turn", step=chain.tick)
     kubelet.run_marker_check("ev-eval-check")
     wait_for(lambda: "ev-eval" in jobs(), "the evaluation Job", step=chain.tick)
+
+
+@pytest.mark.parametrize(("flags", "needle"), [
+    (["--chain", "argo"], "Workflow (argoproj.io/v1alpha1, Argo Workflows, for --chain argo)"),
+    (["--nodes", "2", "--multinode", "jobset", "--access-mode", "ReadWriteMany"], "JobSet (jobset.x-k8s.io/v1alpha2, JobSet"),
+])
+def test_an_engine_the_cluster_lacks_is_one_clear_error(flags: list[str], needle: str, kube: KubeServer, namespace: str,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    argv = ["--name", "eng", "--rank", "16", *flags, "--kubeconfig", str(kube.kubeconfig), "-n", namespace]
+    assert submit.main(argv) == exit_codes.CONFIG_ERROR
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert submit.main([*argv, "--dry-run"]) == exit_codes.CONFIG_ERROR

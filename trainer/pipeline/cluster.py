@@ -40,6 +40,11 @@ RUN_KINDS = (
 )
 STORAGE_KIND = ("v1", "PersistentVolumeClaim")
 CONNECT_TIMEOUT_S = 10
+# What provides the kinds a run may need beyond Kubernetes itself, and the setting that asks for it.
+ENGINES = {
+    "Workflow": "Argo Workflows, for --chain argo",
+    "JobSet": "JobSet, for --multinode jobset",
+}
 Report = Callable[[str], None]
 
 
@@ -126,12 +131,26 @@ class Cluster:
             raise _api_error(exc, f"{'dry-run of ' if dry_run else ''}{what}") from None
 
     # -- submit
+    def _require_kinds(self, objects: list[dict[str, Any]]) -> None:
+        """Every kind the run creates is served here (Argo's Workflow, JobSet), or one clear error."""
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        missing = []
+        for api_version, kind in sorted({(o["apiVersion"], o["kind"]) for o in objects}):
+            try:
+                self._resource(api_version, kind)
+            except ResourceNotFoundError:
+                missing.append(f"{kind} ({api_version}{', ' + ENGINES[kind] if kind in ENGINES else ''})")
+        if missing:
+            raise ConfigError(f"the cluster does not serve {', '.join(missing)}: install it, or choose another engine")
+
     def submit(self, objects: list[dict[str, Any]], force: bool = False, dry_run: bool = False) -> str:
         """Create the run's objects; 'created', 'unchanged', 'replaced' or 'dry-run'."""
         plan_cm = render.plan_configmap(objects)
         run = plan_cm["metadata"]["labels"][render.RUN_LABEL]
         digest = spec_hash(objects)
         plan_cm["metadata"].setdefault("annotations", {})[render.SPEC_HASH_ANNOTATION] = digest
+        self._require_kinds([*objects, *render.plan_jobs(objects)])
         if dry_run:
             for obj in [*objects, *render.plan_jobs(objects)]:
                 self._create(obj, dry_run=True)
