@@ -138,3 +138,26 @@ def test_a_failure_stops_only_its_own_chain(tmp_path, monkeypatch) -> None:
     assert "r16-p3" not in calls and "eval" not in calls  # what needs r16 phase 2 did not start
     assert any("loc-r16-p3: not started (loc-r16-p2 failed)" in line for line in lines)
     assert any("loc-eval: not started (loc-r16-p2 failed)" in line for line in lines)
+
+
+def test_ctrl_c_stops_every_running_step_through_its_checkpoint_path(tmp_path, monkeypatch) -> None:
+    import os
+    import signal
+    import threading
+
+    plan = plan_with(tmp_path, 2)
+    fake, lines = Fake(tmp_path, plan, monkeypatch), []
+    armed = tmp_path / "armed"
+    fake.configure(until_sigterm={"steps": ["--phase 1 --rank"], "armed_dir": str(armed)})
+
+    def press_ctrl_c() -> None:  # once both phase-1 steps run (side by side), as a user at the terminal would
+        while not (armed.exists() and len(list(armed.iterdir())) == 2):
+            threading.Event().wait(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=press_ctrl_c, daemon=True).start()
+    assert run(plan, tmp_path, lines) == exit_codes.PREEMPTED
+    assert sorted(fake.calls()[-2:]) == ["r16-p1", "r32-p1"]  # nothing started after Ctrl-C
+    for rank in (16, 32):
+        assert "SIGTERM, checkpoint saved" in (tmp_path / "logs" / f"loc-r{rank}-p1.log").read_text(encoding="utf-8")
+    assert any("run the same command again" in line for line in lines)

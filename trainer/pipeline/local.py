@@ -110,34 +110,37 @@ def run_local(
             report(f"{head}: {EXIT_MEANINGS.get(code, 'failed')} (exit code {code}); log: {log_path}")
         codes.append(code)
 
+    def start_ready(pool: ThreadPoolExecutor) -> bool:
+        """Block what cannot run, start what can (skipping what is done); whether any step was ready."""
+        for name, cause in dag.newly_blocked(graph, states).items():
+            states[name] = dag.BLOCKED
+            report(f"{heads[name]}: not started ({by_name[cause].name} failed)")
+        ready = [] if steps.interrupted else dag.startable(graph, states, max_parallel)
+        for name in ready:
+            job = by_name[name]
+            if job.skippable and not markers.missing(job.markers):
+                report(f"{heads[name]}: done earlier (completion markers exist), skipped")
+                states[name] = dag.DONE
+                continue
+            cmd = [*command, *job.argv]
+            report(f"{heads[name]}: {shlex.join(cmd)}")
+            states[name] = "running"
+            prefix = f"{name.removeprefix(plan.run + '-')}| " if max_parallel > 1 else ""
+            running[pool.submit(steps.run, cmd, log_dir / f"{name}.log", prefix)] = job
+        return bool(ready)
+
     with ThreadPoolExecutor(max_workers=max_parallel) as pool:
         while True:
-            for name, cause in dag.newly_blocked(graph, states).items():
-                states[name] = dag.BLOCKED
-                report(f"{heads[name]}: not started ({by_name[cause].name} failed)")
-            startable = [] if steps.interrupted else dag.startable(graph, states, max_parallel)
-            for name in startable:
-                job = by_name[name]
-                if job.skippable and not markers.missing(job.markers):
-                    report(f"{heads[name]}: done earlier (completion markers exist), skipped")
-                    states[name] = dag.DONE
-                    continue
-                cmd = [*command, *job.argv]
-                report(f"{heads[name]}: {shlex.join(cmd)}")
-                states[name] = "running"
-                prefix = f"{name.removeprefix(plan.run + '-')}| " if max_parallel > 1 else ""
-                running[pool.submit(steps.run, cmd, log_dir / f"{name}.log", prefix)] = job
-            if not running:
-                if startable:  # all skipped: their dependents may start now
-                    continue
-                break
             try:
+                if start_ready(pool) and not running:  # all skipped: their dependents may start now
+                    continue
+                if not running:
+                    break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    finish(running.pop(future), future.result())
             except KeyboardInterrupt:  # pass it on; keep showing their output until they have saved
                 steps.interrupt()
-                continue
-            for future in finished:
-                finish(running.pop(future), future.result())
     if codes or steps.interrupted:
         report("the chain stopped; run the same command again to resume from the unfinished steps")
         return codes[0] if codes else exit_codes.PREEMPTED
