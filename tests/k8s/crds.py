@@ -1,5 +1,5 @@
-"""The CRDs of the engines a run can use (Argo Workflows, JobSet), copied from their projects into
-the shared folder beside the checkout (`../shared/crds`, or $KIDS_ASR_CRDS), and a strict
+"""The CRDs of the engines a run can use (Argo Workflows, JobSet), copied unchanged from their
+projects (gzipped, licences beside them, sources in tests/k8s/crds/README.md), and a strict
 jsonschema validator for objects of them: their openAPIV3Schema with `additionalProperties: false`
 on every object that lists its properties (the API server prunes unknown fields silently instead)."""
 
@@ -7,29 +7,25 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
+import gzip
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-CRDS = Path(os.environ.get("KIDS_ASR_CRDS", REPO.parent / "shared" / "crds"))
-ARGO_WORKFLOW = "argo-workflows-v4.1.2/argoproj.io_workflows.yaml"
-JOBSET = "jobset-main-08dfbdf/jobset.x-k8s.io_jobsets.yaml"
+CRDS = Path(__file__).resolve().parent / "crds"
+ARGO_WORKFLOW = "argo-workflows-v4.1.2/argoproj.io_workflows.yaml.gz"
+JOBSET = "jobset-main-08dfbdf/jobset.x-k8s.io_jobsets.yaml.gz"
 
 
 def load(relative: str) -> dict[str, Any]:
-    path = CRDS / relative
-    if not path.exists():
-        pytest.skip(f"CRD {path} not found: set KIDS_ASR_CRDS to the folder holding {relative}")
-    return copy.deepcopy(_parse(path))
+    return copy.deepcopy(_parse(CRDS / relative))
 
 
 @functools.lru_cache(maxsize=None)
 def _parse(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    text = gzip.decompress(path.read_bytes()).decode("utf-8")
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def for_old_servers(schema: Any) -> Any:

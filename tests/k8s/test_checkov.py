@@ -1,15 +1,13 @@
 """A platform team's policy suite, checkov, on both renderers' output: every check passes except the
 deliberate exceptions in k8s/checkov.yaml, and each of those still fails (the list stays exact).
 
-checkov is not a dependency of the project (it pins dozens of packages of its own): install it in a
-separate environment (`pip install checkov==3.3.30`) and point $CHECKOV at its executable, or put
-it on PATH; without it the test is skipped."""
+checkov is not a dependency of the project (it pins dozens of packages of its own): `make test`
+installs it in a virtualenv of its own (tools/testenv/fetch_checkov.py); $CHECKOV overrides that."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tools import submit  # noqa: E402
+from tools.testenv import fetch_checkov  # noqa: E402
 from trainer import exit_codes  # noqa: E402
 
 EXCEPTIONS = REPO / "k8s" / "checkov.yaml"
@@ -30,9 +29,9 @@ pytestmark = pytest.mark.slow
 
 
 def checkov() -> str:
-    found = os.environ.get("CHECKOV") or shutil.which("checkov")
-    if not found:
-        pytest.skip("checkov not installed: pip install checkov==3.3.30 in a separate venv, then set CHECKOV")
+    found = os.environ.get("CHECKOV") or str(fetch_checkov.executable())
+    if not Path(found).is_file():
+        pytest.skip(f"checkov not found at {found}: run `python -m tools.testenv prepare` (make test does)")
     return found
 
 

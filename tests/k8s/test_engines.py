@@ -1,5 +1,5 @@
-"""`chain: argo`: the plan as one Argo Workflow, validated strictly against Argo's own CRD (copied
-into ../shared/crds) and checked to mirror the plan's DAG and Jobs.
+"""`chain: argo`: the plan as one Argo Workflow, validated strictly against Argo's own CRD (a copy in
+tests/k8s/crds/) and checked to mirror the plan's DAG and Jobs.
 
 Not here: creating it in the test API server. The v1.20 server built with Go 1.19 installs the CRD
 but crashes (SIGSEGV in reflect2's map iteration, json-iterator encoding the object's metadata) on
