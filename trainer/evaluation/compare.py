@@ -2,17 +2,22 @@
 
 Each (model, test set) pair is an ordinary evaluation in `DIR/runs/<model>/<test set>/`; a pair
 whose finished metrics.json has the same fingerprint (model URI and files, manifest checksum,
-G2P) is reused, so re-running an interrupted or extended comparison only evaluates what is missing.
+G2P, chunking) is reused, so re-running an interrupted or extended comparison only evaluates what is missing.
 Besides the main test set (`--manifest`, named "test") extra ones can be named
 (`--manifest-extra adult=test_adult.jsonl`), e.g. to show the base model's gap between adult
 and child speakers. Outputs in DIR:
 
     summary.json          every model's info, headline metrics per test set, breakdowns,
-                          inference speed relative to the baseline (base) model
+                          inference speed relative to the baseline (base) model, confidence
+                          calibration
     comparison.md         the tables (model, r, parameters, WER, sWER, CER, JER, PER, speed;
-                          CER per test set; CER per age group); written last, it marks a
+                          CER per test set; CER per age group; deployment formats: size on disk
+                          and speed of merged / ONNX / int8 exports relative to the PyTorch
+                          merged model; confidence calibration); written last, it marks a
                           finished comparison
-    metrics_per_model.png, cer_by_age.png
+    metrics_per_model.png, cer_by_age.png, calibration.png
+
+An export's ONNX files are models like any other (`--model int8=EXPORT/onnx/model_quantized.onnx`).
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ def compare(
         for set_name, manifest in test_sets.items():
             where = run_dir(output, name, set_name)
             previous = read_report(where)
-            if previous is not None and previous.get("fingerprint") == fingerprint(uri, manifest, g2p):
+            if previous is not None and previous.get("fingerprint") == fingerprint(uri, manifest, g2p, cfg):
                 _log.info("%s on %s: reusing %s", name, set_name, where)
                 reports[name][set_name] = previous
                 continue
@@ -101,6 +106,7 @@ def build_summary(
                         "skipped": run["test_set"]["skipped"]["count"],
                         "speed": run["speed"],
                         "breakdowns": run["breakdowns"],
+                        "confidence": run.get("confidence"),  # absent in reports from before confidences
                     }
                     for set_name, run in runs.items()
                 },

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from trainer.exit_codes import ConfigError
+from trainer.model.chunking import CHUNK_SECONDS, STRIDE_SECONDS
 
 
 def _f(default: object, help: str) -> object:
@@ -22,6 +23,8 @@ class EvalConfig:
     num_workers: int = _f(2, "audio loading worker processes (0: load in the main process)")
     bootstrap: int = _f(1000, "bootstrap resamples for the 95 percent confidence intervals")
     seed: int = _f(0, "bootstrap random seed")
+    chunk_seconds: float = _f(CHUNK_SECONDS, "longer recordings are transcribed in overlapping chunks of this many seconds (0: whole)")
+    stride_seconds: float = _f(STRIDE_SECONDS, "overlap dropped at each shared side of a chunk, in seconds")
 
     def __post_init__(self) -> None:
         if self.batch_seconds < 0:
@@ -30,5 +33,10 @@ class EvalConfig:
             raise ConfigError(f"bootstrap: must be >= 1, got {self.bootstrap}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"device: must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.chunk_seconds < 0 or (self.chunk_seconds and not 0 < 2 * self.stride_seconds < self.chunk_seconds):
+            raise ConfigError(
+                f"chunk_seconds/stride_seconds: need chunk >= 0 and, when chunking, 0 < stride < chunk / 2; "
+                f"got {self.chunk_seconds} / {self.stride_seconds}"
+            )
         if self.num_workers < 0:
             raise ConfigError(f"num_workers: must be >= 0, got {self.num_workers}")

@@ -13,14 +13,18 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from trainer.data.audio import SAMPLE_RATE, AudioError, load_audio
-from trainer.model.processor import TextCodec
+from trainer.model.chunking import chunk_bounds
+from trainer.model.processor import Decoded, TextCodec
+
+if TYPE_CHECKING:
+    from trainer.model.onnx_runtime import OnnxCtcModel
 
 
 # Padded audio per batch when not given. On a GPU, big batches keep it busy; on a CPU, batches
@@ -37,10 +41,14 @@ def default_batch_seconds(device: str) -> float:
 class Transcription:
     """What transcribing a set of utterances produced."""
 
-    hypotheses: dict[str, str] = field(default_factory=dict)  # utt_id -> decoded text
+    decoded: dict[str, Decoded] = field(default_factory=dict)  # utt_id -> text, words, confidences
     skipped: dict[str, str] = field(default_factory=dict)  # utt_id -> why its audio was unusable
     audio_seconds: float = 0.0  # audio actually transcribed
     model_seconds: float = 0.0  # wall time in forward pass + decoding
+
+    @property
+    def hypotheses(self) -> dict[str, str]:
+        return {utt_id: decoded.text for utt_id, decoded in self.decoded.items()}
 
     @property
     def real_time_factor(self) -> float:
@@ -83,24 +91,71 @@ def _collate(items: list) -> list:
     return items
 
 
-class CtcTranscriber:
-    """Greedy CTC decoding of padded batches with one model (base, adapter or merged)."""
+class TorchCtcModel:
+    """A Wav2Vec2ForCTC (plain or peft-wrapped) with the call signature of `OnnxCtcModel`."""
 
-    def __init__(self, model: torch.nn.Module, codec: TextCodec, device: str = "cpu") -> None:
+    def __init__(self, model: torch.nn.Module, device: str = "cpu") -> None:
         self.model = model.to(device).eval()
-        self.codec = codec
         self.device = device
 
-    def __call__(self, audios: Sequence[np.ndarray]) -> list[str]:
-        features = self.codec.processor.feature_extractor(
-            list(audios), sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt"
-        )
-        inputs = {k: v.to(self.device) for k, v in features.items()}
+    def __call__(self, input_values: np.ndarray, attention_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits: batch x frames x vocabulary, frames of each utterance) of a padded batch."""
         with torch.inference_mode():
-            logits = self.model(**inputs).logits
-            # Frames past an utterance's own length only ever saw padding: cut them off.
-            frames = self.model._get_feat_extract_output_lengths(torch.tensor([len(a) for a in audios]))
-        return self.codec.decode_logits(logits.float().cpu().numpy(), frames.tolist())
+            mask = torch.from_numpy(attention_mask).to(self.device)
+            logits = self.model(input_values=torch.from_numpy(input_values).to(self.device), attention_mask=mask).logits
+            frames = self.model._get_feat_extract_output_lengths(mask.sum(-1))
+        return logits.float().cpu().numpy(), frames.cpu().numpy()
+
+
+class CtcTranscriber:
+    """Greedy CTC decoding of padded batches with one model: a torch module (base, adapter or
+    merged) or anything called like `TorchCtcModel`, e.g. an ONNX export
+    (`trainer.model.onnx_runtime.OnnxCtcModel`).
+
+    Audio longer than `chunk_seconds` is cut into overlapping chunks (chunking.chunk_bounds) that
+    run as one batch; each chunk's logits lose the `stride` overlap at the sides it shares with
+    a neighbour, and the centres are joined before decoding.
+    """
+
+    def __init__(
+        self,
+        model: "torch.nn.Module | OnnxCtcModel | Callable",
+        codec: TextCodec,
+        device: str = "cpu",
+        chunk_seconds: float = 0.0,
+        stride_seconds: float = 0.0,
+    ) -> None:
+        self.model = TorchCtcModel(model, device) if isinstance(model, torch.nn.Module) else model
+        self.codec = codec
+        self.chunk = round(chunk_seconds * SAMPLE_RATE)
+        self.stride = round(stride_seconds * SAMPLE_RATE)
+
+    def __call__(self, audios: Sequence[np.ndarray]) -> list[str]:
+        return [decoded.text for decoded in self.decode(audios)]
+
+    def decode(self, audios: Sequence[np.ndarray]) -> list[Decoded]:
+        """Text, words and confidences of each audio."""
+        pieces: list[np.ndarray] = []
+        plans: list[list[tuple[int, int, int, int]]] = []
+        for audio in audios:
+            plans.append(chunk_bounds(len(audio), self.chunk, self.stride))
+            pieces += [audio[start:end] for start, end, _, _ in plans[-1]]
+        features = self.codec.processor.feature_extractor(
+            pieces, sampling_rate=SAMPLE_RATE, padding=True, return_attention_mask=True, return_tensors="np"
+        )
+        logits, frames = self.model(features["input_values"].astype(np.float32), features["attention_mask"].astype(np.int64))
+        decoded, k = [], 0
+        for plan in plans:
+            centres = []
+            for start, end, left, right in plan:
+                # Frames past a piece's own length only ever saw padding: cut them off; of the
+                # rest, drop the overlap shared with the neighbours.
+                n = int(frames[k])
+                drop_left, drop_right = (round(side * n / (end - start)) for side in (left, right))
+                centres.append(logits[k, drop_left : n - drop_right])
+                k += 1
+            decoded.append(self.codec.decode(np.concatenate(centres)))
+        return decoded
 
     def warm_up(self) -> None:
         """One untimed pass: the first forward pays for memory allocation and kernel selection."""
@@ -137,10 +192,10 @@ def transcribe(
                     result.skipped[row["utt_id"]] = reason
             if good:
                 start = time.perf_counter()
-                texts = transcriber([audio for _, audio in good])
+                decoded = transcriber.decode([audio for _, audio in good])
                 result.model_seconds += time.perf_counter() - start
-                for (row, audio), text in zip(good, texts):
-                    result.hypotheses[row["utt_id"]] = text
+                for (row, audio), utterance in zip(good, decoded):
+                    result.decoded[row["utt_id"]] = utterance
                     result.audio_seconds += len(audio) / SAMPLE_RATE
             bar.update(sum(row["duration"] for row, _, _ in items))
     return result
