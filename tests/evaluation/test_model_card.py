@@ -34,7 +34,7 @@ def test_model_card_has_metadata_training_data_and_test_metrics(eval_models, eva
     adapter = tmp_path / "checkpoint-best"
     shutil.copytree(eval_models["adapter"], adapter)
     train_rows = load_manifest(eval_corpus["all"])
-    (adapter / "metrics.json").write_text(json.dumps({"phase": 3, "steps": 10, "train_data": data_summary(train_rows)}))
+    (adapter / "metrics.json").write_text(json.dumps({"phase": 3, "steps": 10, "metric": "cer", "best": {"step": 8, "cer": 0.123}, "train_data": data_summary(train_rows)}))
     test = tmp_path / "test-eval"
     report = evaluate(str(adapter), eval_corpus["test"], str(test), EvalConfig(num_workers=0, bootstrap=20), progress=False)
 
@@ -53,6 +53,7 @@ def test_model_card_has_metadata_training_data_and_test_metrics(eval_models, eva
     hours = sum(r["duration"] for r in train_rows) / 3600
     speakers = len({r["speaker_id"] for r in train_rows})
     assert f"{hours:.2f} h, {len(train_rows)} utterances from {speakers} speakers" in text
+    assert "best validation CER 12.3% at step 8" in text
     for group, stats in report["breakdowns"]["age_group"].items():
         assert f"| {group} | {stats['count']} |" in text
     assert "## Intended use and limits" in text and "## Licence notes" in text

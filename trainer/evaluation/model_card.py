@@ -144,10 +144,12 @@ def _training(training: Optional[dict[str, Any]]) -> list[str]:
         f"- Utterances per age group: {ages}",
         f"- Utterances per gender: {genders}",
     ]
-    if training.get("phase") is not None:
+    best = training.get("best")
+    if training.get("phase") is not None and best:
+        metric = training["metric"]
         lines.append(
-            f"- Training phase {training['phase']}, {training.get('steps')} steps; "
-            f"best validation {training.get('metric', 'wer').upper()} at step {(training.get('best') or {}).get('step')}."
+            f"- Training phase {training['phase']}, {training['steps']} steps; best validation "
+            f"{metric.upper()} {100 * best[metric]:.1f}% at step {best['step']} (these weights)."
         )
     return lines
 
