@@ -4,7 +4,6 @@ same decoding; `evaluate`/`compare` take them like any model."""
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from trainer.cli import main
