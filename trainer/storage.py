@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
 from trainer.exit_codes import ConfigError, StorageUnavailable
+from trainer.layout import COMPLETE_MARKER as MARKER
 
-MARKER = "COMPLETE"
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 

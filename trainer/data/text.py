@@ -35,14 +35,13 @@ from pathlib import Path
 from typing import Literal
 
 from trainer.exit_codes import ConfigError
+from trainer.layout import UNITS_FILE, VOCAB_FILE
 
 Unit = Literal["syllable", "jamo"]
 UNITS: tuple[str, ...] = ("syllable", "jamo")
 WORD_DELIMITER = "|"
 PAD = "[PAD]"
 UNK = "[UNK]"
-VOCAB_FILE = "vocab.json"
-UNITS_FILE = "text_units.json"
 
 _DUAL = re.compile(r"\(([^()]*)\)\s*/\s*\(([^()]*)\)")
 _EVENT_TAG = re.compile(r"\([A-Z]{1,4}:[^()]*\)")

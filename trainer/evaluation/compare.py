@@ -33,10 +33,10 @@ from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import evaluate, fingerprint, load_model, read_report
 from trainer.evaluation.g2p import make_g2p
 from trainer.exit_codes import ConfigError
+from trainer.layout import COMPARISON_FILE as REPORT_FILE
 
 MAIN_TEST_SET = "test"
 SUMMARY_FILE = "summary.json"
-REPORT_FILE = "comparison.md"
 _log = logging.getLogger(__name__)
 
 

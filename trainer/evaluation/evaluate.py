@@ -48,11 +48,11 @@ from trainer.evaluation.confidence import calibration
 from trainer.evaluation.g2p import G2P, make_g2p
 from trainer.evaluation.metrics import METRICS, Edits, correct_words, text_edits, token_edits
 from trainer.exit_codes import ConfigError
+from trainer.layout import METRICS_FILE
 from trainer.model.inference import EXPORT_INFO
 from trainer.model.lora import ADAPTER_CONFIG
 from trainer.model.onnx_runtime import OnnxCtcModel, is_onnx, materialize_onnx, onnx_format
 
-METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 # The tokenizer writes an unknown unit as "[UNK]"; scored as text that would be 5 characters of
 # errors, so it becomes one character that matches nothing.

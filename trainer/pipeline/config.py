@@ -23,6 +23,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from trainer import layout as L
 from trainer.config import DEFAULT_BASE_MODEL, MAX_PATH, PHASES, TrainConfig, build
 from trainer.exit_codes import ConfigError
 
@@ -33,7 +34,7 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 MAX_NAME = 63
 MAX_RUN_NAME = 40
 MAX_QUANTITY = 32
-RESERVED_RUN_NAMES = ("data", "models")  # top-level folders of the storage layout
+RESERVED_RUN_NAMES = ("data", L.MODELS_DIR)  # top-level folders of the storage layout (data.dir's default)
 # Resource quantities, as the API server parses them (no sign: negative requests make no sense).
 QUANTITY = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$"
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"

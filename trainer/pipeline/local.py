@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from trainer import exit_codes
+from trainer.layout import CHECKPOINT_BEST, COMPARISON_FILE
 from trainer.pipeline import dag, markers
 from trainer.pipeline.orchestrator import EXIT_MEANINGS
-from trainer.pipeline.plan import CHECKPOINT_BEST, REPORT_MARKER, Plan, PlannedJob
+from trainer.pipeline.plan import Plan, PlannedJob
 from trainer.runtime_env import with_cpu_env
 from trainer.storage import is_s3
 
@@ -163,10 +164,10 @@ def summary(plan: Plan, log_dir: Path) -> str:
         lines.append(f"  r{job.rank} phase {job.phase}:   {job.output}/{CHECKPOINT_BEST}")
     tables: list[str] = []
     for job in _of_kind(plan, "eval"):
-        lines.append(f"  comparison:    {job.output}/{REPORT_MARKER}")
+        lines.append(f"  comparison:    {job.output}/{COMPARISON_FILE}")
         if not is_s3(job.output):
             lines += [f"  chart:         {path}" for path in sorted(Path(job.output).glob("*.png"))]
-            tables += _headline_table(Path(job.output) / REPORT_MARKER)
+            tables += _headline_table(Path(job.output) / COMPARISON_FILE)
     lines.append(f"  step logs:     {log_dir}")
     lines.append(f"  TensorBoard:   tensorboard --logdir {plan.logdir}")
     return "\n".join(lines + tables)

@@ -29,6 +29,8 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from trainer.layout import CHECKPOINT_BEST as BEST
+from trainer.layout import METRICS_FILE
 from trainer.storage import MARKER, LocalStore, S3Store
 
 STATE_FILE = "trainer_state.json"
@@ -37,8 +39,6 @@ OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng_state.pth"
 SCALER_FILE = "scaler.pt"  # fp16 only
-METRICS_FILE = "metrics.json"
-BEST = "checkpoint-best"
 _STEP_DIR = re.compile(r"checkpoint-(\d+)")
 DAMAGED_SUFFIX = "corrupt"  # checkpoint-N -> checkpoint-N.corrupt when it does not load
 _log = logging.getLogger(__name__)
