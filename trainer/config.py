@@ -215,26 +215,6 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
         parser.add_argument(_flag(f.name), dest=f.name, **kw)
 
 
-def to_flags(obj: Any, only_changed_from: Any = None) -> list[str]:
-    """The command-line flags that reproduce `obj` (inverse of add_dataclass_flags).
-
-    With `only_changed_from`, emit only fields whose value differs from that instance (used to
-    keep rendered Job commands short and readable).
-    """
-    argv: list[str] = []
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if only_changed_from is not None and value == getattr(only_changed_from, f.name):
-            continue
-        if isinstance(value, bool):
-            argv.append(_flag(f.name) if value else "--no-" + f.name.replace("_", "-"))
-        elif isinstance(value, list):
-            argv += [_flag(f.name), *map(str, value)]
-        else:
-            argv += [_flag(f.name), str(value)]
-    return argv
-
-
 # Limits on a config document (train --config, presets, values files, JSON or YAML): far above
 # any real config, low enough that a hostile file cannot make parsing or walking it expensive
 # (a few nested anchors expand to billions of nodes: "billion laughs").

@@ -1,5 +1,4 @@
-"""Options shared by `evaluate` and `compare` (flags generated from the fields, like TrainConfig),
-so the local runner and the Kubernetes templates can render them with `trainer.config.to_flags`."""
+"""Options shared by `evaluate` and `compare` (flags generated from the fields, like TrainConfig)."""
 
 from __future__ import annotations
 

@@ -93,10 +93,6 @@ class TextCodec:
     def vocab_size(self) -> int:
         return len(self.processor.tokenizer)
 
-    @property
-    def pad_id(self) -> int:
-        return int(self.processor.tokenizer.pad_token_id)
-
     def reference(self, text: str) -> str:
         """The transcript as it is scored: normalised, and round-tripped through the units."""
         return from_units(to_units(normalize_transcript(text), self.unit), self.unit)

@@ -263,10 +263,6 @@ def _pod_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return templates
 
 
-def to_yaml(objects: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(objects, sort_keys=False, allow_unicode=True)
-
-
 def write_dir(objects: list[dict[str, Any]], directory: Path) -> list[Path]:
     """`--render-only DIR`: one file per object (plus each Job of the plan, for reading and validating)."""
     directory.mkdir(parents=True, exist_ok=True)
