@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
@@ -30,7 +31,7 @@ from trainer.pipeline import markers, render  # noqa: E402
 from trainer.pipeline.cluster import RUN_KINDS, STORAGE_KIND, Cluster  # noqa: E402
 from trainer.pipeline.orchestrator import MISSING, PRESENT, Chain, ChainPlan  # noqa: E402
 
-from conftest import helm_path  # noqa: E402
+from .helpers import helm_path  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -350,14 +351,14 @@ def test_evaluation_starts_only_after_both_chains_and_max_parallel_bounds_the_st
     assert jobs() == {"ev-r16-p1-check"}  # one step at a time
     for step in ("ev-r16-p1", "ev-r32-p1"):
         kubelet.run_marker_check(f"{step}-check")
-        wait_for(lambda: step in jobs(), f"{step}'s Job", step=chain.tick)
+        wait_for(lambda: step in jobs(), f"{step}'s Job", step=chain.tick)  # noqa: B023 (waited for within the iteration)
         assert not any(n.startswith("ev-eval") for n in jobs())  # a chain is still unfinished
         if step == "ev-r16-p1":
             assert "ev-r32-p1-check" not in jobs()  # maxParallel 1: r32 waits for r16
         kubelet.run_step(step, steps[step]["markers"])
-        wait_for(lambda: f"{step}-verify" in jobs(), f"{step}'s verification", step=chain.tick)
+        wait_for(lambda: f"{step}-verify" in jobs(), f"{step}'s verification", step=chain.tick)  # noqa: B023 (waited for within the iteration)
         kubelet.run_marker_check(f"{step}-verify")
-        wait_for(lambda: chain.states.get(step) == "done", f"{step} done", step=chain.tick)
+        wait_for(lambda: chain.states.get(step) == "done", f"{step} done", step=chain.tick)  # noqa: B023 (waited for within the iteration)
     wait_for(lambda: "ev-eval-check" in jobs(), "the evaluation's turn", step=chain.tick)
     kubelet.run_marker_check("ev-eval-check")
     wait_for(lambda: "ev-eval" in jobs(), "the evaluation Job", step=chain.tick)

@@ -11,13 +11,14 @@ import json
 import re
 from typing import Any
 
+import crds
 import pytest
 
-import crds
-from conftest import SAMPLES
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 from trainer.pipeline.cluster import workflow_status
+
+from .helpers import SAMPLES
 
 ARGO_CASES = {
     "embedded": {**SAMPLES["embedded-two-ranks"], "orchestrator": {"chain": "argo"}},

@@ -13,7 +13,7 @@ import yaml
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from conftest import all_manifests
+from .helpers import all_manifests
 
 VERSIONS = ("1.29", "1.33")
 

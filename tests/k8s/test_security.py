@@ -14,7 +14,7 @@ import yaml
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from conftest import all_manifests
+from .helpers import all_manifests
 
 SCRATCH = {"/tmp", "/home/trainer", "/cache/huggingface"}
 

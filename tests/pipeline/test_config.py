@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.exit_codes import ConfigError
 from trainer.config import parse_config
+from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 
 

@@ -55,8 +55,9 @@ class G2pkG2P(G2P):
     def __init__(self) -> None:
         super().__init__()
         _ensure_cmudict_for_g2pk()
-        import g2pk
         from importlib.metadata import version
+
+        import g2pk
 
         self._g2p = g2pk.G2p()
         self.name = f"g2pk-{version('g2pk')}"

@@ -26,7 +26,6 @@ from trainer.model.processor import Decoded, TextCodec
 if TYPE_CHECKING:
     from trainer.model.onnx_runtime import OnnxCtcModel
 
-
 # Padded audio per batch when not given. On a GPU, big batches keep it busy; on a CPU, batches
 # beyond ~10 s are memory-bound and slower per second of audio than small ones (measured with an
 # 8x384 wav2vec2 on 2 cores: 16 x 5 s ran at 0.63x the speed of 1 x 5 s; tools/bench/bench_eval.py).

@@ -48,7 +48,7 @@ from trainer.exit_codes import ConfigError
 from trainer.model.factory import min_samples_for_frames
 from trainer.model.lora import HEAD
 from trainer.model.processor import TextCodec, save_processor
-from trainer.storage import LocalStore, S3Store, open_store
+from trainer.storage import S3Store, open_store
 from trainer.training import checkpoint as ckpt
 from trainer.training.augment import Perturbation
 from trainer.training.dataset import CTCCollator, SpeechDataset
@@ -549,7 +549,7 @@ class TrainingRun:
             self.writer.add_scalar("train/padding_fraction", 1 - stats.seconds / max(stats.padded_seconds, 1e-9), p.step)
 
     def train(self) -> int:
-        p, cfg = self.progress, self.cfg
+        p = self.progress
         if self.main:
             from torch.utils.tensorboard import SummaryWriter
 
