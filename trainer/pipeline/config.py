@@ -15,16 +15,15 @@ rank, ...) cannot be overridden.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from trainer import layout as L
-from trainer.config import DEFAULT_BASE_MODEL, MAX_PATH, PHASES, TrainConfig, build
+from trainer.config import DEFAULT_BASE_MODEL, MAX_PATH, PHASES, PLAN_SET, TrainConfig, build, fields_with, setting
 from trainer.exit_codes import ConfigError
 
 # Kubernetes limits every object name used here (Jobs, Services, label values, pod hostnames) to a
@@ -51,21 +50,13 @@ PRESET = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
 MODEL = r"^(/|s3://)?[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
 
 # TrainConfig fields that the plan sets for each job; overriding them would break the chain.
-PLAN_OWNED_TRAIN_FIELDS = frozenset(
-    {"output", "model", "train_manifest", "val_manifest", "curriculum_dir", "vocab", "init_from",
-     "phase", "rank"}
-)
+PLAN_OWNED_TRAIN_FIELDS = fields_with(TrainConfig, PLAN_SET)
 PHASE_CHOICES = tuple(PHASES)
 
 
 def _v(default: Any, help: str, **schema: Any) -> Any:
     """A field with help text (-> `## @param` in values.yaml) and extra JSON-schema keywords."""
-    meta = {"help": help, "schema": schema}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: json.loads(json.dumps(d)), metadata=meta)
-    if dataclasses.is_dataclass(default):
-        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
-    return field(default=default, metadata=meta)
+    return setting(default, help, schema=schema)
 
 
 @dataclass

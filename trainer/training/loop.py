@@ -38,7 +38,7 @@ from accelerate.utils import DistributedDataParallelKwargs, gather_object
 from transformers import Wav2Vec2Processor, get_linear_schedule_with_warmup
 
 from trainer import exit_codes
-from trainer.config import TrainConfig
+from trainer.config import RUNTIME, TrainConfig, fields_with
 from trainer.data.manifest import read_manifest
 from trainer.data.screening import SkipTally, model_frames, screen_rows
 from trainer.data.text import load_unit
@@ -299,7 +299,7 @@ class TrainingRun:
         return None
 
     def _warn_config_drift(self, saved: dict[str, Any]) -> None:
-        ignore = {"output", "num_workers", "log_steps", "device"}
+        ignore = fields_with(TrainConfig, RUNTIME)
         changed = {k: (saved.get(k), v) for k, v in dataclasses.asdict(self.cfg).items() if k not in ignore and saved.get(k) != v}
         if changed:
             _log.warning("resuming with a config that differs from the checkpoint's: %s", changed)
