@@ -21,15 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from trainer import exit_codes
+from trainer.config import load_config, parse_config
+from trainer.exit_codes import ConfigError
+from trainer.pipeline import config as C
+
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # `python tools/submit.py` from a checkout without `pip install -e .`
-    sys.path.insert(0, str(REPO))
-
-from trainer import exit_codes  # noqa: E402
-from trainer.config import load_config, parse_config  # noqa: E402
-from trainer.exit_codes import ConfigError  # noqa: E402
-from trainer.pipeline import config as C  # noqa: E402
-
 LOCAL_ROOT = Path("runs")
 LOCAL_PRESET = "demo"
 LOCAL_MAX_PARALLEL = 1  # one step at a time: a laptop has one GPU (or a few CPU cores)
