@@ -11,13 +11,13 @@ import json
 import re
 from typing import Any
 
-import crds
 import pytest
 
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 from trainer.pipeline.cluster import workflow_status
 
+from . import crds
 from .helpers import SAMPLES
 
 ARGO_CASES = {
