@@ -7,8 +7,8 @@ import pytest
 
 from trainer.data.audio import load_audio
 from trainer.data.manifest import load_manifest, write_manifest
-from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.confidence import calibration
+from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import PREDICTIONS_FILE, evaluate, load_model
 from trainer.evaluation.inference import CtcTranscriber
 from trainer.evaluation.metrics import correct_words

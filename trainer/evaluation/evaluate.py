@@ -43,8 +43,8 @@ from trainer import storage
 from trainer.data.manifest import atomic_write, load_manifest, write_json
 from trainer.data.screening import AUDIO_SKIP_REASONS, model_frames, screen_rows
 from trainer.evaluation.breakdown import CI_LEVEL, breakdowns, summarise
-from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.confidence import calibration
+from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.g2p import G2P, make_g2p
 from trainer.evaluation.metrics import METRICS, Edits, correct_words, text_edits, token_edits
 from trainer.exit_codes import ConfigError
