@@ -63,7 +63,8 @@ def _v(default: Any, help: str, **schema: Any) -> Any:
 class ImageConfig:
     repository: str = _v("ghcr.io/example/ko-child-asr", "trainer image repository", pattern=IMAGE, maxLength=255)
     tag: str = _v("0.1.0", "image tag", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", maxLength=128)
-    digest: str = _v("", "image digest (sha256:...): pins the image (pods run repository:tag@digest)", pattern=DIGEST)
+    digest: str = _v("", "image digest (sha256:...): pins the image (pods run repository:tag@digest)", pattern=DIGEST,
+                     maxLength=71)
     pull_policy: Literal["IfNotPresent", "Always", "Never"] = _v("IfNotPresent", "imagePullPolicy")
     pull_secrets: list[str] = _v([], "names of existing image pull Secrets", items={"pattern": DNS_LABEL, "maxLength": MAX_NAME})
 
