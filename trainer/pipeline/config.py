@@ -198,11 +198,12 @@ class PipelineConfig:
     tolerations: list[dict[str, Any]] = _v([], "tolerations for trainer pods")
     affinity: dict[str, Any] = _v({}, "affinity for trainer pods")
     queue: str = _v("", "Kueue LocalQueue of the GPU steps (label kueue.x-k8s.io/queue-name); empty: not queued",
-                    pattern=f"({DNS_LABEL})|^$")
+                    pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
     cpu_queue: str = _v("", "Kueue LocalQueue of the CPU-only Jobs (orchestrator, marker checks, data steps), apart "
-                        "from GPU work; set it when Kueue manages Jobs without a queue name", pattern=f"({DNS_LABEL})|^$")
+                        "from GPU work; set it when Kueue manages Jobs without a queue name", pattern=f"({DNS_LABEL})|^$",
+                        maxLength=MAX_NAME)
     priority_class: str = _v("", "PriorityClass of the GPU steps' pods, and Kueue WorkloadPriorityClass of the same name",
-                             pattern=f"({DNS_LABEL})|^$")
+                             pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
     resources: ResourcesConfig = _v(ResourcesConfig(), "requests per kind of pod (quantities as strings)")
     job: JobPolicy = _v(JobPolicy(), "Job retry and lifetime policy")
     storage: StorageConfig = _v(StorageConfig(), "storage backend")
