@@ -9,8 +9,9 @@ demo:  ## set up, then run the whole pipeline locally on the embedded default (s
 	bash tools/setup.sh
 	.venv/bin/python tools/submit.py --phase all --rank 32 --local
 
-test:  ## set up (incl. real test servers, cached), then run the test suite
+test:  ## set up (incl. real test servers, cached), lint (ruff), then run the test suite
 	bash tools/setup.sh --test
+	.venv/bin/ruff check .
 	.venv/bin/python -m pytest
 
 setup:

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from s3_server import SeaweedServer
+
 from trainer.runtime_env import with_cpu_env
 
 # What the launchers give trainer processes (see trainer/runtime_env.py); here it reaches the

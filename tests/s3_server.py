@@ -60,7 +60,7 @@ class SeaweedServer:
             except Exception:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"weed mini did not start; see {self.data_dir / 'weed.log'}")
+                    raise RuntimeError(f"weed mini did not start; see {self.data_dir / 'weed.log'}") from None
                 time.sleep(0.5)
 
     def stop(self) -> None:

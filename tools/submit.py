@@ -21,17 +21,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from trainer import exit_codes
+from trainer.config import load_config, parse_config
+from trainer.exit_codes import ConfigError
+from trainer.pipeline import config as C
+
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # `python tools/submit.py` from a checkout without `pip install -e .`
-    sys.path.insert(0, str(REPO))
-
-from trainer import exit_codes  # noqa: E402
-from trainer.config import load_config, parse_config  # noqa: E402
-from trainer.exit_codes import ConfigError  # noqa: E402
-from trainer.pipeline import config as C  # noqa: E402
-
 LOCAL_ROOT = Path("runs")
 LOCAL_PRESET = "demo"
+LOCAL_MAX_PARALLEL = 1  # one step at a time: a laptop has one GPU (or a few CPU cores)
 SUBCOMMANDS = ("status", "logs", "cancel")
 S = argparse.SUPPRESS
 
@@ -61,10 +59,13 @@ def _toleration(text: str) -> dict[str, Any]:
 
 
 def _image(text: str) -> dict[str, str]:
-    repository, sep, tag = text.rpartition(":")
-    if not sep or "/" in tag:  # no tag (a ':' may belong to a registry port)
-        return {"repository": text}
-    return {"repository": repository, "tag": tag}
+    """REPOSITORY[:TAG][@sha256:DIGEST] -> image values (a ':' may belong to a registry port)."""
+    name, at, digest = text.partition("@")
+    pinned = {"digest": digest} if at else {}
+    repository, sep, tag = name.rpartition(":")
+    if not sep or "/" in tag:  # no tag
+        return {"repository": name, **pinned}
+    return {"repository": repository, "tag": tag, **pinned}
 
 
 def flag_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -80,13 +81,16 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
         node[leaf] = value
 
     simple = {
-        "name": "runName", "rank": "ranks", "gpus": "gpusPerNode", "nodes": "nodes", "preset": "preset",
+        "name": "runName", "rank": "ranks", "gpus": "gpusPerNode", "nodes": "nodes", "multinode": "multinode",
+        "preset": "preset",
         "embedded_default": "embeddedDefault", "base_model": "baseModel", "data_dir": "data.dir",
         "storage_pvc": "storage.pvc.claimName", "storage_size": "storage.pvc.size",
         "storage_class": "storage.pvc.storageClass", "access_mode": "storage.pvc.accessMode",
         "s3_secret": "storage.s3.secretName", "s3_endpoint": "storage.s3.endpoint",
         "service_account": "storage.s3.serviceAccountName", "tensorboard": "tensorboard.enabled",
-        "chain": "orchestrator.chain", "poll_seconds": "orchestrator.pollSeconds", "assess": "assess",
+        "chain": "orchestrator.chain", "poll_seconds": "orchestrator.pollSeconds",
+        "max_parallel": "orchestrator.maxParallel", "queue": "queue", "cpu_queue": "cpuQueue",
+        "priority_class": "priorityClass", "assess": "assess",
     }
     for dest, path in simple.items():
         if dest in given:
@@ -122,7 +126,8 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
     if args.local:
         # The embedded default, unless the run brings its own corpus or base model.
         brings_own = any(k in vars(args) for k in ("corpus", "base_model", "data_dir"))
-        layers.append({"embeddedDefault": not brings_own, "preset": LOCAL_PRESET if not brings_own else ""})
+        layers.append({"embeddedDefault": not brings_own, "preset": LOCAL_PRESET if not brings_own else "",
+                       "orchestrator": {"maxParallel": LOCAL_MAX_PARALLEL}})
     for path in args.values or []:
         layers.append(load_config(path))
     layers.append(flag_values(args))
@@ -244,9 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--phase", choices=["1", "2", "3", "eval", "all"], default=S, help="phases to run (all: 1,2,3 + eval)")
     run.add_argument("--rank", type=int, nargs="+", default=S, help="LoRA rank(s); each gets its own chain")
     run.add_argument("--name", default=S, help="run name (DNS-1123, <= 40 chars; default: derived from the settings)")
-    run.add_argument("--image", default=S, help="trainer image REPOSITORY[:TAG]")
+    run.add_argument("--image", default=S, help="trainer image REPOSITORY[:TAG][@sha256:DIGEST]")
     run.add_argument("--gpus", type=int, default=S, help="GPUs per pod")
     run.add_argument("--nodes", type=int, default=S, help="pods per training step (>1: multi-node DDP)")
+    run.add_argument("--multinode", choices=["indexed", "jobset"], default=S,
+                     help="a multi-node step as an Indexed Job + headless Service (default) or a JobSet (gang restart)")
     run.add_argument("--preset", default=S, help="trainer preset (--local default: demo; tests: demo-small)")
     run.add_argument("--embedded-default", action=argparse.BooleanOptionalAction, default=S,
                      help="synthetic corpus + tiny base trained from scratch (--local default)")
@@ -270,10 +277,19 @@ def build_parser() -> argparse.ArgumentParser:
     sched = p.add_argument_group("scheduling")
     sched.add_argument("--node-selector", action="append", default=S, metavar="KEY=VALUE")
     sched.add_argument("--toleration", action="append", default=S, metavar="KEY[=VALUE][:EFFECT]")
+    sched.add_argument("--queue", default=S, metavar="NAME", help="Kueue LocalQueue of the GPU steps")
+    sched.add_argument("--cpu-queue", default=S, metavar="NAME",
+                       help="Kueue LocalQueue of the orchestrator, marker checks and data steps (apart from GPU work)")
+    sched.add_argument("--priority-class", default=S, metavar="NAME",
+                       help="PriorityClass of the GPU steps' pods and Kueue WorkloadPriorityClass")
     sched.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=S, help="TensorBoard Deployment")
-    sched.add_argument("--chain", choices=["orchestrator", "client"], default=S,
-                       help="orchestrator: in-cluster CPU Job (default); client: this process chains the steps")
+    sched.add_argument("--chain", choices=["orchestrator", "client", "argo"], default=S,
+                       help="orchestrator: in-cluster CPU Job (default); client: this process chains the steps; "
+                            "argo: one Argo Workflow whose DAG is the plan")
     sched.add_argument("--poll-seconds", type=int, default=S)
+    sched.add_argument("--max-parallel", type=int, default=S, metavar="N",
+                       help="steps run at once, at most: the ranks' chains run side by side (default: all on a "
+                            f"cluster, {LOCAL_MAX_PARALLEL} with --local; 0: no bound)")
     act = p.add_argument_group("what to do")
     act.add_argument("--local", action="store_true", help="run the plan here as local processes")
     act.add_argument("--render-only", metavar="DIR", help="write the manifests to DIR; no cluster needed")

@@ -10,6 +10,7 @@ lowest layer above the defaults.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import math
 import re
@@ -53,18 +54,32 @@ MAX_FOLDER_NAME = 64
 MODULE_NAME = r"[A-Za-z_][A-Za-z0-9_.]*"
 
 
-def _f(default: Any, help: str, **kw: Any) -> Any:
-    """A dataclass field with help text (used for the generated argparse flags) and optional bounds
-    (`above`, `at_least`, `below`, `at_most`; for strings `pattern` and `max_length`; for a list,
-    each item) that `check_bounds` enforces."""
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kw})
-    return field(default=default, metadata={"help": help, **kw})
+def setting(default: Any, help: str, **metadata: Any) -> Any:
+    """A config dataclass field with help text (the generated flags' and the chart's documentation)
+    and metadata: bounds (`above`, `at_least`, `below`, `at_most`; for strings `pattern` and
+    `max_length`; for a list, each item) that `check_bounds` enforces, and roles (PLAN_SET, RUNTIME)."""
+    meta = {"help": help, **metadata}
+    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
+        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
-def _path(default: str, help: str) -> Any:
+# Roles of a TrainConfig field (metadata flags), read where each fact is used:
+# set by the pipeline plan for each job, so trainOverrides may not set it (trainer.pipeline.config);
+PLAN_SET = "plan_set"
+# how a run executes rather than what it learns, so it is left out of the base model's input
+# digest (trainer.training.pretrain) and of the settings compared on resume (trainer.training.loop).
+RUNTIME = "runtime"
+
+
+def fields_with(cls: type, role: str) -> frozenset[str]:
+    """Names of the fields of `cls` that have `role`."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.metadata.get(role))
+
+
+def _path(default: str, help: str, **roles: bool) -> Any:
     """A path or URI field: any printable text up to MAX_PATH characters."""
-    return _f(default, help, pattern=PATH_TEXT, max_length=MAX_PATH)
+    return setting(default, help, pattern=PATH_TEXT, max_length=MAX_PATH, **roles)
 
 
 @dataclass
@@ -72,64 +87,64 @@ class TrainConfig:
     """Everything `python -m trainer train` needs. See module docstring for how flags map to fields."""
 
     # --- where things are
-    output: str = _path("", "checkpoint/log directory: local path, PVC path or s3://bucket/prefix")
-    model: str = _path(DEFAULT_BASE_MODEL, "base model: local directory or hub id")
-    train_manifest: str = _path("", "training manifest (JSONL); default: the phase's curriculum file")
-    val_manifest: str = _path("", "validation manifest (JSONL)")
-    curriculum_dir: str = _path("", "directory with phase1.jsonl..phase3.jsonl (picks --train-manifest)")
-    vocab: str = _path("", "vocab.json built from the training split (see `trainer data vocab`)")
-    init_from: str = _path("", "warm start: adapter checkpoint URI (weights only, fresh optimizer)")
+    output: str = _path("", "checkpoint/log directory: local path, PVC path or s3://bucket/prefix", plan_set=True, runtime=True)
+    model: str = _path(DEFAULT_BASE_MODEL, "base model: local directory or hub id", plan_set=True)
+    train_manifest: str = _path("", "training manifest (JSONL); default: the phase's curriculum file", plan_set=True)
+    val_manifest: str = _path("", "validation manifest (JSONL)", plan_set=True)
+    curriculum_dir: str = _path("", "directory with phase1.jsonl..phase3.jsonl (picks --train-manifest)", plan_set=True)
+    vocab: str = _path("", "vocab.json built from the training split (see `trainer data vocab`)", plan_set=True)
+    init_from: str = _path("", "warm start: adapter checkpoint URI (weights only, fresh optimizer)", plan_set=True)
     # --- curriculum
-    phase: int = _f(0, "curriculum phase 1|2|3 (0: no phase defaults)", choices=[0, 1, 2, 3])
-    epochs: float = _f(0.0, "epochs (0: the phase's default)", at_least=0)
-    max_steps: int = _f(0, "stop after this many optimizer steps (0: by epochs)", at_least=0)
-    wer_target: float = _f(0.0, "WER the phase should reach (0: the phase's default)", at_least=0)
+    phase: int = setting(0, "curriculum phase 1|2|3 (0: no phase defaults)", choices=[0, 1, 2, 3], plan_set=True)
+    epochs: float = setting(0.0, "epochs (0: the phase's default)", at_least=0)
+    max_steps: int = setting(0, "stop after this many optimizer steps (0: by epochs)", at_least=0)
+    wer_target: float = setting(0.0, "WER the phase should reach (0: the phase's default)", at_least=0)
     # --- LoRA
-    rank: int = _f(16, "LoRA rank (16 or 32 in the seed's experiments)", at_least=1)
-    lora_alpha: int = _f(32, "LoRA alpha", at_least=1)
-    lora_dropout: float = _f(0.05, "LoRA dropout", at_least=0, below=1)
-    target_modules: list[str] = _f(["q_proj", "k_proj", "v_proj"], "modules that get adapters",
+    rank: int = setting(16, "LoRA rank (16 or 32 in the seed's experiments)", at_least=1, plan_set=True)
+    lora_alpha: int = setting(32, "LoRA alpha", at_least=1)
+    lora_dropout: float = setting(0.05, "LoRA dropout", at_least=0, below=1)
+    target_modules: list[str] = setting(["q_proj", "k_proj", "v_proj"], "modules that get adapters",
                                    pattern=MODULE_NAME, max_length=128)
-    frozen_layers: int = _f(8, "lower transformer layers left without adapters (frozen)", at_least=0)
+    frozen_layers: int = setting(8, "lower transformer layers left without adapters (frozen)", at_least=0)
     # --- optimisation
-    learning_rate: float = _f(1e-4, "peak learning rate", at_least=0)
-    head_learning_rate: float = _f(0.0, "peak learning rate of the CTC head (0: --learning-rate)", at_least=0)
-    warmup_ratio: float = _f(0.1, "fraction of steps for linear warmup", at_least=0, at_most=1)
-    weight_decay: float = _f(0.0, "AdamW weight decay", at_least=0)
-    max_grad_norm: float = _f(1.0, "gradient clipping norm", above=0)
-    max_batch_seconds: float = _f(200.0, "audio seconds per batch (duration-bucketed batches)", above=0)
-    grad_accum: int = _f(1, "gradient accumulation steps", at_least=1)
-    ema_decay: float = _f(0.999, "EMA decay of the trainable weights (0: off)", at_least=0, below=1)
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = _f("auto", "auto: bf16 on GPU if supported")
-    gradient_checkpointing: bool = _f(False, "trade compute for memory")
-    seed: int = _f(42, "random seed (model init, data order, augmentation)")
+    learning_rate: float = setting(1e-4, "peak learning rate", at_least=0)
+    head_learning_rate: float = setting(0.0, "peak learning rate of the CTC head (0: --learning-rate)", at_least=0)
+    warmup_ratio: float = setting(0.1, "fraction of steps for linear warmup", at_least=0, at_most=1)
+    weight_decay: float = setting(0.0, "AdamW weight decay", at_least=0)
+    max_grad_norm: float = setting(1.0, "gradient clipping norm", above=0)
+    max_batch_seconds: float = setting(200.0, "audio seconds per batch (duration-bucketed batches)", above=0)
+    grad_accum: int = setting(1, "gradient accumulation steps", at_least=1)
+    ema_decay: float = setting(0.999, "EMA decay of the trainable weights (0: off)", at_least=0, below=1)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = setting("auto", "auto: bf16 on GPU if supported")
+    gradient_checkpointing: bool = setting(False, "trade compute for memory")
+    seed: int = setting(42, "random seed (model init, data order, augmentation)")
     # --- augmentation
-    mask_time_prob: float = _f(0.05, "SpecAugment time-mask probability", at_least=0, at_most=1)
-    mask_feature_prob: float = _f(0.0, "SpecAugment feature-mask probability", at_least=0, at_most=1)
-    speed_perturb: list[float] = _f([0.9, 1.0, 1.1], "speed perturbation factors (empty: off)", above=0)
-    pitch_perturb_semitones: float = _f(0.0, "max pitch shift in semitones (0: off)", at_least=0)
+    mask_time_prob: float = setting(0.05, "SpecAugment time-mask probability", at_least=0, at_most=1)
+    mask_feature_prob: float = setting(0.0, "SpecAugment feature-mask probability", at_least=0, at_most=1)
+    speed_perturb: list[float] = setting([0.9, 1.0, 1.1], "speed perturbation factors (empty: off)", above=0)
+    pitch_perturb_semitones: float = setting(0.0, "max pitch shift in semitones (0: off)", at_least=0)
     # --- evaluation, checkpoints, early stopping
-    eval_steps: int = _f(500, "evaluate every N steps", at_least=1)
-    save_steps: int = _f(500, "save a checkpoint every N steps", at_least=1)
-    keep_last: int = _f(3, "complete checkpoints kept (besides checkpoint-best)", at_least=1)
-    metric: Literal["cer", "wer"] = _f("cer", "validation metric for best checkpoint / early stopping")
-    patience: int = _f(5, "early stopping patience in evaluations (0: off)", at_least=0)
-    max_eval_utterances: int = _f(0, "cap on validation utterances per evaluation (0: all)", at_least=0)
+    eval_steps: int = setting(500, "evaluate every N steps", at_least=1)
+    save_steps: int = setting(500, "save a checkpoint every N steps", at_least=1, runtime=True)
+    keep_last: int = setting(3, "complete checkpoints kept (besides checkpoint-best)", at_least=1, runtime=True)
+    metric: Literal["cer", "wer"] = setting("cer", "validation metric for best checkpoint / early stopping")
+    patience: int = setting(5, "early stopping patience in evaluations (0: off)", at_least=0)
+    max_eval_utterances: int = setting(0, "cap on validation utterances per evaluation (0: all)", at_least=0)
     # --- data checks (trainer.data.screening): a run on mostly skipped data fails instead of "succeeding"
-    max_skipped_train_share: float = _f(
+    max_skipped_train_share: float = setting(
         0.05, "fail (exit 78) when more than this share of training rows is skipped", at_least=0, at_most=1
     )
-    max_skipped_val_share: float = _f(
+    max_skipped_val_share: float = setting(
         0.05, "fail (exit 78) when more than this share of validation rows is skipped", at_least=0, at_most=1
     )
     # --- observability and runtime
-    log_steps: int = _f(20, "one plain log line every N steps", at_least=1)
-    num_workers: int = _f(2, "data loader workers", at_least=0)
-    device: str = _f("auto", "|".join(DEVICES))
-    unit: Literal["syllable", "jamo", "phone"] = _f("syllable", "output units when building the vocabulary")
+    log_steps: int = setting(20, "one plain log line every N steps", at_least=1, runtime=True)
+    num_workers: int = setting(2, "data loader workers", at_least=0, runtime=True)
+    device: str = setting("auto", "|".join(DEVICES), runtime=True)
+    unit: Literal["syllable", "jamo", "phone"] = setting("syllable", "output units when building the vocabulary")
     # --- pretrain-base: the tiny model trained from scratch (stand-in for a pretrained XLS-R)
-    hidden_size: int = _f(128, "pretrain-base: transformer width", at_least=1)
-    num_layers: int = _f(4, "pretrain-base: transformer layers", at_least=1)
+    hidden_size: int = setting(128, "pretrain-base: transformer width", at_least=1)
+    num_layers: int = setting(4, "pretrain-base: transformer layers", at_least=1)
 
     def __post_init__(self) -> None:
         if self.phase not in (0, *PHASES):
@@ -213,26 +228,6 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
             if "choices" in f.metadata:
                 kw["choices"] = f.metadata["choices"]
         parser.add_argument(_flag(f.name), dest=f.name, **kw)
-
-
-def to_flags(obj: Any, only_changed_from: Any = None) -> list[str]:
-    """The command-line flags that reproduce `obj` (inverse of add_dataclass_flags).
-
-    With `only_changed_from`, emit only fields whose value differs from that instance (used to
-    keep rendered Job commands short and readable).
-    """
-    argv: list[str] = []
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if only_changed_from is not None and value == getattr(only_changed_from, f.name):
-            continue
-        if isinstance(value, bool):
-            argv.append(_flag(f.name) if value else "--no-" + f.name.replace("_", "-"))
-        elif isinstance(value, list):
-            argv += [_flag(f.name), *map(str, value)]
-        else:
-            argv += [_flag(f.name), str(value)]
-    return argv
 
 
 # Limits on a config document (train --config, presets, values files, JSON or YAML): far above

@@ -3,7 +3,8 @@
 The Job's podFailurePolicy keys off these numbers, so they are part of the product's interface:
 - PREEMPTED: the run stopped early and re-running the same command resumes from its last complete
   checkpoint: it got SIGTERM and saved one, or its storage stayed unreachable for the whole retry
-  budget (EX_TEMPFAIL). Retryable (counts against backoffLimit like any pod failure).
+  budget (EX_TEMPFAIL). Neither is the trainer's fault: the Job replaces the pod without counting
+  it against backoffLimit (podFailurePolicy action Ignore), bounded by activeDeadlineSeconds.
 - CONFIG_ERROR: bad flags, config file or manifest, an output the run cannot write (missing
   bucket, rejected credentials, an endpoint that never answers, a read-only or full disk);
   retrying cannot help, so the Job fails at once (podFailurePolicy action FailJob).
@@ -20,6 +21,9 @@ OK = 0
 FAILED = 1
 PREEMPTED = 75  # EX_TEMPFAIL from sysexits.h
 CONFIG_ERROR = 78  # EX_CONFIG from sysexits.h
+# `orchestrator check-marker`: a completion marker is absent (the step is not done). The check Job
+# then fails at once (podFailurePolicy FailJob), which is how an Argo Workflow sees the result.
+MARKERS_MISSING = 3
 
 # Set to 1 (or pass --debug) to see the traceback of an anticipated failure too.
 DEBUG_ENV = "TRAINER_DEBUG"

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
 from trainer.exit_codes import ConfigError, StorageUnavailable
+from trainer.layout import COMPLETE_MARKER as MARKER
 
-MARKER = "COMPLETE"
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -338,7 +338,7 @@ class S3Store:
         for start in range(0, len(keys), 1000):
             chunk = [{"Key": k} for k in keys[start : start + 1000]]
             with_retries(
-                lambda: self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": chunk}),
+                lambda: self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": chunk}),  # noqa: B023 (called before the loop moves on)
                 f"delete {len(chunk)} objects",
             )
 
@@ -401,7 +401,7 @@ class S3Store:
         for key in list(self._keys(source)):
             new_key = self._key(target, key[len(source) :])
             with_retries(
-                lambda: self.client.copy({"Bucket": self.bucket, "Key": key}, self.bucket, new_key),
+                lambda: self.client.copy({"Bucket": self.bucket, "Key": key}, self.bucket, new_key),  # noqa: B023 (called before the loop moves on)
                 f"copy s3://{self.bucket}/{key}",
             )
         self.remove(name)
@@ -471,7 +471,7 @@ def download_prefix(client: Any, bucket: str, prefix: str, dest: Path) -> None:
     for key in found:
         target = dest / key[len(prefix.rstrip("/")) + 1 :]
         target.parent.mkdir(parents=True, exist_ok=True)
-        with_retries(lambda: client.download_file(bucket, key, str(target)), f"download s3://{bucket}/{key}")
+        with_retries(lambda: client.download_file(bucket, key, str(target)), f"download s3://{bucket}/{key}")  # noqa: B023
 
 
 def cache_dir() -> Path:

@@ -91,7 +91,8 @@ def test_a_spelling_model_cannot_be_assessed(prompted, tmp_path):
 
 
 def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
-    from trainer.evaluation.compare import REPORT_FILE as COMPARISON, assessment_dir, compare
+    from trainer.evaluation.compare import assessment_dir, compare
+    from trainer.layout import COMPARISON_FILE as COMPARISON
 
     models = {"phone": prompted["phone"], "spelling": prompted["syllable"]}
     summary = compare(models, {"test": str(prompted["manifest"])}, str(tmp_path / "cmp"), CFG, progress=False, assess_phones=True)

@@ -11,7 +11,7 @@ from trainer.data.importers import REPORT_FILE, import_aihub, import_generic
 from trainer.data.manifest import load_manifest
 from trainer.exit_codes import ConfigError
 
-from test_importers import _audio, _label
+from .aihub_files import audio_file, label_file
 
 
 def test_real_release_layout_with_wavp_file_names(tmp_path):
@@ -21,8 +21,8 @@ def test_real_release_layout_with_wavp_file_names(tmp_path):
     for zip_no in (1, 2):
         for k in range(3):
             name = f"KID_000000000{zip_no}-1_7_F_0000{k}"
-            _label(labels / f"TL_0{zip_no}.아동" / "spk" / f"{name}.json", "사과를 먹어요", file_name=f"{name}.wavp", seconds=1.0)
-            _audio(sources / f"TS_0{zip_no}.아동" / "spk" / f"{name}.wav", 1.0)
+            label_file(labels / f"TL_0{zip_no}.아동" / "spk" / f"{name}.json", "사과를 먹어요", file_name=f"{name}.wavp", seconds=1.0)
+            audio_file(sources / f"TS_0{zip_no}.아동" / "spk" / f"{name}.wav", 1.0)
     report = import_aihub(root, tmp_path / "out" / "all.jsonl")
     assert report.kept == 6 and not report.skipped
     assert dict(report.audio_match) == {"fileNm_suffix": 6}
@@ -34,17 +34,17 @@ def test_each_matching_rule_and_the_paired_folder(tmp_path):
     root = tmp_path / "corpus"
     labels, sources = root / "라벨링데이터" / "Training", root / "원천데이터" / "Training"
     # Same file name in two zips: the label's own zip (TL_02 -> TS_02) decides, not the first found.
-    _label(labels / "TL_02" / "same.json", "둘째 묶음", file_name="same.wav")
-    _audio(sources / "TS_01" / "same.wav", 2.0)
-    paired = _audio(sources / "TS_02" / "same.wav", 1.0)
-    _label(labels / "TL_01" / "upper.json", "대문자 이름", file_name="UPPER.WAV")
-    _audio(sources / "TS_01" / "upper.wav", 1.0)
-    _label(labels / "TL_01" / "stem_only.json", "이름 없음", file_name="elsewhere/nothing_like_it.wav")
-    _audio(sources / "TS_01" / "stem_only.wav", 1.0)
-    _label(labels / "TL_01" / "lost.json", "어디 있니", file_name="lost.wavp")
+    label_file(labels / "TL_02" / "same.json", "둘째 묶음", file_name="same.wav")
+    audio_file(sources / "TS_01" / "same.wav", 2.0)
+    paired = audio_file(sources / "TS_02" / "same.wav", 1.0)
+    label_file(labels / "TL_01" / "upper.json", "대문자 이름", file_name="UPPER.WAV")
+    audio_file(sources / "TS_01" / "upper.wav", 1.0)
+    label_file(labels / "TL_01" / "stem_only.json", "이름 없음", file_name="elsewhere/nothing_like_it.wav")
+    audio_file(sources / "TS_01" / "stem_only.wav", 1.0)
+    label_file(labels / "TL_01" / "lost.json", "어디 있니", file_name="lost.wavp")
     # Audio in a deeper folder of the paired split than its label.
-    _label(labels / "TL_03" / "deep.json", "깊은 곳", file_name="deep.wav")
-    deep = _audio(sources / "TS_03" / "session" / "mic" / "deep.wav", 1.0)
+    label_file(labels / "TL_03" / "deep.json", "깊은 곳", file_name="deep.wav")
+    deep = audio_file(sources / "TS_03" / "session" / "mic" / "deep.wav", 1.0)
     report = import_aihub(root, tmp_path / "all.jsonl")
     assert dict(report.audio_match) == {"fileNm": 3, "label_stem": 1}
     assert dict(report.skipped) == {"missing_audio": 1}
@@ -55,16 +55,16 @@ def test_each_matching_rule_and_the_paired_folder(tmp_path):
 
 def test_rows_are_checked_as_training_checks_them(tmp_path):
     root = tmp_path / "corpus" / "1.Training"
-    _label(root / "ok.json", "안녕", seconds=1.0)
-    _audio(root / "ok.wav", 1.0)
+    label_file(root / "ok.json", "안녕", seconds=1.0)
+    audio_file(root / "ok.wav", 1.0)
     # recrdTime 10x too small: the label describes some other recording.
-    _label(root / "ten_x.json", "안녕", seconds=0.3)
-    _audio(root / "ten_x.wav", 3.0)
+    label_file(root / "ten_x.json", "안녕", seconds=0.3)
+    audio_file(root / "ten_x.wav", 3.0)
     # 0.6 s is 29 frames of 20 ms: too few for 40 syllables.
-    _label(root / "chatty.json", "가나다라마바사아자차" * 4)
-    _audio(root / "chatty.wav", 0.6)
+    label_file(root / "chatty.json", "가나다라마바사아자차" * 4)
+    audio_file(root / "chatty.wav", 0.6)
     (root / "folder.wav").mkdir()
-    _label(root / "folder.json", "폴더예요")
+    label_file(root / "folder.json", "폴더예요")
     report = import_aihub(root.parent, tmp_path / "all.jsonl")
     assert report.kept == 1
     assert dict(report.skipped) == {"duration_mismatch": 1, "labels_too_long": 1, "not_a_file": 1}
@@ -72,7 +72,7 @@ def test_rows_are_checked_as_training_checks_them(tmp_path):
 
 
 def test_invalid_utf8_is_a_counted_skip_in_jsonl_and_a_named_error_in_csv(tmp_path):
-    _audio(tmp_path / "a.wav", 1.0)
+    audio_file(tmp_path / "a.wav", 1.0)
     good = json.dumps({"audio_filepath": "a.wav", "text": "사과", "speaker_id": "s1"}, ensure_ascii=False).encode()
     jsonl = tmp_path / "list.jsonl"
     jsonl.write_bytes(good + b"\n" + b'{"audio_filepath": "a.wav", "text": "\xff\xfe", "speaker_id": "s2"}\n')
@@ -92,12 +92,12 @@ def test_hostile_labels_and_lists_are_counted_or_named_not_tracebacks(tmp_path):
     from trainer.data.prepare import PrepareOptions, inputs_hash
 
     root = tmp_path / "corpus" / "1.Training"
-    _label(root / "ok.json", "안녕")
-    _audio(root / "ok.wav", 1.0)
+    label_file(root / "ok.json", "안녕")
+    audio_file(root / "ok.wav", 1.0)
     prefix = '{"발화정보": {"stt": "caf'.encode()
     (root / "latin1.json").write_bytes(prefix + b'\xe9"}}')  # Latin-1, not UTF-8
     (root / "deep.json").write_text("[" * 100000 + "]" * 100000, encoding="utf-8")
-    _label(root / "dangling.json", "링크")
+    label_file(root / "dangling.json", "링크")
     (root / "dangling.wav").symlink_to(tmp_path / "nowhere.wav")
     report = import_aihub(root.parent, tmp_path / "out" / "all.jsonl")
     assert report.kept == 1
@@ -120,7 +120,7 @@ def test_hostile_labels_and_lists_are_counted_or_named_not_tracebacks(tmp_path):
 
 def test_an_import_that_kept_nothing_fails_naming_the_first_skip(tmp_path):
     root = tmp_path / "corpus" / "1.Training"
-    _label(root / "a.json", "안녕", file_name="a.flac")
+    label_file(root / "a.json", "안녕", file_name="a.flac")
     with pytest.raises(ConfigError, match=rf"^import: no usable utterance in .*; first: {root / 'a.json'}: missing_audio: {root / 'a.flac'}$"):
         import_aihub(root.parent, tmp_path / "out" / "all.jsonl")
     assert json.loads((tmp_path / "out" / REPORT_FILE).read_text(encoding="utf-8"))["skipped"] == {"missing_audio": 1}

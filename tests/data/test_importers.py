@@ -6,40 +6,13 @@ import json
 import unicodedata
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from trainer.data.importers import REPORT_FILE, SKIPPED_FILE, AihubFields, import_aihub, import_generic
 from trainer.data.manifest import load_manifest
 from trainer.exit_codes import ConfigError
 
-RATE = 16000
-
-
-def _audio(path: Path, seconds: float, rate: int = RATE, channels: int = 1) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(len(path.name))
-    data = (0.1 * rng.standard_normal((int(seconds * rate), channels))).astype(np.float32)
-    sf.write(path, data if channels > 1 else data[:, 0], rate, subtype="PCM_16")
-    return path
-
-
-def _label(
-    path: Path, stt=None, speaker="1000000001-1", age=7, gender="여", file_name=None, bom=False, raw=None, seconds=None
-) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if raw is None:
-        label = {"발화정보": {"fileNm": file_name or path.stem + ".wav"}}
-        if seconds is not None:
-            label["발화정보"]["recrdTime"] = f"{seconds:.3f}"
-        if stt is not None:
-            label["발화정보"]["stt"] = stt
-        if speaker is not None:
-            label["녹음자정보"] = {"recorderId": speaker, "age": age, "gender": gender}
-        raw = json.dumps(label, ensure_ascii=False)
-    path.write_bytes(("\ufeff" if bom else "").encode() + raw.encode("utf-8"))
-    return path
+from .aihub_files import audio_file, label_file
 
 
 @pytest.fixture()
@@ -47,42 +20,42 @@ def broken_tree(tmp_path) -> Path:
     """16 labels: 6 usable (some unusual), 10 broken in 10 different ways, plus a top-level JSON."""
     root = tmp_path / "corpus"
     train, val = root / "1.Training", root / "2.Validation"
-    _label(train / "ok_1.json", "사과를 먹어요.")
-    _audio(train / "ok_1.wav", 2.0)
+    label_file(train / "ok_1.json", "사과를 먹어요.")
+    audio_file(train / "ok_1.wav", 2.0)
     # AI Hub's separate trees: audio found by name within the same top-level folder.
-    _label(train / "라벨링데이터" / "s2" / "ok_2.json", "강아지가 귀여워요", speaker="1000000002-1", age=4, gender="남")
-    _audio(train / "원천데이터" / "s2" / "ok_2.wav", 1.5)
-    _label(train / "stereo.json", "우유 주세요")
-    _audio(train / "stereo.wav", 2.0, rate=44100, channels=2)
+    label_file(train / "라벨링데이터" / "s2" / "ok_2.json", "강아지가 귀여워요", speaker="1000000002-1", age=4, gender="남")
+    audio_file(train / "원천데이터" / "s2" / "ok_2.wav", 1.5)
+    label_file(train / "stereo.json", "우유 주세요")
+    audio_file(train / "stereo.wav", 2.0, rate=44100, channels=2)
     nfd_name = unicodedata.normalize("NFD", "아기_말")
-    _label(train / f"{nfd_name}.json", unicodedata.normalize("NFD", "아기가 웃어요"), file_name=f"{nfd_name}.wav")
-    _audio(train / f"{nfd_name}.wav", 1.2)
-    _label(train / "bom.json", "엄마 안녕", bom=True)
-    _audio(train / "bom.wav", 1.0)
+    label_file(train / f"{nfd_name}.json", unicodedata.normalize("NFD", "아기가 웃어요"), file_name=f"{nfd_name}.wav")
+    audio_file(train / f"{nfd_name}.wav", 1.2)
+    label_file(train / "bom.json", "엄마 안녕", bom=True)
+    audio_file(train / "bom.wav", 1.0)
     # No speaker fields: speaker, age and gender come from the AI Hub-style file name.
-    _label(train / "KID_0000000777-1_5_M_00001.json", "공룡이 커요", speaker=None)
-    _audio(train / "KID_0000000777-1_5_M_00001.wav", 1.0)
+    label_file(train / "KID_0000000777-1_5_M_00001.json", "공룡이 커요", speaker=None)
+    audio_file(train / "KID_0000000777-1_5_M_00001.wav", 1.0)
 
-    _label(train / "no_wav.json", "집에 가자")
-    _label(train / "zero.json", "집에 가자")
+    label_file(train / "no_wav.json", "집에 가자")
+    label_file(train / "zero.json", "집에 가자")
     (train / "zero.wav").write_bytes(b"")
-    _label(train / "truncated.json", "집에 가자")
-    whole = _audio(tmp_path / "whole.wav", 2.0).read_bytes()
+    label_file(train / "truncated.json", "집에 가자")
+    whole = audio_file(tmp_path / "whole.wav", 2.0).read_bytes()
     (train / "truncated.wav").write_bytes(whole[: len(whole) // 2])
-    _label(train / "clip50ms.json", "집")
-    _audio(train / "clip50ms.wav", 0.05)
-    _label(train / "malformed.json", raw='{"발화정보": {"stt": "집에 가자",')
-    _audio(train / "malformed.wav", 1.0)
-    _label(train / "no_stt.json", None)
-    _audio(train / "no_stt.wav", 1.0)
-    _label(train / "only_tags.json", "(NO:음) b/")
-    _audio(train / "only_tags.wav", 1.0)
-    _label(train / "anonymous.json", "누구야", speaker=None)
-    _audio(train / "anonymous.wav", 1.0)
-    _label(train / "long.json", "길어요")
-    _audio(train / "long.wav", 31.0)
-    _label(val / "ok_1.json", "같은 이름")  # same utt_id as 1.Training/ok_1
-    _audio(val / "ok_1.wav", 1.0)
+    label_file(train / "clip50ms.json", "집")
+    audio_file(train / "clip50ms.wav", 0.05)
+    label_file(train / "malformed.json", raw='{"발화정보": {"stt": "집에 가자",')
+    audio_file(train / "malformed.wav", 1.0)
+    label_file(train / "no_stt.json", None)
+    audio_file(train / "no_stt.wav", 1.0)
+    label_file(train / "only_tags.json", "(NO:음) b/")
+    audio_file(train / "only_tags.wav", 1.0)
+    label_file(train / "anonymous.json", "누구야", speaker=None)
+    audio_file(train / "anonymous.wav", 1.0)
+    label_file(train / "long.json", "길어요")
+    audio_file(train / "long.wav", 31.0)
+    label_file(val / "ok_1.json", "같은 이름")  # same utt_id as 1.Training/ok_1
+    audio_file(val / "ok_1.wav", 1.0)
 
     (root / "dataset_info.json").write_text('{"name": "not a label"}', encoding="utf-8")
     return root
@@ -153,7 +126,7 @@ def test_configurable_label_fields(tmp_path):
     label = {"전사정보": {"LabelText": "사과 주세요"}, "화자정보": {"SpeakerID": "A17", "Age": "6세", "Gender": "Female"}}
     (root / "3.Test").mkdir(parents=True)
     (root / "3.Test" / "cmd_001.json").write_text(json.dumps(label, ensure_ascii=False), encoding="utf-8")
-    _audio(root / "3.Test" / "cmd_001.wav", 1.0)
+    audio_file(root / "3.Test" / "cmd_001.wav", 1.0)
     fields = AihubFields(text="전사정보.LabelText", speaker_id="화자정보.SpeakerID", age="화자정보.Age", gender="화자정보.Gender")
     import_aihub(root, tmp_path / "all.jsonl", fields=fields)
     (row,) = load_manifest(tmp_path / "all.jsonl")
@@ -169,8 +142,8 @@ def test_output_inside_root_and_empty_root_are_config_errors(tmp_path):
 
 
 def test_generic_jsonl_and_csv(tmp_path):
-    _audio(tmp_path / "audio" / "a.wav", 1.0)
-    _audio(tmp_path / "audio" / "KID_0000000003-1_8_F_00001.wav", 1.0)
+    audio_file(tmp_path / "audio" / "a.wav", 1.0)
+    audio_file(tmp_path / "audio" / "KID_0000000003-1_8_F_00001.wav", 1.0)
     lines = [
         {"path": "audio/a.wav", "transcript": "사과!", "speaker": "s1", "age": 9, "gender": "M", "snr_db": 17},
         {"audio_filepath": "audio/KID_0000000003-1_8_F_00001.wav", "text": "바나나"},

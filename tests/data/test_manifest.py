@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from trainer.data.manifest import REQUIRED_FIELDS, ManifestError, load_manifest, read_manifest, validate_row, write_manifest
+from trainer.data.manifest import (
+    REQUIRED_FIELDS,
+    ManifestError,
+    load_manifest,
+    read_manifest,
+    validate_row,
+    write_manifest,
+)
 from trainer.exit_codes import ConfigError
 
 GOOD = {

@@ -40,3 +40,13 @@ def test_evaluate_and_compare_on_s3(s3_env, eval_models, eval_corpus, tmp_path):
     before = client.head_object(Bucket=bucket, Key=f"report/runs/r4/test/{METRICS_FILE}")["LastModified"]
     compare({"base": eval_models["base"], "r4": adapter_uri}, {"test": str(eval_corpus["test"])}, report_uri, CFG, progress=False)
     assert client.head_object(Bucket=bucket, Key=f"report/runs/r4/test/{METRICS_FILE}")["LastModified"] == before
+
+
+def test_onnx_export_to_s3_and_evaluated_from_there(s3_env, eval_models, eval_corpus):
+    from trainer.evaluation.export import export_merged
+
+    bucket = s3_env.new_bucket()
+    export_merged(eval_models["adapter"], f"s3://{bucket}/export", ["onnx-int8"])
+    report = evaluate(f"s3://{bucket}/export/onnx/model_quantized.onnx", eval_corpus["test"], f"s3://{bucket}/eval", CFG, progress=False)
+    assert (report["model"]["kind"], report["model"]["r"]) == ("onnx-int8", 4)
+    assert report["test_set"]["scored"] == 12

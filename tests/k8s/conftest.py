@@ -7,71 +7,21 @@ with that instruction when it is absent.
 
 from __future__ import annotations
 
-import json
-import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # tools/ is not an installed package
-
-from tools.testenv.fetch_helm import binary_path
 from tools.testenv.kube_server import KubeServer, missing_binaries
 from trainer.pipeline import config as C
-from trainer.pipeline import render
-from trainer.pipeline.orchestrator import CHECK_SUFFIX, marker_check_job
 
-PREPARE_HINT = "run `python -m tools.testenv prepare` (setup: tools/setup.sh --test)"
-
-# Configurations that between them reach every branch of the templates.
-SAMPLES: dict[str, dict[str, Any]] = {
-    "defaults": {},
-    "embedded-two-ranks": {
-        "runName": "demo", "embeddedDefault": True, "preset": "smoke", "ranks": [16, 32], "gpusPerNode": 0,
-        "data": {"unit": "jamo", "fractions": [0.3, 0.6, 1.0], "valFraction": 0.1},
-        "synthetic": {"childSpeakers": 8, "adultSpeakers": 4, "utterancesPerSpeaker": 5},
-    },
-    "multinode-s3": {
-        "runName": "big", "ranks": [16, 32], "nodes": 2, "gpusPerNode": 4,
-        "storage": {"type": "s3", "s3": {"prefix": "s3://asr-bucket/team", "secretName": "s3-creds",
-                                         "endpoint": "http://minio.storage:9000"}},
-        "trainOverrides": {"learning_rate": 3.0e-4, "speed_perturb": [1.0, 0.9], "gradient_checkpointing": True,
-                           "ema_decay": 0, "max_steps": 100000, "warmup_ratio": 1.0e-5, "epochs": 2.5},
-        "image": {"repository": "registry.example.com:5000/asr/ko-child-asr", "tag": "1.2.3", "pullSecrets": ["regcred"]},
-        "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"},
-        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["gpu"]}]}]}}},
-    },
-    "embedded-phone-assess": {
-        "runName": "pron", "embeddedDefault": True, "preset": "smoke", "gpusPerNode": 0, "assess": True,
-        "data": {"unit": "phone"}, "synthetic": {"mispronounceRate": 0.15},
-    },
-    "single-node-multi-gpu": {"runName": "wide", "gpusPerNode": 8, "phases": [2, 3], "evaluate": False},
-    "corpus-workload-identity": {
-        "runName": "aihub", "data": {"prepare": True, "corpus": "corpora/aihub-kids"},
-        "storage": {"type": "s3", "s3": {"prefix": "s3://asr", "serviceAccountName": "asr-s3"}},
-        "tensorboard": {"enabled": False},
-    },
-    "eval-only-client-chain": {
-        "runName": "evalonly", "phases": [], "ranks": [16], "orchestrator": {"chain": "client"},
-        "storage": {"pvc": {"claimName": "shared-data"}},
-    },
-}
+from .helpers import PREPARE_HINT, SAMPLES, helm_path
 
 
 @pytest.fixture(params=sorted(SAMPLES))
 def sample(request: pytest.FixtureRequest) -> tuple[str, C.PipelineConfig]:
     return request.param, C.from_values(SAMPLES[request.param], source=request.param)
-
-
-def helm_path(version: str) -> Path:
-    path = binary_path(f"helm-{version}")
-    if not path.exists():
-        pytest.skip(f"helm {version} not found at {path}: {PREPARE_HINT}")
-    return path
 
 
 @pytest.fixture(params=["v3", "v4"])
@@ -84,12 +34,20 @@ def helm3() -> Path:
     return helm_path("v3")
 
 
-def all_manifests(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Top-level objects, the step Jobs inside the plan ConfigMap, and their marker-check Jobs."""
-    steps = json.loads(render.plan_configmap(objects)["data"]["plan.json"])["jobs"]
-    manifests = render.job_manifests(objects)
-    checks = [marker_check_job(manifests[s["name"]], s["name"] + CHECK_SUFFIX, s["markers"]) for s in steps]
-    return [*objects, *manifests.values(), *checks]
+@pytest.fixture
+def api(kube: KubeServer) -> Any:
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=str(kube.kubeconfig))
+
+
+@pytest.fixture
+def namespace(api: Any) -> str:
+    from kubernetes import client
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    return name
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,11 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
@@ -31,7 +31,7 @@ from trainer.pipeline import markers, render  # noqa: E402
 from trainer.pipeline.cluster import RUN_KINDS, STORAGE_KIND, Cluster  # noqa: E402
 from trainer.pipeline.orchestrator import MISSING, PRESENT, Chain, ChainPlan  # noqa: E402
 
-from conftest import helm_path  # noqa: E402
+from .helpers import helm_path  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -45,22 +45,6 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout_s: float = 30.0, s
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
-
-
-@pytest.fixture
-def api(kube: KubeServer) -> Any:
-    from kubernetes import client, config
-
-    return config.new_client_from_config(config_file=str(kube.kubeconfig))
-
-
-@pytest.fixture
-def namespace(api: Any) -> str:
-    from kubernetes import client
-
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
-    return name
 
 
 class Kubelet:
@@ -93,7 +77,7 @@ class Kubelet:
         """What `orchestrator check-marker URI...` reports, computed on the local stand-in storage."""
         uris = self.pod(job).spec.containers[0].args[1:]
         absent = markers.missing([self.local(u) for u in uris])
-        self.finish(job, 0, f"{MISSING} {' '.join(absent)}" if absent else PRESENT)
+        self.finish(job, exit_codes.MARKERS_MISSING if absent else 0, f"{MISSING} {' '.join(absent)}" if absent else PRESENT)
 
     def run_step(self, job: str, step_markers: list[str], exit_code: int = 0) -> None:
         """A step that succeeds writes its completion markers, as the trainer does."""
@@ -308,3 +292,86 @@ def test_helm_install_succeeds(version: str, kube: KubeServer, api: Any, namespa
     proc = subprocess.run([str(helm), "uninstall", release, "-n", namespace], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert cluster.get("v1", "PersistentVolumeClaim", f"{release}-storage") is not None  # resource-policy: keep
+
+
+# ----------------------------------------------------------------------------- chains side by side
+
+
+def test_the_ranks_chains_run_side_by_side_and_a_failure_stops_only_its_own(api: Any, namespace: str, tmp_path: Path) -> None:
+    cfg = C.from_values({"runName": "dag", "ranks": [16, 32], "phases": [1, 2], "gpusPerNode": 0,
+                         "tensorboard": {"enabled": False}, "storage": {"pvc": {"claimName": "shared"}},
+                         "orchestrator": {"chain": "client"}, "job": {"backoffLimit": 0}})
+    objects = render.render_jinja(cfg, namespace)
+    Cluster(api, namespace, report=lambda _: None).submit(objects)
+    chain, kubelet = chain_for(api, namespace, objects, []), Kubelet(api, namespace, tmp_path)
+    steps = {s["name"]: s for s in chain.plan.steps}
+    jobs = lambda: job_names(api, namespace)  # noqa: E731
+
+    assert chain.tick() == "Running"
+    assert {"dag-r16-p1-check", "dag-r32-p1-check"} <= jobs()  # both chains look at once
+    for rank in (16, 32):
+        kubelet.run_marker_check(f"dag-r{rank}-p1-check")
+    wait_for(lambda: {"dag-r16-p1", "dag-r32-p1"} <= jobs(), "both phase-1 Jobs", step=chain.tick)
+    assert not any(n.startswith(("dag-r16-p2", "dag-r32-p2", "dag-eval")) for n in jobs())  # neither has finished
+
+    kubelet.run_step("dag-r16-p1", [], exit_code=exit_codes.FAILED)  # r16 fails ...
+    wait_for(lambda: chain.states.get("dag-r16-p1") == "failed", "r16 phase 1 to fail", step=chain.tick)
+    assert chain.states["dag-r16-p2"] == "blocked" and chain.states["dag-eval"] == "blocked"
+    assert chain.tick() == "Running"  # ... and r32 carries on
+    kubelet.run_step("dag-r32-p1", steps["dag-r32-p1"]["markers"])
+    wait_for(lambda: "dag-r32-p1-verify" in jobs(), "r32 phase 1's verification", step=chain.tick)
+    kubelet.run_marker_check("dag-r32-p1-verify")
+    wait_for(lambda: "dag-r32-p2-check" in jobs(), "r32 phase 2's turn", step=chain.tick)
+    kubelet.run_marker_check("dag-r32-p2-check")
+    wait_for(lambda: "dag-r32-p2" in jobs(), "r32 phase 2's Job", step=chain.tick)
+    kubelet.run_step("dag-r32-p2", steps["dag-r32-p2"]["markers"])
+    wait_for(lambda: "dag-r32-p2-verify" in jobs(), "r32 phase 2's verification", step=chain.tick)
+    kubelet.run_marker_check("dag-r32-p2-verify")
+    assert wait_for(lambda: chain.tick() == "Failed", "the run to end")
+    assert not any(n.startswith(("dag-r16-p2", "dag-eval")) for n in jobs())
+    status = Cluster(api, namespace).status("dag")
+    assert status["steps"] == {"dag-r16-p1": "failed", "dag-r16-p2": "blocked", "dag-r32-p1": "done",
+                               "dag-r32-p2": "done", "dag-eval": "blocked"}
+    assert status["step"] == "dag-r16-p1" and "Job dag-r16-p1 failed" in status["message"]
+
+
+def test_evaluation_starts_only_after_both_chains_and_max_parallel_bounds_the_steps(
+    api: Any, namespace: str, tmp_path: Path
+) -> None:
+    cfg = C.from_values({"runName": "ev", "ranks": [16, 32], "phases": [1], "gpusPerNode": 0,
+                         "tensorboard": {"enabled": False}, "storage": {"pvc": {"claimName": "shared"}},
+                         "orchestrator": {"chain": "client", "maxParallel": 1}})
+    objects = render.render_jinja(cfg, namespace)
+    Cluster(api, namespace, report=lambda _: None).submit(objects)
+    chain, kubelet = chain_for(api, namespace, objects, []), Kubelet(api, namespace, tmp_path)
+    steps = {s["name"]: s for s in chain.plan.steps}
+    jobs = lambda: job_names(api, namespace)  # noqa: E731
+
+    chain.tick()
+    assert jobs() == {"ev-r16-p1-check"}  # one step at a time
+    for step in ("ev-r16-p1", "ev-r32-p1"):
+        kubelet.run_marker_check(f"{step}-check")
+        wait_for(lambda: step in jobs(), f"{step}'s Job", step=chain.tick)  # noqa: B023 (waited for within the iteration)
+        assert not any(n.startswith("ev-eval") for n in jobs())  # a chain is still unfinished
+        if step == "ev-r16-p1":
+            assert "ev-r32-p1-check" not in jobs()  # maxParallel 1: r32 waits for r16
+        kubelet.run_step(step, steps[step]["markers"])
+        wait_for(lambda: f"{step}-verify" in jobs(), f"{step}'s verification", step=chain.tick)  # noqa: B023 (waited for within the iteration)
+        kubelet.run_marker_check(f"{step}-verify")
+        wait_for(lambda: chain.states.get(step) == "done", f"{step} done", step=chain.tick)  # noqa: B023 (waited for within the iteration)
+    wait_for(lambda: "ev-eval-check" in jobs(), "the evaluation's turn", step=chain.tick)
+    kubelet.run_marker_check("ev-eval-check")
+    wait_for(lambda: "ev-eval" in jobs(), "the evaluation Job", step=chain.tick)
+
+
+@pytest.mark.parametrize(("flags", "needle"), [
+    (["--chain", "argo"], "Workflow (argoproj.io/v1alpha1, Argo Workflows, for --chain argo)"),
+    (["--nodes", "2", "--multinode", "jobset", "--access-mode", "ReadWriteMany"], "JobSet (jobset.x-k8s.io/v1alpha2, JobSet"),
+])
+def test_an_engine_the_cluster_lacks_is_one_clear_error(flags: list[str], needle: str, kube: KubeServer, namespace: str,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    argv = ["--name", "eng", "--rank", "16", *flags, "--kubeconfig", str(kube.kubeconfig), "-n", namespace]
+    assert submit.main(argv) == exit_codes.CONFIG_ERROR
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert submit.main([*argv, "--dry-run"]) == exit_codes.CONFIG_ERROR

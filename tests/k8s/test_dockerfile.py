@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from trainer.pipeline import render
+
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "docker" / "Dockerfile"
 
@@ -26,7 +28,7 @@ def test_runtime_properties() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     runtime = text.split("# ---------------------------------------------------------------------------- runtime")[1]
     assert 'ENTRYPOINT ["python", "-m", "trainer"]' in runtime  # exec form: SIGTERM reaches Python
-    assert "USER 1000:1000" in runtime
+    assert f"USER {render.POD_UID}:{render.POD_UID}" in runtime  # the uid the pods run as
     assert "PYTHONUNBUFFERED=1" in runtime and "HF_HOME=" in runtime and "HOME=" in runtime
     assert "espeak-ng" in runtime
     assert text.count("FROM ") == 2  # multi-stage: build tools stay out of the image

@@ -30,8 +30,8 @@ def test_template_ci_values_is_a_tiny_cpu_run(helm: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     objects = [o for o in yaml.safe_load_all(proc.stdout) if o]
     kinds = sorted({o["kind"] for o in objects})
-    assert kinds == ["ConfigMap", "Deployment", "Job", "PersistentVolumeClaim", "Pod", "Role", "RoleBinding",
-                     "Service", "ServiceAccount"]
+    assert kinds == ["ConfigMap", "Deployment", "Job", "NetworkPolicy", "PersistentVolumeClaim", "Pod", "Role",
+                     "RoleBinding", "Service", "ServiceAccount"]
     assert "nvidia.com/gpu" not in proc.stdout  # CPU only
 
 

@@ -3,10 +3,10 @@ trainer's exit codes for the podFailurePolicy); single-GPU Jobs run the image's 
 
 from __future__ import annotations
 
-from conftest import SAMPLES
-
 from trainer.pipeline import config as C
 from trainer.pipeline import render
+
+from .helpers import SAMPLES
 
 LAUNCHER = ["python", "-m", "trainer.torchrun"]
 

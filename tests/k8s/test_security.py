@@ -14,7 +14,7 @@ import yaml
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from conftest import all_manifests
+from .helpers import all_manifests
 
 SCRATCH = {"/tmp", "/home/trainer", "/cache/huggingface"}
 
@@ -26,19 +26,21 @@ def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, An
             yield name, obj["spec"]
         elif "template" in obj.get("spec", {}):
             yield name, obj["spec"]["template"]["spec"]
+        for replicated in obj.get("spec", {}).get("replicatedJobs", []):  # a JobSet's Jobs
+            yield f"{name}/{replicated['name']}", replicated["template"]["spec"]["template"]["spec"]
 
 
 def restricted_problems(name: str, pod: dict[str, Any]) -> list[str]:
     problems = []
     sc = pod.get("securityContext", {})
-    if not (sc.get("runAsNonRoot") and sc.get("runAsUser") == 1000):
-        problems.append(f"{name}: pod must run as non-root uid 1000")
+    if not (sc.get("runAsNonRoot") and sc.get("runAsUser") == render.POD_UID >= 10000):
+        problems.append(f"{name}: pod must run as non-root uid {render.POD_UID} (>= 10000, the image's user)")
     if sc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
         problems.append(f"{name}: seccomp RuntimeDefault")
     if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
         problems.append(f"{name}: host namespaces")
     token = pod.get("automountServiceAccountToken")
-    if name.endswith("-orchestrator") != (token is True) or token is None:
+    if name.endswith("-orchestrator") != (token is True) or token is None:  # (Argo's executor pods: its config)
         problems.append(f"{name}: API token mounted={token} (only the orchestrator gets one)")
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     if any("hostPath" in v for v in volumes.values()):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.exit_codes import ConfigError
 from trainer.config import parse_config
+from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 
 
@@ -76,6 +76,8 @@ def test_run_name_is_derived_from_the_config() -> None:
     a, b = C.from_values({"ranks": [16, 32]}), C.from_values({"ranks": [16, 32]})
     c = C.from_values({"ranks": [16, 32], "gpusPerNode": 2})
     assert C.run_name(a) == C.run_name(b) != C.run_name(c)
+    # how the steps are chained is not what they compute: a resumed run keeps its name and outputs
+    assert C.run_name(C.from_values({"ranks": [16, 32], "orchestrator": {"maxParallel": 1}})) == C.run_name(a)
     assert C.run_name(a).startswith("asr-r16-r32-") and len(C.run_name(a)) <= C.MAX_RUN_NAME
     assert C.run_name(C.from_values({"runName": "mine"})) == "mine"
     many = C.from_values({"ranks": list(range(1, 40)), "preset": "demo-small"})

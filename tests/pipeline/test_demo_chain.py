@@ -28,6 +28,7 @@ def cer(summary: dict, model: str, test_set: str) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500 + 600 + 300)  # above the two runs' own limits, so theirs fire first, with the log
 def test_small_demo_chain_learns_and_reports(tmp_path):
     storage = tmp_path / "runs"
     args = ("--phase", "all", "--rank", "32", "--local", "--preset", "demo-small", "--storage", str(storage))

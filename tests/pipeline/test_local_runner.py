@@ -1,4 +1,5 @@
-"""The local runner: same steps in plan order, stop at the first failure, resume where it stopped.
+"""The local runner: steps in plan order once their dependencies are done (one at a time unless
+maxParallel says more), a failure stops what depends on it, resume where it stopped.
 
 The trainer is replaced by tests/pipeline/fake_trainer.py through run_local's `command` parameter,
 so these tests check the chaining logic, not training (the end-to-end run is the integration test).
@@ -6,47 +7,9 @@ so these tests check the chaining logic, not training (the end-to-end run is the
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-
-import pytest
-
 from trainer import exit_codes
-from trainer.pipeline import config as C
-from trainer.pipeline.local import run_local
-from trainer.pipeline.plan import Plan, build_plan
 
-FAKE = (sys.executable, str(Path(__file__).with_name("fake_trainer.py")))
-
-
-@pytest.fixture
-def plan(tmp_path: Path) -> Plan:
-    cfg = C.from_values({"runName": "loc", "embeddedDefault": True, "preset": "demo-small", "ranks": [16, 32]})
-    return build_plan(cfg, str(tmp_path / "runs"))
-
-
-class Fake:
-    def __init__(self, tmp_path: Path, plan: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.log, self.spec_path, self.plan = tmp_path / "calls.jsonl", tmp_path / "spec.json", plan
-        monkeypatch.setenv("FAKE_TRAINER_LOG", str(self.log))
-        monkeypatch.setenv("FAKE_TRAINER_SPEC", str(self.spec_path))
-        self.configure()
-
-    def configure(self, **spec: object) -> None:
-        markers = {" ".join(j.argv): list(j.markers) for j in self.plan.jobs}
-        self.spec_path.write_text(json.dumps({"markers": markers, **spec}), encoding="utf-8")
-
-    def calls(self) -> list[str]:
-        """Step names in call order (matched by the arguments), then forget them."""
-        lines = self.log.read_text(encoding="utf-8").splitlines() if self.log.exists() else []
-        self.log.unlink(missing_ok=True)
-        by_argv = {tuple(j.argv): j.name.removeprefix("loc-") for j in self.plan.jobs}
-        return [by_argv[tuple(json.loads(line))] for line in lines]
-
-
-def run(plan: Plan, tmp_path: Path, lines: list[str]) -> int:
-    return run_local(plan, tmp_path / "logs", command=FAKE, report=lines.append)
+from .fake_chain import Fake, plan_with, run
 
 
 def test_runs_every_step_in_plan_order_then_reports_where_things_are(plan, tmp_path, monkeypatch) -> None:
@@ -93,5 +56,65 @@ def test_success_without_completion_markers_is_a_failure(plan, tmp_path, monkeyp
     fake, lines = Fake(tmp_path, plan, monkeypatch), []
     fake.configure(no_markers=["--phase 1 --rank 16"])
     assert run(plan, tmp_path, lines) == exit_codes.FAILED
-    assert fake.calls()[-1] == "r16-p1"
+    calls = fake.calls()
+    assert "r16-p1" in calls and "r16-p2" not in calls and "eval" not in calls
     assert any("completion markers are missing" in line for line in lines)
+
+
+def test_with_max_parallel_2_both_ranks_chains_run_side_by_side(tmp_path, monkeypatch) -> None:
+    plan = plan_with(tmp_path, 2)
+    fake, lines = Fake(tmp_path, plan, monkeypatch), []
+    # Each rank's phase 1 waits until the other's has started: run one after the other, they fail.
+    fake.configure(together={"dir": str(tmp_path / "rendezvous"), "steps": ["--phase 1 --rank 16", "--phase 1 --rank 32"]})
+    assert run(plan, tmp_path, lines) == exit_codes.OK
+    calls = fake.calls()
+    assert calls[:3] == ["synth", "prepare", "base"] and calls[-1] == "eval"  # eval after both chains
+    assert sorted(calls[3:-1]) == ["r16-p1", "r16-p2", "r16-p3", "r32-p1", "r32-p2", "r32-p3"]
+    for rank in (16, 32):
+        assert [c for c in calls if c.startswith(f"r{rank}")] == [f"r{rank}-p1", f"r{rank}-p2", f"r{rank}-p3"]
+    assert "fake trainer: train done" in (tmp_path / "logs" / "loc-r32-p1.log").read_text(encoding="utf-8")
+
+
+def test_one_at_a_time_the_rendezvous_fails(plan, tmp_path, monkeypatch) -> None:
+    """The side-by-side check can fail: with maxParallel 1, the first phase 1 waits in vain."""
+    fake, lines = Fake(tmp_path, plan, monkeypatch), []
+    fake.configure(together={"dir": str(tmp_path / "rendezvous"), "steps": ["--phase 1 --rank 16", "--phase 1 --rank 32"],
+                             "wait_seconds": 1})
+    assert run(plan, tmp_path, lines) == exit_codes.FAILED
+    assert "r16-p2" not in fake.calls()
+    assert "never started" in (tmp_path / "logs" / "loc-r16-p1.log").read_text(encoding="utf-8")
+
+
+def test_a_failure_stops_only_its_own_chain(tmp_path, monkeypatch) -> None:
+    plan = plan_with(tmp_path, 2)
+    fake, lines = Fake(tmp_path, plan, monkeypatch), []
+    fake.configure(fail={"--phase 2 --rank 16": exit_codes.FAILED})
+    assert run(plan, tmp_path, lines) == exit_codes.FAILED
+    calls = fake.calls()
+    assert {"r32-p1", "r32-p2", "r32-p3"} <= set(calls)  # the other rank's chain finished
+    assert "r16-p3" not in calls and "eval" not in calls  # what needs r16 phase 2 did not start
+    assert any("loc-r16-p3: not started (loc-r16-p2 failed)" in line for line in lines)
+    assert any("loc-eval: not started (loc-r16-p2 failed)" in line for line in lines)
+
+
+def test_ctrl_c_stops_every_running_step_through_its_checkpoint_path(tmp_path, monkeypatch) -> None:
+    import os
+    import signal
+    import threading
+
+    plan = plan_with(tmp_path, 2)
+    fake, lines = Fake(tmp_path, plan, monkeypatch), []
+    armed = tmp_path / "armed"
+    fake.configure(until_sigterm={"steps": ["--phase 1 --rank"], "armed_dir": str(armed)})
+
+    def press_ctrl_c() -> None:  # once both phase-1 steps run (side by side), as a user at the terminal would
+        while not (armed.exists() and len(list(armed.iterdir())) == 2):
+            threading.Event().wait(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=press_ctrl_c, daemon=True).start()
+    assert run(plan, tmp_path, lines) == exit_codes.PREEMPTED
+    assert sorted(fake.calls()[-2:]) == ["r16-p1", "r32-p1"]  # nothing started after Ctrl-C
+    for rank in (16, 32):
+        assert "SIGTERM, checkpoint saved" in (tmp_path / "logs" / f"loc-r{rank}-p1.log").read_text(encoding="utf-8")
+    assert any("run the same command again" in line for line in lines)

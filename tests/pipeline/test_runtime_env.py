@@ -9,7 +9,7 @@ import pytest
 
 from trainer.runtime_env import CPU_ENV
 
-from test_local_runner import Fake, plan, run  # noqa: F401  (plan is a fixture)
+from .fake_chain import Fake, run
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-from trainer.pipeline import schema
 from trainer.config import parse_config
+from trainer.pipeline import schema
 from trainer.pipeline.config import PipelineConfig, to_values
 
 REGENERATE = "regenerate with: python -m trainer.pipeline.schema --write"

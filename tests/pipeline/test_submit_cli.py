@@ -63,7 +63,8 @@ def test_render_only_writes_parseable_manifests(tmp_path: Path, capsys: pytest.C
     files = sorted(tmp_path.glob("*.yaml"))
     docs = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in files]
     jobs = [d["metadata"]["name"] for d in docs if d["kind"] == "Job"]
-    assert jobs == ["r1-orchestrator", "r1-r16-p1", "r1-r16-p2", "r1-r16-p3", "r1-r32-p1", "r1-r32-p2", "r1-r32-p3", "r1-eval"]
+    steps = ["r16-p1", "r16-p2", "r16-p3", "r32-p1", "r32-p2", "r32-p3", "eval"]
+    assert jobs == ["r1-orchestrator", *(f"r1-{s}{suffix}" for s in steps for suffix in ("", "-check", "-verify"))]
     assert "wrote" in capsys.readouterr().out
 
 
@@ -107,3 +108,32 @@ def test_a_cluster_nobody_answers_is_one_line_and_78(tmp_path, capsys) -> None:
     assert submit.main(["status", "run", "--kubeconfig", str(kubeconfig)]) == exit_codes.CONFIG_ERROR
     err = capsys.readouterr().err
     assert err.startswith(f"error: cluster API https://127.0.0.1:{port} does not answer") and "Traceback" not in err
+
+
+def test_queue_priority_and_parallelism_flags() -> None:
+    cfg = config_of("--queue", "gpu-team", "--cpu-queue", "cpu-team", "--priority-class", "research", "--max-parallel", "2")
+    assert (cfg.queue, cfg.cpu_queue, cfg.priority_class) == ("gpu-team", "cpu-team", "research")
+    assert cfg.orchestrator.max_parallel == 2
+    assert config_of("--rank", "16", "32").orchestrator.max_parallel == 0  # a cluster runs every ready step
+    assert config_of("--rank", "16", "32", "--local").orchestrator.max_parallel == 1  # a laptop one at a time
+    assert config_of("--rank", "16", "32", "--local", "--max-parallel", "2").orchestrator.max_parallel == 2
+    with pytest.raises(Exception, match="queue"):
+        config_of("--queue", "Not_A_Name")
+
+
+def test_image_digest_pins_the_image() -> None:
+    digest = "sha256:" + "ab" * 32
+    cfg = config_of("--image", f"registry.local:5000/asr/img:1.2@{digest}")
+    assert (cfg.image.repository, cfg.image.tag, cfg.image.digest) == ("registry.local:5000/asr/img", "1.2", digest)
+    untagged = config_of("--image", f"registry.local:5000/asr/img@{digest}").image
+    assert (untagged.repository, untagged.digest) == ("registry.local:5000/asr/img", digest)
+    with pytest.raises(Exception, match="digest"):
+        config_of("--image", "img@sha256:short")
+
+
+def test_render_only_writes_a_jobset_run_after_checking_its_steps_arguments(tmp_path: Path) -> None:
+    argv = ["--rank", "16", "--name", "js", "--nodes", "2", "--multinode", "jobset", "--access-mode", "ReadWriteMany"]
+    assert submit.main([*argv, "--render-only", str(tmp_path)]) == exit_codes.OK  # the check reads JobSets' args too
+    docs = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in tmp_path.glob("*.yaml")]
+    assert [d["kind"] for d in docs].count("JobSet") == 3  # three phases
+    assert not any(d["metadata"]["name"] == "js-ddp" for d in docs)  # JobSet names the pods itself

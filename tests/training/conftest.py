@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 
-
 @pytest.fixture(scope="session")
 def smoke_data(tmp_path_factory) -> Path:
     from trainer.training.configure import load_preset

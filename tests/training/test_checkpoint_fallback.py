@@ -90,7 +90,7 @@ def test_truncated_newest_checkpoint_resumes_from_the_older_one(smoke_data, tmp_
     shutil.rmtree(reference / "checkpoint-4")  # what an uninterrupted resume from checkpoint-2 sees
 
     runs = {out: run_cli(smoke_args(smoke_data, out, "--max-steps", "6", *EXTRA)) for out in (damaged, reference)}
-    for out, result in runs.items():
+    for result in runs.values():
         assert result.returncode == 0, result.stderr[-3000:]
     log = runs[damaged].stderr
     assert "Traceback" not in log

@@ -26,6 +26,10 @@ def test_smoke_preset_runs_as_is(tmp_path):
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["finished"] and metrics["best"]["step"] in (3, 6)
     assert json.loads((output / "checkpoint-best" / "metrics.json").read_text()) == metrics
+    # What an export's model card says about the training data.
+    data = metrics["train_data"]
+    assert data["utterances"] == metrics["train_utterances"] == sum(data["utterances_by_age_group"].values())
+    assert data["hours"] > 0 and data["speakers"] >= 1
     assert list((output / "tensorboard").glob("events.out.tfevents.*"))
     assert re.search(r"parameters, [\d,]+ trainable", result.stderr)
     line = re.search(r"step 1/6 \| epoch [\d.]+ \| loss [\d.]+ \| lr [\d.e+-]+ \| grad_norm [\d.]+ \| [\d.]+ audio-s/s \| eta \S+", result.stderr)

@@ -8,7 +8,6 @@ from __future__ import annotations
 def test_an_all_unreadable_batch_still_takes_a_zero_gradient_step(smoke_data, tmp_path):
     """Every DDP rank must join each gradient all-reduce, so an empty batch runs a silent dummy
     clip with its loss multiplied by zero instead of skipping the step."""
-    import torch
 
     from trainer.training.configure import resolve
     from trainer.training.dataset import CTCCollator, Skipped

@@ -11,9 +11,10 @@ import sys
 import pytest
 import torch
 
-from .helpers import REPO, assert_same_weights, cli_env, run_interrupted, smoke_args
 from trainer import exit_codes
 from trainer.torchrun import job_exit_code
+
+from .helpers import REPO, assert_same_weights, cli_env, run_interrupted, smoke_args
 
 STEPS = 16
 # Dropout, SpecAugment and a loader worker per process: randomness a resume must restore per rank.

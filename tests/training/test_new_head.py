@@ -9,9 +9,10 @@ import json
 import pytest
 import torch
 
-from .helpers import run_cli, smoke_args
 from trainer.model import load_adapter_checkpoint
 from trainer.training.checkpoint import OPTIMIZER_FILE
+
+from .helpers import run_cli, smoke_args
 
 
 @pytest.fixture(scope="module")

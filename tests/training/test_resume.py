@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from .helpers import assert_same_weights, run_cli, run_interrupted, smoke_args
 from trainer import exit_codes
+
+from .helpers import assert_same_weights, run_cli, run_interrupted, smoke_args
 
 # Randomness everywhere a resume could lose it: dropout (torch RNG), SpecAugment masks (numpy
 # RNG), speed perturbation (per-utterance generators), shuffled batches, loader workers.

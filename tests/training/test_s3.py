@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from trainer import exit_codes, storage
+from trainer import storage
 from trainer.exit_codes import StorageUnavailable
 from trainer.training import checkpoint as ckpt
 

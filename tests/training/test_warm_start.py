@@ -3,7 +3,6 @@ schedule and step count (not a resume of phase 1's training state)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest

@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,14 +26,12 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from trainer.data.audio import load_audio  # noqa: E402
-from trainer.data.manifest import write_manifest  # noqa: E402
-from trainer.evaluation.evaluate import load_model  # noqa: E402
-from trainer.evaluation.export import export_merged  # noqa: E402
-from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, length_sorted_batches  # noqa: E402
-from trainer.evaluation.random_models import write_random_models  # noqa: E402
+from trainer.data.audio import load_audio
+from trainer.data.manifest import write_manifest
+from trainer.evaluation.evaluate import load_model
+from trainer.evaluation.export import export_merged
+from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, length_sorted_batches
+from trainer.evaluation.random_models import write_random_models
 
 SENTENCES = [
     "나는 학교에 간다",

@@ -29,12 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from trainer.data.curriculum import nested_subsets  # noqa: E402
-from trainer.data.manifest import load_manifest, write_json, write_manifest  # noqa: E402
-from trainer.data.split import split_by_speaker  # noqa: E402
-from trainer.data.synth.lexicon import make_sentence  # noqa: E402
+from trainer.data.curriculum import nested_subsets
+from trainer.data.manifest import load_manifest, write_json, write_manifest
+from trainer.data.split import split_by_speaker
+from trainer.data.synth.lexicon import make_sentence
 
 TARGET_WALL_S = 60.0
 TARGET_RSS_GB = 3.0

@@ -1,6 +1,7 @@
 """`python -m tools.testenv prepare`: fetch/build everything tests/k8s needs; fast when cached.
 
     helm v3 + v4, kubectl      tools/testenv/fetch_helm.py   (~10 s once)
+    checkov (policy suite)     tools/testenv/fetch_checkov.py (~1-2 min once)
     kube-apiserver, -controller-manager v1.20.2
                                tools/testenv/build_kube.sh   (~8 min of CPU once)
 etcd-server, golang-go, rsync and openssl come from apt (tools/setup.sh --test installs them).
@@ -16,9 +17,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def prepare() -> int:
-    from tools.testenv import fetch_helm
+    from tools.testenv import fetch_checkov, fetch_helm
 
     fetch_helm.main()
+    fetch_checkov.main()
     subprocess.run(["bash", str(HERE / "build_kube.sh")], check=True)
     return 0
 

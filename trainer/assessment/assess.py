@@ -30,32 +30,30 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from trainer import storage
 from trainer.assessment.align import AlignmentError, forced_align, gop
 from trainer.assessment.verdicts import CORRECT, syllable_verdicts
 from trainer.data.manifest import atomic_write, load_manifest, write_json
 from trainer.data.phones import from_phones, syllables, to_phones
-from trainer.data.text import load_unit, normalize_transcript, to_units
+from trainer.data.text import normalize_transcript, to_units
 from trainer.evaluation.breakdown import DIMENSIONS
 from trainer.evaluation.config import EvalConfig
-from trainer.evaluation.evaluate import UNKNOWN_CHAR, load_model, publish_dir, resolve_device
+from trainer.evaluation.evaluate import UNKNOWN_CHAR, load_model, model_unit, publish_dir, resolve_device
 from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, transcribe
 from trainer.exit_codes import ConfigError
+from trainer.layout import ASSESSMENT_REPORT_FILE as REPORT_FILE
 
 ASSESSMENT_FILE = "assessment.jsonl"
 SUMMARY_FILE = "assessment.json"
-REPORT_FILE = "assessment.md"
 _log = logging.getLogger(__name__)
 
 
 class CtcPosteriors(CtcTranscriber):
     """Log posteriors [frames, classes] of each audio instead of its text."""
 
-    def __call__(self, audios: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def decode(self, audios: Sequence[np.ndarray]) -> list[np.ndarray]:
         import torch
 
-        logits, frames = self.logits(audios)
-        return [torch.log_softmax(torch.from_numpy(row[:n]), dim=-1).numpy() for row, n in zip(logits, frames)]
+        return [torch.log_softmax(torch.from_numpy(logits), dim=-1).numpy() for logits in self.logits(audios)]
 
 
 def frame_seconds(model) -> float:
@@ -75,7 +73,7 @@ def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_fram
     missing = sorted({u for u, i in zip(units, ids) if i == unknown})
     if missing:
         raise ConfigError(f"phones {''.join(missing)!r} are not in the model's vocabulary")
-    spans = forced_align(log_probs, ids, blank=codec.pad_id)
+    spans = forced_align(log_probs, ids, blank=codec.processor.tokenizer.pad_token_id)
     scores = gop(log_probs, ids, spans)
     # Word delimiters are aligned too (the model was trained with them) but are not phones.
     phones = [
@@ -84,7 +82,7 @@ def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_fram
         for u, score, span in zip(units, scores, spans)
         if not u.isspace()
     ]
-    decoded = codec.decode_logits(log_probs[None], [len(log_probs)])[0]
+    decoded = codec.decode(log_probs).text
     recognised = to_phones(decoded.replace(codec.processor.tokenizer.unk_token, UNKNOWN_CHAR))
     entries, inserted, confusions = syllable_verdicts(units, recognised)
     for entry, syllable in zip(entries, syllables(units)):
@@ -104,7 +102,7 @@ def assess(model_uri: str, manifest: str | Path, output: str, cfg: EvalConfig, p
     """Assess every utterance of `manifest` with a phone model; write and return the summary."""
     from trainer.assessment.report import render_markdown, write_charts
 
-    unit = load_unit(storage.materialize(model_uri))
+    unit = model_unit(model_uri)
     if unit != "phone":
         raise ConfigError(
             f"assess: {model_uri} writes {unit} units; assessment needs a phone model "
@@ -116,13 +114,13 @@ def assess(model_uri: str, manifest: str | Path, output: str, cfg: EvalConfig, p
     loaded = load_model(model_uri)
     device = resolve_device(cfg.device)
     batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
-    posteriors = CtcPosteriors(loaded.model, loaded.codec, device)
+    posteriors = CtcPosteriors(loaded.model, loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
     result = transcribe(posteriors, rows, batch_seconds, cfg.num_workers, progress)
     seconds_per_frame = frame_seconds(loaded.model)
     skipped: dict[str, str] = dict(result.skipped)
     lines = []
     for row in rows:
-        log_probs = result.hypotheses.get(row["utt_id"])
+        log_probs = result.decoded.get(row["utt_id"])
         if log_probs is None:
             continue
         try:

@@ -46,13 +46,12 @@ from trainer.data.manifest import load_manifest, write_json, write_manifest
 from trainer.data.split import SPLITS, split_by_speaker
 from trainer.data.text import UNITS_FILE, VOCAB_FILE, Unit, build_vocab, save_vocab
 from trainer.exit_codes import ConfigError
+from trainer.layout import CURRICULUM_DIR, PREPARE_REPORT_FILE, group_file, phase_file
 
 ALL_FILE = "all.jsonl"
 SPLIT_REPORT_FILE = "split_report.json"
 SPLIT_DROPPED_FILE = "split_dropped.jsonl"
-CURRICULUM_DIR = "curriculum"
 CURRICULUM_REPORT_FILE = "curriculum_report.json"
-PREPARE_REPORT_FILE = "prepare_report.json"
 GROUPS = ("child", "adult")
 ADULT_AGE = 18
 # Bump when prepare's outputs change meaning, so old outputs are not taken as up to date.
@@ -61,14 +60,6 @@ PREPARE_VERSION = 2  # 2: rows checked by trainer.data.screening
 
 def split_file(split: str) -> str:
     return f"{split}.jsonl"
-
-
-def group_file(split: str, group: str) -> str:
-    return f"{split}_{group}.jsonl"
-
-
-def phase_file(phase: int) -> str:
-    return f"phase{phase}.jsonl"
 
 
 def age_group(row: dict) -> str:

@@ -39,14 +39,13 @@ from pathlib import Path
 from typing import Literal
 
 from trainer.exit_codes import ConfigError
+from trainer.layout import UNITS_FILE, VOCAB_FILE
 
 Unit = Literal["syllable", "jamo", "phone"]
 UNITS: tuple[str, ...] = ("syllable", "jamo", "phone")
 WORD_DELIMITER = "|"
 PAD = "[PAD]"
 UNK = "[UNK]"
-VOCAB_FILE = "vocab.json"
-UNITS_FILE = "text_units.json"
 
 _DUAL = re.compile(r"\(([^()]*)\)\s*/\s*\(([^()]*)\)")
 _EVENT_TAG = re.compile(r"\([A-Z]{1,4}:[^()]*\)")

@@ -108,6 +108,22 @@ def breakdowns(
     return result
 
 
+def data_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Hours, utterances and speakers of manifest rows, and utterances per age group and gender
+    (groups as in `breakdowns`): what a model card says about its training data."""
+    counts = {}
+    for dimension in ("age_group", "gender"):
+        labels = [DIMENSIONS[dimension](row) for row in rows]
+        counts[dimension] = {g: labels.count(g) for g in _ordered_groups(dimension, set(labels))}
+    return {
+        "hours": sum(float(row["duration"]) for row in rows) / 3600,
+        "utterances": len(rows),
+        "speakers": len({row["speaker_id"] for row in rows}),
+        "utterances_by_age_group": counts["age_group"],
+        "utterances_by_gender": counts["gender"],
+    }
+
+
 def _ordered_groups(dimension: str, present: set[str]) -> list[str]:
     bins = {"age_group": AGE_BINS, "snr_bin": SNR_BINS, "duration_bin": DURATION_BINS}.get(dimension, ())
     order = [name for _, name in bins]

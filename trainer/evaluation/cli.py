@@ -8,6 +8,7 @@ import dataclasses
 from trainer.config import FOLDER_NAME, MAX_FOLDER_NAME, MAX_PATH, PATH_TEXT, add_dataclass_flags, build, check_text
 from trainer.evaluation.config import EvalConfig
 from trainer.exit_codes import ConfigError
+from trainer.model.onnx_runtime import EXPORT_FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,9 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_dataclass_flags(p, EvalConfig)
     p.set_defaults(func=_compare)
 
-    p = subparsers.add_parser("export", help="merge a LoRA adapter into its base: a plain Wav2Vec2ForCTC folder")
+    p = subparsers.add_parser("export", help="merge a LoRA adapter into its base: PyTorch and/or ONNX, with a model card")
     p.add_argument("--adapter", required=True, help="adapter checkpoint (local or s3://)")
     p.add_argument("--output", required=True, help="folder for the merged model + processor (local, PVC or s3://)")
+    p.add_argument(
+        "--format", nargs="+", default=["hf"], choices=EXPORT_FORMATS, dest="formats",
+        help="hf: model.safetensors; onnx: onnx/model.onnx; onnx-int8: onnx/model_quantized.onnx (several at once)",
+    )
+    p.add_argument("--test-report", help="an `evaluate` output folder of this model: its metrics go into README.md")
+    p.add_argument("--license", default="other", help="licence id for the model card's metadata (default: other)")
     p.set_defaults(func=_export)
 
 
@@ -90,5 +97,5 @@ def _compare(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from trainer.evaluation.export import export_merged
 
-    export_merged(args.adapter, args.output)
+    export_merged(args.adapter, args.output, args.formats, args.test_report, args.license)
     return 0

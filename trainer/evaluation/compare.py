@@ -2,19 +2,24 @@
 
 Each (model, test set) pair is an ordinary evaluation in `DIR/runs/<model>/<test set>/`; a pair
 whose finished metrics.json has the same fingerprint (model URI and files, manifest checksum,
-G2P) is reused, so re-running an interrupted or extended comparison only evaluates what is missing.
+G2P, chunking) is reused, so re-running an interrupted or extended comparison only evaluates what is missing.
 Besides the main test set (`--manifest`, named "test") extra ones can be named
 (`--manifest-extra adult=test_adult.jsonl`), e.g. to show the base model's gap between adult
 and child speakers. Outputs in DIR:
 
     summary.json          every model's info, headline metrics per test set, breakdowns,
-                          inference speed relative to the baseline (base) model
+                          inference speed relative to the baseline (base) model, confidence
+                          calibration
     comparison.md         the tables (model, r, unit, parameters, WER, sWER, CER, JER, PER, speed;
-                          CER per test set; CER per age group); written last, it marks a
+                          CER per test set; CER per age group; deployment formats: size on disk
+                          and speed of merged / ONNX / int8 exports relative to the PyTorch
+                          merged model; confidence calibration); written last, it marks a
                           finished comparison
-    metrics_per_model.png, cer_by_age.png
+    metrics_per_model.png, cer_by_age.png, calibration.png
     assessment/<model>/   with --assess: `trainer assess` of every phone-unit model on the main
                           test set (rows' `prompt`), summarised in comparison.md
+
+An export's ONNX files are models like any other (`--model int8=EXPORT/onnx/model_quantized.onnx`).
 """
 
 from __future__ import annotations
@@ -26,16 +31,15 @@ from typing import Any, Optional
 
 from trainer import storage
 from trainer.data.manifest import atomic_write, write_json
-from trainer.data.text import load_unit
 from trainer.evaluation.config import EvalConfig
-from trainer.evaluation.evaluate import evaluate, fingerprint, load_model, read_report
+from trainer.evaluation.evaluate import evaluate, fingerprint, load_model, model_unit, read_report
 from trainer.evaluation.g2p import g2p_for_unit, make_g2p
 from trainer.exit_codes import ConfigError
+from trainer.layout import ASSESSMENT_DIR
+from trainer.layout import COMPARISON_FILE as REPORT_FILE
 
 MAIN_TEST_SET = "test"
 SUMMARY_FILE = "summary.json"
-REPORT_FILE = "comparison.md"
-ASSESSMENT_DIR = "assessment"
 _log = logging.getLogger(__name__)
 
 
@@ -64,7 +68,7 @@ def compare(
         if not Path(manifest).is_file():
             raise ConfigError(f"test set {set_name!r}: manifest {manifest} not found")
     g2p = make_g2p(cfg.g2p)
-    units = {name: load_unit(storage.materialize(uri)) for name, uri in models.items()}
+    units = {name: model_unit(uri) for name, uri in models.items()}
     if assess_phones and "phone" not in units.values():
         raise ConfigError("--assess: none of the models writes phones (train on `data prepare --unit phone`)")
     reports: dict[str, dict[str, dict]] = {}
@@ -75,7 +79,7 @@ def compare(
         for set_name, manifest in test_sets.items():
             where = run_dir(output, name, set_name)
             previous = read_report(where)
-            if previous is not None and previous.get("fingerprint") == fingerprint(uri, manifest, scorer):
+            if previous is not None and previous.get("fingerprint") == fingerprint(uri, manifest, scorer, cfg):
                 _log.info("%s on %s: reusing %s", name, set_name, where)
                 reports[name][set_name] = previous
                 continue
@@ -131,6 +135,7 @@ def build_summary(
                         "skipped": run["test_set"]["skipped"]["count"],
                         "speed": run["speed"],
                         "breakdowns": run["breakdowns"],
+                        "confidence": run.get("confidence"),  # absent in reports from before confidences
                     }
                     for set_name, run in runs.items()
                 },

@@ -6,18 +6,27 @@ them (`TextCodec.reference`: normalised, round-tripped through syllable or jamo 
 model is never charged for characters its vocabulary cannot express differently from another.
 
 metrics.json:
-    model       uri, kind (base|adapter|merged), r, lora_alpha, total_params, adapter_params, unit
+    model       uri, kind (base|adapter|merged|onnx|onnx-int8), r, lora_alpha, total_params,
+                adapter_params, unit, size_bytes (weights on disk)
     test_set    manifest, sha256, utterances, scored, skipped {count, by_reason, utt_ids}, hours
     g2p         the G2P behind PER (PER is comparable only between equal G2Ps); for phone-unit
                 models the model's own phones ("model-phones"), compared with g2pK's of the reference
     metrics     {wer|swer|cer|jer|per: {value, ci_low, ci_high}}   (corpus-level, bootstrap 95% CI)
     breakdowns  {age_group|gender|snr_bin|duration_bin: {group: {count, <metric>: {...}}}}
+    confidence  calibration of word confidences: words, accuracy, mean confidence of correct and of
+                wrong words, ECE, per-bin accuracy (trainer.evaluation.confidence)
     speed       device, batch_seconds, audio_seconds, model_seconds, real_time_factor
-    fingerprint model uri and files, manifest sha256, G2P: `compare` reuses a result only when
-                all match
+    fingerprint model uri and files, manifest sha256, G2P, chunking: `compare` reuses a result
+                only when all match
 predictions.jsonl: one line per scored utterance: utt_id, speaker/age/gender/snr/duration,
 reference, hypothesis, their phonemes, and `errors`/`ref_len` per metric (corpus rate =
-sum(errors) / sum(ref_len) over any subset).
+sum(errors) / sum(ref_len) over any subset); `confidence` (mean of the words', null when empty)
+and `words`: [{word, confidence, correct}] (confidences from the CTC posteriors,
+`TextCodec.decode`; correct: aligned to an equal reference word).
+
+The model may also be an export's ONNX file (`EXPORT/onnx/model.onnx`, `model_quantized.onnx`):
+it runs with onnxruntime on the CPU. Recordings longer than `chunk_seconds` are transcribed in
+overlapping chunks (trainer.model.chunking).
 """
 
 from __future__ import annotations
@@ -35,18 +44,21 @@ from trainer import storage
 from trainer.data.manifest import atomic_write, load_manifest, write_json
 from trainer.data.screening import AUDIO_SKIP_REASONS, model_frames, screen_rows
 from trainer.evaluation.breakdown import CI_LEVEL, breakdowns, summarise
+from trainer.evaluation.confidence import calibration
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.g2p import G2P, g2p_for_unit, make_g2p
-from trainer.evaluation.metrics import METRICS, Edits, text_edits, token_edits
+from trainer.evaluation.metrics import METRICS, Edits, correct_words, text_edits, token_edits
 from trainer.exit_codes import ConfigError
+from trainer.layout import METRICS_FILE
 from trainer.model.inference import EXPORT_INFO
 from trainer.model.lora import ADAPTER_CONFIG
+from trainer.model.onnx_runtime import OnnxCtcModel, is_onnx, materialize_onnx, onnx_format
 
-METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.jsonl"
 # The tokenizer writes an unknown unit as "[UNK]"; scored as text that would be 5 characters of
 # errors, so it becomes one character that matches nothing.
 UNKNOWN_CHAR = "\ufffd"
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _log = logging.getLogger(__name__)
 
 
@@ -58,15 +70,26 @@ class LoadedModel:
 
 
 def load_model(uri: str) -> LoadedModel:
-    """Load any kind of model for inference and describe it (kind, LoRA rank, parameter counts)."""
+    """Load any kind of model for inference and describe it (kind, LoRA rank, parameter counts,
+    size of its weights on disk)."""
     from trainer.data.text import load_unit
     from trainer.model import load_for_inference
     from trainer.model.processor import TextCodec
 
+    if is_onnx(uri):
+        return _load_onnx(uri)
     model, processor, kind = load_for_inference(uri)
     folder = storage.materialize(uri)
     unit = load_unit(folder)
-    info: dict[str, Any] = {"uri": uri, "kind": kind, "unit": unit, "r": None, "lora_alpha": None}
+    weights = [p for p in folder.glob("*") if p.suffix in WEIGHT_SUFFIXES] if folder.is_dir() else []
+    info: dict[str, Any] = {
+        "uri": uri,
+        "kind": kind,
+        "unit": unit,
+        "r": None,
+        "lora_alpha": None,
+        "size_bytes": sum(p.stat().st_size for p in weights) or None,  # None: a hub id
+    }
     adapter = base = 0
     for name, param in model.named_parameters():
         # peft keeps the base head as `original_module` next to the trained copy in `modules_to_save`.
@@ -83,6 +106,33 @@ def load_model(uri: str) -> LoadedModel:
         adapter = exported["adapter_params"]
     info.update(total_params=base + (adapter if kind == "adapter" else 0), adapter_params=adapter)
     return LoadedModel(model, TextCodec(processor, unit), info)
+
+
+def model_unit(uri: str) -> str:
+    """The text unit a model writes (its text_units.json), without loading the model."""
+    from trainer.data.text import load_unit
+
+    return load_unit(materialize_onnx(uri)[1] if is_onnx(uri) else storage.materialize(uri))
+
+
+def _load_onnx(uri: str) -> LoadedModel:
+    """An export's ONNX graph, described from the export's export_info.json."""
+    from trainer.data.text import load_unit
+    from trainer.model.processor import TextCodec
+
+    path, folder = materialize_onnx(uri)
+    exported = json.loads((folder / EXPORT_INFO).read_text(encoding="utf-8"))
+    info = {
+        "uri": uri,
+        "kind": onnx_format(uri),
+        "unit": load_unit(folder),
+        "r": exported["r"],
+        "lora_alpha": exported["lora_alpha"],
+        "size_bytes": path.stat().st_size,
+        "total_params": exported["total_params"],
+        "adapter_params": exported["adapter_params"],
+    }
+    return LoadedModel(OnnxCtcModel(path), TextCodec.from_dir(folder), info)
 
 
 def resolve_device(device: str) -> str:
@@ -119,7 +169,7 @@ def model_identity(uri: str) -> str:
     """Changes whenever the model's files do: SHA-256 of (name, size, mtime) of every file in its
     folder and, for an adapter, in its base's folder (a retrained checkpoint-best at the same
     path must not be mistaken for the one evaluated before)."""
-    folder = storage.materialize(uri)
+    folder = materialize_onnx(uri)[1] if is_onnx(uri) else storage.materialize(uri)
     folders = [folder]
     adapter_config = folder / ADAPTER_CONFIG
     if adapter_config.is_file():
@@ -134,12 +184,14 @@ def model_identity(uri: str) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(model_uri: str, manifest: str | Path, g2p: G2P) -> dict[str, str]:
+def fingerprint(model_uri: str, manifest: str | Path, g2p: G2P, cfg: EvalConfig) -> dict[str, Any]:
     return {
         "model": model_uri,
         "model_files": model_identity(model_uri),
         "manifest_sha256": file_sha256(manifest),
         "g2p": g2p.name,
+        # Chunking changes the transcripts of long recordings (batching does not).
+        "chunking": [cfg.chunk_seconds, cfg.stride_seconds],
     }
 
 
@@ -170,9 +222,12 @@ def evaluate(
         rows, str(manifest), loaded.codec.encode_row, model_frames(loaded.model.config),
         tokenizer.unk_token_id, tokenizer.word_delimiter_token_id,
     )
+    if isinstance(loaded.model, OnnxCtcModel):
+        device = "cpu"  # ONNX exports run where apps run them: onnxruntime on the CPU
     _log.info("evaluating %s (%s) on %s: %d utterances, %s", model_uri, loaded.info["kind"], manifest, len(rows), device)
     batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
-    result = transcribe(CtcTranscriber(loaded.model, loaded.codec, device), rows, batch_seconds, cfg.num_workers, progress)
+    transcriber = CtcTranscriber(loaded.model, loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
+    result = transcribe(transcriber, rows, batch_seconds, cfg.num_workers, progress)
     for utt_id, reason in result.skipped.items():
         skips.add(AUDIO_SKIP_REASONS[reason], utt_id, "audio could not be decoded")
     scored = [row for row in rows if row["utt_id"] in result.hypotheses]
@@ -180,10 +235,28 @@ def evaluate(
         raise ConfigError(f"{skips.summary()}: nothing left to score{skips.first()}")
     refs = [loaded.codec.reference(row["text"], row.get("pronounced")) for row in scored]
     unk = loaded.codec.processor.tokenizer.unk_token
-    hyps = [" ".join(result.hypotheses[row["utt_id"]].replace(unk, UNKNOWN_CHAR).split()) for row in scored]
+    decoded = [result.decoded[row["utt_id"]] for row in scored]
+    hyps = [" ".join(d.text.replace(unk, UNKNOWN_CHAR).split()) for d in decoded]
     edits, phonemes = score_utterances(refs, hyps, g2p)
     arrays = {m: (np.array([e.errors for e in es]), np.array([e.ref_len for e in es])) for m, es in edits.items()}
 
+    predictions = [
+        {
+            **{k: row[k] for k in ("utt_id", "speaker_id", "age", "gender", "snr_db", "duration")},
+            "reference": ref,
+            "hypothesis": hyp,
+            "reference_phonemes": " ".join(rp),
+            "hypothesis_phonemes": " ".join(hp),
+            "errors": {m: edits[m][i].errors for m in METRICS},
+            "ref_len": {m: edits[m][i].ref_len for m in METRICS},
+            "confidence": d.confidence,
+            "words": [
+                {"word": w.text.replace(unk, UNKNOWN_CHAR), "confidence": w.confidence, "correct": ok}
+                for w, ok in zip(d.words, correct_words(ref, hyp), strict=True)
+            ],
+        }
+        for i, (row, ref, hyp, (rp, hp), d) in enumerate(zip(scored, refs, hyps, phonemes, decoded))
+    ]
     report = {
         "model": loaded.info,
         "test_set": {
@@ -198,6 +271,7 @@ def evaluate(
         "metrics": summarise(arrays, cfg.bootstrap, cfg.seed),
         "breakdowns": breakdowns(scored, arrays, cfg.bootstrap, cfg.seed),
         "bootstrap": {"resamples": cfg.bootstrap, "level": CI_LEVEL, "unit": "utterance"},
+        "confidence": calibration([w for p in predictions for w in p["words"]]),
         "speed": {
             "device": device,
             "batch_seconds": batch_seconds,
@@ -205,20 +279,8 @@ def evaluate(
             "model_seconds": result.model_seconds,
             "real_time_factor": result.real_time_factor,
         },
-        "fingerprint": fingerprint(model_uri, manifest, g2p),
+        "fingerprint": fingerprint(model_uri, manifest, g2p, cfg),
     }
-    predictions = [
-        {
-            **{k: row[k] for k in ("utt_id", "speaker_id", "age", "gender", "snr_db", "duration")},
-            "reference": ref,
-            "hypothesis": hyp,
-            "reference_phonemes": " ".join(rp),
-            "hypothesis_phonemes": " ".join(hp),
-            "errors": {m: edits[m][i].errors for m in METRICS},
-            "ref_len": {m: edits[m][i].ref_len for m in METRICS},
-        }
-        for i, (row, ref, hyp, (rp, hp)) in enumerate(zip(scored, refs, hyps, phonemes))
-    ]
     publish_dir(output, lambda folder: _write(folder, report, predictions))
     headline = ", ".join(f"{m.upper()} {report['metrics'][m]['value']:.3f}" for m in METRICS)
     _log.info("%s: %s (%d scored, %d skipped) -> %s", model_uri, headline, len(scored), skips.skipped, output)

@@ -83,6 +83,17 @@ def respace_like_reference(ref: str, hyp: str) -> str:
     return "".join((" " if start and i else "") + c for i, (c, start) in enumerate(zip(hyp_chars, hyp_starts)))
 
 
+def correct_words(ref: str, hyp: str) -> list[bool]:
+    """For each word of `hyp`, whether the word alignment with `ref` matches it to an equal word."""
+    words = hyp.split()
+    correct = [False] * len(words)
+    if words and ref.split():
+        for chunk in jiwer.process_words(ref, hyp).alignments[0]:
+            if chunk.type == "equal":
+                correct[chunk.hyp_start_idx : chunk.hyp_end_idx] = [True] * (chunk.hyp_end_idx - chunk.hyp_start_idx)
+    return correct
+
+
 def error_rate(edits: Iterable[Edits]) -> float:
     """Corpus-level rate: total edits / total reference tokens."""
     errors = ref_len = 0

@@ -6,11 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from trainer.data.manifest import atomic_write
+from trainer.layout import ASSESSMENT_DIR, ASSESSMENT_REPORT_FILE
 
 METRIC_LABELS = {"wer": "WER", "swer": "sWER", "cer": "CER", "jer": "JER", "per": "PER"}
 CHART_METRICS = ("wer", "swer", "cer", "per")
 METRICS_CHART = "metrics_per_model.png"
 AGE_CHART = "cer_by_age.png"
+CALIBRATION_CHART = "calibration.png"
+# Kinds of model that ship to apps; the deployment table compares them with the PyTorch merged one.
+DEPLOYMENT_KINDS = ("merged", "onnx", "onnx-int8")
 
 
 def _pct(stat: dict[str, float], ci: bool = True) -> str:
@@ -109,10 +113,88 @@ def render_markdown(summary: dict[str, Any]) -> str:
             ]
         )
     lines += markdown_table(["Model", *groups], age_rows)
+    lines += _deployment_section(summary)
+    lines += _calibration_section(summary)
     lines += ["## Charts", "", f"![Metrics per model]({METRICS_CHART})", "", f"![CER by age group]({AGE_CHART})", ""]
+    if any(m["results"][main].get("confidence") for m in summary["models"]):
+        lines += [f"![Confidence calibration]({CALIBRATION_CHART})", ""]
     if summary.get("assessments"):
         lines += _assessment_section(summary)
     return "\n".join(lines)
+
+
+def _size(n_bytes: int | None) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB" if n_bytes else "-"
+
+
+def _deployment_section(summary: dict[str, Any]) -> list[str]:
+    """Size on disk, accuracy and speed of the exports, relative to the first PyTorch merged one."""
+    main = summary["main_test_set"]
+    shipped = [m for m in summary["models"] if m["kind"] in DEPLOYMENT_KINDS]
+    reference = next((m for m in shipped if m["kind"] == "merged"), None)
+    if reference is None or len(shipped) < 2:
+        return []
+    ref_size = reference.get("size_bytes")
+    ref_speed = reference["results"][main]["speed"]
+    rows = []
+    for model in shipped:
+        result = model["results"][main]
+        size, rtf = model.get("size_bytes"), result["speed"]["real_time_factor"]
+        rows.append(
+            [
+                model["name"],
+                model["kind"],
+                _size(size),
+                f"{100 * size / ref_size:.0f}%" if size and ref_size else "-",
+                _pct(result["metrics"]["cer"]),
+                _pct(result["metrics"]["per"]),
+                f"{ref_speed['real_time_factor'] / rtf:.2f}x" if rtf else "-",
+                result["speed"]["device"],
+            ]
+        )
+    return [
+        "## Deployment formats",
+        "",
+        f"Exports against the PyTorch merged model `{reference['name']}` ({ref_speed['device']}): size of the "
+        "weights on disk, error rates, throughput on the same batches (ONNX runs with onnxruntime on the CPU; "
+        "speeds compare only between equal devices).",
+        "",
+        *markdown_table(["Model", "Format", "Size", "Size vs merged", "CER", "PER", "Speed vs merged", "Device"], rows),
+    ]
+
+
+def _calibration_section(summary: dict[str, Any]) -> list[str]:
+    main = summary["main_test_set"]
+    rows = []
+    for model in summary["models"]:
+        cal = model["results"][main].get("confidence")
+        if not cal or not cal["words"]:
+            continue
+        rows.append(
+            [
+                model["name"],
+                str(cal["words"]),
+                _share(cal["accuracy"]),
+                _share(cal["mean_confidence_correct"]),
+                _share(cal["mean_confidence_wrong"]),
+                _share(cal["ece"]),
+            ]
+        )
+    if not rows:
+        return []
+    return [
+        "## Word confidence",
+        "",
+        "Word confidence: the lowest CTC posterior of the word's units; a word is correct when the alignment "
+        "with the reference matches it to an equal word. ECE: expected calibration error over 10 bins "
+        f"(0 = confidence equals accuracy). Chart: `{CALIBRATION_CHART}`.",
+        "",
+        *markdown_table(["Model", "Words", "Correct", "Mean conf. (correct)", "Mean conf. (wrong)", "ECE"], rows),
+    ]
+
+
+def _share(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "-"
 
 
 def _assessment_section(summary: dict[str, Any]) -> list[str]:
@@ -123,7 +205,7 @@ def _assessment_section(summary: dict[str, Any]) -> list[str]:
         "",
         "Syllables of each prompt judged against what the phone model heard; precision/recall/F1: "
         "syllables flagged vs mispronounced on purpose (synthetic ground truth); GOP ROC AUC: correct vs "
-        "mispronounced phones. Details per model in `assessment/<model>/assessment.md`.",
+        f"mispronounced phones. Details per model in `{ASSESSMENT_DIR}/<model>/{ASSESSMENT_REPORT_FILE}`.",
         "",
     ]
     rows = []
@@ -135,7 +217,7 @@ def _assessment_section(summary: dict[str, Any]) -> list[str]:
             d = truth["detection"]
             auc = "-" if truth["gop_auc"] is None else f"{truth['gop_auc']:.3f}"
             scores = [f"{d['precision']:.3f}", f"{d['recall']:.3f}", f"{d['f1']:.3f}", auc]
-        rows.append([f"[{name}](assessment/{name}/assessment.md)", str(a["utterances"]),
+        rows.append([f"[{name}]({ASSESSMENT_DIR}/{name}/{ASSESSMENT_REPORT_FILE})", str(a["utterances"]),
                      f"{flagged} of {a['syllables']}", *scores])
     return lines + markdown_table(["Model", "Utterances", "Syllables flagged", "Precision", "Recall", "F1", "GOP AUC"], rows)
 
@@ -165,7 +247,33 @@ def write_charts(summary: dict[str, Any], folder: Path) -> list[Path]:
         title=f"CER by age group on `{main}` (95% CI)",
         path=folder / AGE_CHART,
     )
-    return [metrics_chart, age_chart]
+    charts = [metrics_chart, age_chart]
+    calibrated = {m["name"]: m["results"][main].get("confidence") for m in models}
+    if any(calibrated.values()):
+        charts.append(_calibration_chart({k: v for k, v in calibrated.items() if v}, folder / CALIBRATION_CHART))
+    return charts
+
+
+def _calibration_chart(calibrations: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Reliability diagram: accuracy of the words in each confidence bin against their mean confidence."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 5.0), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    for name, cal in calibrations.items():
+        points = [(b["mean_confidence"], b["accuracy"]) for b in cal["bins"] if b["words"]]
+        ax.plot(*zip(*points), marker="o", label=f"{name} (ECE {cal['ece']:.2f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("word confidence (bin mean)")
+    ax.set_ylabel("share of words correct")
+    ax.set_title("Confidence calibration")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    with atomic_write(path, binary=True) as handle:
+        fig.savefig(handle, format="png", dpi=120)
+    return path
 
 
 def _bar_chart(categories: list[str], series: dict[str, list[dict | None]], title: str, path: Path) -> Path:

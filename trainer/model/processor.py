@@ -97,10 +97,6 @@ class TextCodec:
     def vocab_size(self) -> int:
         return len(self.processor.tokenizer)
 
-    @property
-    def pad_id(self) -> int:
-        return int(self.processor.tokenizer.pad_token_id)
-
     def reference(self, text: str, pronounced: str | None = None) -> str:
         """The transcript as it is scored: normalised, and round-tripped through the units."""
         return from_units(to_units(normalize_transcript(text), self.unit, pronounced), self.unit)
@@ -115,6 +111,45 @@ class TextCodec:
 
     def decode_logits(self, logits: np.ndarray, lengths: Sequence[int]) -> list[str]:
         """Greedy CTC decoding (argmax, collapse repeats, drop blanks) of a padded batch."""
+        return [self.decode(row[:n]).text for row, n in zip(logits, lengths)]
+
+    def decode(self, logits: np.ndarray) -> Decoded:
+        """Greedy CTC decoding of one utterance's logits (frames x vocabulary), with confidences.
+
+        A word's confidence is the lowest posterior of the units it emitted over the frames that
+        emitted them (blank frames inside the word do not count): one doubtful unit makes a
+        doubtful word. The utterance's confidence is the mean of its words' (None when empty).
+        """
+        tokenizer = self.processor.tokenizer
         ids = logits.argmax(-1)
-        pieces = self.processor.tokenizer.batch_decode([row[:n] for row, n in zip(ids, lengths)])
-        return [from_units(piece, self.unit) for piece in pieces]
+        # Softmax of the winning class only: exp(max - max) / sum(exp(logits - max)).
+        shifted = logits - logits.max(-1, keepdims=True)
+        best = 1.0 / np.exp(shifted).sum(-1)
+        out = tokenizer.decode(ids, output_word_offsets=True)
+        emitting = ids != tokenizer.pad_token_id
+        words = []
+        for offset in out.word_offsets:
+            start, end = int(offset["start_offset"]), int(offset["end_offset"])
+            span = best[start:end][emitting[start:end]]
+            words.append(Word(from_units(offset["word"], self.unit), float(span.min()), start, end))
+        return Decoded(from_units(out.text, self.unit), words)
+
+
+@dataclass
+class Word:
+    """One decoded word: its text, confidence, and frames [start, end) of the logits."""
+
+    text: str
+    confidence: float
+    start_frame: int
+    end_frame: int
+
+
+@dataclass
+class Decoded:
+    text: str
+    words: list[Word]
+
+    @property
+    def confidence(self) -> float | None:
+        return float(np.mean([w.confidence for w in self.words])) if self.words else None

@@ -19,13 +19,19 @@ import urllib3
 
 from trainer import exit_codes
 from trainer.exit_codes import ConfigError
-from trainer.pipeline import render
-from trainer.pipeline.orchestrator import Chain, ChainPlan
+from trainer.pipeline import dag, render
+from trainer.pipeline.orchestrator import JOBSET_POD_LABEL, Chain, ChainPlan
+from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX
 
-# Deletion order for cancel: the orchestrator first (no new Jobs), then the steps, then the rest.
+# Deletion order for cancel: what creates Jobs first (the Argo Workflow, the orchestrator Job), then
+# the steps, then the rest. Kinds the cluster does not serve (no Argo installed) are passed over.
+WORKFLOW_KIND = ("argoproj.io/v1alpha1", "Workflow")
 RUN_KINDS = (
+    WORKFLOW_KIND,
+    ("jobset.x-k8s.io/v1alpha2", "JobSet"),
     ("batch/v1", "Job"),
     ("apps/v1", "Deployment"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
     ("v1", "Service"),
     ("v1", "ConfigMap"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
@@ -34,6 +40,11 @@ RUN_KINDS = (
 )
 STORAGE_KIND = ("v1", "PersistentVolumeClaim")
 CONNECT_TIMEOUT_S = 10
+# What provides the kinds a run may need beyond Kubernetes itself, and the setting that asks for it.
+ENGINES = {
+    "Workflow": "Argo Workflows, for --chain argo",
+    "JobSet": "JobSet, for --multinode jobset",
+}
 Report = Callable[[str], None]
 
 
@@ -97,11 +108,11 @@ class Cluster:
         return self._dynamic().resources.get(api_version=api_version, kind=kind)
 
     def get(self, api_version: str, kind: str, name: str) -> Optional[Any]:
-        from kubernetes.dynamic.exceptions import NotFoundError
+        from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
         try:
             return self._resource(api_version, kind).get(name=name, namespace=self.namespace)
-        except NotFoundError:
+        except (NotFoundError, ResourceNotFoundError):  # no such object, or the cluster lacks the kind
             return None
 
     def _create(self, obj: dict[str, Any], dry_run: bool) -> None:
@@ -120,14 +131,28 @@ class Cluster:
             raise _api_error(exc, f"{'dry-run of ' if dry_run else ''}{what}") from None
 
     # -- submit
+    def _require_kinds(self, objects: list[dict[str, Any]]) -> None:
+        """Every kind the run creates is served here (Argo's Workflow, JobSet), or one clear error."""
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        missing = []
+        for api_version, kind in sorted({(o["apiVersion"], o["kind"]) for o in objects}):
+            try:
+                self._resource(api_version, kind)
+            except ResourceNotFoundError:
+                missing.append(f"{kind} ({api_version}{', ' + ENGINES[kind] if kind in ENGINES else ''})")
+        if missing:
+            raise ConfigError(f"the cluster does not serve {', '.join(missing)}: install it, or choose another engine")
+
     def submit(self, objects: list[dict[str, Any]], force: bool = False, dry_run: bool = False) -> str:
         """Create the run's objects; 'created', 'unchanged', 'replaced' or 'dry-run'."""
         plan_cm = render.plan_configmap(objects)
         run = plan_cm["metadata"]["labels"][render.RUN_LABEL]
         digest = spec_hash(objects)
         plan_cm["metadata"].setdefault("annotations", {})[render.SPEC_HASH_ANNOTATION] = digest
+        self._require_kinds([*objects, *render.plan_jobs(objects)])
         if dry_run:
-            for obj in [*objects, *render.job_manifests(objects).values()]:
+            for obj in [*objects, *render.plan_jobs(objects)]:
                 self._create(obj, dry_run=True)
                 self.report(f"{obj['kind']} {obj['metadata']['name']}: accepted by the server (dry run)")
             return "dry-run"
@@ -152,7 +177,13 @@ class Cluster:
 
     # -- cancel
     def run_objects(self, run: str, api_version: str, kind: str) -> list[Any]:
-        items = self._resource(api_version, kind).get(namespace=self.namespace, label_selector=f"{render.RUN_LABEL}={run}").items
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        try:
+            resource = self._resource(api_version, kind)
+        except ResourceNotFoundError:  # a kind this cluster does not serve holds no objects of the run
+            return []
+        items = resource.get(namespace=self.namespace, label_selector=f"{render.RUN_LABEL}={run}").items
         orchestrator_first = sorted(items, key=lambda o: not o.metadata.name.endswith("-orchestrator"))
         return orchestrator_first
 
@@ -185,11 +216,18 @@ class Cluster:
             raise ConfigError(f"run {run}: not found in namespace {self.namespace}")
         data = dict(cm.data or {})
         jobs = {j.metadata.name: j for j in self.run_objects(run, "batch/v1", "Job")}
+        workflow = self.get(*WORKFLOW_KIND, run)
+        if workflow is not None:  # chain: argo; the Workflow's nodes say where each step is
+            plan = ChainPlan.from_data(dict(self.get("v1", "ConfigMap", f"{run}-plan").data))
+            wf = workflow.to_dict()
+            st = workflow_status(plan.steps, wf.get("status") or {})
+            return {**st, "jobs": {name: _job_summary(job) for name, job in jobs.items()}}
         return {
             "state": data.get("state", "Pending"),
             "message": data.get("message", ""),
             "step": data.get("step", ""),
             "steps": json.loads(data.get("steps", "{}")),
+            "failures": json.loads(data.get("failures", "{}")),
             "jobs": {name: _job_summary(job) for name, job in jobs.items()},
         }
 
@@ -199,7 +237,8 @@ class Cluster:
         lines = [f"run {run} (namespace {self.namespace}): {st['state']}" + (f" - {st['message']}" if st["message"] else "")]
         for step in plan.steps:
             name = step["name"]
-            lines.append(f"  {name:<48} {st['steps'].get(name, 'pending'):<10} {st['jobs'].get(name, '')}")
+            detail = st["failures"].get(name) or st["jobs"].get(name, "")
+            lines.append(f"  {name:<48} {st['steps'].get(name, 'pending'):<10} {detail}")
         lines += [
             f"logs:        python tools/submit.py logs {run} -n {self.namespace}"
             + (f"   (kubectl logs -n {self.namespace} -f job/{st['step']})" if st["step"] else ""),
@@ -211,7 +250,9 @@ class Cluster:
     def _pods(self, job: str) -> list[Any]:
         from kubernetes import client
 
-        pods = client.CoreV1Api(self.api).list_namespaced_pod(self.namespace, label_selector=f"job-name={job}").items
+        core = client.CoreV1Api(self.api)
+        pods = core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job}").items or \
+            core.list_namespaced_pod(self.namespace, label_selector=f"{JOBSET_POD_LABEL}={job}").items  # a JobSet step
         return sorted(pods, key=lambda p: p.metadata.creation_timestamp)
 
     def logs(self, job: str, follow: bool = False) -> Iterator[str]:
@@ -257,8 +298,43 @@ class Cluster:
         return chain.run(poll_seconds)
 
 
+def workflow_status(steps: list[dict[str, Any]], status: dict[str, Any]) -> dict[str, Any]:
+    """Each step's state from an Argo Workflow's nodes (tasks <step>-check, <step>, <step>-verify)."""
+    nodes = {n.get("displayName"): n for n in (status.get("nodes") or {}).values()}
+    phase = status.get("phase") or "Pending"
+    states, failures = {}, {}
+    for step in steps:
+        name = step["name"]
+        check, job, verify = (nodes.get(name + suffix, {}) for suffix in (CHECK_SUFFIX, "", VERIFY_SUFFIX))
+        phases = (check.get("phase"), job.get("phase"), verify.get("phase"))
+        if phases[2] == "Succeeded" or phases[1] == "Skipped":
+            state = dag.DONE
+        elif failed := next((n for n in (job, verify) if n.get("phase") in ("Failed", "Error")), None):
+            state, failures[name] = dag.FAILED, failed.get("message", "failed")
+        elif phases[2] in ("Pending", "Running"):
+            state = "verifying"
+        elif phases[1] in ("Pending", "Running"):
+            state = "running"
+        elif phases[0] in ("Pending", "Running"):
+            state = "checking"
+        else:
+            state = dag.BLOCKED if phase in ("Failed", "Error") else dag.PENDING
+        states[name] = state
+    running = [name for name, state in states.items() if state == "running"]
+    failed_steps = [name for name, state in states.items() if state == dag.FAILED]
+    return {
+        "state": "Failed" if phase == "Error" else phase,
+        "message": status.get("message", ""),
+        "step": (running or failed_steps or [""])[0],
+        "steps": states,
+        "failures": failures,
+    }
+
+
 def _job_summary(job: Any) -> str:
     status = job.status
     conditions = [c.type for c in (status.conditions or []) if c.status == "True"]
     parts = [f"{n} {getattr(status, n)}" for n in ("active", "succeeded", "failed") if getattr(status, n, None)]
+    if job.spec.suspend and "Complete" not in conditions and "Failed" not in conditions:
+        parts.append("suspended: queued, waiting for Kueue to admit it")
     return "Job " + (", ".join(conditions + parts) or "created")

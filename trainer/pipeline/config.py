@@ -15,15 +15,15 @@ rank, ...) cannot be overridden.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from trainer.config import DEFAULT_BASE_MODEL, MAX_PATH, PHASES, TrainConfig, build
+from trainer import layout as L
+from trainer.config import DEFAULT_BASE_MODEL, MAX_PATH, PHASES, PLAN_SET, TrainConfig, build, fields_with, setting
 from trainer.exit_codes import ConfigError
 
 # Kubernetes limits every object name used here (Jobs, Services, label values, pod hostnames) to a
@@ -33,13 +33,15 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 MAX_NAME = 63
 MAX_RUN_NAME = 40
 MAX_QUANTITY = 32
-RESERVED_RUN_NAMES = ("data", "models")  # top-level folders of the storage layout
+RESERVED_RUN_NAMES = ("data", L.MODELS_DIR)  # top-level folders of the storage layout (data.dir's default)
 # Resource quantities, as the API server parses them (no sign: negative requests make no sense).
 QUANTITY = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$"
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
-# Image references: registry/path:tag@digest; no spaces, quotes or newlines can get through.
-IMAGE = r"^[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*(@sha256:[a-f0-9]{64})?$"
+# Image repositories: registry[:port]/path; no spaces, quotes or newlines can get through. The tag
+# and the digest are fields of their own.
+IMAGE = r"^[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*$"
+DIGEST = r"^(sha256:[a-f0-9]{64})?$"
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()=+-]+)*$"  # no trailing '/'
 # Paths below the storage root and preset names: plain relative paths, no "..", no specials.
 REL_PATH = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
@@ -48,27 +50,21 @@ PRESET = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
 MODEL = r"^(/|s3://)?[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
 
 # TrainConfig fields that the plan sets for each job; overriding them would break the chain.
-PLAN_OWNED_TRAIN_FIELDS = frozenset(
-    {"output", "model", "train_manifest", "val_manifest", "curriculum_dir", "vocab", "init_from",
-     "phase", "rank"}
-)
+PLAN_OWNED_TRAIN_FIELDS = fields_with(TrainConfig, PLAN_SET)
 PHASE_CHOICES = tuple(PHASES)
 
 
 def _v(default: Any, help: str, **schema: Any) -> Any:
     """A field with help text (-> `## @param` in values.yaml) and extra JSON-schema keywords."""
-    meta = {"help": help, "schema": schema}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: json.loads(json.dumps(d)), metadata=meta)
-    if dataclasses.is_dataclass(default):
-        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
-    return field(default=default, metadata=meta)
+    return setting(default, help, schema=schema)
 
 
 @dataclass
 class ImageConfig:
     repository: str = _v("ghcr.io/example/ko-child-asr", "trainer image repository", pattern=IMAGE, maxLength=255)
     tag: str = _v("0.1.0", "image tag", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", maxLength=128)
+    digest: str = _v("", "image digest (sha256:...): pins the image (pods run repository:tag@digest)", pattern=DIGEST,
+                     maxLength=71)
     pull_policy: Literal["IfNotPresent", "Always", "Never"] = _v("IfNotPresent", "imagePullPolicy")
     pull_secrets: list[str] = _v([], "names of existing image pull Secrets", items={"pattern": DNS_LABEL, "maxLength": MAX_NAME})
 
@@ -138,7 +134,8 @@ class PvcConfig:
     storage_class: str = _v("", "storageClassName of the created claim (empty: cluster default)",
                             pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = _v(
-        "ReadWriteOnce", "ReadWriteOnce suits sequential single-node phases; multi-node needs ReadWriteMany"
+        "ReadWriteOnce", "ReadWriteOnce: the run's pods that use it at the same time share one node; "
+        "ReadWriteMany: nothing pinned (multi-node needs it)"
     )
 
 
@@ -168,10 +165,13 @@ class TensorBoardConfig:
 
 @dataclass
 class OrchestratorConfig:
-    chain: Literal["orchestrator", "client"] = _v(
-        "orchestrator", "orchestrator: in-cluster CPU Job chains the phases; client: submit.py does"
+    chain: Literal["orchestrator", "client", "argo"] = _v(
+        "orchestrator", "orchestrator: in-cluster CPU Job chains the phases; client: submit.py does; "
+        "argo: one Argo Workflow (needs Argo Workflows installed)"
     )
     poll_seconds: int = _v(30, "how often the chain looks at its Jobs", minimum=1, maximum=3600)
+    max_parallel: int = _v(0, "steps run at once, at most: the ranks' chains run side by side (0: no bound)",
+                           minimum=0, maximum=1000)
 
 
 @dataclass
@@ -197,9 +197,20 @@ class PipelineConfig:
     train_overrides: dict[str, Any] = _v({}, "`trainer train` settings: TrainConfig field -> value")
     gpus_per_node: int = _v(1, "nvidia.com/gpu per pod (0: CPU only)", minimum=0, maximum=16)
     nodes: int = _v(1, "pods per training Job; >1: Indexed Job + torchrun rendezvous", minimum=1, maximum=64)
+    multinode: Literal["indexed", "jobset"] = _v(
+        "indexed", "nodes > 1: an Indexed Job + headless Service, or a JobSet (gang: a failed node restarts "
+        "the whole group; needs JobSet installed)"
+    )
     node_selector: dict[str, str] = _v({}, "nodeSelector for trainer pods (e.g. GPU product labels)")
     tolerations: list[dict[str, Any]] = _v([], "tolerations for trainer pods")
     affinity: dict[str, Any] = _v({}, "affinity for trainer pods")
+    queue: str = _v("", "Kueue LocalQueue of the GPU steps (label kueue.x-k8s.io/queue-name); empty: not queued",
+                    pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
+    cpu_queue: str = _v("", "Kueue LocalQueue of the CPU-only Jobs (orchestrator, marker checks, data steps), apart "
+                        "from GPU work; set it when Kueue manages Jobs without a queue name", pattern=f"({DNS_LABEL})|^$",
+                        maxLength=MAX_NAME)
+    priority_class: str = _v("", "PriorityClass of the GPU steps' pods, and Kueue WorkloadPriorityClass of the same name",
+                             pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
     resources: ResourcesConfig = _v(ResourcesConfig(), "requests per kind of pod (quantities as strings)")
     job: JobPolicy = _v(JobPolicy(), "Job retry and lifetime policy")
     storage: StorageConfig = _v(StorageConfig(), "storage backend")
@@ -333,9 +344,23 @@ def train_override_fields() -> list[dataclasses.Field]:
 
 
 def settings_hash(cfg: PipelineConfig, length: int = 64) -> str:
-    """Hash of everything but the run name (stable across dict ordering)."""
-    values = to_values(dataclasses.replace(cfg, run_name=""))
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:length]
+    """Hash of what the run computes: the settings that differ from the defaults, but not the run
+    name nor how its steps are chained. A resumed run keeps its name, and so its outputs, when only
+    e.g. --max-parallel changes, or when a new setting is added with a default."""
+    values = to_values(dataclasses.replace(cfg, run_name="", orchestrator=OrchestratorConfig()))
+    changed = _changed(values, to_values(PipelineConfig()))
+    return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:length]
+
+
+def _changed(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            if nested := _changed(value, defaults[key]):
+                out[key] = nested
+        elif key not in defaults or value != defaults[key]:
+            out[key] = value
+    return out
 
 
 def run_name(cfg: PipelineConfig) -> str:

@@ -1,4 +1,4 @@
-"""The chain: runs a run's steps one after another as Kubernetes Jobs, without holding GPUs.
+"""The chain: runs a run's steps as Kubernetes Jobs, following the plan's dependencies, without holding GPUs.
 
     python -m trainer.pipeline.orchestrator run --plan-dir /plan          (the in-cluster CPU Job)
     python -m trainer.pipeline.orchestrator check-marker URI [URI ...]    (the marker-check Jobs)
@@ -6,14 +6,19 @@
 
 `tools/submit.py --chain client` runs the same `Chain` from a laptop instead.
 
-For each step of the plan (the plan ConfigMap: plan.json + one Job manifest per step):
+A step starts once every step it depends on is done (trainer.pipeline.dag): the chains of
+different LoRA ranks run side by side, at most the plan's `maxParallel` steps at a time (0: all),
+and the evaluation waits for the last phase of every rank. For each step (the plan ConfigMap:
+plan.json + one Job manifest per step):
 1. phases and evaluation only: a small CPU Job `<step>-check` looks for the step's completion
    markers on the storage (it mounts the PVC read-only, or reads S3 with the step's own
    credentials); present: the step is already done (a re-submitted or resumed run skips it);
 2. otherwise the step's Job is created, and followed until `Complete` or `Failed`;
-3. when Complete, `<step>-verify` checks the markers again; only then does the next step start.
-Check Jobs are deleted once read. A Failed Job or a missing marker stops the chain: the status ConfigMap `<run>-status` says which
-step and why (exit code, Job condition), and this process exits 1.
+3. when Complete, `<step>-verify` checks the markers again; only then is the step done.
+Check Jobs are deleted once read. A Failed Job or a missing marker stops the steps that depend on
+it (they are `blocked`); the other chains carry on. The status ConfigMap `<run>-status` holds every
+step's state and why a step failed; once nothing can run any more, this process exits 1 if a
+step failed.
 
 Why check Jobs rather than reading the storage here: a ReadWriteOnce claim can be attached to one
 node only, and the orchestrator would pin it away from the GPU nodes for the whole chain; and the
@@ -25,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import io
 import json
 import logging
@@ -38,18 +42,17 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from trainer import exit_codes
+from trainer.pipeline import dag
 from trainer.pipeline import markers as marker_store
 from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX
 
 TERMINATION_LOG = "/dev/termination-log"
 PRESENT = "present"
 MISSING = "missing"
-CHECK_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "256Mi"}}
 EXIT_MEANINGS = {
     exit_codes.CONFIG_ERROR: "configuration error",
     exit_codes.PREEMPTED: "interrupted (preempted, or storage unreachable); a rerun resumes from the last checkpoint",
 }
-_STEP_LABELS = ("ko-child-asr/rank", "ko-child-asr/phase")
 _log = logging.getLogger("orchestrator")
 
 
@@ -64,13 +67,19 @@ class StepFailed(Exception):
 class ChainPlan:
     run: str
     steps: list[dict[str, Any]]  # {name, kind, markers, dependsOn}, in order
-    manifests: dict[str, dict[str, Any]]  # step name -> Job manifest
+    manifests: dict[str, dict[str, Any]]  # Job name -> manifest: the steps and their marker checks
+    max_parallel: int = 0  # steps started and not finished, at most (0: no bound)
 
     @classmethod
     def from_data(cls, data: dict[str, str]) -> "ChainPlan":
         """From the plan ConfigMap's data (or the files of its mounted volume)."""
         plan = json.loads(data["plan.json"])
-        return cls(plan["run"], plan["jobs"], {s["name"]: json.loads(data[s["name"] + ".json"]) for s in plan["jobs"]})
+        manifests = {key.removesuffix(".json"): json.loads(value) for key, value in data.items() if key != "plan.json"}
+        return cls(plan["run"], plan["jobs"], manifests, plan["maxParallel"])
+
+    @property
+    def graph(self) -> list[tuple[str, list[str]]]:
+        return [(s["name"], s["dependsOn"]) for s in self.steps]
 
     @classmethod
     def from_dir(cls, directory: str | Path) -> "ChainPlan":
@@ -78,41 +87,18 @@ class ChainPlan:
         return cls.from_data({p.name: p.read_text(encoding="utf-8") for p in directory.glob("*.json")})
 
 
-def marker_check_job(manifest: dict[str, Any], name: str, markers: list[str]) -> dict[str, Any]:
-    """A small CPU Job that reports whether `markers` exist, with the step's storage and credentials.
-
-    Derived from the step's own Job so it sees the storage exactly as the step does; GPUs,
-    scheduling constraints, multi-node settings and the preemption policy are dropped.
-    """
-    job = copy.deepcopy(manifest)
-    job["metadata"]["name"] = name
-    job["metadata"]["labels"] = {k: v for k, v in job["metadata"]["labels"].items() if k not in _STEP_LABELS}
-    for labels in (job["metadata"]["labels"], job["spec"]["template"]["metadata"]["labels"]):
-        labels["app.kubernetes.io/component"] = "marker-check"
-    spec = job["spec"]
-    for key in ("podFailurePolicy", "completionMode", "completions", "parallelism"):
-        spec.pop(key, None)
-    spec.update(backoffLimit=2, activeDeadlineSeconds=1800)
-    pod = spec["template"]["spec"]
-    for key in ("nodeSelector", "tolerations", "affinity", "subdomain"):
-        pod.pop(key, None)
-    pod["terminationGracePeriodSeconds"] = 30
-    pod["volumes"] = [v for v in pod["volumes"] if v["name"] != "dshm"]
-    container = pod["containers"][0]
-    container.update(
-        command=["python", "-m", "trainer.pipeline.orchestrator"],
-        args=["check-marker", *markers],
-        resources=copy.deepcopy(CHECK_RESOURCES),
-        volumeMounts=[
-            {**m, "readOnly": True} if m["name"] == "storage" else m
-            for m in container["volumeMounts"] if m["name"] != "dshm"
-        ],
-    )
-    container["env"] = [e for e in container["env"] if e["name"] != "NODE_RANK"]
-    return job
-
-
 # ----------------------------------------------------------------------------- the chain
+
+
+JOBSET_GROUP, JOBSET_VERSION, JOBSET_PLURAL = "jobset.x-k8s.io", "v1alpha2", "jobsets"
+JOBSET_POD_LABEL = "jobset.sigs.k8s.io/jobset-name"
+
+
+def jobset_outcome(jobset: dict[str, Any]) -> tuple[Optional[str], str]:
+    """('Completed' | 'Failed' | None while it runs, why it failed) from a JobSet's status."""
+    status = jobset.get("status") or {}
+    failed = next((c for c in status.get("conditions") or [] if c.get("type") == "Failed" and c.get("status") == "True"), {})
+    return status.get("terminalState"), f"{failed.get('reason', '')}: {failed.get('message', '')}".strip(": ")
 
 
 def _condition(job: Any, kind: str) -> Optional[Any]:
@@ -132,6 +118,7 @@ class Chain:
     plan: ChainPlan
     report: Callable[[str], None] = print
     states: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # step -> why it failed or is blocked
 
     @property
     def status_name(self) -> str:
@@ -148,26 +135,47 @@ class Chain:
                 return None
             raise
 
-    def _create_job(self, body: dict[str, Any]) -> None:
+    def _jobsets(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.core.api_client)
+
+    def _read_jobset(self, name: str) -> Optional[dict[str, Any]]:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            self.batch.create_namespaced_job(self.namespace, body)
+            return self._jobsets().get_namespaced_custom_object(JOBSET_GROUP, JOBSET_VERSION, self.namespace, JOBSET_PLURAL, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _create_job(self, body: dict[str, Any]) -> None:
+        """Create a step's Job (or a multi-node step's JobSet) or check Job."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            if body["kind"] == "JobSet":
+                self._jobsets().create_namespaced_custom_object(JOBSET_GROUP, JOBSET_VERSION, self.namespace, JOBSET_PLURAL, body)
+            else:
+                self.batch.create_namespaced_job(self.namespace, body)
         except ApiException as exc:
             if exc.status != 409:  # already there: created by an earlier run of this process
                 raise
 
-    def _pods(self, job_name: str) -> list[Any]:
-        pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job_name}").items
+    def _pods(self, job_name: str, label: str = "job-name") -> list[Any]:
+        pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"{label}={job_name}").items
         return sorted(pods, key=lambda p: p.metadata.creation_timestamp or datetime.min.replace(tzinfo=timezone.utc))
 
     def load_status(self) -> None:
         data = self.core.read_namespaced_config_map(self.status_name, self.namespace).data or {}
         self.states = json.loads(data.get("steps", "{}"))
+        self.failures = json.loads(data.get("failures", "{}"))
 
     def save_status(self, state: str, message: str, step: str = "") -> None:
         data = {
             "state": state, "message": message, "step": step, "steps": json.dumps(self.states),
+            "failures": json.dumps(self.failures),
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         self.core.patch_namespaced_config_map(self.status_name, self.namespace, {"data": data})
@@ -179,13 +187,13 @@ class Chain:
         self.save_status("Running", message, step)
 
     def _marker_result(self, job_name: str) -> Optional[bool]:
-        """None while the check runs; True/False when it reported; StepFailed if it could not run."""
+        """None while the check runs; True/False when it reported; StepFailed if it could not run.
+
+        The result is the check pod's termination message, read as soon as a pod reports it
+        (a check that finds markers missing exits MARKERS_MISSING, so its Job does not complete).
+        """
         job = self._read_job(job_name)
         if job is None:
-            return None
-        if cond := _condition(job, "Failed"):
-            raise StepFailed(f"marker check {job_name} failed ({cond.reason}); see kubectl logs -n {self.namespace} job/{job_name}")
-        if not _condition(job, "Complete"):
             return None
         for pod in reversed(self._pods(job_name)):
             for status in (pod.status.container_statuses or []) if pod.status else []:
@@ -195,33 +203,55 @@ class Chain:
                     # Read: remove it, so `kubectl get jobs` shows the steps themselves.
                     self.batch.delete_namespaced_job(job_name, self.namespace, propagation_policy="Background")
                     return message.startswith(PRESENT)
-        raise StepFailed(f"marker check {job_name} completed without a result")
+        if cond := _condition(job, "Failed"):
+            raise StepFailed(f"marker check {job_name} failed ({cond.reason}); see kubectl logs -n {self.namespace} job/{job_name}")
+        if _condition(job, "Complete"):
+            raise StepFailed(f"marker check {job_name} completed without a result")
+        return None
 
-    def _failure(self, name: str, job: Any) -> str:
-        cond = _condition(job, "Failed")
+    def _failure(self, name: str, why: str, pod_label: str = "job-name") -> str:
         codes = [
             s.state.terminated.exit_code
-            for pod in self._pods(name) for s in (pod.status.container_statuses or []) if pod.status
+            for pod in self._pods(name, pod_label) for s in (pod.status.container_statuses or []) if pod.status
             if s.state and s.state.terminated
         ]
-        why = f"Job {name} failed ({cond.reason}: {cond.message})" if cond else f"Job {name} failed"
         if codes:
             why += f"; last exit code {codes[-1]}"
             if codes[-1] in EXIT_MEANINGS:
                 why += f" ({EXIT_MEANINGS[codes[-1]]})"
-        return f"{why}; see kubectl logs -n {self.namespace} job/{name}"
+        pods = f"job/{name}" if pod_label == "job-name" else f"-l {pod_label}={name}"
+        return f"{why}; see kubectl logs -n {self.namespace} {pods}"
+
+    def _finished(self, name: str, manifest: dict[str, Any]) -> bool:
+        """Whether the step's Job (or JobSet) completed; StepFailed if it failed."""
+        if manifest["kind"] == "JobSet":
+            jobset = self._read_jobset(name)
+            if jobset is None:  # deleted behind our back (or never created): create it again
+                self._create_job(manifest)
+                return False
+            outcome, why = jobset_outcome(jobset)
+            if outcome == "Failed":
+                raise StepFailed(self._failure(name, f"JobSet {name} failed ({why})", JOBSET_POD_LABEL))
+            return outcome == "Completed"
+        job = self._read_job(name)
+        if job is None:
+            self._create_job(manifest)
+            return False
+        if cond := _condition(job, "Failed"):
+            raise StepFailed(self._failure(name, f"Job {name} failed ({cond.reason}: {cond.message})"))
+        return _condition(job, "Complete") is not None
 
     def advance(self, step: dict[str, Any]) -> str:
         """Move one step along as far as it can go now; returns its state."""
         name, markers = step["name"], step["markers"]
         manifest = self.plan.manifests[name]
-        state = self.states.get(name, "pending")
-        if state == "pending" and not step["skippable"]:
+        state = self.states.get(name, dag.PENDING)
+        if state == dag.PENDING and not step["skippable"]:
             self._create_job(manifest)
             self._set(name, "running", f"created Job {name}")
             state = "running"
-        if state == "pending":
-            self._create_job(marker_check_job(manifest, name + CHECK_SUFFIX, markers))
+        if state == dag.PENDING:
+            self._create_job(self.plan.manifests[name + CHECK_SUFFIX])
             self._set(name, "checking", "looking for the completion markers of an earlier run")
             state = "checking"
         if state == "checking":
@@ -235,16 +265,11 @@ class Chain:
             self._set(name, "running", f"created Job {name}")
             state = "running"
         if state == "running":
-            job = self._read_job(name)
-            if job is None:  # deleted behind our back (or never created): create it again
-                self._create_job(manifest)
+            finished = self._finished(name, manifest)
+            if not finished:
                 return state
-            if _condition(job, "Failed"):
-                raise StepFailed(self._failure(name, job))
-            if not _condition(job, "Complete"):
-                return state
-            self._create_job(marker_check_job(manifest, name + VERIFY_SUFFIX, markers))
-            self._set(name, "verifying", f"Job {name} Complete; checking its completion markers")
+            self._create_job(self.plan.manifests[name + VERIFY_SUFFIX])
+            self._set(name, "verifying", f"{manifest['kind']} {name} Complete; checking its completion markers")
             state = "verifying"
         if state == "verifying":
             found = self._marker_result(name + VERIFY_SUFFIX)
@@ -256,20 +281,41 @@ class Chain:
         return self.states[name]
 
     def tick(self) -> str:
-        """Advance the chain; 'Running', 'Succeeded' or 'Failed' (status ConfigMap updated)."""
+        """Advance every step that can move; 'Running', 'Succeeded' or 'Failed' (status ConfigMap updated).
+
+        Steps already under way are followed first, so one that finishes frees its place (and
+        its dependents) in the same tick; then the steps whose turn has come are started.
+        """
+        for name, cause in dag.newly_blocked(self.plan.graph, self.states).items():
+            self._stop(name, dag.BLOCKED, f"not started: {cause} failed")
+        by_name = {s["name"]: s for s in self.plan.steps}
         for step in self.plan.steps:
-            if self.states.get(step["name"]) == "failed":  # stopped earlier (e.g. before a restart)
-                return "Failed"
-            try:
-                if self.advance(step) != "done":
-                    return "Running"
-            except StepFailed as exc:
-                self.states[step["name"]] = "failed"
-                self.report(f"{step['name']}: FAILED: {exc}")
-                self.save_status("Failed", f"chain stopped: {exc}", step["name"])
-                return "Failed"
-        self.save_status("Succeeded", f"all {len(self.plan.steps)} steps done")
-        return "Succeeded"
+            if self.states.get(step["name"]) in dag.ACTIVE:
+                self._advance_or_stop(step)
+        for name in dag.startable(self.plan.graph, self.states, self.plan.max_parallel):
+            self._advance_or_stop(by_name[name])
+        for name, cause in dag.newly_blocked(self.plan.graph, self.states).items():
+            self._stop(name, dag.BLOCKED, f"not started: {cause} failed")
+        state = dag.outcome(by_name, self.states)
+        if state == "Succeeded":
+            self.save_status(state, f"all {len(self.plan.steps)} steps done")
+        elif state == "Failed":
+            failed = [n for n in by_name if self.states.get(n) == dag.FAILED]
+            self.save_status(state, "chain stopped: " + "; ".join(self.failures.get(n, f"{n} failed") for n in failed),
+                             failed[0])
+        return state
+
+    def _advance_or_stop(self, step: dict[str, Any]) -> None:
+        try:
+            self.advance(step)
+        except StepFailed as exc:
+            self._stop(step["name"], dag.FAILED, str(exc))
+
+    def _stop(self, name: str, state: str, why: str) -> None:
+        self.failures[name] = why
+        self.states[name] = state
+        self.report(f"{name}: {state.upper()}: {why}")
+        self.save_status("Running", f"{name} {state}: {why}", name)
 
     def run(self, poll_seconds: float, sleep: Callable[[float], None] = time.sleep) -> int:
         self.load_status()
@@ -313,10 +359,16 @@ def argv_problems(argv: list[str]) -> list[str]:
     return []
 
 
+def step_job_spec(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The Job spec of a step: its Job's, or its JobSet's replicated Job's."""
+    return manifest["spec"]["replicatedJobs"][0]["template"]["spec"] if manifest["kind"] == "JobSet" else manifest["spec"]
+
+
 def plan_problems(plan: ChainPlan) -> list[str]:
     problems = []
-    for name, manifest in plan.manifests.items():
-        argv = manifest["spec"]["template"]["spec"]["containers"][0]["args"]
+    for step in plan.steps:
+        name, manifest = step["name"], plan.manifests[step["name"]]
+        argv = step_job_spec(manifest)["template"]["spec"]["containers"][0]["args"]
         problems += [f"{name}: {p}" for p in argv_problems(argv)]
     return problems
 
@@ -340,7 +392,7 @@ def _cmd_check_marker(args: argparse.Namespace) -> int:
     if log.parent.is_dir():
         with contextlib.suppress(OSError):
             log.write_text(message, encoding="utf-8")
-    return exit_codes.OK
+    return exit_codes.MARKERS_MISSING if absent else exit_codes.OK
 
 
 def _cmd_check_plan(args: argparse.Namespace) -> int:
@@ -361,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE", "default"))
     p.add_argument("--poll-seconds", type=float, default=30.0)
     p.set_defaults(func=_cmd_run)
-    p = sub.add_parser("check-marker", help="report whether every URI exists (termination message)")
+    p = sub.add_parser("check-marker", help="report whether every URI exists (termination message; "
+                       f"exit {exit_codes.MARKERS_MISSING} if one is missing)")
     p.add_argument("uris", nargs="+")
     p.add_argument("--termination-log", default=TERMINATION_LOG)
     p.set_defaults(func=_cmd_check_marker)

@@ -24,30 +24,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from trainer import layout as L
 from trainer.config import PHASES, TrainConfig
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 
 JobKind = Literal["synth", "prepare", "base", "train", "eval"]
 
-# What each command writes last, i.e. what proves a step finished (names from their packages):
-# `data prepare` ends with prepare_report.json; `pretrain-base` publishes the base with COMPLETE;
-# `train` writes <output>/metrics.json only when the phase is finished (after its final
-# checkpoint), and checkpoint-best/COMPLETE marks the checkpoint the next phase starts from;
-# `compare` writes comparison.md last.
-COMPLETE_MARKER = "COMPLETE"
-CHECKPOINT_BEST = "checkpoint-best"
-DATA_MARKER = "prepare_report.json"
-SYNTH_MARKER = "synth_summary.json"
-PHASE_MARKER = "metrics.json"
-REPORT_MARKER = "comparison.md"
+# What each command writes last, i.e. what proves a step finished (names from trainer.layout):
+# `data synth` ends with its summary, `data prepare` with its report; `pretrain-base` publishes the
+# base with the COMPLETE marker; `train` writes <output>/metrics.json only when the phase is finished
+# (after its final checkpoint), and checkpoint-best/COMPLETE marks the checkpoint the next phase
+# starts from; `compare` writes comparison.md last.
 
 # Files `trainer data prepare` writes into the data folder.
-PRETRAIN_MANIFESTS = ("train_adult.jsonl", "val_adult.jsonl")
-VAL_MANIFEST = "val_child.jsonl"
-TEST_MANIFEST = "test_child.jsonl"
-ADULT_TEST_MANIFEST = "test_adult.jsonl"  # exists when the corpus has adult speakers
-CURRICULUM_DIR = "curriculum"
+PRETRAIN_MANIFESTS = (L.group_file("train", "adult"), L.group_file("val", "adult"))
+VAL_MANIFEST = L.group_file("val", "child")
+TEST_MANIFEST = L.group_file("test", "child")
+ADULT_TEST_MANIFEST = L.group_file("test", "adult")  # exists when the corpus has adult speakers
 
 # Suffixes of generated object names; the longest bounds the run name (config.MAX_RUN_NAME).
 VERIFY_SUFFIX = "-verify"
@@ -130,11 +124,13 @@ class Plan:
     jobs: tuple[PlannedJob, ...]
     logdir: str  # what TensorBoard reads
     report_dir: str
+    max_parallel: int = 0  # steps run at once, at most (0: all whose dependencies are done)
 
     def to_json(self) -> dict[str, Any]:
         """What the orchestrator reads from the plan ConfigMap (the Helm chart writes the same)."""
         return {
             "run": self.run,
+            "maxParallel": self.max_parallel,
             "jobs": [
                 {"name": j.name, "kind": j.kind, "markers": list(j.markers), "skippable": j.skippable,
                  "dependsOn": list(j.depends_on)}
@@ -160,14 +156,14 @@ def data_dir(cfg: C.PipelineConfig, root: str) -> str:
 
 def corpus_dir(cfg: C.PipelineConfig, root: str) -> str:
     if cfg.embedded_default:
-        return join(root, "corpora", f"synthetic-{_embedded_name(cfg)}")
+        return join(root, L.CORPORA_DIR, f"synthetic-{_embedded_name(cfg)}")
     return join(root, cfg.data.corpus)
 
 
 def base_model(cfg: C.PipelineConfig, root: str) -> str:
     """The embedded default's tiny base on the storage, else `baseModel` verbatim (hub id or URI)."""
     if cfg.embedded_default:
-        return join(root, "models", f"tiny-base-{_embedded_name(cfg)}")
+        return join(root, L.MODELS_DIR, f"tiny-base-{_embedded_name(cfg)}")
     return cfg.base_model
 
 
@@ -192,7 +188,7 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
                   "--adult-speakers", str(syn.adult_speakers), "--utterances-per-speaker", str(syn.utterances_per_speaker),
                   "--seed", str(syn.seed), "--workers", str(syn.workers),
                   *(["--mispronounce-rate", flag_value(syn.mispronounce_rate)] if syn.mispronounce_rate else [])),
-            output=corpus, markers=(join(corpus, SYNTH_MARKER),),
+            output=corpus, markers=(join(corpus, L.SYNTH_SUMMARY_FILE),),
         ))
     if cfg.data.prepare or cfg.embedded_default:
         d = cfg.data
@@ -201,7 +197,7 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
             name=f"{run}-prepare", kind="prepare",
             argv=("data", "prepare", "--root", corpus, "--out", data, "--unit", d.unit, "--val-fraction",
                   flag_value(d.val_fraction), "--test-fraction", flag_value(d.test_fraction), *fractions),
-            output=data, markers=(join(data, DATA_MARKER),), depends_on=_names(jobs),
+            output=data, markers=(join(data, L.PREPARE_REPORT_FILE),), depends_on=_names(jobs),
         ))
     if cfg.embedded_default:
         train_manifest, val_manifest = (join(data, m) for m in PRETRAIN_MANIFESTS)
@@ -209,7 +205,7 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
             name=f"{run}-base", kind="base",
             argv=("pretrain-base", train_flag("train_manifest"), train_manifest, train_flag("val_manifest"),
                   val_manifest, train_flag("vocab"), data, train_flag("output"), base, *_preset(cfg)),
-            output=base, markers=(join(base, COMPLETE_MARKER),), depends_on=_names(jobs),
+            output=base, markers=(join(base, L.COMPLETE_MARKER),), depends_on=_names(jobs),
         ))
 
     setup = _names(jobs)
@@ -219,23 +215,23 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
             out = phase_dir(run_dir, rank, phase)
             argv = ["train", train_flag("phase"), str(phase), train_flag("rank"), str(rank), train_flag("output"), out]
             if phase > 1:
-                argv += [train_flag("init_from"), join(phase_dir(run_dir, rank, phase - 1), CHECKPOINT_BEST)]
+                argv += [train_flag("init_from"), join(phase_dir(run_dir, rank, phase - 1), L.CHECKPOINT_BEST)]
             argv += [
                 train_flag("model"), base,
-                train_flag("curriculum_dir"), join(data, CURRICULUM_DIR),
+                train_flag("curriculum_dir"), join(data, L.CURRICULUM_DIR),
                 train_flag("val_manifest"), join(data, VAL_MANIFEST),
                 train_flag("vocab"), data,
                 *_preset(cfg), *override_flags(cfg.train_overrides),
             ]
             job = PlannedJob(
                 name=f"{run}-r{rank}-p{phase}", kind="train", argv=tuple(argv), output=out,
-                markers=(join(out, PHASE_MARKER), join(out, CHECKPOINT_BEST, COMPLETE_MARKER)),
+                markers=(join(out, L.METRICS_FILE), join(out, L.CHECKPOINT_BEST, L.COMPLETE_MARKER)),
                 depends_on=previous, phase=phase, rank=rank,
             )
             jobs.append(job)
             previous = (job.name,)
 
-    report = join(run_dir, "report")
+    report = join(run_dir, L.REPORT_DIR)
     if cfg.evaluate:
         # Each rank's last phase (the one this run ends with, or phase 3 of an earlier run with
         # --phase eval) as `r<rank>`, and the phases before it that this run trains as
@@ -244,18 +240,19 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
         models = ["--model", f"base={base}"]
         for rank in cfg.ranks:
             for phase in cfg.phases[:-1]:
-                models += ["--model", f"r{rank}-p{phase}={join(phase_dir(run_dir, rank, phase), CHECKPOINT_BEST)}"]
-            models += ["--model", f"r{rank}={join(phase_dir(run_dir, rank, final), CHECKPOINT_BEST)}"]
+                models += ["--model", f"r{rank}-p{phase}={join(phase_dir(run_dir, rank, phase), L.CHECKPOINT_BEST)}"]
+            models += ["--model", f"r{rank}={join(phase_dir(run_dir, rank, final), L.CHECKPOINT_BEST)}"]
         extra = ["--manifest-extra", f"adult={join(data, ADULT_TEST_MANIFEST)}"] if cfg.embedded_default else []
         jobs.append(PlannedJob(
             name=f"{run}-eval", kind="eval",
             argv=("compare", *models, "--manifest", join(data, TEST_MANIFEST), *extra, "--output", report,
                   *(["--assess"] if cfg.assess else [])),
-            output=report, markers=(join(report, REPORT_MARKER),),
+            output=report, markers=(join(report, L.COMPARISON_FILE),),
             depends_on=tuple(j.name for j in jobs if j.kind == "train" and j.phase == final) or setup,
         ))
 
-    plan = Plan(run=run, root=root, jobs=tuple(jobs), logdir=run_dir, report_dir=report)
+    plan = Plan(run=run, root=root, jobs=tuple(jobs), logdir=run_dir, report_dir=report,
+                max_parallel=cfg.orchestrator.max_parallel)
     check_names(plan, cfg)
     return plan
 
@@ -270,11 +267,13 @@ def _names(jobs: list[PlannedJob]) -> tuple[str, ...]:
 
 def object_names(plan: Plan, cfg: C.PipelineConfig) -> list[str]:
     """Every name the renderers derive from the run name (Jobs, check Jobs, pod hostnames, Services)."""
-    names = [f"{plan.run}-{s}" for s in ("plan", "status", "orchestrator", "storage", "tensorboard", "ddp")]
+    names = [f"{plan.run}-{s}" for s in ("plan", "status", "orchestrator", "workflow", "storage", "tensorboard", "ddp",
+                                         "deny-ingress", "rendezvous")]
     for job in plan.jobs:
         names += [job.name, job.name + VERIFY_SUFFIX, job.name + CHECK_SUFFIX]
         if job.distributed and cfg.nodes > 1:
             names.append(f"{job.name}-{cfg.nodes - 1}")  # Indexed Job pod hostname
+            names.append(f"{job.name}-node-0-{cfg.nodes - 1}")  # JobSet pod hostname
     return names
 
 

@@ -24,13 +24,14 @@ import trainer
 from trainer import exit_codes
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
-from trainer.pipeline.plan import Plan, PlannedJob, build_plan
+from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX, Plan, PlannedJob, build_plan
 
 REPO = Path(__file__).resolve().parents[2]
 K8S_DIR = REPO / "k8s"
 CHART_DIR = REPO / "charts" / "ko-child-asr"
 STORAGE_MOUNT = "/storage"
 MASTER_PORT = 29500
+POD_UID = 10001  # the image's user (docker/Dockerfile); above 10000, so no node user shares it
 # torchrun SIGKILLs its workers this long after passing on SIGTERM (default 30 s: too short for a
 # checkpoint save). It gets the pod's grace period minus a margin for its own exit.
 TORCHRUN_EXIT_MARGIN = 30
@@ -48,7 +49,23 @@ def claim_name(cfg: C.PipelineConfig, run: str) -> str:
     return cfg.storage.pvc.claim_name or f"{run}-storage"
 
 
+CLAIM_LABEL = "ko-child-asr/claim"
+
+
+def shares_a_node(cfg: C.PipelineConfig) -> bool:
+    """A ReadWriteOnce claim attaches to one node: the pods using it at the same time must share it."""
+    return cfg.storage.type == "pvc" and cfg.storage.pvc.access_mode == "ReadWriteOnce"
+
+
 TORCHRUN = ["python", "-m", "trainer.torchrun"]  # torchrun that keeps the trainer's exit codes
+
+
+def gang(cfg: C.PipelineConfig, job: PlannedJob) -> bool:
+    """A multi-node step that runs as a JobSet (its Job is the JobSet's replicated Job)."""
+    return job.distributed and cfg.nodes > 1 and cfg.multinode == "jobset"
+
+
+JOBSET_REPLICA = "node"  # the JobSet's one replicated Job; pods are <step>-node-0-<index>.<step>
 
 
 def launcher(cfg: C.PipelineConfig, job: PlannedJob, run: str) -> list[str]:
@@ -59,10 +76,17 @@ def launcher(cfg: C.PipelineConfig, job: PlannedJob, run: str) -> list[str]:
     procs = f"--nproc-per-node={max(cfg.gpus_per_node, 1)}"
     if cfg.nodes == 1:
         return [*TORCHRUN, "--standalone", procs, shutdown, "-m", "trainer"]
+    master = f"{job.name}-{JOBSET_REPLICA}-0-0.{job.name}" if gang(cfg, job) else f"{job.name}-0.{run}-ddp"
     return [
         *TORCHRUN, f"--nnodes={cfg.nodes}", procs, "--node-rank=$(NODE_RANK)",
-        f"--master-addr={job.name}-0.{run}-ddp", f"--master-port={MASTER_PORT}", shutdown, "-m", "trainer",
+        f"--master-addr={master}", f"--master-port={MASTER_PORT}", shutdown, "-m", "trainer",
     ]
+
+
+def check_names(job: PlannedJob) -> list[str]:
+    """The step's marker-check Jobs: one before it when it may be done already, one after it."""
+    before = [job.name + CHECK_SUFFIX] if job.skippable else []
+    return [*before, job.name + VERIFY_SUFFIX]
 
 
 def _environment() -> Any:
@@ -72,6 +96,7 @@ def _environment() -> Any:
         loader=jinja2.FileSystemLoader(K8S_DIR),
         undefined=jinja2.StrictUndefined,  # a misspelled value is an error, not an empty string
         autoescape=False,
+        extensions=["jinja2.ext.do"],
         trim_blocks=False,
         keep_trailing_newline=True,
     )
@@ -94,18 +119,27 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
         "version": trainer.__version__,
         "managed_by": "ko-child-asr-submit",
         "claim": claim_name(cfg, plan.run),
+        "claim_label": CLAIM_LABEL,
+        "colocate": shares_a_node(cfg),
         "logdir": plan.logdir,
         "master_port": MASTER_PORT,
+        "uid": POD_UID,
         "config_error": exit_codes.CONFIG_ERROR,
+        "preempted": exit_codes.PREEMPTED,
+        "markers_missing": exit_codes.MARKERS_MISSING,
     }
 
     def render(template: str, **extra: Any) -> list[dict[str, Any]]:
         return _load_all(env.get_template(template).render(**context, **extra), template)
 
-    manifests = {
-        job.name: json.dumps(render("job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run))[0], sort_keys=True)
-        for job in plan.jobs
-    }
+    manifests = {}
+    for job in plan.jobs:
+        manifests[job.name] = render("job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run), gang=gang(cfg, job))[0]
+        if gang(cfg, job):
+            manifests[job.name] = render("jobset.yaml.j2", job=job, step=manifests[job.name], replica=JOBSET_REPLICA)[0]
+        for name in check_names(job):
+            manifests[name] = render("check-job.yaml.j2", job=job, name=name)[0]
+    manifests = {name: json.dumps(manifest, sort_keys=True) for name, manifest in manifests.items()}
     objects: list[dict[str, Any]] = []
     if cfg.storage.type == "pvc" and not cfg.storage.pvc.claim_name:
         objects += render("storage.yaml.j2")
@@ -113,10 +147,13 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
                       job_manifests=manifests)
     if cfg.orchestrator.chain == "orchestrator":
         objects += render("orchestrator.yaml.j2")
-    if cfg.nodes > 1:
+    if cfg.orchestrator.chain == "argo":
+        objects += render("workflow.yaml.j2", jobs=plan.jobs, job_manifests=manifests)
+    if cfg.nodes > 1 and cfg.multinode == "indexed":
         objects += render("ddp-service.yaml.j2")
     if cfg.tensorboard.enabled:
         objects += render("tensorboard.yaml.j2")
+    objects += render("network-policy.yaml.j2")
     return objects
 
 
@@ -169,6 +206,13 @@ def job_manifests(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {step["name"]: json.loads(data[step["name"] + ".json"]) for step in steps}
 
 
+def plan_jobs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every Job stored in the plan ConfigMap: each step (in plan order) followed by its marker checks."""
+    data = plan_configmap(objects)["data"]
+    names = [step["name"] + suffix for step in json.loads(data["plan.json"])["jobs"] for suffix in ("", CHECK_SUFFIX, VERIFY_SUFFIX)]
+    return [json.loads(data[name + ".json"]) for name in names if name + ".json" in data]
+
+
 # Labels and annotations that say which tool rendered an object, not what it is.
 RENDERER_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
 
@@ -191,28 +235,39 @@ def normalise(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
     out = {}
     for obj in json.loads(json.dumps(objects)):
         _strip_renderer_marks(obj["metadata"])
-        template = obj.get("spec", {}).get("template", {})
-        if "metadata" in template:
-            _strip_renderer_marks(template["metadata"])
+        for template in _pod_templates(obj):
+            _strip_renderer_marks(template.setdefault("metadata", {}))
+        if obj["kind"] == "Workflow":  # its pods' labels; the Jobs its resource templates create, decoded
+            _strip_renderer_marks(obj["spec"]["podMetadata"])
+            for template in obj["spec"]["templates"]:
+                if "resource" in template:
+                    template["resource"]["manifest"] = _normalised_one(json.loads(template["resource"]["manifest"]))
         if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].endswith("-plan"):
             data = {key: json.loads(value) for key, value in obj["data"].items()}
-            obj["data"] = {
-                key: normalise([value])[("Job", value["metadata"]["name"])] if key != "plan.json" else value
-                for key, value in data.items()
-            }
+            obj["data"] = {key: _normalised_one(value) if key != "plan.json" else value for key, value in data.items()}
         out[(obj["kind"], obj["metadata"]["name"])] = obj
     return out
 
 
-def to_yaml(objects: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(objects, sort_keys=False, allow_unicode=True)
+def _normalised_one(obj: dict[str, Any]) -> dict[str, Any]:
+    return normalise([obj])[(obj["kind"], obj["metadata"]["name"])]
+
+
+def _pod_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The templates inside an object that carry labels: a Job's or Deployment's pod template, a
+    JobSet's replicated Jobs and their pod templates."""
+    spec = obj.get("spec", {})
+    templates = [spec["template"]] if "template" in spec else []
+    for replicated in spec.get("replicatedJobs", []):
+        templates += [replicated["template"], replicated["template"]["spec"]["template"]]
+    return templates
 
 
 def write_dir(objects: list[dict[str, Any]], directory: Path) -> list[Path]:
-    """`--render-only DIR`: one file per object (plus each step Job, for reading and validating)."""
+    """`--render-only DIR`: one file per object (plus each Job of the plan, for reading and validating)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    everything = [*objects, *job_manifests(objects).values()]
+    everything = [*objects, *plan_jobs(objects)]
     for index, obj in enumerate(everything):
         path = directory / f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
         path.write_text(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True), encoding="utf-8")

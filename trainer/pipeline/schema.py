@@ -2,7 +2,7 @@
 
     python -m trainer.pipeline.schema --write     # regenerate charts/ko-child-asr/values.*
 
-`tests/pipeline/test_schema.py` fails when the committed files differ from what this produces, so
+`tests/pipeline/test_schema_files.py` fails when the committed files differ from what this produces, so
 the dataclasses stay the single place where a setting is named, typed, documented and bounded.
 Every object in the schema has `additionalProperties: false`: Helm does not notice a misspelled
 `.Values.x` otherwise.

@@ -22,13 +22,14 @@ import logging
 import random
 import re
 import shutil
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import torch
 
+from trainer import layout
 from trainer.storage import MARKER, LocalStore, S3Store
 
 STATE_FILE = "trainer_state.json"
@@ -37,8 +38,8 @@ OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
 RNG_FILE = "rng_state.pth"
 SCALER_FILE = "scaler.pt"  # fp16 only
-METRICS_FILE = "metrics.json"
-BEST = "checkpoint-best"
+METRICS_FILE = layout.METRICS_FILE
+BEST = layout.CHECKPOINT_BEST
 _STEP_DIR = re.compile(r"checkpoint-(\d+)")
 DAMAGED_SUFFIX = "corrupt"  # checkpoint-N -> checkpoint-N.corrupt when it does not load
 _log = logging.getLogger(__name__)

@@ -38,16 +38,17 @@ from accelerate.utils import DistributedDataParallelKwargs, gather_object
 from transformers import Wav2Vec2Processor, get_linear_schedule_with_warmup
 
 from trainer import exit_codes
-from trainer.config import TrainConfig
+from trainer.config import RUNTIME, TrainConfig, fields_with
 from trainer.data.manifest import read_manifest
 from trainer.data.screening import SkipTally, model_frames, screen_rows
 from trainer.data.text import load_unit
+from trainer.evaluation.breakdown import data_summary
 from trainer.evaluation.metrics import char_edits, word_edits
 from trainer.exit_codes import ConfigError
 from trainer.model.factory import min_samples_for_frames
 from trainer.model.lora import HEAD
 from trainer.model.processor import TextCodec, save_processor
-from trainer.storage import LocalStore, S3Store, open_store
+from trainer.storage import S3Store, open_store
 from trainer.training import checkpoint as ckpt
 from trainer.training.augment import Perturbation
 from trainer.training.dataset import CTCCollator, SpeechDataset
@@ -169,6 +170,7 @@ class TrainingRun:
         self.invalid_rows = {k: train_invalid.get(k, 0) + val_invalid.get(k, 0) for k in {*train_invalid, *val_invalid}}
         self.train_rows, self.train_skips = self._screen(train_rows, "train_manifest", train_invalid, max(cfg.speed_perturb, default=1.0))
         self.val_rows, self.val_skips = self._screen(val_rows, "val_manifest", val_invalid, 1.0)
+        self.train_summary = data_summary(self.train_rows)  # metrics.json, for an export's model card
         self.train_skips.check_share(cfg.max_skipped_train_share, "max_skipped_train_share")
         self.val_skips.check_share(cfg.max_skipped_val_share, "max_skipped_val_share")
         if self.acc.num_processes > 1:  # every rank screened on its own; different plans would hang DDP
@@ -297,7 +299,7 @@ class TrainingRun:
         return None
 
     def _warn_config_drift(self, saved: dict[str, Any]) -> None:
-        ignore = {"output", "num_workers", "log_steps", "device"}
+        ignore = fields_with(TrainConfig, RUNTIME)
         changed = {k: (saved.get(k), v) for k, v in dataclasses.asdict(self.cfg).items() if k not in ignore and saved.get(k) != v}
         if changed:
             _log.warning("resuming with a config that differs from the checkpoint's: %s", changed)
@@ -522,6 +524,7 @@ class TrainingRun:
             "skipped_rows": {"train": self.train_skips.to_dict(), "val": self.val_skips.to_dict()},
             "train_utterances": len(self.train_rows),
             "val_utterances": len(self.val_rows),
+            "train_data": self.train_summary,
         }
 
     # ------------------------------------------------------------------------------ main loop
@@ -546,7 +549,7 @@ class TrainingRun:
             self.writer.add_scalar("train/padding_fraction", 1 - stats.seconds / max(stats.padded_seconds, 1e-9), p.step)
 
     def train(self) -> int:
-        p, cfg = self.progress, self.cfg
+        p = self.progress
         if self.main:
             from torch.utils.tensorboard import SummaryWriter
 

@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 
 from trainer import exit_codes
-from trainer.config import TrainConfig
+from trainer.config import RUNTIME, TrainConfig, fields_with
 from trainer.model.processor import UNITS_FILE, VOCAB_FILE
 from trainer.storage import MARKER, join, open_store
 from trainer.training import checkpoint as ckpt
@@ -32,8 +32,7 @@ from trainer.training.loop import run_training
 from trainer.training.methods import ScratchMethod
 
 BUILD_INFO = "base_build.json"
-# Settings that do not change the trained weights.
-_NOT_HASHED = {"output", "num_workers", "log_steps", "device", "keep_last", "save_steps"}
+RUNTIME_FIELDS = fields_with(TrainConfig, RUNTIME)  # they do not change the trained weights
 _NOT_EXPORTED = {ckpt.STATE_FILE, ckpt.EMA_FILE, MARKER, "README.md"}
 _log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ def inputs_digest(cfg: TrainConfig) -> str:
     h = hashlib.sha256()
     for path in (cfg.train_manifest, cfg.val_manifest, Path(cfg.vocab) / VOCAB_FILE, Path(cfg.vocab) / UNITS_FILE):
         h.update(Path(path).read_bytes())
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_HASHED}
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUNTIME_FIELDS}
     settings.update(train_manifest=None, val_manifest=None, vocab=None)  # contents hashed above
     h.update(json.dumps(settings, sort_keys=True).encode())
     return h.hexdigest()

@@ -11,13 +11,16 @@ Usage: {{ include "ko-child-asr.job" (dict "root" $ "job" $step) | fromYaml }}
 {{- $gpus := ternary (int $v.gpusPerNode) 0 $usesGpu -}}
 {{- $distributed := eq $job.kind "train" -}}
 {{- $indexed := and $distributed (gt (int $v.nodes) 1) -}}
+{{- $gang := and $indexed (eq $v.multinode "jobset") -}}
 {{- $r := ternary $v.resources.trainer $v.resources.prepare $usesGpu -}}
+{{- $queue := ternary (ternary "" $v.queue $gang) $v.cpuQueue $usesGpu -}}
+{{- $priority := ternary $v.priorityClass "" $usesGpu -}}
 {{- $launcher := list -}}
 {{- if and $distributed (or (gt (int $v.nodes) 1) (gt (int $v.gpusPerNode) 1)) -}}
 {{- $procs := printf "--nproc-per-node=%d" (max (int $v.gpusPerNode) 1) -}}
 {{- $shutdown := printf "--shutdown-timeout=%d" (sub (int $v.job.terminationGracePeriodSeconds) 30) -}}
 {{- if $indexed -}}
-{{- $launcher = list "python" "-m" "trainer.torchrun" (printf "--nnodes=%d" (int $v.nodes)) $procs "--node-rank=$(NODE_RANK)" (printf "--master-addr=%s-0.%s-ddp" $job.name $run) "--master-port=29500" $shutdown "-m" "trainer" -}}
+{{- $launcher = list "python" "-m" "trainer.torchrun" (printf "--nnodes=%d" (int $v.nodes)) $procs "--node-rank=$(NODE_RANK)" (ternary (printf "--master-addr=%s-node-0-0.%s" $job.name $job.name) (printf "--master-addr=%s-0.%s-ddp" $job.name $run) $gang) "--master-port=29500" $shutdown "-m" "trainer" -}}
 {{- else -}}
 {{- $launcher = list "python" "-m" "trainer.torchrun" "--standalone" $procs $shutdown "-m" "trainer" -}}
 {{- end -}}
@@ -33,49 +36,50 @@ metadata:
     ko-child-asr/rank: {{ $job.rank | toString | toJson }}
     ko-child-asr/phase: {{ $job.phase | toString | toJson }}
     {{- end }}
+    {{- include "ko-child-asr.kueueLabels" (dict "queue" $queue "priority" (ternary "" $priority $gang)) | indent 4 }}
 spec:
-  backoffLimit: {{ int $v.job.backoffLimit }}
+  backoffLimit: {{ ternary 0 (int $v.job.backoffLimit) $gang }}
   activeDeadlineSeconds: {{ int $v.job.activeDeadlineSeconds }}
+  {{- if not $gang }}
   ttlSecondsAfterFinished: {{ int $v.job.ttlSecondsAfterFinished }}
+  {{- end }}
   {{- if $indexed }}
   completionMode: Indexed
   completions: {{ int $v.nodes }}
   parallelism: {{ int $v.nodes }}
   {{- end }}
   # Preemption is not the trainer's fault: the pod is retried (resuming from its last checkpoint)
-  # without using up backoffLimit. A config error (exit 78) cannot be fixed by retrying: fail at once.
+  # without using up backoffLimit, whether the cluster marked it (DisruptionTarget) or the trainer
+  # saved a checkpoint after SIGTERM and exited 75; activeDeadlineSeconds still bounds the Job.
+  # A config error (exit 78) cannot be fixed by retrying: fail at once.
   podFailurePolicy:
     rules:
       - action: FailJob
         onExitCodes: {containerName: trainer, operator: In, values: [78]}
+      - action: Ignore
+        onExitCodes: {containerName: trainer, operator: In, values: [75]}
       - action: Ignore
         onPodConditions: [{type: DisruptionTarget, status: "True"}]
   template:
     metadata:
       labels:
         {{- include "ko-child-asr.labels" (dict "root" .root "component" $job.kind) | nindent 8 }}
+        {{- include "ko-child-asr.claimLabels" .root | indent 8 }}
     spec:
       restartPolicy: Never
       enableServiceLinks: false
+      {{- with $priority }}
+      priorityClassName: {{ toJson . }}
+      {{- end }}
       {{- include "ko-child-asr.serviceAccount" .root | nindent 6 }}
       # Long enough for the trainer to finish the step and write a checkpoint after SIGTERM.
       terminationGracePeriodSeconds: {{ int $v.job.terminationGracePeriodSeconds }}
       {{- include "ko-child-asr.podSecurity" .root | nindent 6 }}
       {{- include "ko-child-asr.pullSecrets" .root | indent 6 }}
-      {{- if $indexed }}
+      {{- if and $indexed (not $gang) }}
       subdomain: {{ printf "%s-ddp" $run | toJson }}
       {{- end }}
-      {{- if $usesGpu }}
-      {{- with $v.nodeSelector }}
-      nodeSelector: {{ toJson . }}
-      {{- end }}
-      {{- with $v.tolerations }}
-      tolerations: {{ toJson . }}
-      {{- end }}
-      {{- with $v.affinity }}
-      affinity: {{ toJson . }}
-      {{- end }}
-      {{- end }}
+      {{- include "ko-child-asr.scheduling" (dict "root" .root "gpu" $usesGpu) | indent 6 }}
       containers:
         - name: trainer
           {{- include "ko-child-asr.image" .root | nindent 10 }}

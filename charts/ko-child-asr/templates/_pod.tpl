@@ -7,9 +7,9 @@ so no value can break out of its field.
 {{- define "ko-child-asr.podSecurity" -}}
 securityContext:
   runAsNonRoot: true
-  runAsUser: 1000
-  runAsGroup: 1000
-  fsGroup: 1000
+  runAsUser: 10001
+  runAsGroup: 10001
+  fsGroup: 10001
   seccompProfile: {type: RuntimeDefault}
 {{- end -}}
 
@@ -82,8 +82,64 @@ serviceAccountName: {{ .Values.storage.s3.serviceAccountName | toJson }}
 automountServiceAccountToken: false
 {{- end -}}
 
+{{/*
+ko-child-asr.colocate: "true" when the storage is a ReadWriteOnce claim, whose pods must share a node.
+*/}}
+{{- define "ko-child-asr.colocate" -}}
+{{- if and (eq .Values.storage.type "pvc") (eq .Values.storage.pvc.accessMode "ReadWriteOnce") -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+ko-child-asr.scheduling: where a pod may run; with gpu, where the GPU steps may; on a ReadWriteOnce
+claim, beside the claim's other pods (k8s/_pod.j2 scheduling explains why).
+Usage: include "ko-child-asr.scheduling" (dict "root" $ "gpu" true) | indent 6
+*/}}
+{{- define "ko-child-asr.scheduling" -}}
+{{- $v := .root.Values -}}
+{{- if .gpu }}
+{{- range $key := list "nodeSelector" "tolerations" }}
+{{- with index $v $key }}
+{{ $key }}: {{ toJson . }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $own := dict -}}
+{{- if .gpu }}{{ $own = deepCopy $v.affinity }}{{ end -}}
+{{- if include "ko-child-asr.colocate" .root }}
+{{- $podAffinity := get $own "podAffinity" | default dict -}}
+{{- $term := dict "labelSelector" (dict "matchLabels" (dict "ko-child-asr/claim" (include "ko-child-asr.claim" .root))) "topologyKey" "kubernetes.io/hostname" -}}
+{{- $required := get $podAffinity "requiredDuringSchedulingIgnoredDuringExecution" | default list -}}
+{{- $_ := set $podAffinity "requiredDuringSchedulingIgnoredDuringExecution" (append $required $term) -}}
+{{- $_ := set $own "podAffinity" $podAffinity }}
+affinity: {{ toJson $own }}
+{{- else if $own }}
+affinity: {{ toJson $own }}
+{{- end }}
+{{- end -}}
+
+{{/* ko-child-asr.claimLabels: the label that podAffinity looks for, on every pod of a ReadWriteOnce claim. */}}
+{{- define "ko-child-asr.claimLabels" -}}
+{{- if include "ko-child-asr.colocate" . }}
+ko-child-asr/claim: {{ include "ko-child-asr.claim" . | toJson }}
+{{- end }}
+{{- end -}}
+
+{{/*
+ko-child-asr.kueueLabels: Kueue's LocalQueue and WorkloadPriorityClass labels (k8s/_pod.j2 kueue_labels).
+Usage: include "ko-child-asr.kueueLabels" (dict "queue" $q "priority" $p) | indent 4
+*/}}
+{{- define "ko-child-asr.kueueLabels" -}}
+{{- if .queue }}
+kueue.x-k8s.io/queue-name: {{ .queue | toJson }}
+{{- end }}
+{{- if .priority }}
+kueue.x-k8s.io/priority-class: {{ .priority | toJson }}
+{{- end }}
+{{- end -}}
+
 {{- define "ko-child-asr.image" -}}
-image: {{ printf "%s:%s" .Values.image.repository .Values.image.tag | toJson }}
+{{- $digest := ternary (printf "@%s" .Values.image.digest) "" (ne .Values.image.digest "") }}
+image: {{ printf "%s:%s%s" .Values.image.repository .Values.image.tag $digest | toJson }}
 imagePullPolicy: {{ .Values.image.pullPolicy | toJson }}
 {{- end -}}
 

@@ -38,8 +38,8 @@ from trainer.data.synth.mispronounce import Reading, read_prompt
 from trainer.data.synth.render import render
 from trainer.data.synth.speakers import Speaker, make_speakers
 from trainer.exit_codes import ConfigError
+from trainer.layout import SYNTH_SUMMARY_FILE as SUMMARY_FILE
 
-SUMMARY_FILE = "synth_summary.json"
 SOURCE_SPLITS = ("1.Training", "2.Validation", "3.Test")
 AUDIO_DIR = "원천데이터"
 LABEL_DIR = "라벨링데이터"

@@ -1,0 +1,101 @@
+"""ONNX exports: fp32 and int8 graphs beside the merged PyTorch model, run by onnxruntime with the
+same decoding; `evaluate`/`compare` take them like any model."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trainer.cli import main
+from trainer.data.audio import load_audio
+from trainer.data.manifest import load_manifest
+from trainer.evaluation.compare import REPORT_FILE, compare
+from trainer.evaluation.config import EvalConfig
+from trainer.evaluation.evaluate import load_model
+from trainer.evaluation.inference import CtcTranscriber
+from trainer.evaluation.metrics import char_edits
+from trainer.evaluation.report import CALIBRATION_CHART
+from trainer.exit_codes import ConfigError
+from trainer.model.onnx_runtime import ONNX_DIR, ONNX_FILES, onnx_transcriber
+
+CFG = EvalConfig(num_workers=0, batch_seconds=8.0, bootstrap=50)
+# CER of int8 transcripts against PyTorch's. A random-weight model's posteriors are near uniform, so
+# int8 rounding flips many near-tie frames (5% measured); a broken graph would give ~100%.
+INT8_CER_TOLERANCE = 0.10
+
+
+@pytest.fixture(scope="module")
+def exported(eval_models, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("onnx") / "export"
+    assert main(["export", "--adapter", eval_models["adapter"], "--output", str(out), "--format", "hf", "onnx", "onnx-int8"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def audios(eval_corpus):
+    return [load_audio(r["audio_filepath"]) for r in load_manifest(eval_corpus["test"]) if r["utt_id"] != "broken"]
+
+
+def test_export_folder_layout(exported):
+    assert (exported / "model.safetensors").is_file() and (exported / "vocab.json").is_file()
+    for name in ONNX_FILES.values():
+        assert (exported / ONNX_DIR / name).is_file()
+    info = json.loads((exported / "export_info.json").read_text(encoding="utf-8"))
+    assert info["formats"] == ["hf", "onnx", "onnx-int8"]
+    assert 0 < info["adapter_params"] < info["total_params"]
+
+
+def test_onnx_transcribes_like_pytorch_and_int8_within_tolerance(exported, audios):
+    merged = load_model(str(exported))
+    torch_out = CtcTranscriber(merged.model, merged.codec).decode(audios)
+    fp32 = onnx_transcriber(exported / ONNX_DIR / ONNX_FILES["onnx"]).decode(audios)
+    int8 = onnx_transcriber(exported / ONNX_DIR / ONNX_FILES["onnx-int8"]).decode(audios)
+    assert all(d.text for d in torch_out)
+    assert [d.text for d in fp32] == [d.text for d in torch_out]
+    assert [d.confidence for d in fp32] == pytest.approx([d.confidence for d in torch_out], abs=1e-4)
+    reference = " ".join(d.text for d in torch_out)
+    edits = char_edits(reference, " ".join(d.text for d in int8))
+    assert edits.errors / edits.ref_len <= INT8_CER_TOLERANCE
+    # The loader's output carries confidences per word and utterance.
+    assert all(0 < w.confidence <= 1 for d in int8 for w in d.words)
+
+
+def test_batches_of_different_lengths_run_through_one_graph(exported, audios):
+    """Dynamic batch and time axes: a padded batch gives what each utterance gives alone."""
+    asr = onnx_transcriber(exported / ONNX_DIR / ONNX_FILES["onnx"])
+    assert len({len(a) for a in audios[:4]}) > 1
+    assert asr(audios[:4]) == [asr([a])[0] for a in audios[:4]]
+
+
+def test_onnx_only_export_and_bad_paths(eval_models, tmp_path):
+    out = tmp_path / "int8only"
+    assert main(["export", "--adapter", eval_models["adapter"], "--output", str(out), "--format", "onnx-int8"]) == 0
+    assert (out / ONNX_DIR / ONNX_FILES["onnx-int8"]).is_file()
+    assert not (out / ONNX_DIR / ONNX_FILES["onnx"]).exists() and not (out / "model.safetensors").exists()
+    with pytest.raises(ConfigError, match="onnx/ folder"):
+        load_model(str(tmp_path / "model.onnx"))
+    with pytest.raises(ConfigError, match="not found"):
+        load_model(str(out / ONNX_DIR / ONNX_FILES["onnx"]))
+
+
+def test_compare_reports_onnx_rows(exported, eval_corpus, tmp_path):
+    models = {
+        "merged": str(exported),
+        "onnx": str(exported / ONNX_DIR / ONNX_FILES["onnx"]),
+        "onnx-int8": str(exported / ONNX_DIR / ONNX_FILES["onnx-int8"]),
+    }
+    summary = compare(models, {"test": str(eval_corpus["test"])}, str(tmp_path / "report"), CFG, progress=False)
+    entries = {m["name"]: m for m in summary["models"]}
+    assert [entries[n]["kind"] for n in models] == ["merged", "onnx", "onnx-int8"]
+    # Sizes are the weights' files on disk (on a model this small, int8's scales and zero points
+    # outweigh what it saves: tools/bench/bench_export.py measures real sizes).
+    assert {n: entries[n]["size_bytes"] for n in models} == {
+        "merged": (exported / "model.safetensors").stat().st_size,
+        **{n: Path(models[n]).stat().st_size for n in ("onnx", "onnx-int8")},
+    }
+    assert entries["onnx"]["results"]["test"]["metrics"]["cer"] == entries["merged"]["results"]["test"]["metrics"]["cer"]
+    assert entries["onnx"]["results"]["test"]["speed"]["device"] == "cpu"
+    report = (tmp_path / "report" / REPORT_FILE).read_text(encoding="utf-8")
+    assert "## Deployment formats" in report and "| onnx-int8 | onnx-int8 |" in report
+    assert "## Word confidence" in report
+    assert (tmp_path / "report" / CALIBRATION_CHART).read_bytes()[:4] == b"\x89PNG"

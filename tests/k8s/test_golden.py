@@ -1,0 +1,55 @@
+"""Golden files: what both renderers produce for a few configurations, every Job of the plan
+included, so that a change to any object shows up in review as a diff of tests/k8s/golden/.
+
+    python tests/k8s/test_golden.py --write      # after an intended change: regenerate, review the diff
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from trainer.pipeline import config as C  # noqa: E402
+from trainer.pipeline import render  # noqa: E402
+
+from .helpers import SAMPLES  # noqa: E402
+
+GOLDEN = Path(__file__).with_name("golden")
+CASES = ("defaults", "multinode-s3", "kueue-side-by-side")
+
+
+def golden_text(objects: list[dict[str, Any]]) -> str:
+    """The objects without renderer marks, the plan ConfigMap's Jobs decoded, in a stable order."""
+    normal = render.normalise(objects)
+    return yaml.safe_dump([normal[key] for key in sorted(normal)], sort_keys=True, allow_unicode=True)
+
+
+def _config(case: str) -> C.PipelineConfig:
+    return C.from_values(SAMPLES[case], source=case)
+
+
+@pytest.mark.parametrize("renderer", ["jinja", "helm"])
+@pytest.mark.parametrize("case", CASES)
+def test_rendered_objects_match_the_golden_file(case: str, renderer: str, request: pytest.FixtureRequest) -> None:
+    cfg = _config(case)
+    if renderer == "helm":
+        objects = render.render_helm(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
+    else:
+        objects = render.render_jinja(cfg, "asr")
+    expected = (GOLDEN / f"{case}.yaml").read_text(encoding="utf-8")
+    assert golden_text(objects) == expected, f"{case}: run `python tests/k8s/test_golden.py --write` and review the diff"
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
+    GOLDEN.mkdir(exist_ok=True)
+    for case in CASES:
+        (GOLDEN / f"{case}.yaml").write_text(golden_text(render.render_jinja(_config(case), "asr")), encoding="utf-8")
+        print(f"wrote {GOLDEN / case}.yaml")

@@ -1,0 +1,82 @@
+"""trainer.layout holds both ends of the storage layout together: every completion marker the plan
+waits for, and every prepared file a later job reads, is what its producer really writes.
+
+The producers run for real and write exactly where the plan says: `data synth` and `data prepare`
+with the plan's own arguments (a tiny corpus), `train` and `compare` with the smoke preset's model
+into the plan's phase and report folders.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trainer import exit_codes
+from trainer.cli import main
+from trainer.pipeline import config as C
+from trainer.pipeline.plan import Plan, PlannedJob, build_plan
+from trainer.runtime_env import with_cpu_env
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tiny_plan(root: Path) -> Plan:
+    return build_plan(C.from_values({
+        "runName": "lay", "embeddedDefault": True, "ranks": [4], "phases": [1],
+        "synthetic": {"childSpeakers": 6, "adultSpeakers": 6, "utterancesPerSpeaker": 3, "workers": 1},
+        "data": {"valFraction": 0.2, "testFraction": 0.2, "fractions": [1.0]},
+    }), str(root))
+
+
+def job(plan: Plan, kind: str) -> PlannedJob:
+    [found] = [j for j in plan.jobs if j.kind == kind]
+    return found
+
+
+def missing(paths) -> list[str]:
+    return [p for p in paths if not Path(p).exists()]
+
+
+def test_synth_and_prepare_write_what_the_plan_waits_for_and_what_later_jobs_read(tmp_path) -> None:
+    plan = tiny_plan(tmp_path)
+    for kind in ("synth", "prepare"):
+        assert main(list(job(plan, kind).argv)) == exit_codes.OK
+        assert not missing(job(plan, kind).markers), kind
+    data = job(plan, "prepare").output
+    read_later = [a for j in plan.jobs if j.kind in ("base", "train", "eval") for a in j.argv if a.startswith(data)]
+    read_later += [a.split("=", 1)[1] for j in plan.jobs for a in j.argv if a.startswith("adult=")]
+    assert len(read_later) >= 6  # both pretraining manifests, curriculum, validation and test sets, vocabulary
+    assert not missing(read_later)
+
+
+def test_a_published_base_has_the_marker_the_plan_waits_for(tmp_path) -> None:
+    from trainer.storage import open_store
+
+    base = job(tiny_plan(tmp_path), "base")
+    store = open_store(base.output)
+    staged = store.staging_dir("base")
+    (staged / "config.json").write_text("{}", encoding="utf-8")
+    store.publish(staged, "")  # how pretrain-base publishes the base
+    assert not missing(base.markers)
+
+
+@pytest.mark.slow
+def test_train_and_compare_write_what_the_plan_waits_for(tmp_path) -> None:
+    plan = tiny_plan(tmp_path)
+    train, report = job(plan, "train"), job(plan, "eval")
+
+    def run(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "trainer", *args], cwd=REPO, capture_output=True, text=True,
+                              env={**with_cpu_env(os.environ), "PYTHONPATH": str(REPO)}, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    run("train", "--preset", "smoke", "--output", train.output)
+    assert not missing(train.markers)
+    smoke = Path(train.output) / "smoke-data"
+    run("compare", "--model", f"base={smoke / 'base'}", "--model", f"r4={Path(train.output) / 'checkpoint-best'}",
+        "--manifest", str(smoke / "prepared" / "test.jsonl"), "--output", report.output)
+    assert not missing(report.markers)
