@@ -66,6 +66,7 @@ class Result:
     flops: float
     busy: float  # device-busy share of the wall time
     shapes: int  # distinct batch shapes among the timed steps
+    params: int
     loader_per_worker: float = 0.0  # audio-s/s one loader worker delivers (ours only)
     workers: int = 0
 
@@ -206,7 +207,7 @@ def run_ours(args, option: str) -> Result:
     from trainer.training.methods import LoraMethod
 
     changes = {"attention": "eager"} if option == "eager_attention" else ({option: True} if option else {})
-    cfg = train_config(args, Path(tempfile.mkdtemp(prefix="bench-run-")), **changes)
+    cfg = train_config(args, Path(tempfile.mkdtemp(prefix="run-", dir=args.data)), **changes)
     run = TrainingRun(cfg, LoraMethod())
     clock = StepClock(args.warmup, args.device)
     next_batch, train_step = run._next_batch, run._train_step
@@ -230,7 +231,7 @@ def run_ours(args, option: str) -> Result:
         raise SystemExit("the trainer did not finish")
     return Result(f"ours{' +' + option if option else ''} (trainer)", clock.step - args.warmup, clock.audio,
                   clock.padded, clock.wall, count_flops(run) * clock.padded, clock.busy, len(clock.shapes),
-                  loader_rate(run, args.loader_batches), run.num_workers)
+                  sum(p.numel() for p in run.model.parameters()), loader_rate(run, args.loader_batches), run.num_workers)
 
 
 def count_flops(run) -> float:
@@ -265,7 +266,7 @@ def run_baseline(args, steps: int) -> Result:
     from trainer.training.loop import resolve_precision
     from trainer.training.methods import LoraMethod
 
-    cfg = train_config(args, Path(tempfile.mkdtemp(prefix="bench-baseline-")))
+    cfg = train_config(args, Path(tempfile.mkdtemp(prefix="baseline-", dir=args.data)))
     model, processor = LoraMethod().build(cfg)
     model = model.to(args.device)
     rows = list(read_manifest(cfg.train_manifest))
@@ -307,7 +308,7 @@ def run_baseline(args, steps: int) -> Result:
         step(collated[-1])
     flops = counter.get_total_flops() / collated[-1]["padded_seconds"] * clock.padded
     return Result("baseline (HF group_by_length, fixed batch)", clock.step - args.warmup, clock.audio, clock.padded,
-                  clock.wall, flops, clock.busy, len(clock.shapes))
+                  clock.wall, flops, clock.busy, len(clock.shapes), sum(p.numel() for p in model.parameters()))
 
 
 # ----------------------------------------------------------------------------- parent
@@ -361,6 +362,7 @@ def report(args, plan: Plans, results: list[Result], gpu: bool) -> None:
     baseline, ours = results[0], results[1]
     peak = args.peak_tflops * 1e12 or (gpu and next((v for k, v in PEAK_BF16.items() if k in torch.cuda.get_device_name()), 0.0))
     unit = "GPU" if gpu else "machine"
+    print(f"model: {ours.params:,} parameters")
     for r in results:
         line = (f"{r.name:44s} {r.steps:3d} steps {r.audio_s:8.1f} audio-s in {r.wall_s:6.1f} s: {r.throughput:7.1f} "
                 f"audio-hours per {unit}-hour, {r.throughput / baseline.throughput:5.2f}x baseline | padding {r.padding:5.1%}"
