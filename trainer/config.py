@@ -112,11 +112,20 @@ class TrainConfig:
     warmup_ratio: float = setting(0.1, "fraction of steps for linear warmup", at_least=0, at_most=1)
     weight_decay: float = setting(0.0, "AdamW weight decay", at_least=0)
     max_grad_norm: float = setting(1.0, "gradient clipping norm", above=0)
-    max_batch_seconds: float = setting(200.0, "audio seconds per batch (duration-bucketed batches)", above=0)
+    max_batch_seconds: float = setting(200.0, "padded audio seconds per batch (duration-bucketed batches)", above=0)
+    pad_ladder_step: float = setting(
+        0.06, "batches are padded to a geometric ladder of lengths, each rung this much longer than the one "
+        "below: few distinct batch shapes (~50 over 0.8-16 s at 0.06) for ~3 percent padding", above=0, at_most=1,
+    )
     grad_accum: int = setting(1, "gradient accumulation steps", at_least=1)
     ema_decay: float = setting(0.999, "EMA decay of the trainable weights (0: off)", at_least=0, below=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = setting("auto", "auto: bf16 on GPU if supported")
     gradient_checkpointing: bool = setting(False, "trade compute for memory")
+    # --- step options (trainer/model/step_options.py; off until measured on the GPU)
+    attention: Literal["sdpa", "eager"] = setting("sdpa", "attention implementation (transformers attn_implementation)")
+    bf16_frozen_weights: bool = setting(False, "bf16 precision: store the frozen base weights in bf16")
+    frontend_in_compute_dtype: bool = setting(False, "bf16 precision: run the frozen conv feature encoder in bf16, not autocast")
+    compile_encoder: bool = setting(False, "torch.compile the transformer encoder (one graph per batch shape)", runtime=True)
     seed: int = setting(42, "random seed (model init, data order, augmentation)")
     # --- augmentation
     mask_time_prob: float = setting(0.05, "SpecAugment time-mask probability", at_least=0, at_most=1)
@@ -139,7 +148,7 @@ class TrainConfig:
     )
     # --- observability and runtime
     log_steps: int = setting(20, "one plain log line every N steps", at_least=1, runtime=True)
-    num_workers: int = setting(2, "data loader workers", at_least=0, runtime=True)
+    num_workers: int = setting(-1, "data loader workers (-1: one per CPU the process may use, less one)", at_least=-1, runtime=True)
     device: str = setting("auto", "|".join(DEVICES), runtime=True)
     unit: Literal["syllable", "jamo", "phone"] = setting("syllable", "output units when building the vocabulary")
     # --- pretrain-base: the tiny model trained from scratch (stand-in for a pretrained XLS-R)

@@ -6,7 +6,10 @@ so they are set by whoever launches `python -m trainer`, not by the trainer itse
 
 from __future__ import annotations
 
-from typing import Mapping
+import math
+import os
+from pathlib import Path
+from typing import Mapping, Optional
 
 CPU_ENV = {
     # Idle OpenMP threads sleep instead of spinning: loader workers and tests share few cores.
@@ -24,3 +27,22 @@ CPU_ENV = {
 def with_cpu_env(env: Mapping[str, str]) -> dict[str, str]:
     """`env` plus CPU_ENV; values already in `env` win, so a user's own tuning is kept."""
     return {**CPU_ENV, **env}
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by its cgroup's CPU quota (a pod's
+    CPU limit, which the affinity mask does not show)."""
+    cpus = len(os.sched_getaffinity(0))
+    quota = _cgroup_cpu_quota()
+    return cpus if quota is None else min(cpus, max(1, math.ceil(quota)))
+
+
+def _cgroup_cpu_quota() -> Optional[float]:
+    try:  # cgroup v2: "<quota|max> <period>"
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+    except (OSError, ValueError):
+        try:  # cgroup v1
+            quota, period = (Path(f"/sys/fs/cgroup/cpu/cpu.cfs_{name}_us").read_text().strip() for name in ("quota", "period"))
+        except OSError:
+            return None
+    return None if quota in ("max", "-1") else int(quota) / int(period)

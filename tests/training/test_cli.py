@@ -32,7 +32,10 @@ def test_smoke_preset_runs_as_is(tmp_path):
     assert data["hours"] > 0 and data["speakers"] >= 1
     assert list((output / "tensorboard").glob("events.out.tfevents.*"))
     assert re.search(r"parameters, [\d,]+ trainable", result.stderr)
-    line = re.search(r"step 1/6 \| epoch [\d.]+ \| loss [\d.]+ \| lr [\d.e+-]+ \| grad_norm [\d.]+ \| [\d.]+ audio-s/s \| eta \S+", result.stderr)
+    line = re.search(
+        r"step 1/6 \| epoch [\d.]+ \| loss [\d.]+ \| lr [\d.e+-]+ \| grad_norm [\d.]+ \| [\d.]+ audio-s/s \| "
+        r"padding [\d.]+% \| \d+ shapes \| loader wait \d+% \| eta \S+", result.stderr,
+    )
     assert line, result.stderr[-2000:]
 
 

@@ -1,15 +1,15 @@
 """On-the-fly waveform perturbation: speed (0.9/1.0/1.1, Kaldi-style resampling that changes
 tempo and pitch together) and pitch (sox's `pitch` effect: pitch only, tempo kept).
 
-Every utterance draws from its own generator seeded by (seed, epoch, index), so augmentation is
-the same whichever data-loader worker runs it and a resumed run sees the same audio.
+The speed factor of each utterance and epoch comes from the batch plan (sampler.speed_factors);
+the pitch shift draws from the utterance's own generator seeded by (seed, epoch, index). Both are
+the same whichever data-loader worker runs them, and a resumed run sees the same audio.
 """
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import soxr
@@ -40,14 +40,13 @@ def shift_pitch(audio: np.ndarray, semitones: float, sample_rate: int = SAMPLE_R
 
 @dataclass
 class Perturbation:
-    """Random speed factor from `speeds` and pitch shift uniform in +-`pitch_semitones`."""
+    """Speed by the factor the batch plan drew for the utterance (trainer.training.sampler plans
+    batches on the lengths the model sees), then pitch shifted uniformly in +-`pitch_semitones`."""
 
-    speeds: Sequence[float] = field(default_factory=lambda: (0.9, 1.0, 1.1))
     pitch_semitones: float = 0.0
 
-    def __call__(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if self.speeds:
-            audio = change_speed(audio, float(rng.choice(self.speeds)))
+    def __call__(self, audio: np.ndarray, speed: float, rng: np.random.Generator) -> np.ndarray:
+        audio = change_speed(audio, speed)
         if self.pitch_semitones > 0:
             audio = shift_pitch(audio, float(rng.uniform(-self.pitch_semitones, self.pitch_semitones)))
         return audio

@@ -54,6 +54,7 @@ class Progress:
     epoch: int = 0
     batch_in_epoch: int = 0  # this rank's batches consumed in `epoch`
     audio_seconds: float = 0.0  # training audio seen, all ranks
+    padded_audio_seconds: float = 0.0  # the same with the batches' padding
     best_metric: Optional[float] = None
     best_step: int = 0
     evals_since_best: int = 0

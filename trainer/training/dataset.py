@@ -1,8 +1,9 @@
 """What a batch holds: manifest rows -> (perturbed) waveforms and CTC label ids.
 
 The dataset is map-style over manifest rows (metadata only; audio is read per item by the
-loader workers, never all at once). Keys are `(epoch, index)` pairs so that augmentation can be
-seeded per utterance and epoch. Unreadable audio does not stop training: the item comes back as a
+loader workers, never all at once). Keys (`ItemKey`) carry the epoch and row index (augmentation is
+seeded per utterance and epoch) and what the batch plan decided: the speed factor and the rung of
+the length ladder the batch is padded to. Unreadable audio does not stop training: the item comes back as a
 `Skipped` record, the collator drops it from the batch and reports it, and the trainer counts it.
 
 Batch format (B utterances, T samples of the longest, U labels of the longest):
@@ -10,7 +11,7 @@ Batch format (B utterances, T samples of the longest, U labels of the longest):
     attention_mask  int64   [B, T]  1 on real samples
     labels          int64   [B, U]  label ids, -100 on padding
     seconds         float           real audio seconds in the batch
-    padded_seconds  float           B x T / sample rate
+    padded_seconds  float           B x T / sample rate (T: a rung of the length ladder)
     utt_ids         list[str]
     texts           list[str]       transcripts; `pronounced` their pronounced forms or None
     skipped         list[Skipped]   items dropped because their audio could not be read
@@ -20,7 +21,7 @@ An all-skipped batch has `input_values` None.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
@@ -29,6 +30,14 @@ from transformers import Wav2Vec2FeatureExtractor
 from trainer.data.audio import SAMPLE_RATE, AudioError, load_audio
 from trainer.model.processor import TextCodec
 from trainer.training.augment import Perturbation
+from trainer.training.sampler import LengthLadder
+
+
+class ItemKey(NamedTuple):
+    epoch: int
+    index: int
+    speed: float = 1.0
+    samples: int = 0  # the padded length the plan gave the item's batch (0: its own length)
 
 
 @dataclass(frozen=True)
@@ -50,21 +59,22 @@ class SpeechDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any] | Skipped:
-        epoch, index = key
+    def __getitem__(self, key: ItemKey) -> dict[str, Any] | Skipped:
+        epoch, index, speed, samples = key
         row = self.rows[index]
         try:
             audio = load_audio(row["audio_filepath"])
         except AudioError as exc:
             return Skipped(row["utt_id"], row["audio_filepath"], exc.reason)
         if self.perturb is not None:
-            audio = self.perturb(audio, np.random.default_rng([self.seed, epoch, index]))
+            audio = self.perturb(audio, speed, np.random.default_rng([self.seed, epoch, index]))
         return {
             "utt_id": row["utt_id"],
             "audio": audio,
             "labels": self.codec.encode_row(row),
             "text": row["text"],
             "pronounced": row.get("pronounced"),
+            "pad_to": samples,
         }
 
 
@@ -74,10 +84,14 @@ class CTCCollator:
 
     `min_samples` pads every batch to at least that many samples: SpecAugment's time masks need
     `mask_time_length` frames in the padded batch, or transformers raises on very short clips.
+    A batch is padded to the length its plan gave it (items' `pad_to`), and with a `ladder` up to
+    a rung of it, so that a clip longer than planned (a manifest duration rounded down) still
+    lands on a rung rather than on a shape of its own.
     """
 
     features: Wav2Vec2FeatureExtractor
     min_samples: int = 0
+    ladder: Optional[LengthLadder] = None
 
     def __call__(self, items: Sequence[dict[str, Any] | Skipped]) -> dict[str, Any]:
         kept = [x for x in items if not isinstance(x, Skipped)]
@@ -85,7 +99,9 @@ class CTCCollator:
         batch: dict[str, Any] = {"skipped": skipped, "utt_ids": [x["utt_id"] for x in kept], "input_values": None}
         if not kept:
             return {**batch, "seconds": 0.0, "padded_seconds": 0.0, "texts": [], "pronounced": []}
-        longest = max(self.min_samples, max(len(x["audio"]) for x in kept))
+        longest = max(self.min_samples, *(max(len(x["audio"]), x.get("pad_to", 0)) for x in kept))
+        if self.ladder is not None:
+            longest = int(self.ladder.padded_samples(longest))
         inputs = self.features(
             [x["audio"] for x in kept],
             sampling_rate=SAMPLE_RATE,

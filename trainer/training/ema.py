@@ -26,8 +26,8 @@ class EMA:
     def update(self) -> None:
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for name, param in self.params.items():
-            self.shadow[name].lerp_(param.detach().float(), 1.0 - decay)
+        # One multi-tensor kernel for all weights (a loop of small kernels on CPU).
+        torch._foreach_lerp_(list(self.shadow.values()), [p.detach().float() for p in self.params.values()], 1.0 - decay)
 
     @contextlib.contextmanager
     def applied(self) -> Iterator[None]:

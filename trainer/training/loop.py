@@ -4,7 +4,9 @@
             can learn, trainer.data.screening; too many skipped is exit 78) -> optimizer and
             linear warmup/decay schedule -> resume from the latest complete checkpoint, or warm
             start from --init-from (weights only) -> accelerate.prepare (device, DDP, autocast)
-    train:  steps over duration-bucketed batches; every `log_steps` a plain log line, every
+    train:  steps over duration-bucketed batches padded to a ladder of lengths (few distinct
+            shapes); loss and grad norm stay on the device between log steps (no per-step host
+            synchronisation); every `log_steps` a plain log line, every
             `eval_steps` a validation with the EMA weights (best -> checkpoint-best, early
             stopping), every `save_steps` a checkpoint; SIGTERM -> finish the step, save, exit 75
     finish: final validation, final checkpoint, metrics.json
@@ -48,12 +50,14 @@ from trainer.exit_codes import ConfigError
 from trainer.model.factory import min_samples_for_frames
 from trainer.model.lora import HEAD
 from trainer.model.processor import TextCodec, save_processor
+from trainer.model.step_options import apply_step_options
+from trainer.runtime_env import usable_cpus
 from trainer.storage import S3Store, open_store
 from trainer.training import checkpoint as ckpt
 from trainer.training.augment import Perturbation
-from trainer.training.dataset import CTCCollator, SpeechDataset
+from trainer.training.dataset import CTCCollator, ItemKey, SpeechDataset
 from trainer.training.ema import EMA
-from trainer.training.sampler import DurationBucketSampler, plan_eval_batches
+from trainer.training.sampler import DurationBucketSampler, LengthLadder, PlannedBatch, plan_eval_batches, plan_summary
 
 _log = logging.getLogger("trainer.training")
 TENSORBOARD_DIR = "tensorboard"
@@ -76,11 +80,30 @@ class Method(Protocol):
 
 @dataclass
 class StepStats:
-    loss: float
-    grad_norm: float
+    loss: torch.Tensor  # on the device, this rank's; read only when logged
+    grad_norm: torch.Tensor
     seconds: float  # real audio, all ranks
     padded_seconds: float
     stop_requested: bool
+
+
+MODEL_INPUTS = ("input_values", "attention_mask", "labels")
+
+
+@dataclass
+class Window:
+    """Counters over the steps since the last log line (host floats: no device reads)."""
+
+    started: float = dataclasses.field(default_factory=time.monotonic)
+    steps: int = 0
+    seconds: float = 0.0
+    padded_seconds: float = 0.0
+    loader_wait: float = 0.0
+
+    def add(self, stats: StepStats) -> None:
+        self.steps += 1
+        self.seconds += stats.seconds
+        self.padded_seconds += stats.padded_seconds
 
 
 def seed_everything(seed: int) -> None:
@@ -128,6 +151,14 @@ def _own_process_group(worker_id: int) -> None:
     exits on its own when the trainer dies (the loader's parent watchdog).
     """
     os.setpgid(0, 0)
+
+
+def loader_workers(requested: int) -> int:
+    """`requested`, or for -1 the CPUs this process may use (shared with the other processes of
+    its node) less one for the process itself."""
+    if requested >= 0:
+        return requested
+    return max(1, usable_cpus() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")) - 1)
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
@@ -183,14 +214,15 @@ class TrainingRun:
         self.sampler = DurationBucketSampler(
             [r["duration"] for r in self.train_rows],
             cfg.max_batch_seconds,
+            self.ladder,
             cfg.seed,
+            tuple(cfg.speed_perturb),
             self.acc.process_index,
             self.acc.num_processes,
         )
-        self.train_set = SpeechDataset(
-            self.train_rows, self.codec, cfg.seed, Perturbation(tuple(cfg.speed_perturb), cfg.pitch_perturb_semitones)
-        )
+        self.train_set = SpeechDataset(self.train_rows, self.codec, cfg.seed, Perturbation(cfg.pitch_perturb_semitones))
         self.val_set = SpeechDataset(self.val_rows, self.codec, cfg.seed)
+        self.num_workers = loader_workers(cfg.num_workers)
 
     def _screen(self, rows: list[dict], flag: str, invalid: dict[str, int], fastest_speed: float) -> tuple[list[dict], SkipTally]:
         """The rows this model can learn from, with measured durations (trainer.data.screening)."""
@@ -208,6 +240,8 @@ class TrainingRun:
         if cfg.gradient_checkpointing:
             enable_gradient_checkpointing(model)
         self.model = model.to(self.acc.device)
+        for option in apply_step_options(model, cfg, bf16=self.acc.mixed_precision == "bf16"):
+            _log.info("step option: %s", option)
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         total, trainable = count_parameters(model)
         _log.info(
@@ -218,8 +252,11 @@ class TrainingRun:
             f"{trainable:,}",
             100.0 * trainable / total,
         )
+        self.ladder = LengthLadder(cfg.pad_ladder_step)
         self.collator = CTCCollator(
-            self.processor.feature_extractor, min_samples_for_frames(model.config, model.config.mask_time_length + 1)
+            self.processor.feature_extractor,
+            min_samples_for_frames(model.config, model.config.mask_time_length + 1),
+            self.ladder,
         )
         self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
 
@@ -239,7 +276,11 @@ class TrainingRun:
                 f"processes={self.acc.num_processes}, epochs={epochs})"
             )
         self.total_steps = total
-        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        # One fused kernel for all parameters instead of a loop of small ones (CUDA and CPU have it).
+        fused = self.acc.device.type in ("cuda", "cpu")
+        self.optimizer = torch.optim.AdamW(
+            self._param_groups(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=fused
+        )
         self.warmup_steps = math.ceil(cfg.warmup_ratio * total)
         self.scheduler = get_linear_schedule_with_warmup(self.optimizer, self.warmup_steps, total)
         self.progress = ckpt.Progress(total_steps=total, config=dataclasses.asdict(cfg))
@@ -305,12 +346,12 @@ class TrainingRun:
             _log.warning("resuming with a config that differs from the checkpoint's: %s", changed)
 
     # ------------------------------------------------------------------------------ loaders
-    def _loader(self, dataset: SpeechDataset, keyed_batches: list[list[tuple[int, int]]]) -> torch.utils.data.DataLoader:
+    def _loader(self, dataset: SpeechDataset, keyed_batches: list[list[ItemKey]]) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(
             dataset,
             batch_sampler=keyed_batches,
             collate_fn=self.collator,
-            num_workers=self.cfg.num_workers,
+            num_workers=self.num_workers,
             # A private generator keeps loader start-up from drawing on the global RNG, which
             # would make a resumed run's random stream differ from an uninterrupted one.
             generator=torch.Generator().manual_seed(self.cfg.seed),
@@ -318,10 +359,15 @@ class TrainingRun:
             worker_init_fn=_own_process_group,
         )
 
-    def _eval_batches(self) -> list[list[tuple[int, int]]]:
-        plan = plan_eval_batches([r["duration"] for r in self.val_rows], self.cfg.max_batch_seconds)
+    def _eval_batches(self) -> list[list[ItemKey]]:
+        plan = plan_eval_batches([r["duration"] for r in self.val_rows], self.cfg.max_batch_seconds, self.ladder)
         mine = plan[self.acc.process_index :: self.acc.num_processes]
-        return [[(0, i) for i in batch] for batch in mine]
+        return [[ItemKey(0, i, 1.0, batch.samples) for i in batch.indices] for batch in mine]
+
+    def _epoch_keys(self, epoch: int, plan: list[PlannedBatch], start: int, stop: int) -> list[list[ItemKey]]:
+        """Loader keys of `plan[start:stop]`: each utterance with its speed factor and padded length."""
+        speeds = self.sampler.speed_factors(epoch)
+        return [[ItemKey(epoch, i, float(speeds[i]), batch.samples) for i in batch.indices] for batch in plan[start:stop]]
 
     # ------------------------------------------------------------------------------ steps
     def _dummy_batch(self) -> dict[str, torch.Tensor]:
@@ -337,25 +383,35 @@ class TrainingRun:
     def _forward_loss(self, batch: dict[str, Any]) -> torch.Tensor:
         empty = batch["input_values"] is None
         inputs = self._dummy_batch() if empty else batch
-        out = self.model(
-            input_values=inputs["input_values"].to(self.acc.device),
-            attention_mask=inputs["attention_mask"].to(self.acc.device),
-            labels=inputs["labels"].to(self.acc.device),
-        )
+        # Pinned (on CUDA) host batches: copies overlap the running step instead of waiting for it.
+        out = self.model(**{key: inputs[key].to(self.acc.device, non_blocking=True) for key in MODEL_INPUTS})
         return out.loss * 0.0 if empty else out.loss
 
+    def _next_batch(self, batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
+        """The loader's next batch; time spent waiting for it and its shape are recorded."""
+        started = time.perf_counter()
+        batch = next(batches)
+        self.window.loader_wait += time.perf_counter() - started
+        if batch["input_values"] is not None:
+            self.shapes_seen.add(tuple(batch["input_values"].shape))
+        return batch
+
     def _train_step(self, batches: Iterator[dict[str, Any]]) -> StepStats:
+        """One optimizer step. Nothing here waits for the device: the loss and the gradient norm
+        stay device tensors (float64 sum, as Python floats added them), audio seconds are counted
+        on the host from the batches, and clipping, AdamW and EMA run as device kernels."""
         cfg = self.cfg
         self.model.train()
-        loss_sum = seconds = padded = 0.0
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.acc.device)
+        seconds = padded = 0.0
         for micro in range(cfg.grad_accum):
-            batch = next(batches)
+            batch = self._next_batch(batches)
             self._count_skipped(batch["skipped"])
             sync = micro == cfg.grad_accum - 1
             with contextlib.nullcontext() if sync else self.acc.no_sync(self.model):
                 loss = self._forward_loss(batch) / cfg.grad_accum
                 self.acc.backward(loss)
-            loss_sum += float(loss.detach())
+            loss_sum += loss.detach()
             seconds += batch["seconds"]
             padded += batch["padded_seconds"]
         grad_norm = self.acc.clip_grad_norm_(self.trainable, cfg.max_grad_norm)
@@ -364,13 +420,12 @@ class TrainingRun:
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.update()
-        shared = torch.tensor(
-            [loss_sum, seconds, padded, float(self.stop_requested)], dtype=torch.float64, device=self.acc.device
-        )
-        if self.acc.num_processes > 1:
-            shared = self.acc.reduce(shared, "sum")
-        loss_avg = float(shared[0]) / self.acc.num_processes
-        return StepStats(loss_avg, float(grad_norm), float(shared[1]), float(shared[2]), bool(shared[3] > 0))
+        stop = self.stop_requested
+        if self.acc.num_processes > 1:  # all ranks must agree on stopping at this step
+            shared = torch.tensor([seconds, padded, float(stop)], dtype=torch.float64, device=self.acc.device)
+            seconds, padded, stop_votes = self.acc.reduce(shared, "sum").tolist()
+            stop = stop_votes > 0
+        return StepStats(loss_sum, grad_norm, seconds, padded, stop)
 
     def _count_skipped(self, skipped: list) -> None:
         for item in skipped:
@@ -501,6 +556,7 @@ class TrainingRun:
         """metrics.json: best and final validation results and whether the phase target was met."""
         p, cfg = self.progress, self.cfg
         best = next((h for h in p.history if h["step"] == p.best_step), None)
+        plan = self.sampler.epoch_batches(p.epoch)
         target = cfg.wer_target or None
         return {
             "phase": cfg.phase,
@@ -517,8 +573,10 @@ class TrainingRun:
             "stop_reason": p.stop_reason,
             "steps": p.step,
             "total_steps": p.total_steps,
-            "epochs": p.epoch + p.batch_in_epoch / max(1, len(self.sampler.epoch_batches(p.epoch))),
+            "epochs": p.epoch + p.batch_in_epoch / max(1, len(plan)),
             "train_audio_hours": p.audio_seconds / 3600.0,
+            "train_padding_fraction": 1.0 - p.audio_seconds / p.padded_audio_seconds if p.padded_audio_seconds else 0.0,
+            "epoch_plan": plan_summary(plan, self.sampler.epoch_durations(p.epoch)),  # batches, shapes, padding
             "skipped_audio": {"count": p.skipped_audio, "examples": p.skipped_examples},
             "invalid_manifest_rows": self.invalid_rows,
             "skipped_rows": {"train": self.train_skips.to_dict(), "val": self.val_skips.to_dict()},
@@ -532,21 +590,33 @@ class TrainingRun:
         _log.warning("SIGTERM: finishing the current step, then saving a checkpoint")
         self.stop_requested = True
 
-    def _log_line(self, stats: StepStats, started: float, steps_done: int) -> None:
-        p = self.progress
-        elapsed = time.monotonic() - started
-        rate = self._window_seconds / max(elapsed, 1e-9)
-        eta = timedelta(seconds=int(elapsed / max(steps_done, 1) * (p.total_steps - p.step)))
+    def _log_line(self, stats: StepStats) -> None:
+        """The log step's loss (mean over ranks) and grad norm, read from the device only here;
+        throughput, padding and loader waiting over the steps since the last line."""
+        p, w = self.progress, self.window
+        loss = stats.loss
+        if self.acc.num_processes > 1:
+            loss = self.acc.reduce(loss, "sum") / self.acc.num_processes
+        loss_value, grad_norm = float(loss), float(stats.grad_norm)
+        elapsed = time.monotonic() - w.started
+        rate = w.seconds / max(elapsed, 1e-9)
+        padding = 1 - w.seconds / max(w.padded_seconds, 1e-9)
+        waiting = w.loader_wait / max(elapsed, 1e-9)
+        eta = timedelta(seconds=int(elapsed / max(w.steps, 1) * (p.total_steps - p.step)))
         epoch = p.epoch + p.batch_in_epoch / max(1, self._epoch_batches)
         lr = self.scheduler.get_last_lr()[0]
         _log.info(
-            "step %d/%d | epoch %.2f | loss %.4f | lr %.2e | grad_norm %.3f | %.1f audio-s/s | eta %s",
-            p.step, p.total_steps, epoch, stats.loss, lr, stats.grad_norm, rate, eta,
+            "step %d/%d | epoch %.2f | loss %.4f | lr %.2e | grad_norm %.3f | %.1f audio-s/s | padding %.1f%% | "
+            "%d shapes | loader wait %.0f%% | eta %s",
+            p.step, p.total_steps, epoch, loss_value, lr, grad_norm, rate, 100 * padding,
+            len(self.shapes_seen), 100 * waiting, eta,
         )
         if self.main:
-            for key, value in (("loss", stats.loss), ("lr", lr), ("grad_norm", stats.grad_norm), ("audio_seconds_per_second", rate)):
+            for key, value in (
+                ("loss", loss_value), ("lr", lr), ("grad_norm", grad_norm), ("audio_seconds_per_second", rate),
+                ("padding_fraction", padding), ("loader_wait_fraction", waiting), ("batch_shapes", len(self.shapes_seen)),
+            ):
                 self.writer.add_scalar(f"train/{key}", value, p.step)
-            self.writer.add_scalar("train/padding_fraction", 1 - stats.seconds / max(stats.padded_seconds, 1e-9), p.step)
 
     def train(self) -> int:
         p = self.progress
@@ -577,7 +647,8 @@ class TrainingRun:
             p.total_steps, len(self.train_rows), sum(r["duration"] for r in self.train_rows) / 3600,
             self.acc.num_processes, cfg.max_batch_seconds,
         )
-        window_start, window_steps, self._window_seconds = time.monotonic(), 0, 0.0
+        self.window = Window()
+        self.shapes_seen: set[tuple[int, ...]] = set()
         while True:
             if p.step >= p.total_steps:  # resumed a run whose schedule is already done
                 self._record_eval(self.evaluate())
@@ -585,19 +656,23 @@ class TrainingRun:
             plan = self.sampler.epoch_batches(p.epoch)
             usable = len(plan) // cfg.grad_accum * cfg.grad_accum
             self._epoch_batches = usable
-            keyed = [[(p.epoch, i) for i in batch] for batch in plan[p.batch_in_epoch : usable]]
-            batches = iter(self._loader(self.train_set, keyed))
+            summary = plan_summary(plan[:usable], self.sampler.epoch_durations(p.epoch))
+            _log.info(
+                "epoch %d: %d batches, %d distinct shapes, %.1f%% padding; %d loader workers",
+                p.epoch, usable, summary["shapes"], 100 * summary["padding"], self.num_workers,
+            )
+            batches = iter(self._loader(self.train_set, self._epoch_keys(p.epoch, plan, p.batch_in_epoch, usable)))
             stop_reason = ""
             while p.batch_in_epoch < usable and p.step < p.total_steps:
                 stats = self._train_step(batches)
                 p.step += 1
                 p.batch_in_epoch += cfg.grad_accum
                 p.audio_seconds += stats.seconds
-                window_steps += 1
-                self._window_seconds += stats.seconds
+                p.padded_audio_seconds += stats.padded_seconds
+                self.window.add(stats)
                 if p.step % cfg.log_steps == 0 or p.step == p.total_steps:
-                    self._log_line(stats, window_start, window_steps)
-                    window_start, window_steps, self._window_seconds = time.monotonic(), 0, 0.0
+                    self._log_line(stats)
+                    self.window = Window()
                 evaluated = False
                 if p.step % cfg.eval_steps == 0 or p.step == p.total_steps:
                     evaluated = True
