@@ -12,8 +12,8 @@ sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 # espeak-ng speaks the synthetic Korean corpus and gives phonemes for PER; sox shapes voices.
 apt_packages=(espeak-ng sox)
-# etcd + Go toolchain build and run a real kube-apiserver for the Kubernetes tests.
-(( with_test_servers )) && apt_packages+=(etcd-server golang-go rsync dpkg-dev openssl)
+# etcd + Go toolchain (+ the fixed reflect2, see build_kube.sh) build and run a real kube-apiserver for the tests.
+(( with_test_servers )) && apt_packages+=(etcd-server golang-go golang-github-modern-go-reflect2-dev rsync dpkg-dev openssl)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -30,12 +30,18 @@ def _parse(path: Path) -> dict[str, Any]:
 
 def for_old_servers(schema: Any) -> Any:
     """The CRD without its empty-string defaults, which the v1.20 test server reads as null and
-    rejects (newer servers accept them; the objects rendered here never rely on them)."""
-    if isinstance(schema, dict):
-        return {k: for_old_servers(v) for k, v in schema.items() if not (k == "default" and v == "")}
+    rejects (newer servers accept them; the objects rendered here never rely on them). A list-map key
+    must have a default or be required there, so such a key becomes required (rendered items name it)."""
     if isinstance(schema, list):
         return [for_old_servers(v) for v in schema]
-    return schema
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: for_old_servers(v) for k, v in schema.items() if not (k == "default" and v == "")}
+    items = schema.get("items", {})
+    keys = [k for k in schema.get("x-kubernetes-list-map-keys", []) if items.get("properties", {}).get(k, {}).get("default") == ""]
+    if keys:
+        out["items"]["required"] = sorted({*items.get("required", []), *keys})
+    return out
 
 
 def _strict(schema: Any) -> Any:

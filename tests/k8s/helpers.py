@@ -61,6 +61,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "storage": {"pvc": {"claimName": "shared-data"}},
     },
 }
+# Runs that use the engines: one Argo Workflow (chain: argo), JobSets (multinode: jobset).
+ARGO_CASES = {
+    "embedded": {**SAMPLES["embedded-two-ranks"], "orchestrator": {"chain": "argo"}},
+    "multinode": SAMPLES["argo-multinode"],
+    "kueue-rwo": {**SAMPLES["kueue-side-by-side"], "orchestrator": {"chain": "argo", "maxParallel": 2}},
+}
+JOBSET_CASES = {
+    "orchestrator": SAMPLES["jobset-kueue"],
+    "argo": {**SAMPLES["jobset-kueue"], "orchestrator": {"chain": "argo"}},
+}
 
 
 
@@ -74,3 +84,7 @@ def helm_path(version: str) -> Path:
 def all_manifests(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Top-level objects and the Jobs inside the plan ConfigMap (the steps and their marker checks)."""
     return [*objects, *render.plan_jobs(objects)]
+
+
+def workflow(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(o for o in objects if o["kind"] == "Workflow")

@@ -5,6 +5,8 @@ exit code, termination message), and the real job controller turns that into Job
 For marker-check pods it does what the container would do, running the check command's logic on
 a local folder standing in for the PVC mounted at /storage.
 Fields newer than 1.20 (podFailurePolicy, ...) are dropped by this server; the schema tests cover them.
+The engines' CRDs (Argo's Workflow, JobSet; copies in tests/k8s/crds/) are installed for the tests
+of the engines' section only, and removed after it.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from trainer import exit_codes  # noqa: E402
 from trainer.exit_codes import ConfigError  # noqa: E402
 from trainer.pipeline import config as C  # noqa: E402
 from trainer.pipeline import markers, render  # noqa: E402
-from trainer.pipeline.cluster import RUN_KINDS, STORAGE_KIND, Cluster  # noqa: E402
+from trainer.pipeline.cluster import ENGINES, RUN_KINDS, STORAGE_KIND, WORKFLOW_KIND, Cluster  # noqa: E402
 from trainer.pipeline.orchestrator import MISSING, PRESENT, Chain, ChainPlan  # noqa: E402
 
-from .helpers import helm_path  # noqa: E402
+from . import crds  # noqa: E402
+from .helpers import ARGO_CASES, JOBSET_CASES, helm_path, workflow  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -272,15 +275,21 @@ def test_cancel_deletes_the_run_and_keeps_its_storage_unless_asked(api: Any, nam
     wait_for(lambda: cluster.get("v1", "PersistentVolumeClaim", "cx-storage") is None, "the claim to go")
 
 
+CI_VALUES = render.CHART_DIR / "ci" / "ci-values.yaml"
+
+
+def helm_env(kube: KubeServer, home: Path) -> dict[str, str]:
+    return {"KUBECONFIG": str(kube.kubeconfig), "HOME": str(home), "PATH": "/usr/bin:/bin",
+            "HELM_CACHE_HOME": str(home / "helm-cache"), "HELM_CONFIG_HOME": str(home / "helm-config"),
+            "HELM_DATA_HOME": str(home / "helm-data")}
+
+
 @pytest.mark.parametrize("version", ["v3", "v4"])
 def test_helm_install_succeeds(version: str, kube: KubeServer, api: Any, namespace: str) -> None:
     helm = helm_path(version)
     release = f"ci{version}"
-    ci_values = render.CHART_DIR / "ci" / "ci-values.yaml"
-    env = {"KUBECONFIG": str(kube.kubeconfig), "HOME": str(kube.workdir), "PATH": "/usr/bin:/bin",
-           "HELM_CACHE_HOME": str(kube.workdir / "helm-cache"), "HELM_CONFIG_HOME": str(kube.workdir / "helm-config"),
-           "HELM_DATA_HOME": str(kube.workdir / "helm-data")}
-    proc = subprocess.run([str(helm), "install", release, str(render.CHART_DIR), "-n", namespace, "-f", str(ci_values)],
+    env = helm_env(kube, kube.workdir)
+    proc = subprocess.run([str(helm), "install", release, str(render.CHART_DIR), "-n", namespace, "-f", str(CI_VALUES)],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert f"kubectl logs -n {namespace} -f job/{release}-orchestrator" in proc.stdout  # NOTES
@@ -375,3 +384,94 @@ def test_an_engine_the_cluster_lacks_is_one_clear_error(flags: list[str], needle
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
     assert submit.main([*argv, "--dry-run"]) == exit_codes.CONFIG_ERROR
+
+
+# ----------------------------------------------------------------------------- the engines' CRDs installed
+
+
+@pytest.fixture(scope="class")
+def engine_crds(kube: KubeServer) -> Any:
+    """Argo's Workflow and JobSet served by the test server for one class of tests, removed after it, so
+    the tests of a cluster without the engines see none whatever the order."""
+    from kubernetes import client, config
+    from kubernetes.dynamic import DynamicClient
+
+    api = config.new_client_from_config(config_file=str(kube.kubeconfig))
+    extensions, apis = client.ApiextensionsV1Api(api), client.ApisApi(api)
+    installed = [crds.for_old_servers(crds.load(relative)) for relative in (crds.ARGO_WORKFLOW, crds.JOBSET)]
+    for crd in installed:
+        extensions.create_custom_resource_definition(crd, _preload_content=False)
+
+    def established(name: str) -> bool:
+        crd = json.loads(extensions.read_custom_resource_definition(name, _preload_content=False).data)
+        return any(c["type"] == "Established" and c["status"] == "True" for c in (crd.get("status") or {}).get("conditions") or [])
+
+    def served_groups() -> set[str]:
+        return {group.name for group in apis.get_api_versions().groups}
+
+    groups = {crd["spec"]["group"] for crd in installed}
+    for name in (crd["metadata"]["name"] for crd in installed):
+        wait_for(lambda name=name: established(name), f"CRD {name} to be established")
+    yield
+    for crd in installed:
+        extensions.delete_custom_resource_definition(crd["metadata"]["name"], _preload_content=False)
+    wait_for(lambda: not groups & served_groups(), "the engines' API groups to go", timeout_s=60)
+    DynamicClient(api).resources.invalidate_cache()  # the discovery cache on disk, which later clients read
+
+
+def dry_run(api: Any, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as the server would store it (created with dryRun=All)."""
+    from kubernetes.dynamic import DynamicClient
+
+    resource = DynamicClient(api).resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    return resource.create(body=obj, namespace=namespace, dry_run="All").to_dict()
+
+
+def lost(sent: Any, stored: Any, path: str = "") -> list[str]:
+    """What of `sent` the server did not keep as sent: a v1.20 server prunes fields its CRD does not
+    know instead of rejecting them (fields it adds, defaults and metadata, are not losses)."""
+    if isinstance(sent, dict) and isinstance(stored, dict):
+        return [loss for key, value in sent.items()
+                for loss in (lost(value, stored[key], f"{path}.{key}") if key in stored else [f"{path}.{key}: pruned"])]
+    if isinstance(sent, list) and isinstance(stored, list) and len(sent) == len(stored):
+        return [loss for i, (a, b) in enumerate(zip(sent, stored)) for loss in lost(a, b, f"{path}[{i}]")]
+    return [] if sent == stored else [f"{path}: sent {sent!r}, stored {stored!r}"]
+
+
+ENGINE_CASES = {**{f"argo-{name}": values for name, values in ARGO_CASES.items()},
+                **{f"jobset-{name}": values for name, values in JOBSET_CASES.items()}}
+
+
+@pytest.mark.usefixtures("engine_crds")
+class TestWithTheEnginesInstalled:
+    @pytest.mark.parametrize("case", sorted(ENGINE_CASES))
+    def test_the_server_keeps_every_field_of_each_workflow_and_jobset(self, case: str, renderer: Any, api: Any,
+                                                                      namespace: str) -> None:
+        values = ENGINE_CASES[case]
+        objects = renderer(values, namespace)
+        engine_objects = [o for o in [*objects, *render.job_manifests(objects).values()] if o["kind"] in ENGINES]
+        assert {o["kind"] for o in engine_objects} == {kind for kind, used in [
+            ("Workflow", values.get("orchestrator", {}).get("chain") == "argo"), ("JobSet", values.get("multinode") == "jobset")] if used}
+        for obj in engine_objects:
+            assert lost(obj, dry_run(api, namespace, obj)) == [], f"{obj['kind']} {obj['metadata']['name']}"
+        assert Cluster(api, namespace, report=lambda _: None).submit(objects, dry_run=True) == "dry-run"  # the whole run
+
+    def test_a_field_the_crd_does_not_know_is_pruned_and_seen(self, api: Any, namespace: str) -> None:
+        wf = workflow(render.render_jinja(C.from_values(ARGO_CASES["embedded"]), namespace))
+        wf["spec"]["templates"][0]["dag"]["tasks"][0]["dependsOn"] = ["x"]  # Argo's field is `depends`
+        assert lost(wf, dry_run(api, namespace, wf)) == [".spec.templates[0].dag.tasks[0].dependsOn: pruned"]
+
+    @pytest.mark.parametrize("version", ["v3", "v4"])
+    def test_helm_install_with_the_argo_chain_succeeds(self, version: str, kube: KubeServer, api: Any,
+                                                       namespace: str, tmp_path: Path) -> None:
+        helm, release, env = helm_path(version), f"wf{version}", helm_env(kube, tmp_path)
+        proc = subprocess.run([str(helm), "install", release, str(render.CHART_DIR), "-n", namespace, "-f", str(CI_VALUES),
+                               "--set", "orchestrator.chain=argo"], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert f"The Argo Workflow {release} runs these steps" in proc.stdout  # NOTES
+        cluster = Cluster(api, namespace)
+        assert cluster.get(*WORKFLOW_KIND, release) is not None
+        assert cluster.get("batch/v1", "Job", f"{release}-orchestrator") is None
+        proc = subprocess.run([str(helm), "uninstall", release, "-n", namespace], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        wait_for(lambda: cluster.get(*WORKFLOW_KIND, release) is None, "the Workflow to go")

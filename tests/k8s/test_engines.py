@@ -1,9 +1,6 @@
 """`chain: argo`: the plan as one Argo Workflow, validated strictly against Argo's own CRD (a copy in
-tests/k8s/crds/) and checked to mirror the plan's DAG and Jobs.
-
-Not here: creating it in the test API server. The v1.20 server built with Go 1.19 installs the CRD
-but crashes (SIGSEGV in reflect2's map iteration, json-iterator encoding the object's metadata) on
-the first custom object it is sent, dry run or not, which would take every later test down with it."""
+tests/k8s/crds/) and checked to mirror the plan's DAG and Jobs; `--multinode jobset`: JobSets, likewise.
+Creating them in a real API server with the CRDs installed: test_apiserver.py."""
 
 from __future__ import annotations
 
@@ -18,28 +15,7 @@ from trainer.pipeline import render
 from trainer.pipeline.cluster import workflow_status
 
 from . import crds
-from .helpers import SAMPLES
-
-ARGO_CASES = {
-    "embedded": {**SAMPLES["embedded-two-ranks"], "orchestrator": {"chain": "argo"}},
-    "multinode": SAMPLES["argo-multinode"],
-    "kueue-rwo": {**SAMPLES["kueue-side-by-side"], "orchestrator": {"chain": "argo", "maxParallel": 2}},
-}
-
-
-@pytest.fixture(params=["jinja", "helm"])
-def renderer(request: pytest.FixtureRequest) -> Any:
-    def rendered(values: dict[str, Any]) -> list[dict[str, Any]]:
-        cfg = C.from_values(values)
-        if request.param == "helm":
-            return render.render_helm(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
-        return render.render_jinja(cfg, "asr")
-
-    return rendered
-
-
-def workflow(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    return next(o for o in objects if o["kind"] == "Workflow")
+from .helpers import ARGO_CASES, JOBSET_CASES, workflow
 
 
 @pytest.mark.parametrize("case", sorted(ARGO_CASES))
@@ -148,12 +124,6 @@ def test_status_of_an_argo_run_reads_the_workflows_nodes() -> None:
 
 
 # ----------------------------------------------------------------------------- JobSet
-
-
-JOBSET_CASES = {
-    "orchestrator": SAMPLES["jobset-kueue"],
-    "argo": {**SAMPLES["jobset-kueue"], "orchestrator": {"chain": "argo"}},
-}
 
 
 @pytest.mark.parametrize("case", sorted(JOBSET_CASES))

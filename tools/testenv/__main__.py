@@ -4,7 +4,7 @@
     checkov (policy suite)     tools/testenv/fetch_checkov.py (~1-2 min once)
     kube-apiserver, -controller-manager v1.20.2
                                tools/testenv/build_kube.sh   (~8 min of CPU once)
-etcd-server, golang-go, rsync and openssl come from apt (tools/setup.sh --test installs them).
+etcd-server, golang-go, golang-github-modern-go-reflect2-dev, rsync and openssl come from apt (tools/setup.sh --test installs them).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ HERE = Path(__file__).resolve().parent
 
 def prepare() -> int:
     from tools.testenv import fetch_checkov, fetch_helm
+    from tools.testenv.kube_server import KUBE_BIN
 
     fetch_helm.main()
     fetch_checkov.main()
-    subprocess.run(["bash", str(HERE / "build_kube.sh")], check=True)
+    subprocess.run(["bash", str(HERE / "build_kube.sh"), str(KUBE_BIN)], check=True)
     return 0
 
 

@@ -2,21 +2,30 @@
 # Build kube-apiserver and kube-controller-manager v1.20.2 from Debian bookworm's `kubernetes`
 # source package, for the tests in tests/k8s/ that need a real API server.
 #
-#   tools/testenv/build_kube.sh        # ~7 min of CPU once; a no-op when the binaries are cached
+#   tools/testenv/build_kube.sh DEST   # ~8 min of CPU once; a no-op when DEST holds the binaries
 #
-# Binaries go to ${KIDS_ASR_CACHE:-~/.cache/ko-child-asr}/kube-v1.20.2/ (never into the repo).
+# `python -m tools.testenv prepare` runs it with DEST = kube_server.KUBE_BIN, the one place that names
+# the build (outside the repo, under ~/.cache/ko-child-asr/).
 # Why a source build: no binary of a real apiserver can be downloaded here; Debian's source
 # package vendors every Go dependency, so it builds offline with GOPROXY=off. A plain `go build`
 # fails: the make route runs the code generators first (as debian/rules does).
+# The vendored github.com/modern-go/reflect2 1.0.1 is replaced by Debian's 1.0.2
+# (golang-github-modern-go-reflect2-dev): built with Go >= 1.18, 1.0.1 crashes the apiserver
+# (SIGSEGV in its map iteration, via json-iterator) on the first custom object it serves.
 set -euo pipefail
 
-CACHE="${KIDS_ASR_CACHE:-$HOME/.cache/ko-child-asr}"
-DEST="$CACHE/kube-v1.20.2"
+DEST="${1:?usage: build_kube.sh DEST (python -m tools.testenv prepare passes it)}"
+REFLECT2=/usr/share/gocode/src/github.com/modern-go/reflect2
 if [[ -x "$DEST/kube-apiserver" && -x "$DEST/kube-controller-manager" ]]; then
     echo "kube binaries cached in $DEST"
     exit 0
 fi
+if [[ ! -d "$REFLECT2" ]]; then
+    echo "missing $REFLECT2: apt-get install golang-github-modern-go-reflect2-dev (tools/setup.sh --test)" >&2
+    exit 1
+fi
 
+CACHE=$(dirname "$DEST")
 WORK="$CACHE/kube-build"
 mkdir -p "$WORK/lists/partial" "$DEST"
 cd "$WORK"
@@ -42,6 +51,9 @@ export CGO_ENABLED=0 KUBE_GIT_VERSION=v1.20.2 KUBE_GIT_TREE_STATE=clean
 mkdir -p "$GOPATH/src/k8s.io"
 ln -sfn "$WORK/${SRC_DIR#./}" "$GOPATH/src/k8s.io/kubernetes"
 cd "$GOPATH/src/k8s.io/kubernetes"
+# GO111MODULE=off (hack/lib/init.sh): the vendor tree is read as a GOPATH, modules.txt is not consulted.
+rm -rf vendor/github.com/modern-go/reflect2
+cp -r "$REFLECT2" vendor/github.com/modern-go/reflect2
 make WHAT="cmd/kube-apiserver cmd/kube-controller-manager"
 install -m 0755 _output/bin/kube-apiserver _output/bin/kube-controller-manager "$DEST/"
 cd "$CACHE" && chmod -R u+w "$WORK" && rm -rf "$WORK"  # 2 GB of sources and Go cache

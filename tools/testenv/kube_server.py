@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Optional
 
 CACHE = Path(os.environ.get("KIDS_ASR_CACHE", Path.home() / ".cache" / "ko-child-asr"))
-KUBE_BIN = CACHE / "kube-v1.20.2"
+# The build's name: a new suffix when build_kube.sh changes what it builds, so a cached old build is
+# not used (r2: reflect2 1.0.2, without which the server crashes on custom objects).
+KUBE_BIN = CACHE / "kube-v1.20.2-r2"
 APISERVER = KUBE_BIN / "kube-apiserver"
 CONTROLLER_MANAGER = KUBE_BIN / "kube-controller-manager"
 TOKEN = "admin-token-for-tests"
