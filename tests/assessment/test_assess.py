@@ -105,3 +105,21 @@ def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
     with pytest.raises(ConfigError, match="none of the models writes phones"):
         compare({"spelling": prompted["syllable"]}, {"test": str(prompted["manifest"])}, str(tmp_path / "c2"), CFG,
                 progress=False, assess_phones=True)
+
+
+def test_an_onnx_export_of_a_phone_model_is_assessed_like_the_model(prompted, tmp_path):
+    from trainer.cli import main
+    from trainer.model.onnx_runtime import ONNX_DIR, ONNX_FILES
+
+    export = tmp_path / "export"
+    assert main(["export", "--adapter", prompted["phone"], "--output", str(export), "--format", "onnx"]) == 0
+    onnx = assess(str(export / ONNX_DIR / ONNX_FILES["onnx"]), prompted["manifest"], str(tmp_path / "onnx"), CFG,
+                  progress=False)
+    torch = assess(prompted["phone"], prompted["manifest"], str(tmp_path / "torch"), CFG, progress=False)
+    assert onnx["utterances"] == torch["utterances"] and onnx["syllables"] == torch["syllables"]
+    lines = {
+        name: [json.loads(x) for x in (tmp_path / name / ASSESSMENT_FILE).read_text(encoding="utf-8").splitlines()]
+        for name in ("onnx", "torch")
+    }
+    assert [x["expected"] for x in lines["onnx"]] == [x["expected"] for x in lines["torch"]]
+    assert [x["gop"] for x in lines["onnx"]] == pytest.approx([x["gop"] for x in lines["torch"]], abs=1e-3)
