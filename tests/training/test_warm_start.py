@@ -1,5 +1,5 @@
 """Curriculum phases: phase 2 starts from phase 1's best adapter weights with a fresh optimizer,
-schedule and step count (not a resume of phase 1's training state)."""
+schedule and step count (not a resume of phase 1's training state), and scores them first."""
 
 from __future__ import annotations
 
@@ -47,6 +47,12 @@ def test_phase2_warm_starts_from_phase1_best_with_fresh_optimizer(smoke_data, tm
     assert state["step"] == 4 and state["config"]["init_from"] == str(phase1 / "checkpoint-best")
     metrics = json.loads((phase2 / "metrics.json").read_text())
     assert metrics["phase"] == 2 and metrics["wer_target"] == 0.18 and isinstance(metrics["target_met"], bool)
+    # Phase 2 first scores what it starts from (phase 1's best, on the same validation set), so its
+    # own best can only be as good or better: the curriculum never hands on a worse checkpoint.
+    phase1_best = json.loads((phase1 / "metrics.json").read_text())["best"]
+    assert state["history"][0]["step"] == 0
+    assert state["history"][0]["cer"] == pytest.approx(phase1_best["cer"], abs=1e-9)
+    assert metrics["best"]["cer"] <= phase1_best["cer"] + 1e-9
 
 
 def test_init_from_an_adapter_of_another_rank_is_a_config_error(smoke_data, tmp_path):

@@ -3,7 +3,8 @@
     setup:  seeds -> model (method.build) -> data (manifest rows checked against what this model
             can learn, trainer.data.screening; too many skipped is exit 78) -> optimizer and
             linear warmup/decay schedule -> resume from the latest complete checkpoint, or warm
-            start from --init-from (weights only) -> accelerate.prepare (device, DDP, autocast)
+            start from --init-from (weights only; validated at step 0 as the best so far)
+            -> accelerate.prepare (device, DDP, autocast)
     train:  steps over duration-bucketed batches padded to a ladder of lengths (few distinct
             shapes); loss and grad norm stay on the device between log steps (no per-step host
             synchronisation); every `log_steps` a plain log line, every
@@ -647,6 +648,10 @@ class TrainingRun:
             p.total_steps, len(self.train_rows), sum(r["duration"] for r in self.train_rows) / 3600,
             self.acc.num_processes, cfg.max_batch_seconds,
         )
+        if self.cfg.init_from and p.step == 0 and not p.history:
+            # A later curriculum phase starts as the previous phase's best: scored first, it is
+            # the best to beat, so a phase's checkpoint-best is never worse than where it began.
+            self._record_eval(self.evaluate())
         self.window = Window()
         self.shapes_seen: set[tuple[int, ...]] = set()
         while True:
