@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from safetensors.torch import load_file
-from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
+from transformers import Wav2Vec2Config, Wav2Vec2ForCTC, Wav2Vec2Processor
 
 from trainer.config import TrainConfig
 from trainer.model.factory import SCRATCH_FRONT_END, tiny_wav2vec2_config
@@ -15,8 +15,9 @@ from trainer.model.lora import training_overrides
 MODEL_WEIGHTS = "model.safetensors"
 
 
-def build_scratch_model(cfg: TrainConfig, processor: Wav2Vec2Processor) -> Wav2Vec2ForCTC:
-    config = tiny_wav2vec2_config(
+def scratch_config(cfg: TrainConfig, processor: Wav2Vec2Processor) -> Wav2Vec2Config:
+    """The architecture `pretrain-base` trains (also part of the base's cache key)."""
+    return tiny_wav2vec2_config(
         vocab_size=len(processor.tokenizer),
         hidden_size=cfg.hidden_size,
         num_layers=cfg.num_layers,
@@ -25,7 +26,10 @@ def build_scratch_model(cfg: TrainConfig, processor: Wav2Vec2Processor) -> Wav2V
         **SCRATCH_FRONT_END,
         **training_overrides(cfg),
     )
-    return Wav2Vec2ForCTC(config)
+
+
+def build_scratch_model(cfg: TrainConfig, processor: Wav2Vec2Processor) -> Wav2Vec2ForCTC:
+    return Wav2Vec2ForCTC(scratch_config(cfg, processor))
 
 
 def load_full_weights(model: Wav2Vec2ForCTC, folder: str | Path) -> None:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from trainer import exit_codes
 from trainer.config import RUNTIME, TrainConfig, fields_with
-from trainer.model.processor import UNITS_FILE, VOCAB_FILE
+from trainer.model.processor import UNITS_FILE, VOCAB_FILE, build_processor
+from trainer.model.scratch import scratch_config
 from trainer.storage import MARKER, join, open_store
 from trainer.training import checkpoint as ckpt
 from trainer.training.loop import run_training
@@ -38,13 +39,17 @@ _log = logging.getLogger(__name__)
 
 
 def inputs_digest(cfg: TrainConfig) -> str:
-    """Hash of everything the base's weights depend on: data, vocabulary and settings."""
+    """Hash of everything the base's weights depend on: data, vocabulary, settings and the
+    architecture built from them (a changed front end in code rebuilds the base too)."""
     h = hashlib.sha256()
     for path in (cfg.train_manifest, cfg.val_manifest, Path(cfg.vocab) / VOCAB_FILE, Path(cfg.vocab) / UNITS_FILE):
         h.update(Path(path).read_bytes())
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUNTIME_FIELDS}
     settings.update(train_manifest=None, val_manifest=None, vocab=None)  # contents hashed above
     h.update(json.dumps(settings, sort_keys=True).encode())
+    architecture = scratch_config(cfg, build_processor(cfg.vocab)).to_dict()
+    architecture.pop("transformers_version", None)
+    h.update(json.dumps(architecture, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
