@@ -55,6 +55,13 @@ def test_small_demo_chain_learns_and_reports(tmp_path):
           f"adult CER of the base {cer(summary, 'base', 'adult'):.3f}")
     assert p3 < base, (base, p3)
     assert min(p1, p2, p3) < base - 0.03, "the adapters should clearly improve on the base for child voices"
+    # The curriculum never hands on a worse model: each phase starts by scoring the checkpoint it
+    # warm-starts from, so its best on the child validation set is at least as good...
+    val = [json.loads((run_dir / "r32" / f"phase{n}" / "metrics.json").read_text())["best"]["cer"] for n in (1, 2, 3)]
+    assert val[0] >= val[1] >= val[2], val
+    # ... and on the held-out child speakers it does not get worse by more than sampling noise
+    # (a few utterances of one test speaker).
+    assert p2 <= p1 + 0.02 and p3 <= p2 + 0.02, (p1, p2, p3)
 
     # Running the same command again resumes: every finished phase and the report are skipped.
     again = submit(*args, timeout=600)

@@ -1,0 +1,101 @@
+"""Is the transfer real? LoRA on the adult-voice base vs the same architecture trained from scratch on
+the children's data, with the same training budget. Reads a finished local demo run.
+
+    make demo    # or: python tools/submit.py --phase all --rank 32 --local
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/bench/bench_transfer.py [--preset demo] [--rank 32] [--storage runs]
+
+The budget is what the three LoRA phases used: the sum of their optimizer steps (metrics.json) at
+the preset's `max_batch_seconds`, i.e. the same steps x padded audio seconds per step. The
+contender is `pretrain-base` (the base's architecture and from-scratch recipe) on phase 3's
+training manifest (all the child data the last phase saw), its best checkpoint picked on the same
+child validation set. Both are scored by `trainer compare` on the held-out child test set; the
+script prints the table and the ratio, and exits 1 when LoRA on the base does not win. A LoRA step
+costs less compute than a full one (frozen base), so the budget, if anything, favours the contender.
+The contender's model is cached under <run>/bench-transfer/ and reused while its inputs are unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tools.submit import build_config, build_parser  # noqa: E402
+from trainer import exit_codes  # noqa: E402
+from trainer.config import PHASES  # noqa: E402
+from trainer.exit_codes import ConfigError  # noqa: E402
+from trainer.pipeline import plan as P  # noqa: E402
+from trainer.runtime_env import with_cpu_env  # noqa: E402
+from trainer.training.configure import resolve  # noqa: E402
+
+
+def trainer(*args: str) -> None:
+    """Run `python -m trainer ARGS`, its output shown; stop on failure."""
+    done = subprocess.run([sys.executable, "-m", "trainer", *args], cwd=REPO, env=with_cpu_env(os.environ))
+    if done.returncode != 0:
+        raise SystemExit(f"python -m trainer {args[0]} failed (exit code {done.returncode})")
+
+
+def cer(summary: dict, name: str) -> float:
+    entry = next(m for m in summary["models"] if m["name"] == name)
+    return entry["results"][summary["main_test_set"]]["metrics"]["cer"]["value"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="demo", help="the demo's preset (default: demo)")
+    parser.add_argument("--rank", type=int, default=32, help="the LoRA rank of the demo run (default: 32)")
+    parser.add_argument("--storage", default="runs", help="the demo's --storage folder (default: runs)")
+    args = parser.parse_args()
+
+    # The demo run's own plan says where its data, phases and report are.
+    flags = ["--phase", "all", "--rank", str(args.rank), "--local", "--preset", args.preset, "--storage", args.storage]
+    cfg = build_config(build_parser().parse_args(flags))
+    root = str(Path(args.storage))
+    run_dir = P.join(root, P.build_plan(cfg, root).run)
+    data = P.data_dir(cfg, root)
+    phases = [P.phase_dir(run_dir, args.rank, phase) for phase in PHASES]
+    missing = [p for p in phases if not Path(p, P.PHASE_MARKER).is_file()]
+    if missing:
+        raise ConfigError(f"{missing[0]}: phase not finished; run the demo first (make demo, or tools/submit.py {' '.join(flags)})")
+
+    steps = sum(json.loads(Path(p, P.PHASE_MARKER).read_text(encoding="utf-8"))["steps"] for p in phases)
+    batch_seconds = resolve("train", args.preset, None, {"phase": 3, "max_steps": 1}).max_batch_seconds
+    print(f"budget: {steps} steps x {batch_seconds:g} s of padded audio (the LoRA phases 1-3 of {run_dir})", flush=True)
+
+    out = P.join(run_dir, "bench-transfer")
+    scratch = P.join(out, "scratch-child")
+    trainer(
+        "pretrain-base", "--preset", args.preset,
+        "--train-manifest", P.join(data, P.CURRICULUM_DIR, f"phase{max(PHASES)}.jsonl"),
+        "--val-manifest", P.join(data, P.VAL_MANIFEST), "--vocab", data, "--output", scratch,
+        "--max-steps", str(steps), "--max-batch-seconds", P.flag_value(float(batch_seconds)),
+    )
+    report = P.join(out, "report")
+    lora = P.join(phases[-1], P.CHECKPOINT_BEST)
+    trainer(
+        "compare", "--model", f"lora-on-base={lora}", "--model", f"scratch={scratch}",
+        "--manifest", P.join(data, P.TEST_MANIFEST), "--output", report,
+    )
+    summary = json.loads(Path(report, "summary.json").read_text(encoding="utf-8"))
+    table = Path(report, P.REPORT_MARKER).read_text(encoding="utf-8").splitlines()
+    print("\n".join(line for line in table if line.startswith("| Model") or line.startswith("| lora") or line.startswith("| scratch")))
+    ours, theirs = cer(summary, "lora-on-base"), cer(summary, "scratch")
+    won = ours < theirs
+    print(f"held-out child CER: LoRA on the base {100 * ours:.1f}% vs from scratch {100 * theirs:.1f}% "
+          f"({theirs / ours:.2f}x) -> {'LoRA on the base wins' if won else 'LoRA on the base does NOT win'}")
+    return exit_codes.OK if won else exit_codes.FAILED
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exit_codes.CONFIG_ERROR)
