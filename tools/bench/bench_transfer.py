@@ -17,6 +17,7 @@ The contender's model is cached under <run>/bench-transfer/ and reused while its
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -84,8 +85,9 @@ def main() -> int:
         "--manifest", P.join(data, P.TEST_MANIFEST), "--output", report,
     )
     summary = json.loads(Path(report, "summary.json").read_text(encoding="utf-8"))
-    table = Path(report, P.REPORT_MARKER).read_text(encoding="utf-8").splitlines()
-    print("\n".join(line for line in table if line.startswith("| Model") or line.startswith("| lora") or line.startswith("| scratch")))
+    lines = Path(report, P.REPORT_MARKER).read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    print("\n".join(itertools.takewhile(lambda line: line.startswith("|"), lines[start:])))  # the headline table
     ours, theirs = cer(summary, "lora-on-base"), cer(summary, "scratch")
     won = ours < theirs
     print(f"held-out child CER: LoRA on the base {100 * ours:.1f}% vs from scratch {100 * theirs:.1f}% "
