@@ -32,6 +32,11 @@ def test_compare_writes_report_and_reuses_finished_runs(eval_models, eval_corpus
     assert list(entries) == list(models)
     assert summary["baseline"] == "base" and entries["base"]["relative_speed"] == 1.0
     assert entries["r4"]["r"] == entries["r4-merged"]["r"] == 4
+    # The adapter's speed is also taken merged (what is shipped), on the same utterances, with the
+    # same transcripts; models that are not adapters have only one speed.
+    assert entries["r4"]["relative_speed_merged"] > 0
+    assert entries["r4"]["results"]["test"]["speed"]["merged_differing"] == 0
+    assert entries["base"]["relative_speed_merged"] is None and entries["r4-merged"]["relative_speed_merged"] is None
     assert entries["r4"]["results"]["test"]["metrics"] == entries["r4-merged"]["results"]["test"]["metrics"]
     assert entries["r4"]["results"]["test"]["metrics"] != entries["base"]["results"]["test"]["metrics"]
     assert entries["base"]["results"]["adult"]["scored"] == 6
@@ -43,6 +48,8 @@ def test_compare_writes_report_and_reuses_finished_runs(eval_models, eval_corpus
     assert "## CER by age group" in report and "| Model | 3-5 | 6-7 | unknown |" in report
     for name in models:
         assert f"| {name} |" in report
+    adapter_row = next(line for line in report.splitlines() if line.startswith("| r4 |"))  # the first table's
+    assert adapter_row.count("(unmerged ") == 1
 
     # Second run: nothing changed, every run reused; a changed test set is evaluated again.
     stamps = {(m, s): (out / "runs" / m / s / METRICS_FILE).stat().st_mtime_ns for m in models for s in test_sets}

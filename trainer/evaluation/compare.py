@@ -8,8 +8,8 @@ Besides the main test set (`--manifest`, named "test") extra ones can be named
 and child speakers. Outputs in DIR:
 
     summary.json          every model's info, headline metrics per test set, breakdowns,
-                          inference speed relative to the baseline (base) model, confidence
-                          calibration
+                          inference speed relative to the baseline (base) model (adapters:
+                          also merged, as `trainer export` ships them), confidence calibration
     comparison.md         the tables (model, r, unit, parameters, WER, sWER, CER, JER, PER, speed;
                           CER per test set; CER per age group; deployment formats: size on disk
                           and speed of merged / ONNX / int8 exports relative to the PyTorch
@@ -121,6 +121,7 @@ def build_summary(
     for name in models:
         runs = reports[name]
         rtf = runs[main]["speed"]["real_time_factor"]
+        merged_rtf = runs[main]["speed"].get("merged_real_time_factor")
         entries.append(
             {
                 "name": name,
@@ -128,6 +129,8 @@ def build_summary(
                 # Throughput relative to the baseline's: 0.98 = 2% slower (same machine and batches).
                 "relative_speed": base_rtf / rtf if rtf else None,
                 "g2p": runs[main]["g2p"],
+                # An adapter's merged export (what is shipped), timed on the same batches.
+                "relative_speed_merged": base_rtf / merged_rtf if merged_rtf else None,
                 "results": {
                     set_name: {
                         "metrics": run["metrics"],

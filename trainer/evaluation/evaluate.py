@@ -15,7 +15,9 @@ metrics.json:
     breakdowns  {age_group|gender|snr_bin|duration_bin: {group: {count, <metric>: {...}}}}
     confidence  calibration of word confidences: words, accuracy, mean confidence of correct and of
                 wrong words, ECE, per-bin accuracy (trainer.evaluation.confidence)
-    speed       device, batch_seconds, audio_seconds, model_seconds, real_time_factor
+    speed       device, batch_seconds, audio_seconds, model_seconds, real_time_factor; for an adapter
+                also merged_real_time_factor and merged_differing (the same utterances through a
+                merged copy, what `trainer export` ships: LoRA folded into the base's weights)
     fingerprint model uri and files, manifest sha256, G2P, chunking: `compare` reuses a result
                 only when all match
 predictions.jsonl: one line per scored utterance: utt_id, speaker/age/gender/snr/duration,
@@ -230,6 +232,7 @@ def evaluate(
     result = transcribe(transcriber, rows, batch_seconds, cfg.num_workers, progress)
     for utt_id, reason in result.skipped.items():
         skips.add(AUDIO_SKIP_REASONS[reason], utt_id, "audio could not be decoded")
+    merged = _merged_speed(loaded, rows, result, device, batch_seconds, cfg) if loaded.info["kind"] == "adapter" else {}
     scored = [row for row in rows if row["utt_id"] in result.hypotheses]
     if not scored:
         raise ConfigError(f"{skips.summary()}: nothing left to score{skips.first()}")
@@ -278,6 +281,7 @@ def evaluate(
             "audio_seconds": result.audio_seconds,
             "model_seconds": result.model_seconds,
             "real_time_factor": result.real_time_factor,
+            **merged,
         },
         "fingerprint": fingerprint(model_uri, manifest, g2p, cfg),
     }
@@ -286,6 +290,22 @@ def evaluate(
     _log.info("%s: %s (%d scored, %d skipped) -> %s", model_uri, headline, len(scored), skips.skipped, output)
     _log.info("%s", skips.summary())
     return report
+
+
+def _merged_speed(
+    loaded: LoadedModel, rows: Sequence[dict], adapter: Any, device: str, batch_seconds: float, cfg: EvalConfig
+) -> dict[str, Any]:
+    """Time the merged form of an adapter on the same batches (users ship `trainer export`'s merged
+    model, which runs at the base's cost), and count the transcripts that differ from the adapter's."""
+    import copy
+
+    from trainer.evaluation.inference import CtcTranscriber, transcribe
+
+    merged_model = copy.deepcopy(loaded.model).merge_and_unload()  # the adapter stays usable for other test sets
+    transcriber = CtcTranscriber(merged_model, loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
+    merged = transcribe(transcriber, rows, batch_seconds, cfg.num_workers, progress=False)
+    differing = sum(merged.hypotheses.get(utt) != text for utt, text in adapter.hypotheses.items())
+    return {"merged_real_time_factor": merged.real_time_factor, "merged_differing": differing}
 
 
 def _write(folder: Path, report: dict, predictions: list[dict]) -> None:

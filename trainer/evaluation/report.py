@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from trainer.data.manifest import atomic_write
 from trainer.layout import ASSESSMENT_DIR, ASSESSMENT_REPORT_FILE
@@ -56,6 +56,12 @@ def age_groups(summary: dict[str, Any]) -> list[str]:
     return groups
 
 
+def _speed(unmerged: Optional[float], merged: Optional[float]) -> str:
+    if not unmerged:
+        return "-"
+    return f"{100 * merged:.0f}% (unmerged {100 * unmerged:.0f}%)" if merged else f"{100 * unmerged:.0f}%"
+
+
 def render_markdown(summary: dict[str, Any]) -> str:
     main = summary["main_test_set"]
     test_set = summary["test_sets"][main]
@@ -70,7 +76,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "WER/CER compare pronounced spellings. In brackets: bootstrap 95% "
         "confidence interval over utterances. sWER: WER with the hypothesis re-spaced like the reference "
         f"(KsponSpeech); CER without spaces. Inference speed: throughput relative to `{summary['baseline']}` "
-        "(same machine, same batches).",
+        "(same machine, same batches); for an adapter, of its merged export (what `trainer export` ships), "
+        "with the unmerged adapter in brackets.",
         "",
     ]
     header = ["Model", "r", "Unit", "Parameters", *(METRIC_LABELS[m] for m in METRIC_LABELS), "Inference speed"]
@@ -85,7 +92,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 model["unit"],
                 _parameters(model),
                 *(_pct(metrics[m]) for m in METRIC_LABELS),
-                f"{100 * speed:.0f}%" if speed else "-",
+                _speed(speed, model.get("relative_speed_merged")),
             ]
         )
     lines += markdown_table(header, rows)
