@@ -2,7 +2,9 @@
 the children's data, with the same training budget. Reads a finished local demo run.
 
     make demo    # or: python tools/submit.py --phase all --rank 32 --local
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/bench/bench_transfer.py [--preset demo] [--rank 32] [--storage runs]
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m tools.bench.bench_transfer [--preset demo] [--rank 32] [--storage runs]
+
+(`-m` from the repository root: it reads the demo's plan through tools/submit.py.)
 
 The budget is what the three LoRA phases used: the sum of their optimizer steps (metrics.json) at
 the preset's `max_batch_seconds`, i.e. the same steps x padded audio seconds per step. The
@@ -24,16 +26,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+from tools.submit import build_config, build_parser
+from trainer import exit_codes
+from trainer import layout as L
+from trainer.config import PHASES
+from trainer.exit_codes import ConfigError
+from trainer.pipeline import plan as P
+from trainer.runtime_env import with_cpu_env
+from trainer.training.configure import resolve
 
-from tools.submit import build_config, build_parser  # noqa: E402
-from trainer import exit_codes  # noqa: E402
-from trainer.config import PHASES  # noqa: E402
-from trainer.exit_codes import ConfigError  # noqa: E402
-from trainer.pipeline import plan as P  # noqa: E402
-from trainer.runtime_env import with_cpu_env  # noqa: E402
-from trainer.training.configure import resolve  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 
 def trainer(*args: str) -> None:
@@ -62,11 +64,11 @@ def main() -> int:
     run_dir = P.join(root, P.build_plan(cfg, root).run)
     data = P.data_dir(cfg, root)
     phases = [P.phase_dir(run_dir, args.rank, phase) for phase in PHASES]
-    missing = [p for p in phases if not Path(p, P.PHASE_MARKER).is_file()]
+    missing = [p for p in phases if not Path(p, L.METRICS_FILE).is_file()]
     if missing:
         raise ConfigError(f"{missing[0]}: phase not finished; run the demo first (make demo, or tools/submit.py {' '.join(flags)})")
 
-    steps = sum(json.loads(Path(p, P.PHASE_MARKER).read_text(encoding="utf-8"))["steps"] for p in phases)
+    steps = sum(json.loads(Path(p, L.METRICS_FILE).read_text(encoding="utf-8"))["steps"] for p in phases)
     batch_seconds = resolve("train", args.preset, None, {"phase": 3, "max_steps": 1}).max_batch_seconds
     print(f"budget: {steps} steps x {batch_seconds:g} s of padded audio (the LoRA phases 1-3 of {run_dir})", flush=True)
 
@@ -74,18 +76,18 @@ def main() -> int:
     scratch = P.join(out, "scratch-child")
     trainer(
         "pretrain-base", "--preset", args.preset,
-        "--train-manifest", P.join(data, P.CURRICULUM_DIR, f"phase{max(PHASES)}.jsonl"),
+        "--train-manifest", P.join(data, L.CURRICULUM_DIR, L.phase_file(max(PHASES))),
         "--val-manifest", P.join(data, P.VAL_MANIFEST), "--vocab", data, "--output", scratch,
         "--max-steps", str(steps), "--max-batch-seconds", P.flag_value(float(batch_seconds)),
     )
     report = P.join(out, "report")
-    lora = P.join(phases[-1], P.CHECKPOINT_BEST)
+    lora = P.join(phases[-1], L.CHECKPOINT_BEST)
     trainer(
         "compare", "--model", f"lora-on-base={lora}", "--model", f"scratch={scratch}",
         "--manifest", P.join(data, P.TEST_MANIFEST), "--output", report,
     )
     summary = json.loads(Path(report, "summary.json").read_text(encoding="utf-8"))
-    lines = Path(report, P.REPORT_MARKER).read_text(encoding="utf-8").splitlines()
+    lines = Path(report, L.COMPARISON_FILE).read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("|"))
     print("\n".join(itertools.takewhile(lambda line: line.startswith("|"), lines[start:])))  # the headline table
     ours, theirs = cer(summary, "lora-on-base"), cer(summary, "scratch")
