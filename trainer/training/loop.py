@@ -495,7 +495,7 @@ class TrainingRun:
     def _record_eval(self, result: dict[str, Any]) -> bool:
         """Log an evaluation, keep the best; True when early stopping says stop."""
         p, cfg = self.progress, self.cfg
-        if p.audio_seconds <= 0:  # every batch so far was unreadable audio: nothing to keep as "best"
+        if p.step and p.audio_seconds <= 0:  # every batch so far was unreadable audio: nothing to keep as "best"
             raise ConfigError(
                 f"train_manifest: no audio was trained on in {p.step} steps "
                 f"({p.skipped_audio} unreadable; {self.train_skips.summary()})"
