@@ -49,3 +49,12 @@ def eval_models(eval_corpus, tmp_path_factory) -> dict[str, str]:
     return write_random_models(
         root, texts, rank=4, frozen_layers=1, lora_std=0.5, hidden_size=32, num_layers=2, num_heads=2, conv_channels=32
     )
+
+
+@pytest.fixture(scope="session")
+def audios(eval_corpus) -> list:
+    """The readable test clips as arrays (the corpus's `broken` row is unreadable on purpose)."""
+    from trainer.data.audio import load_audio
+    from trainer.data.manifest import load_manifest
+
+    return [load_audio(r["audio_filepath"]) for r in load_manifest(eval_corpus["test"]) if r["utt_id"] != "broken"]

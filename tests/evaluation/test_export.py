@@ -23,11 +23,6 @@ def merged(eval_models, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def audios(eval_corpus):
-    return [load_audio(r["audio_filepath"]) for r in load_manifest(eval_corpus["test"]) if r["utt_id"] != "broken"]
-
-
 def test_export_is_a_standard_model_folder(merged):
     assert (merged / "config.json").is_file() and (merged / "model.safetensors").is_file()
     assert (merged / "vocab.json").is_file() and (merged / MARKER).is_file()

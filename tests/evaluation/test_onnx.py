@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 
 from trainer.cli import main
-from trainer.data.audio import load_audio
-from trainer.data.manifest import load_manifest
 from trainer.evaluation.compare import REPORT_FILE, compare
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import load_model
@@ -29,11 +27,6 @@ def exported(eval_models, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("onnx") / "export"
     assert main(["export", "--adapter", eval_models["adapter"], "--output", str(out), "--format", "hf", "onnx", "onnx-int8"]) == 0
     return out
-
-
-@pytest.fixture(scope="module")
-def audios(eval_corpus):
-    return [load_audio(r["audio_filepath"]) for r in load_manifest(eval_corpus["test"]) if r["utt_id"] != "broken"]
 
 
 def test_export_folder_layout(exported):

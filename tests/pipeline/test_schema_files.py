@@ -4,7 +4,7 @@ from PipelineConfig: a setting is named, typed and documented in one place."""
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from trainer.config import parse_config
 from trainer.pipeline import schema
@@ -24,15 +24,20 @@ def test_committed_values_are_generated_and_equal_the_defaults() -> None:
     assert parse_config(text, "values.yaml") == to_values(PipelineConfig())
 
 
-def _objects(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
+def _nodes(node: Any, keep: Callable[[dict], bool], path: str = "") -> Iterator[tuple[str, dict]]:
+    """Every schema node (with its JSON pointer) that `keep` accepts, depth first."""
     if isinstance(node, dict):
-        if node.get("type") == "object" or "properties" in node:
+        if keep(node):
             yield path, node
         for key, value in node.items():
-            yield from _objects(value, f"{path}/{key}")
+            yield from _nodes(value, keep, f"{path}/{key}")
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from _objects(value, f"{path}/{i}")
+            yield from _nodes(value, keep, f"{path}/{i}")
+
+
+def _objects(node: Any) -> Iterator[tuple[str, dict]]:
+    return _nodes(node, lambda n: n.get("type") == "object" or "properties" in n)
 
 
 def test_every_fixed_object_rejects_unknown_keys() -> None:
@@ -53,3 +58,12 @@ def test_every_value_is_documented_with_a_param_line() -> None:
 
     for leaf in leaves(to_values(PipelineConfig())):
         assert f"## @param {leaf} " in text, leaf
+
+
+def test_every_string_value_of_the_chart_has_a_pattern_and_a_length_limit() -> None:
+    strings = list(_nodes(schema.values_schema(), lambda n: n.get("type") == "string"))
+    assert len(strings) > 15
+    for path, node in strings:
+        assert "pattern" in node, path
+        # Free-form maps (nodeSelector, tolerations) bound their values by the label pattern's {0,61}.
+        assert "maxLength" in node or "{0,61}" in node["pattern"] or "{0,127}" in node["pattern"], path

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
 
 import pytest
 
@@ -15,7 +14,6 @@ from trainer import exit_codes
 from trainer.config import MAX_CONFIG_BYTES, TrainConfig, build, load_config, parse_config
 from trainer.evaluation.cli import named_values
 from trainer.exit_codes import ConfigError
-from trainer.pipeline import schema
 from trainer.training.configure import resolve
 
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -87,23 +85,3 @@ def test_names_used_as_folders_stay_in_their_folder(name):
     with pytest.raises(ConfigError):
         named_values([f"{name}=runs/model"], "--model")
     assert named_values(["r16.p3=runs/model"], "--model") == {"r16.p3": "runs/model"}
-
-
-def _strings(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
-    if isinstance(node, dict):
-        if node.get("type") == "string":
-            yield path, node
-        for key, value in node.items():
-            yield from _strings(value, f"{path}/{key}")
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _strings(value, f"{path}/{i}")
-
-
-def test_every_string_value_of_the_chart_has_a_pattern_and_a_length_limit():
-    strings = list(_strings(schema.values_schema()))
-    assert len(strings) > 15
-    for path, node in strings:
-        assert "pattern" in node, path
-        # Free-form maps (nodeSelector, tolerations) bound their values by the label pattern's {0,61}.
-        assert "maxLength" in node or "{0,61}" in node["pattern"] or "{0,127}" in node["pattern"], path
