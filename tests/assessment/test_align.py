@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainer.assessment.align import AlignmentError, forced_align, gop, min_frames
+from trainer.assessment.align import AlignmentError, forced_align, gop
 from trainer.assessment.assess import roc_auc
+from trainer.data.screening import ctc_frames_needed
 
 BLANK, CLASSES = 0, 12
 
@@ -47,7 +48,7 @@ def test_forced_alignment_recovers_known_boundaries(seed):
 
 
 def test_repeated_labels_need_a_blank_between():
-    assert min_frames([1, 1, 2]) == 4
+    assert ctc_frames_needed([1, 1, 2]) == 4
     log_probs = np.log(np.full((3, CLASSES), 1 / CLASSES))
     with pytest.raises(AlignmentError):
         forced_align(log_probs, [1, 1, 2])

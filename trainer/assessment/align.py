@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from trainer.data.screening import ctc_frames_needed
 from trainer.exit_codes import ConfigError
 
 
@@ -35,17 +36,12 @@ class Span:
     end: int
 
 
-def min_frames(targets: Sequence[int]) -> int:
-    """Frames a CTC path needs for these labels: one each, plus a blank between equal neighbours."""
-    return len(targets) + sum(a == b for a, b in zip(targets, targets[1:]))
-
-
 def forced_align(log_probs: np.ndarray, targets: Sequence[int], blank: int = 0) -> list[Span]:
     """The frames of each target label on the best CTC path (log_probs: [frames, classes])."""
     frames = log_probs.shape[0]
     if not targets:
         return []
-    if frames < min_frames(targets):
+    if frames < ctc_frames_needed(targets):
         raise AlignmentError(f"alignment: {frames} frames cannot hold {len(targets)} labels")
     states = np.full(2 * len(targets) + 1, blank, dtype=np.int64)
     states[1::2] = targets
