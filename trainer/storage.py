@@ -284,6 +284,12 @@ def with_retries(action: Callable[[], T], what: str, budget_s: Optional[float] =
                 raise ConfigError(f"{what}: {problem}") from exc
             if not _transient(exc):
                 raise
+            if first_contact and _error_code(exc):  # an HTTP answer (throttling, 5xx): the endpoint is there
+                _answered.add(endpoint)
+                first_contact = False
+                if budget_s is None:
+                    budget = RETRY_SECONDS
+                    deadline += RETRY_SECONDS - FIRST_CONTACT_SECONDS
             if time.monotonic() + delay > deadline:
                 if first_contact:
                     raise ConfigError(
