@@ -112,28 +112,31 @@ def run_local(
         codes.append(code)
 
     def start_ready(pool: ThreadPoolExecutor) -> bool:
-        """Block what cannot run, start what can (skipping what is done); whether any step was ready."""
+        """Block what cannot run, start what can; whether a step was skipped as done (its dependents
+        may be startable at once, without waiting for a running step)."""
         for name, cause in dag.newly_blocked(graph, states).items():
             states[name] = dag.BLOCKED
             report(f"{heads[name]}: not started ({by_name[cause].name} failed)")
         ready = [] if steps.interrupted else dag.startable(graph, states, max_parallel)
+        skipped = False
         for name in ready:
             job = by_name[name]
             if job.skippable and not markers.missing(job.markers):
                 report(f"{heads[name]}: done earlier (completion markers exist), skipped")
                 states[name] = dag.DONE
+                skipped = True
                 continue
             cmd = [*command, *job.argv]
             report(f"{heads[name]}: {shlex.join(cmd)}")
             states[name] = "running"
             prefix = f"{name.removeprefix(plan.run + '-')}| " if max_parallel > 1 else ""
             running[pool.submit(steps.run, cmd, log_dir / f"{name}.log", prefix)] = job
-        return bool(ready)
+        return skipped
 
     with ThreadPoolExecutor(max_workers=max_parallel) as pool:
         while True:
             try:
-                if start_ready(pool) and not running:  # all skipped: their dependents may start now
+                if start_ready(pool):  # skipped steps' dependents may start now, beside the running ones
                     continue
                 if not running:
                     break
