@@ -255,9 +255,10 @@ def write_charts(summary: dict[str, Any], folder: Path) -> list[Path]:
         path=folder / AGE_CHART,
     )
     charts = [metrics_chart, age_chart]
-    calibrated = {m["name"]: m["results"][main].get("confidence") for m in models}
-    if any(calibrated.values()):
-        charts.append(_calibration_chart({k: v for k, v in calibrated.items() if v}, folder / CALIBRATION_CHART))
+    # Models with no scored words (every hypothesis empty) have no calibration to draw, as in the table.
+    calibrated = {m["name"]: cal for m in models if (cal := m["results"][main].get("confidence")) and cal["words"]}
+    if calibrated:
+        charts.append(_calibration_chart(calibrated, folder / CALIBRATION_CHART))
     return charts
 
 
