@@ -233,7 +233,7 @@ def evaluate(
     for utt_id, reason in result.skipped.items():
         skips.add(AUDIO_SKIP_REASONS[reason], utt_id, "audio could not be decoded")
     merged = _merged_speed(loaded, rows, result, device, batch_seconds, cfg) if loaded.info["kind"] == "adapter" else {}
-    scored = [row for row in rows if row["utt_id"] in result.hypotheses]
+    scored = [row for row in rows if row["utt_id"] in result.decoded]
     if not scored:
         raise ConfigError(f"{skips.summary()}: nothing left to score{skips.first()}")
     refs = [loaded.codec.reference(row["text"], row.get("pronounced")) for row in scored]
@@ -304,7 +304,8 @@ def _merged_speed(
     merged_model = copy.deepcopy(loaded.model).merge_and_unload()  # the adapter stays usable for other test sets
     transcriber = CtcTranscriber(merged_model, loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
     merged = transcribe(transcriber, rows, batch_seconds, cfg.num_workers, progress=False)
-    differing = sum(merged.hypotheses.get(utt) != text for utt, text in adapter.hypotheses.items())
+    merged_texts = merged.hypotheses  # a property that builds a dict: once, not per utterance
+    differing = sum(merged_texts.get(utt) != text for utt, text in adapter.hypotheses.items())
     return {"merged_real_time_factor": merged.real_time_factor, "merged_differing": differing}
 
 
