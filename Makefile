@@ -12,6 +12,7 @@ demo:  ## set up, then run the whole pipeline locally on the embedded default (s
 test:  ## set up (incl. real test servers, cached), lint (ruff), then run the test suite
 	bash tools/setup.sh --test
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/python -m pytest
 
 setup:

@@ -30,8 +30,16 @@ class SeaweedServer:
     data folder and ports (for outage tests)."""
 
     PORT_FLAGS = (
-        "s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-        "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc",
+        "s3.port",
+        "s3.port.grpc",
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "admin.port",
+        "admin.port.grpc",
     )
 
     def __init__(self, binary: str, data_dir: Path) -> None:
@@ -43,8 +51,15 @@ class SeaweedServer:
 
     def start(self, timeout: float = 60) -> None:
         args = [
-            self.binary, "mini", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            self.binary,
+            "mini",
+            f"-dir={self.data_dir}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             "-master.telemetry=false",  # no calls home: only loopback traffic
             f"-s3.config={self._identities()}",
             *(f"-{flag}={port}" for flag, port in self.ports.items()),
@@ -75,7 +90,10 @@ class SeaweedServer:
 
     # Identities the server accepts (any other key, or a wrong secret, is refused as on AWS):
     # the tests' own admin keys, and a key that may only read.
-    KEYS = {"test": ("test", ["Admin", "Read", "Write", "List", "Tagging"]), "reader": ("reader-secret", ["Read", "List"])}
+    KEYS = {
+        "test": ("test", ["Admin", "Read", "Write", "List", "Tagging"]),
+        "reader": ("reader-secret", ["Read", "List"]),
+    }
 
     def _identities(self) -> Path:
         path = self.data_dir / "s3-identities.json"
@@ -99,8 +117,12 @@ class SeaweedServer:
         from botocore.config import Config
 
         return boto3.client(
-            "s3", endpoint_url=self.endpoint, aws_access_key_id="test", aws_secret_access_key="test",
-            region_name="us-east-1", config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+            config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
         )
 
     def new_bucket(self) -> str:

@@ -81,16 +81,30 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
         node[leaf] = value
 
     simple = {
-        "name": "runName", "rank": "ranks", "gpus": "gpusPerNode", "nodes": "nodes", "multinode": "multinode",
+        "name": "runName",
+        "rank": "ranks",
+        "gpus": "gpusPerNode",
+        "nodes": "nodes",
+        "multinode": "multinode",
         "preset": "preset",
-        "embedded_default": "embeddedDefault", "base_model": "baseModel", "data_dir": "data.dir",
-        "storage_pvc": "storage.pvc.claimName", "storage_size": "storage.pvc.size",
-        "storage_class": "storage.pvc.storageClass", "access_mode": "storage.pvc.accessMode",
-        "s3_secret": "storage.s3.secretName", "s3_endpoint": "storage.s3.endpoint",
-        "service_account": "storage.s3.serviceAccountName", "tensorboard": "tensorboard.enabled",
-        "chain": "orchestrator.chain", "poll_seconds": "orchestrator.pollSeconds",
-        "max_parallel": "orchestrator.maxParallel", "queue": "queue", "cpu_queue": "cpuQueue",
-        "priority_class": "priorityClass", "assess": "assess",
+        "embedded_default": "embeddedDefault",
+        "base_model": "baseModel",
+        "data_dir": "data.dir",
+        "storage_pvc": "storage.pvc.claimName",
+        "storage_size": "storage.pvc.size",
+        "storage_class": "storage.pvc.storageClass",
+        "access_mode": "storage.pvc.accessMode",
+        "s3_secret": "storage.s3.secretName",
+        "s3_endpoint": "storage.s3.endpoint",
+        "service_account": "storage.s3.serviceAccountName",
+        "tensorboard": "tensorboard.enabled",
+        "chain": "orchestrator.chain",
+        "poll_seconds": "orchestrator.pollSeconds",
+        "max_parallel": "orchestrator.maxParallel",
+        "queue": "queue",
+        "cpu_queue": "cpuQueue",
+        "priority_class": "priorityClass",
+        "assess": "assess",
     }
     for dest, path in simple.items():
         if dest in given:
@@ -109,15 +123,21 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
     if "toleration" in given:
         put("tolerations", [_toleration(t) for t in given["toleration"]])
     if "set_train" in given:
-        put("trainOverrides", {
-            k: parse_config(f"v: {v}", f"--set-train {k}")["v"] for k, v in (_key_value(kv, "--set-train") for kv in given["set_train"])
-        })
+        put(
+            "trainOverrides",
+            {
+                k: parse_config(f"v: {v}", f"--set-train {k}")["v"]
+                for k, v in (_key_value(kv, "--set-train") for kv in given["set_train"])
+            },
+        )
     storage = given.get("storage")
     if storage and storage.startswith("s3://"):
         put("storage.type", "s3")
         put("storage.s3.prefix", storage)
     elif storage and not args.local:
-        raise ConfigError("--storage DIR is for --local runs; on a cluster use --storage-pvc CLAIM or --storage s3://...")
+        raise ConfigError(
+            "--storage DIR is for --local runs; on a cluster use --storage-pvc CLAIM or --storage s3://..."
+        )
     return values
 
 
@@ -126,8 +146,13 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
     if args.local:
         # The embedded default, unless the run brings its own corpus or base model.
         brings_own = any(k in vars(args) for k in ("corpus", "base_model", "data_dir"))
-        layers.append({"embeddedDefault": not brings_own, "preset": LOCAL_PRESET if not brings_own else "",
-                       "orchestrator": {"maxParallel": LOCAL_MAX_PARALLEL}})
+        layers.append(
+            {
+                "embeddedDefault": not brings_own,
+                "preset": LOCAL_PRESET if not brings_own else "",
+                "orchestrator": {"maxParallel": LOCAL_MAX_PARALLEL},
+            }
+        )
     for path in args.values or []:
         layers.append(load_config(path))
     layers.append(flag_values(args))
@@ -141,9 +166,14 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
 
 # The embedded default's data settings a trainer preset may carry in its `smoke_data` section.
 PRESET_DATA_KEYS = {
-    "child_speakers": "synthetic", "adult_speakers": "synthetic", "utterances_per_speaker": "synthetic",
+    "child_speakers": "synthetic",
+    "adult_speakers": "synthetic",
+    "utterances_per_speaker": "synthetic",
     "mispronounce_rate": "synthetic",
-    "unit": "data", "fractions": "data", "val_fraction": "data", "test_fraction": "data",
+    "unit": "data",
+    "fractions": "data",
+    "val_fraction": "data",
+    "test_fraction": "data",
 }
 
 
@@ -208,8 +238,10 @@ def _cluster(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
         return exit_codes.OK
     if cfg.orchestrator.chain == "client":
         return cluster.run_chain(objects, cfg.orchestrator.poll_seconds)
-    print(f"run {run}: {outcome}. Follow it with:\n  python tools/submit.py status {run} -n {namespace}\n"
-          f"  python tools/submit.py logs {run} -n {namespace} -f")
+    print(
+        f"run {run}: {outcome}. Follow it with:\n  python tools/submit.py status {run} -n {namespace}\n"
+        f"  python tools/submit.py logs {run} -n {namespace} -f"
+    )
     return cluster.follow(run, cfg.orchestrator.poll_seconds) if args.wait else exit_codes.OK
 
 
@@ -236,34 +268,56 @@ def _subcommand(args: argparse.Namespace) -> int:
 
 
 def _connection_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--debug", action="store_true", help=f"tracebacks for anticipated errors too (or {exit_codes.DEBUG_ENV}=1)")
+    p.add_argument(
+        "--debug", action="store_true", help=f"tracebacks for anticipated errors too (or {exit_codes.DEBUG_ENV}=1)"
+    )
     p.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
     p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--context", help="kubeconfig context")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python tools/submit.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python tools/submit.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     run = p.add_argument_group("the run (defaults: charts/ko-child-asr/values.yaml)")
-    run.add_argument("--phase", choices=["1", "2", "3", "eval", "all"], default=S, help="phases to run (all: 1,2,3 + eval)")
+    run.add_argument(
+        "--phase", choices=["1", "2", "3", "eval", "all"], default=S, help="phases to run (all: 1,2,3 + eval)"
+    )
     run.add_argument("--rank", type=int, nargs="+", default=S, help="LoRA rank(s); each gets its own chain")
     run.add_argument("--name", default=S, help="run name (DNS-1123, <= 40 chars; default: derived from the settings)")
     run.add_argument("--image", default=S, help="trainer image REPOSITORY[:TAG][@sha256:DIGEST]")
     run.add_argument("--gpus", type=int, default=S, help="GPUs per pod")
     run.add_argument("--nodes", type=int, default=S, help="pods per training step (>1: multi-node DDP)")
-    run.add_argument("--multinode", choices=["indexed", "jobset"], default=S,
-                     help="a multi-node step as an Indexed Job + headless Service (default) or a JobSet (gang restart)")
+    run.add_argument(
+        "--multinode",
+        choices=["indexed", "jobset"],
+        default=S,
+        help="a multi-node step as an Indexed Job + headless Service (default) or a JobSet (gang restart)",
+    )
     run.add_argument("--preset", default=S, help="trainer preset (--local default: demo; tests: demo-small)")
-    run.add_argument("--embedded-default", action=argparse.BooleanOptionalAction, default=S,
-                     help="synthetic corpus + tiny base trained from scratch (--local default)")
+    run.add_argument(
+        "--embedded-default",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="synthetic corpus + tiny base trained from scratch (--local default)",
+    )
     run.add_argument("--base-model", default=S, help="hub id, path or s3:// URI of the base model")
     run.add_argument("--data-dir", default=S, help="prepared data folder below the storage root")
     run.add_argument("--corpus", default=S, help="AI Hub corpus folder below the storage root: prepare it first")
-    run.add_argument("--assess", action=argparse.BooleanOptionalAction, default=S,
-                     help="the comparison also assesses pronunciation with phone-unit models (data.unit: phone)")
-    run.add_argument("--set-train", action="append", default=S, metavar="FIELD=VALUE",
-                     help="a `trainer train` setting (TrainConfig field), e.g. learning_rate=3e-4")
+    run.add_argument(
+        "--assess",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="the comparison also assesses pronunciation with phone-unit models (data.unit: phone)",
+    )
+    run.add_argument(
+        "--set-train",
+        action="append",
+        default=S,
+        metavar="FIELD=VALUE",
+        help="a `trainer train` setting (TrainConfig field), e.g. learning_rate=3e-4",
+    )
     run.add_argument("--values", action="append", help="Helm-style values file (repeatable; flags override)")
     store = p.add_argument_group("storage")
     store.add_argument("--storage", default=S, help="s3://bucket/prefix, or (with --local) a folder (default ./runs)")
@@ -278,23 +332,43 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--node-selector", action="append", default=S, metavar="KEY=VALUE")
     sched.add_argument("--toleration", action="append", default=S, metavar="KEY[=VALUE][:EFFECT]")
     sched.add_argument("--queue", default=S, metavar="NAME", help="Kueue LocalQueue of the GPU steps")
-    sched.add_argument("--cpu-queue", default=S, metavar="NAME",
-                       help="Kueue LocalQueue of the orchestrator, marker checks and data steps (apart from GPU work)")
-    sched.add_argument("--priority-class", default=S, metavar="NAME",
-                       help="PriorityClass of the GPU steps' pods and Kueue WorkloadPriorityClass")
+    sched.add_argument(
+        "--cpu-queue",
+        default=S,
+        metavar="NAME",
+        help="Kueue LocalQueue of the orchestrator, marker checks and data steps (apart from GPU work)",
+    )
+    sched.add_argument(
+        "--priority-class",
+        default=S,
+        metavar="NAME",
+        help="PriorityClass of the GPU steps' pods and Kueue WorkloadPriorityClass",
+    )
     sched.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=S, help="TensorBoard Deployment")
-    sched.add_argument("--chain", choices=["orchestrator", "client", "argo"], default=S,
-                       help="orchestrator: in-cluster CPU Job (default); client: this process chains the steps; "
-                            "argo: one Argo Workflow whose DAG is the plan")
+    sched.add_argument(
+        "--chain",
+        choices=["orchestrator", "client", "argo"],
+        default=S,
+        help="orchestrator: in-cluster CPU Job (default); client: this process chains the steps; "
+        "argo: one Argo Workflow whose DAG is the plan",
+    )
     sched.add_argument("--poll-seconds", type=int, default=S)
-    sched.add_argument("--max-parallel", type=int, default=S, metavar="N",
-                       help="steps run at once, at most: the ranks' chains run side by side (default: all on a "
-                            f"cluster, {LOCAL_MAX_PARALLEL} with --local; 0: no bound)")
+    sched.add_argument(
+        "--max-parallel",
+        type=int,
+        default=S,
+        metavar="N",
+        help="steps run at once, at most: the ranks' chains run side by side (default: all on a "
+        f"cluster, {LOCAL_MAX_PARALLEL} with --local; 0: no bound)",
+    )
     act = p.add_argument_group("what to do")
     act.add_argument("--local", action="store_true", help="run the plan here as local processes")
     act.add_argument("--render-only", metavar="DIR", help="write the manifests to DIR; no cluster needed")
-    act.add_argument("--dry-run", action="store_true",
-                     help="server-side dry run of every object and step Job; with --local: print the commands")
+    act.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="server-side dry run of every object and step Job; with --local: print the commands",
+    )
     act.add_argument("--renderer", choices=["jinja", "helm"], default="jinja", help="k8s/ templates or the Helm chart")
     act.add_argument("--wait", action="store_true", help="follow the chain and stream each step's logs")
     act.add_argument("--force", action="store_true", help="replace an existing run with a different spec")
@@ -305,7 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
 def build_subcommand_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python tools/submit.py")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, help in (("status", "where the chain is"), ("logs", "the current step's logs"), ("cancel", "delete the run")):
+    for name, help in (
+        ("status", "where the chain is"),
+        ("logs", "the current step's logs"),
+        ("cancel", "delete the run"),
+    ):
         s = sub.add_parser(name, help=help)
         s.add_argument("run", help="run name")
         _connection_flags(s)
@@ -324,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         return exit_codes.run_main(lambda: _subcommand(args), debug=args.debug)
     args = build_parser().parse_args(argv)
     return exit_codes.run_main(lambda: (_local if args.local else _cluster)(args, build_config(args)), debug=args.debug)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -87,7 +87,9 @@ class TrainConfig:
     """Everything `python -m trainer train` needs. See module docstring for how flags map to fields."""
 
     # --- where things are
-    output: str = _path("", "checkpoint/log directory: local path, PVC path or s3://bucket/prefix", plan_set=True, runtime=True)
+    output: str = _path(
+        "", "checkpoint/log directory: local path, PVC path or s3://bucket/prefix", plan_set=True, runtime=True
+    )
     model: str = _path(DEFAULT_BASE_MODEL, "base model: local directory or hub id", plan_set=True)
     train_manifest: str = _path("", "training manifest (JSONL); default: the phase's curriculum file", plan_set=True)
     val_manifest: str = _path("", "validation manifest (JSONL)", plan_set=True)
@@ -103,8 +105,9 @@ class TrainConfig:
     rank: int = setting(16, "LoRA rank (16 or 32 in the seed's experiments)", at_least=1, plan_set=True)
     lora_alpha: int = setting(32, "LoRA alpha", at_least=1)
     lora_dropout: float = setting(0.05, "LoRA dropout", at_least=0, below=1)
-    target_modules: list[str] = setting(["q_proj", "k_proj", "v_proj"], "modules that get adapters",
-                                   pattern=MODULE_NAME, max_length=128)
+    target_modules: list[str] = setting(
+        ["q_proj", "k_proj", "v_proj"], "modules that get adapters", pattern=MODULE_NAME, max_length=128
+    )
     frozen_layers: int = setting(8, "lower transformer layers left without adapters (frozen)", at_least=0)
     # --- optimisation
     learning_rate: float = setting(1e-4, "peak learning rate", at_least=0)
@@ -114,8 +117,11 @@ class TrainConfig:
     max_grad_norm: float = setting(1.0, "gradient clipping norm", above=0)
     max_batch_seconds: float = setting(200.0, "padded audio seconds per batch (duration-bucketed batches)", above=0)
     pad_ladder_step: float = setting(
-        0.06, "batches are padded to a geometric ladder of lengths, each rung this much longer than the one "
-        "below: few distinct batch shapes (~50 over 0.8-16 s at 0.06) for ~3 percent padding", above=0, at_most=1,
+        0.06,
+        "batches are padded to a geometric ladder of lengths, each rung this much longer than the one "
+        "below: few distinct batch shapes (~50 over 0.8-16 s at 0.06) for ~3 percent padding",
+        above=0,
+        at_most=1,
     )
     grad_accum: int = setting(1, "gradient accumulation steps", at_least=1)
     ema_decay: float = setting(0.999, "EMA decay of the trainable weights (0: off)", at_least=0, below=1)
@@ -124,8 +130,12 @@ class TrainConfig:
     # --- step options (trainer/model/step_options.py; off until measured on the GPU)
     attention: Literal["sdpa", "eager"] = setting("sdpa", "attention implementation (transformers attn_implementation)")
     bf16_frozen_weights: bool = setting(False, "bf16 precision: store the frozen base weights in bf16")
-    frontend_in_compute_dtype: bool = setting(False, "bf16 precision: run the frozen conv feature encoder in bf16, not autocast")
-    compile_encoder: bool = setting(False, "torch.compile the transformer encoder (one graph per batch shape)", runtime=True)
+    frontend_in_compute_dtype: bool = setting(
+        False, "bf16 precision: run the frozen conv feature encoder in bf16, not autocast"
+    )
+    compile_encoder: bool = setting(
+        False, "torch.compile the transformer encoder (one graph per batch shape)", runtime=True
+    )
     seed: int = setting(42, "random seed (model init, data order, augmentation)")
     # --- augmentation
     mask_time_prob: float = setting(0.05, "SpecAugment time-mask probability", at_least=0, at_most=1)
@@ -148,7 +158,9 @@ class TrainConfig:
     )
     # --- observability and runtime
     log_steps: int = setting(20, "one plain log line every N steps", at_least=1, runtime=True)
-    num_workers: int = setting(-1, "data loader workers (-1: one per CPU the process may use, less one)", at_least=-1, runtime=True)
+    num_workers: int = setting(
+        -1, "data loader workers (-1: one per CPU the process may use, less one)", at_least=-1, runtime=True
+    )
     device: str = setting("auto", "|".join(DEVICES), runtime=True)
     unit: Literal["syllable", "jamo", "phone"] = setting("syllable", "output units when building the vocabulary")
     # --- pretrain-base: the tiny model trained from scratch (stand-in for a pretrained XLS-R)
@@ -166,10 +178,17 @@ class TrainConfig:
         return PHASES.get(self.phase)
 
 
-BOUNDS = {"above": (lambda v, b: v > b, ">"), "at_least": (lambda v, b: v >= b, ">="),
-          "below": (lambda v, b: v < b, "<"), "at_most": (lambda v, b: v <= b, "<=")}
-PATTERN_NAMES = {PATH_TEXT: "text without control characters", FOLDER_NAME: "a plain name (letters, digits, _ . -; "
-                 "not starting with '.')", MODULE_NAME: "a module name (letters, digits, _ and .)"}
+BOUNDS = {
+    "above": (lambda v, b: v > b, ">"),
+    "at_least": (lambda v, b: v >= b, ">="),
+    "below": (lambda v, b: v < b, "<"),
+    "at_most": (lambda v, b: v <= b, "<="),
+}
+PATTERN_NAMES = {
+    PATH_TEXT: "text without control characters",
+    FOLDER_NAME: "a plain name (letters, digits, _ . -; not starting with '.')",
+    MODULE_NAME: "a module name (letters, digits, _ and .)",
+}
 
 
 def check_bounds(config: Any) -> None:

@@ -28,8 +28,12 @@ MARKERS_MISSING = 3
 # Set to 1 (or pass --debug) to see the traceback of an anticipated failure too.
 DEBUG_ENV = "TRAINER_DEBUG"
 # Filesystem errors that retrying cannot fix: a person has to free space or fix the mount.
-_DISK_ERRORS = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded",
-                errno.EROFS: "read-only filesystem", errno.EACCES: "permission denied"}
+_DISK_ERRORS = {
+    errno.ENOSPC: "no space left",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only filesystem",
+    errno.EACCES: "permission denied",
+}
 
 
 class TrainerError(Exception):
@@ -55,8 +59,10 @@ def disk_error(exc: OSError) -> ConfigError | None:
     what = _DISK_ERRORS.get(exc.errno or 0)
     if what is None:
         return None
-    return ConfigError(f"{exc.filename or 'output'}: {what} ({os.strerror(exc.errno or 0)}); fix the volume, "
-                       "then rerun the same command")
+    return ConfigError(
+        f"{exc.filename or 'output'}: {what} ({os.strerror(exc.errno or 0)}); fix the volume, "
+        "then rerun the same command"
+    )
 
 
 def run_main(action: Callable[[], int], debug: bool = False) -> int:

@@ -42,7 +42,9 @@ def _cgroup_cpu_quota() -> Optional[float]:
         quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
     except (OSError, ValueError):
         try:  # cgroup v1
-            quota, period = (Path(f"/sys/fs/cgroup/cpu/cpu.cfs_{name}_us").read_text().strip() for name in ("quota", "period"))
+            quota, period = (
+                Path(f"/sys/fs/cgroup/cpu/cpu.cfs_{name}_us").read_text().strip() for name in ("quota", "period")
+            )
         except OSError:
             return None
     return None if quota in ("max", "-1") else int(quota) / int(period)

@@ -336,7 +336,11 @@ class S3Store:
     def _keys(self, prefix: str) -> Iterator[str]:
         def page_keys() -> list[str]:
             paginator = self.client.get_paginator("list_objects_v2")
-            return [o["Key"] for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix) for o in page.get("Contents", [])]
+            return [
+                o["Key"]
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+                for o in page.get("Contents", [])
+            ]
 
         yield from with_retries(page_keys, f"list s3://{self.bucket}/{prefix}")
 
@@ -469,7 +473,11 @@ def download_prefix(client: Any, bucket: str, prefix: str, dest: Path) -> None:
     paginator = client.get_paginator("list_objects_v2")
 
     def keys() -> list[str]:
-        return [o["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/") for o in page.get("Contents", [])]
+        return [
+            o["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+            for o in page.get("Contents", [])
+        ]
 
     found = with_retries(keys, f"list s3://{bucket}/{prefix}")
     if not found:

@@ -33,7 +33,9 @@ def prompted(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("assess")
     synthesize_corpus(root / "corpus", 3, 1, 3, seed=4, workers=2, mispronounce_rate=0.3)
     import_aihub(root / "corpus", root / "all.jsonl")
-    texts = [r["text"] for r in load_manifest(root / "all.jsonl")] + [r["prompt"] for r in load_manifest(root / "all.jsonl")]
+    texts = [r["text"] for r in load_manifest(root / "all.jsonl")] + [
+        r["prompt"] for r in load_manifest(root / "all.jsonl")
+    ]
     small = dict(rank=4, frozen_layers=1, lora_std=0.5, hidden_size=32, num_layers=2, num_heads=2, conv_channels=32)
     phone = write_random_models(root / "phone", texts, unit="phone", **small)
     spelling = write_random_models(root / "syllable", texts, unit="syllable", **small)
@@ -71,7 +73,9 @@ def test_evaluate_scores_a_phone_model_on_its_own_phones(prompted, tmp_path):
 
     report = evaluate(prompted["phone"], prompted["manifest"], str(tmp_path / "eval"), CFG, progress=False)
     assert report["model"]["unit"] == "phone" and report["g2p"].startswith("model-phones")
-    predictions = [json.loads(x) for x in (tmp_path / "eval" / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines()]
+    predictions = [
+        json.loads(x) for x in (tmp_path / "eval" / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines()
+    ]
     rows = {r["utt_id"]: r for r in load_manifest(prompted["manifest"])}
     for p in predictions:
         # The reference is what was said, pronounced; the hypothesis's phones are its own jamo.
@@ -83,9 +87,23 @@ def test_a_spelling_model_cannot_be_assessed(prompted, tmp_path):
     with pytest.raises(ConfigError, match="phone model"):
         assess(prompted["syllable"], prompted["manifest"], str(tmp_path / "x"), CFG, progress=False)
     done = subprocess.run(
-        [sys.executable, "-m", "trainer", "assess", "--model", prompted["syllable"], "--manifest", str(prompted["manifest"]),
-         "--output", str(tmp_path / "y"), "--num-workers", "0"],
-        cwd=REPO, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "trainer",
+            "assess",
+            "--model",
+            prompted["syllable"],
+            "--manifest",
+            str(prompted["manifest"]),
+            "--output",
+            str(tmp_path / "y"),
+            "--num-workers",
+            "0",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 78 and "phone model" in done.stderr and "Traceback" not in done.stderr
 
@@ -95,7 +113,9 @@ def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
     from trainer.layout import COMPARISON_FILE as COMPARISON
 
     models = {"phone": prompted["phone"], "spelling": prompted["syllable"]}
-    summary = compare(models, {"test": str(prompted["manifest"])}, str(tmp_path / "cmp"), CFG, progress=False, assess_phones=True)
+    summary = compare(
+        models, {"test": str(prompted["manifest"])}, str(tmp_path / "cmp"), CFG, progress=False, assess_phones=True
+    )
     assert list(summary["assessments"]) == ["phone"]  # the spelling model is compared, not assessed
     assert "ground_truth" in summary["assessments"]["phone"]
     assert (Path(assessment_dir(str(tmp_path / "cmp"), "phone")) / REPORT_FILE).is_file()
@@ -103,8 +123,14 @@ def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
     assert "## Pronunciation assessment" in report and "| phone | 0 |" not in report
     assert "| spelling | - | syllable |" in report and "| phone | 4 | phone |" in report
     with pytest.raises(ConfigError, match="none of the models writes phones"):
-        compare({"spelling": prompted["syllable"]}, {"test": str(prompted["manifest"])}, str(tmp_path / "c2"), CFG,
-                progress=False, assess_phones=True)
+        compare(
+            {"spelling": prompted["syllable"]},
+            {"test": str(prompted["manifest"])},
+            str(tmp_path / "c2"),
+            CFG,
+            progress=False,
+            assess_phones=True,
+        )
 
 
 def test_an_onnx_export_of_a_phone_model_is_assessed_like_the_model(prompted, tmp_path):
@@ -113,8 +139,9 @@ def test_an_onnx_export_of_a_phone_model_is_assessed_like_the_model(prompted, tm
 
     export = tmp_path / "export"
     assert main(["export", "--adapter", prompted["phone"], "--output", str(export), "--format", "onnx"]) == 0
-    onnx = assess(str(export / ONNX_DIR / ONNX_FILES["onnx"]), prompted["manifest"], str(tmp_path / "onnx"), CFG,
-                  progress=False)
+    onnx = assess(
+        str(export / ONNX_DIR / ONNX_FILES["onnx"]), prompted["manifest"], str(tmp_path / "onnx"), CFG, progress=False
+    )
     torch = assess(prompted["phone"], prompted["manifest"], str(tmp_path / "torch"), CFG, progress=False)
     assert onnx["utterances"] == torch["utterances"] and onnx["syllables"] == torch["syllables"]
     lines = {

@@ -25,7 +25,9 @@ def test_correct_and_substituted_syllables_with_their_pattern():
 def test_final_dropped_is_a_substitution_and_a_lost_syllable_a_deletion():
     entries, _, confusions = verdicts("곰 사과", "고 사")
     assert [(e["verdict"], e.get("said"), e.get("pattern")) for e in entries] == [
-        ("substituted", "고", "final_dropped"), ("correct", None, None), ("deleted", None, None),
+        ("substituted", "고", "final_dropped"),
+        ("correct", None, None),
+        ("deleted", None, None),
     ]
     assert ("\u11b7", NOTHING) in confusions
 

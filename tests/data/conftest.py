@@ -37,23 +37,29 @@ def make_rows(n_speakers: int, mean_rows: int, seed: int, adult_share: float = 0
     rng = np.random.default_rng(seed)
     rows = []
     for s in range(n_speakers):
-        age = None if rng.random() < 0.02 else int(rng.integers(20, 61) if rng.random() < adult_share else rng.integers(3, 11))
+        age = (
+            None
+            if rng.random() < 0.02
+            else int(rng.integers(20, 61) if rng.random() < adult_share else rng.integers(3, 11))
+        )
         room, pace = rng.normal(18, 6), rng.normal(np.log(4.5), 0.3)
         folder = str(rng.choice(["1.Training", "2.Validation", "3.Test"], p=[0.8, 0.1, 0.1]))
         for k in range(int(mean_rows * rng.uniform(0.3, 1.7)) + 1):
             utt = f"spk{s:05d}_{k:04d}"
-            rows.append({
-                "utt_id": utt,
-                "audio_filepath": f"/corpus/{folder}/{utt}.wav",
-                "duration": float(np.clip(np.exp(pace + rng.normal(0, 0.5)), 0.5, 30.0)),
-                "text": "강아지가 귀여워요",
-                "speaker_id": f"spk{s:05d}",
-                "age": age,
-                "gender": "F" if s % 2 else "M",
-                "snr_db": None if rng.random() < 0.02 else float(room + rng.uniform(-3, 3)),
-                "source_split": folder,
-                "audio_fingerprint": f"fp-{utt}",
-            })
+            rows.append(
+                {
+                    "utt_id": utt,
+                    "audio_filepath": f"/corpus/{folder}/{utt}.wav",
+                    "duration": float(np.clip(np.exp(pace + rng.normal(0, 0.5)), 0.5, 30.0)),
+                    "text": "강아지가 귀여워요",
+                    "speaker_id": f"spk{s:05d}",
+                    "age": age,
+                    "gender": "F" if s % 2 else "M",
+                    "snr_db": None if rng.random() < 0.02 else float(room + rng.uniform(-3, 3)),
+                    "source_split": folder,
+                    "audio_fingerprint": f"fp-{utt}",
+                }
+            )
     return rows
 
 

@@ -31,7 +31,7 @@ def test_stereo_44k_is_mixed_down_and_resampled(tmp_path):
     assert len(samples) == pytest.approx(SAMPLE_RATE, abs=2)
     assert probe_audio(path) == pytest.approx(1.0)
     assert inspect_audio(path).format == "44100Hz/2ch/PCM_16"
-    expected = (np.interp(np.arange(SAMPLE_RATE) / SAMPLE_RATE, np.arange(44100) / 44100, (left + right) / 2))
+    expected = np.interp(np.arange(SAMPLE_RATE) / SAMPLE_RATE, np.arange(44100) / 44100, (left + right) / 2)
     assert np.abs(samples[100:-100] - expected[100:-100]).max() < 0.05
 
 

@@ -21,7 +21,12 @@ def test_real_release_layout_with_wavp_file_names(tmp_path):
     for zip_no in (1, 2):
         for k in range(3):
             name = f"KID_000000000{zip_no}-1_7_F_0000{k}"
-            label_file(labels / f"TL_0{zip_no}.아동" / "spk" / f"{name}.json", "사과를 먹어요", file_name=f"{name}.wavp", seconds=1.0)
+            label_file(
+                labels / f"TL_0{zip_no}.아동" / "spk" / f"{name}.json",
+                "사과를 먹어요",
+                file_name=f"{name}.wavp",
+                seconds=1.0,
+            )
             audio_file(sources / f"TS_0{zip_no}.아동" / "spk" / f"{name}.wav", 1.0)
     report = import_aihub(root, tmp_path / "out" / "all.jsonl")
     assert report.kept == 6 and not report.skipped
@@ -79,7 +84,9 @@ def test_invalid_utf8_is_a_counted_skip_in_jsonl_and_a_named_error_in_csv(tmp_pa
     report = import_generic(jsonl, "jsonl", tmp_path / "out" / "all.jsonl")
     assert report.kept == 1 and dict(report.skipped) == {"bad_encoding": 1}
     offset = len(good) + 1 + len(b'{"audio_filepath": "a.wav", "text": "')
-    assert report.examples["bad_encoding"] == [f"{jsonl}:2: not valid UTF-8 at byte offset {offset} (invalid start byte)"]
+    assert report.examples["bad_encoding"] == [
+        f"{jsonl}:2: not valid UTF-8 at byte offset {offset} (invalid start byte)"
+    ]
 
     csv_path = tmp_path / "list.csv"
     csv_path.write_bytes("audio_filepath,text,speaker_id\na.wav,사과,s1\n".encode() + b"a.wav,\xc3(,s2\n")
@@ -102,16 +109,22 @@ def test_hostile_labels_and_lists_are_counted_or_named_not_tracebacks(tmp_path):
     report = import_aihub(root.parent, tmp_path / "out" / "all.jsonl")
     assert report.kept == 1
     assert dict(report.skipped) == {"bad_encoding": 1, "bad_label_json": 1, "missing_audio": 1}
-    assert report.examples["bad_encoding"] == [f"{root / 'latin1.json'}: line 1: not valid UTF-8 at byte offset {len(prefix)} (invalid continuation byte)"]
+    assert report.examples["bad_encoding"] == [
+        f"{root / 'latin1.json'}: line 1: not valid UTF-8 at byte offset {len(prefix)} (invalid continuation byte)"
+    ]
     inputs_hash(PrepareOptions(source=str(root.parent), out=str(tmp_path / "prepared")))  # dangling link: no crash
 
     # A NUL byte in a path is a missing file; an oversized CSV field names its line.
     jsonl = tmp_path / "list.jsonl"
-    jsonl.write_text(json.dumps({"audio_filepath": "a\u0000.wav", "text": "사과", "speaker_id": "s1"}) + "\n", encoding="utf-8")
+    jsonl.write_text(
+        json.dumps({"audio_filepath": "a\u0000.wav", "text": "사과", "speaker_id": "s1"}) + "\n", encoding="utf-8"
+    )
     with pytest.raises(ConfigError, match=rf"first: {jsonl}:1: missing_audio: "):
         import_generic(jsonl, "jsonl", tmp_path / "j" / "all.jsonl")
     csv_path = tmp_path / "big.csv"
-    csv_path.write_text("audio_filepath,text,speaker_id\na.wav,사과,s1\na.wav," + "가" * 200000 + ",s2\n", encoding="utf-8")
+    csv_path.write_text(
+        "audio_filepath,text,speaker_id\na.wav,사과,s1\na.wav," + "가" * 200000 + ",s2\n", encoding="utf-8"
+    )
     with pytest.raises(ConfigError, match=rf"^{csv_path}:3: not readable as CSV \(field larger than field limit"):
         import_generic(csv_path, "csv", tmp_path / "c" / "all.jsonl")
     with pytest.raises(ConfigError, match="manifest not readable"):
@@ -121,6 +134,9 @@ def test_hostile_labels_and_lists_are_counted_or_named_not_tracebacks(tmp_path):
 def test_an_import_that_kept_nothing_fails_naming_the_first_skip(tmp_path):
     root = tmp_path / "corpus" / "1.Training"
     label_file(root / "a.json", "안녕", file_name="a.flac")
-    with pytest.raises(ConfigError, match=rf"^import: no usable utterance in .*; first: {root / 'a.json'}: missing_audio: {root / 'a.flac'}$"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^import: no usable utterance in .*; first: {root / 'a.json'}: missing_audio: {root / 'a.flac'}$",
+    ):
         import_aihub(root.parent, tmp_path / "out" / "all.jsonl")
     assert json.loads((tmp_path / "out" / REPORT_FILE).read_text(encoding="utf-8"))["skipped"] == {"missing_audio": 1}

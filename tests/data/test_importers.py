@@ -23,7 +23,9 @@ def broken_tree(tmp_path) -> Path:
     label_file(train / "ok_1.json", "사과를 먹어요.")
     audio_file(train / "ok_1.wav", 2.0)
     # AI Hub's separate trees: audio found by name within the same top-level folder.
-    label_file(train / "라벨링데이터" / "s2" / "ok_2.json", "강아지가 귀여워요", speaker="1000000002-1", age=4, gender="남")
+    label_file(
+        train / "라벨링데이터" / "s2" / "ok_2.json", "강아지가 귀여워요", speaker="1000000002-1", age=4, gender="남"
+    )
     audio_file(train / "원천데이터" / "s2" / "ok_2.wav", 1.5)
     label_file(train / "stereo.json", "우유 주세요")
     audio_file(train / "stereo.wav", 2.0, rate=44100, channels=2)
@@ -67,8 +69,15 @@ def test_broken_tree_exact_counts(broken_tree, tmp_path):
     assert report.candidates == 16
     assert report.kept == 6
     assert dict(report.skipped) == {
-        "missing_audio": 1, "empty_audio": 1, "unreadable_audio": 1, "too_short": 1, "too_long": 1,
-        "bad_label_json": 1, "missing_transcript": 1, "empty_transcript": 1, "missing_speaker": 1,
+        "missing_audio": 1,
+        "empty_audio": 1,
+        "unreadable_audio": 1,
+        "too_short": 1,
+        "too_long": 1,
+        "bad_label_json": 1,
+        "missing_transcript": 1,
+        "empty_transcript": 1,
+        "missing_speaker": 1,
         "duplicate_utt_id": 1,
     }
     assert "truncated" in report.examples["unreadable_audio"][0]
@@ -114,8 +123,16 @@ def test_synthetic_corpus_imports_completely(tiny_corpus, tmp_path):
     speakers = {s["speaker_id"]: s for s in summary["speakers"]}
     for row in load_manifest(tmp_path / "all.jsonl"):
         speaker = speakers[row["speaker_id"]]
-        assert (row["age"], row["gender"], row["source_split"]) == (speaker["age"], speaker["gender"], speaker["source_split"])
-        label = json.loads(Path(row["audio_filepath"].replace("원천데이터", "라벨링데이터")).with_suffix(".json").read_text(encoding="utf-8"))
+        assert (row["age"], row["gender"], row["source_split"]) == (
+            speaker["age"],
+            speaker["gender"],
+            speaker["source_split"],
+        )
+        label = json.loads(
+            Path(row["audio_filepath"].replace("원천데이터", "라벨링데이터"))
+            .with_suffix(".json")
+            .read_text(encoding="utf-8")
+        )
         # The fluent sentence: disfluency tags in the raw label are normalised away.
         assert row["text"] == label["합성정보"]["text"]
         assert row["snr_db"] == label["합성정보"]["snrDb"]
@@ -123,14 +140,25 @@ def test_synthetic_corpus_imports_completely(tiny_corpus, tmp_path):
 
 def test_configurable_label_fields(tmp_path):
     root = tmp_path / "corpus"
-    label = {"전사정보": {"LabelText": "사과 주세요"}, "화자정보": {"SpeakerID": "A17", "Age": "6세", "Gender": "Female"}}
+    label = {
+        "전사정보": {"LabelText": "사과 주세요"},
+        "화자정보": {"SpeakerID": "A17", "Age": "6세", "Gender": "Female"},
+    }
     (root / "3.Test").mkdir(parents=True)
     (root / "3.Test" / "cmd_001.json").write_text(json.dumps(label, ensure_ascii=False), encoding="utf-8")
     audio_file(root / "3.Test" / "cmd_001.wav", 1.0)
-    fields = AihubFields(text="전사정보.LabelText", speaker_id="화자정보.SpeakerID", age="화자정보.Age", gender="화자정보.Gender")
+    fields = AihubFields(
+        text="전사정보.LabelText", speaker_id="화자정보.SpeakerID", age="화자정보.Age", gender="화자정보.Gender"
+    )
     import_aihub(root, tmp_path / "all.jsonl", fields=fields)
     (row,) = load_manifest(tmp_path / "all.jsonl")
-    assert (row["text"], row["speaker_id"], row["age"], row["gender"], row["source_split"]) == ("사과 주세요", "A17", 6, "F", "3.Test")
+    assert (row["text"], row["speaker_id"], row["age"], row["gender"], row["source_split"]) == (
+        "사과 주세요",
+        "A17",
+        6,
+        "F",
+        "3.Test",
+    )
 
 
 def test_output_inside_root_and_empty_root_are_config_errors(tmp_path):

@@ -35,7 +35,10 @@ def _write_lines(path: Path, lines: list[str]) -> Path:
 
 
 def test_valid_rows_keep_extra_fields_and_resolve_relative_paths(tmp_path):
-    rows = [dict(GOOD, source_split="1.Training", note={"k": [1]}), dict(GOOD, utt_id="u2", audio_filepath="/abs/u2.wav", age=None, gender=None, snr_db=None)]
+    rows = [
+        dict(GOOD, source_split="1.Training", note={"k": [1]}),
+        dict(GOOD, utt_id="u2", audio_filepath="/abs/u2.wav", age=None, gender=None, snr_db=None),
+    ]
     path = _write_lines(tmp_path / "m.jsonl", [json.dumps(r, ensure_ascii=False) for r in rows])
     first, second = load_manifest(path)
     assert first["audio_filepath"] == str(tmp_path / "audio" / "u1.wav")
@@ -68,7 +71,14 @@ def test_bad_field_is_named_with_file_and_line(tmp_path, change, field):
 
 def test_missing_field_bad_json_and_duplicates_are_errors_or_skipped_and_counted(tmp_path):
     missing = {k: v for k, v in GOOD.items() if k != "speaker_id"}
-    lines = [json.dumps(GOOD), "{not json", json.dumps(dict(missing, utt_id="u2")), json.dumps(GOOD), "[1, 2]", json.dumps(dict(GOOD, utt_id="u3"))]
+    lines = [
+        json.dumps(GOOD),
+        "{not json",
+        json.dumps(dict(missing, utt_id="u2")),
+        json.dumps(GOOD),
+        "[1, 2]",
+        json.dumps(dict(GOOD, utt_id="u3")),
+    ]
     path = _write_lines(tmp_path / "m.jsonl", lines)
     with pytest.raises(ManifestError, match=r"m\.jsonl:2: field '\*': not valid JSON"):
         load_manifest(path)

@@ -99,7 +99,9 @@ def test_same_seed_same_errors(corpus, tmp_path):
     again = tmp_path / "again"
     synthesize_corpus(again, 3, 1, 4, seed=2, workers=1, mispronounce_rate=RATE)
     assert _labels(again) == _labels(corpus)
-    assert [p.read_bytes() for p in sorted(again.rglob("*.wav"))] == [p.read_bytes() for p in sorted(corpus.rglob("*.wav"))]
+    assert [p.read_bytes() for p in sorted(again.rglob("*.wav"))] == [
+        p.read_bytes() for p in sorted(corpus.rglob("*.wav"))
+    ]
 
 
 def test_rate_outside_zero_to_one_is_bad_input(tmp_path):

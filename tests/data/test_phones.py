@@ -41,7 +41,13 @@ def test_phones_have_no_silent_initial_and_keep_the_word_delimiter():
 
 
 def test_from_phones_round_trips_any_phone_string():
-    for phones in [jamo("궁물"), jamo("아이"), "\u1100\u1102\u1161", "\u11ab\u1100\u1161", jamo("앙") + " " + jamo("오이")]:
+    for phones in [
+        jamo("궁물"),
+        jamo("아이"),
+        "\u1100\u1102\u1161",
+        "\u11ab\u1100\u1161",
+        jamo("앙") + " " + jamo("오이"),
+    ]:
         assert to_phones(from_phones(phones)) == phones
 
 
@@ -67,8 +73,17 @@ def test_prepare_phone_units(tiny_corpus, tmp_path):
     from trainer.data.prepare import PrepareOptions, prepare
 
     out = tmp_path / "prepared"
-    prepare(PrepareOptions(source=str(tiny_corpus), out=str(out), val_fraction=0.2, test_fraction=0.2,
-                           fractions=(1.0,), unit="phone", workers=2))
+    prepare(
+        PrepareOptions(
+            source=str(tiny_corpus),
+            out=str(out),
+            val_fraction=0.2,
+            test_fraction=0.2,
+            fractions=(1.0,),
+            unit="phone",
+            workers=2,
+        )
+    )
     assert load_unit(out) == "phone"
     train = load_manifest(out / "train.jsonl")
     assert all(r["pronounced"] == pronounce(r["text"]) for r in train)

@@ -27,8 +27,27 @@ def _ids(path: Path) -> set[str]:
 
 def test_prepare_on_the_synthetic_corpus(tiny_corpus, tmp_path):
     out = tmp_path / "prepared"
-    args = ["data", "prepare", "--root", tiny_corpus, "--out", out, "--val-fraction", "0.2", "--test-fraction", "0.2",
-            "--fractions", "0.5", "1.0", "--unit", "jamo", "--workers", "2", "--seed", "3"]
+    args = [
+        "data",
+        "prepare",
+        "--root",
+        tiny_corpus,
+        "--out",
+        out,
+        "--val-fraction",
+        "0.2",
+        "--test-fraction",
+        "0.2",
+        "--fractions",
+        "0.5",
+        "1.0",
+        "--unit",
+        "jamo",
+        "--workers",
+        "2",
+        "--seed",
+        "3",
+    ]
     done = trainer_cli(*args)
     assert done.returncode == 0, done.stderr
 
@@ -72,12 +91,30 @@ def test_vocabulary_comes_from_training_speakers_only(tmp_path):
             wav = tmp_path / "audio" / f"s{s}_{k}.wav"
             sf.write(wav, 0.1 * np.sin(np.arange(rate) * 0.001 * (3 * s + k + 1)), rate)  # unique audio
             age = None if s % 10 == 0 else (35 if s % 4 == 0 else 6)
-            lines.append({"audio_filepath": f"audio/{wav.name}", "text": f"아 {own}", "speaker_id": f"s{s}", "age": age})
+            lines.append(
+                {"audio_filepath": f"audio/{wav.name}", "text": f"아 {own}", "speaker_id": f"s{s}", "age": age}
+            )
     source = tmp_path / "corpus.jsonl"
     source.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
     out = tmp_path / "prepared"
-    done = trainer_cli("data", "prepare", "--format", "jsonl", "--manifest", source, "--out", out,
-                       "--val-fraction", "0.2", "--test-fraction", "0.2", "--fractions", "1.0", "--curriculum-source", "all")
+    done = trainer_cli(
+        "data",
+        "prepare",
+        "--format",
+        "jsonl",
+        "--manifest",
+        source,
+        "--out",
+        out,
+        "--val-fraction",
+        "0.2",
+        "--test-fraction",
+        "0.2",
+        "--fractions",
+        "1.0",
+        "--curriculum-source",
+        "all",
+    )
     assert done.returncode == 0, done.stderr
 
     def syllables(name: str) -> set[str]:
@@ -96,21 +133,48 @@ def test_vocabulary_comes_from_training_speakers_only(tmp_path):
 
 def test_cli_errors_exit_78_and_name_file_line_field(tmp_path):
     bad = tmp_path / "all.jsonl"
-    good = {"utt_id": "a", "audio_filepath": "/a.wav", "duration": 1.0, "text": "가", "speaker_id": "s", "age": 3, "gender": "F", "snr_db": None}
-    bad.write_text(json.dumps(good) + "\n" + json.dumps({**good, "utt_id": "b", "gender": "X"}) + "\n", encoding="utf-8")
+    good = {
+        "utt_id": "a",
+        "audio_filepath": "/a.wav",
+        "duration": 1.0,
+        "text": "가",
+        "speaker_id": "s",
+        "age": 3,
+        "gender": "F",
+        "snr_db": None,
+    }
+    bad.write_text(
+        json.dumps(good) + "\n" + json.dumps({**good, "utt_id": "b", "gender": "X"}) + "\n", encoding="utf-8"
+    )
     done = trainer_cli("data", "split", "--manifest", bad, "--out", tmp_path / "split")
     assert done.returncode == 78
     assert f"{bad}:2: field 'gender'" in done.stderr
     skipped = trainer_cli("data", "vocab", "--manifest", bad, "--out", tmp_path / "v", "--skip-invalid")
     assert skipped.returncode == 0 and '"invalid_field": 1' in skipped.stdout
-    too_much = trainer_cli("data", "curriculum", "--manifest", bad, "--hours", "30", "90", "--out", tmp_path / "c", "--skip-invalid")
+    too_much = trainer_cli(
+        "data", "curriculum", "--manifest", bad, "--hours", "30", "90", "--out", tmp_path / "c", "--skip-invalid"
+    )
     assert too_much.returncode == 78 and "asked for 90 h" in too_much.stderr
 
 
 def test_synth_and_import_commands(tmp_path):
-    done = trainer_cli("data", "synth", "--out", tmp_path / "corpus", "--child-speakers", "1", "--adult-speakers", "1",
-                       "--utterances-per-speaker", "2", "--workers", "1")
+    done = trainer_cli(
+        "data",
+        "synth",
+        "--out",
+        tmp_path / "corpus",
+        "--child-speakers",
+        "1",
+        "--adult-speakers",
+        "1",
+        "--utterances-per-speaker",
+        "2",
+        "--workers",
+        "1",
+    )
     assert done.returncode == 0 and "4 utterances" in done.stdout, done.stderr
-    done = trainer_cli("data", "import", "--format", "aihub", "--root", tmp_path / "corpus", "--out", tmp_path / "all.jsonl")
+    done = trainer_cli(
+        "data", "import", "--format", "aihub", "--root", tmp_path / "corpus", "--out", tmp_path / "all.jsonl"
+    )
     assert done.returncode == 0 and "kept 4 utterances" in done.stdout, done.stderr
     assert len(load_manifest(tmp_path / "all.jsonl")) == 4

@@ -42,7 +42,10 @@ class _Config:
 def test_conv_frames_is_the_inverse_of_min_samples_for_frames():
     from trainer.model.factory import SCRATCH_FRONT_END, min_samples_for_frames
 
-    for kernels, strides in ((CONV_KERNEL, CONV_STRIDE), (SCRATCH_FRONT_END["conv_kernel"], SCRATCH_FRONT_END["conv_stride"])):
+    for kernels, strides in (
+        (CONV_KERNEL, CONV_STRIDE),
+        (SCRATCH_FRONT_END["conv_kernel"], SCRATCH_FRONT_END["conv_stride"]),
+    ):
         config = _Config(kernels, strides)
         for frames in (1, 2, 49, 500):
             samples = min_samples_for_frames(config, frames)
@@ -94,10 +97,14 @@ def test_filesystem_errors_are_audio_errors_with_reasons(tmp_path, monkeypatch):
     def failing_open(error):
         def fake(*args, **kw):
             raise error
+
         return fake
 
     # Root ignores file modes, so the errors are injected where the module opens files.
-    for error, reason in ((PermissionError(errno.EACCES, "Permission denied"), "denied"), (OSError(errno.EIO, "Input/output error"), "io_error")):
+    for error, reason in (
+        (PermissionError(errno.EACCES, "Permission denied"), "denied"),
+        (OSError(errno.EIO, "Input/output error"), "io_error"),
+    ):
         monkeypatch.setattr(audio_module, "open", failing_open(error), raising=False)
         with pytest.raises(AudioError) as caught:
             inspect_audio(good)
@@ -116,7 +123,14 @@ def test_screen_rows_measures_durations_and_counts_by_reason(tmp_path):
         ("unknown", 1.0, 1.0, "zzz"),
         ("empty", 1.0, 1.0, "!!!"),
     ):
-        rows.append({"utt_id": name, "audio_filepath": str(_wav(tmp_path / f"{name}.wav", seconds)), "duration": claimed, "text": text})
+        rows.append(
+            {
+                "utt_id": name,
+                "audio_filepath": str(_wav(tmp_path / f"{name}.wav", seconds)),
+                "duration": claimed,
+                "text": text,
+            }
+        )
     (tmp_path / "dir.wav").mkdir()
     rows.append({"utt_id": "dir", "audio_filepath": str(tmp_path / "dir.wav"), "duration": 1.0, "text": "abc"})
     vocab = {"a": 5, "b": 6, "c": 7}
@@ -129,7 +143,12 @@ def test_screen_rows_measures_durations_and_counts_by_reason(tmp_path):
     assert [r["utt_id"] for r in kept] == ["ok", "slightly_off"]
     assert [r["duration"] for r in kept] == pytest.approx([2.0, 2.0])
     assert dict(tally.counts) == {
-        "duration_mismatch": 1, "labels_too_long": 1, "all_unknown": 1, "empty_transcript": 1, "not_a_file": 1, "bad_json": 1,
+        "duration_mismatch": 1,
+        "labels_too_long": 1,
+        "all_unknown": 1,
+        "empty_transcript": 1,
+        "not_a_file": 1,
+        "bad_json": 1,
     }
     assert tally.total == 8 and tally.skipped == 6
     assert "val_manifest: skipped 6 of 8 rows" in tally.summary()
@@ -144,5 +163,8 @@ def test_an_empty_or_wholly_skipped_source_fails_whatever_the_bound(tmp_path):
     tally = SkipTally("val_manifest", total=2)
     tally.add("missing_audio", "u1", "/x/a.wav")
     tally.add("missing_audio", "u2", "/x/b.wav")
-    with pytest.raises(ConfigError, match=r"first: u1: missing_audio: /x/a.wav \(relative audio_filepath values are read from the manifest's own folder\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"first: u1: missing_audio: /x/a.wav \(relative audio_filepath values are read from the manifest's own folder\)",
+    ):
         tally.check_share(1.0, "max_skipped_val_share")

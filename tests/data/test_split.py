@@ -52,7 +52,9 @@ def test_deterministic_for_a_seed_whatever_the_row_order(row_factory):
     for a, b in zip(first.parts().values(), again.parts().values()):
         assert {r["speaker_id"] for r in a} == {r["speaker_id"] for r in b}
     assert _ids(split_by_speaker(rows, 0.1, 0.1, seed=7).val) == _ids(first.val)
-    assert {r["speaker_id"] for r in split_by_speaker(rows, 0.1, 0.1, seed=8).val} != {r["speaker_id"] for r in first.val}
+    assert {r["speaker_id"] for r in split_by_speaker(rows, 0.1, 0.1, seed=8).val} != {
+        r["speaker_id"] for r in first.val
+    }
 
 
 def test_small_corpus_still_gets_val_and_test_speakers(row_factory):
@@ -76,8 +78,13 @@ def test_keep_source_test(row_factory):
     rows = row_factory(200, 15, seed=4)
     # One test speaker also has a row in training: that row must go, not leak.
     test_speaker = next(r["speaker_id"] for r in rows if r["source_split"] == "3.Test")
-    stray = dict(next(r for r in rows if r["speaker_id"] == test_speaker), utt_id="stray", source_split="1.Training",
-                 audio_fingerprint="stray", audio_filepath="/stray.wav")
+    stray = dict(
+        next(r for r in rows if r["speaker_id"] == test_speaker),
+        utt_id="stray",
+        source_split="1.Training",
+        audio_fingerprint="stray",
+        audio_filepath="/stray.wav",
+    )
     result = split_by_speaker(rows + [stray], 0.05, 0.5, seed=0, keep_source_test=True)
     assert _ids(result.test) == [r["utt_id"] for r in rows if r["source_split"] == "3.Test"]
     assert [d["utt_id"] for d in result.dropped] == ["stray"]

@@ -9,16 +9,41 @@ from trainer.cli import main
 def test_evaluate_export_and_compare_commands(eval_models, eval_corpus, tmp_path):
     out = tmp_path / "eval"
     common = ["--num-workers", "0", "--bootstrap", "50", "--g2p", "espeak"]
-    assert main(["evaluate", "--model", eval_models["adapter"], "--manifest", str(eval_corpus["test"]), "--output", str(out), *common]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                eval_models["adapter"],
+                "--manifest",
+                str(eval_corpus["test"]),
+                "--output",
+                str(out),
+                *common,
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["g2p"].startswith("espeak-ng") and metrics["speed"]["batch_seconds"] == 10.0
     assert len((out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()) == 12
 
     assert main(["export", "--adapter", eval_models["adapter"], "--output", str(tmp_path / "merged")]) == 0
     report = tmp_path / "report"
-    argv = ["compare", "--model", f"base={eval_models['base']}", "--model", f"merged={tmp_path / 'merged'}",
-            "--manifest", str(eval_corpus["test"]), "--manifest-extra", f"adult={eval_corpus['adult']}",
-            "--output", str(report), *common]
+    argv = [
+        "compare",
+        "--model",
+        f"base={eval_models['base']}",
+        "--model",
+        f"merged={tmp_path / 'merged'}",
+        "--manifest",
+        str(eval_corpus["test"]),
+        "--manifest-extra",
+        f"adult={eval_corpus['adult']}",
+        "--output",
+        str(report),
+        *common,
+    ]
     assert main(argv) == 0
     summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
     assert [m["name"] for m in summary["models"]] == ["base", "merged"]
@@ -27,7 +52,9 @@ def test_evaluate_export_and_compare_commands(eval_models, eval_corpus, tmp_path
 
 def test_bad_arguments_exit_with_config_error(eval_models, tmp_path, capsys):
     missing = tmp_path / "nope.jsonl"
-    code = main(["evaluate", "--model", eval_models["base"], "--manifest", str(missing), "--output", str(tmp_path / "o")])
+    code = main(
+        ["evaluate", "--model", eval_models["base"], "--manifest", str(missing), "--output", str(tmp_path / "o")]
+    )
     assert code == exit_codes.CONFIG_ERROR
     assert str(missing) in capsys.readouterr().err
     code = main(["compare", "--model", "no-equals-sign", "--manifest", str(missing), "--output", str(tmp_path / "o")])

@@ -54,7 +54,9 @@ def test_compare_writes_report_and_reuses_finished_runs(eval_models, eval_corpus
     # Second run: nothing changed, every run reused; a changed test set is evaluated again.
     stamps = {(m, s): (out / "runs" / m / s / METRICS_FILE).stat().st_mtime_ns for m in models for s in test_sets}
     compare(models, test_sets, str(out), CFG, progress=False)
-    assert stamps == {(m, s): (out / "runs" / m / s / METRICS_FILE).stat().st_mtime_ns for m in models for s in test_sets}
+    assert stamps == {
+        (m, s): (out / "runs" / m / s / METRICS_FILE).stat().st_mtime_ns for m in models for s in test_sets
+    }
     write_manifest(load_manifest(adult)[:3], adult)
     again = compare(models, test_sets, str(out), CFG, progress=False)
     assert all(m["results"]["adult"]["scored"] == 3 for m in again["models"])

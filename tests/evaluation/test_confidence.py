@@ -45,7 +45,10 @@ def test_correct_words_follow_the_alignment():
 
 
 def test_calibration_table():
-    words = [{"confidence": c, "correct": ok} for c, ok in [(0.95, True), (0.91, True), (0.15, False), (0.12, True), (0.5, False)]]
+    words = [
+        {"confidence": c, "correct": ok}
+        for c, ok in [(0.95, True), (0.91, True), (0.15, False), (0.12, True), (0.5, False)]
+    ]
     cal = calibration(words)
     assert cal["words"] == 5 and cal["accuracy"] == pytest.approx(0.6)
     assert cal["mean_confidence_correct"] == pytest.approx((0.95 + 0.91 + 0.12) / 3)
@@ -76,7 +79,13 @@ def test_confidence_is_higher_on_correct_than_on_wrong_words(eval_models, eval_c
         noisy_rows.append({**row, "audio_filepath": str(path), "text": text})
     write_manifest(noisy_rows, tmp_path / "noisy.jsonl")
     out = tmp_path / "eval"
-    report = evaluate(eval_models["adapter"], tmp_path / "noisy.jsonl", str(out), EvalConfig(num_workers=0, bootstrap=20), progress=False)
+    report = evaluate(
+        eval_models["adapter"],
+        tmp_path / "noisy.jsonl",
+        str(out),
+        EvalConfig(num_workers=0, bootstrap=20),
+        progress=False,
+    )
 
     predictions = [json.loads(line) for line in (out / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines()]
     words = [w for p in predictions for w in p["words"]]

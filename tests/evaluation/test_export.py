@@ -67,12 +67,28 @@ def test_jamo_models_are_scored_and_exported_as_syllables(eval_corpus, tmp_path)
 
     rows = load_manifest(eval_corpus["all"])
     uris = write_random_models(
-        tmp_path, [r["text"] for r in rows], rank=4, frozen_layers=1, lora_std=0.5, unit="jamo",
-        hidden_size=32, num_layers=2, num_heads=2, conv_channels=32,
+        tmp_path,
+        [r["text"] for r in rows],
+        rank=4,
+        frozen_layers=1,
+        lora_std=0.5,
+        unit="jamo",
+        hidden_size=32,
+        num_layers=2,
+        num_heads=2,
+        conv_channels=32,
     )
-    report = evaluate(uris["adapter"], eval_corpus["test"], str(tmp_path / "eval"), EvalConfig(num_workers=0, bootstrap=20), progress=False)
+    report = evaluate(
+        uris["adapter"],
+        eval_corpus["test"],
+        str(tmp_path / "eval"),
+        EvalConfig(num_workers=0, bootstrap=20),
+        progress=False,
+    )
     assert report["model"]["unit"] == "jamo"
-    predictions = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    predictions = [
+        json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     texts = {r["utt_id"]: r["text"] for r in rows}
     assert all(p["reference"] == texts[p["utt_id"]] for p in predictions)  # syllables, as in the manifest
     assert all(p["hypothesis"] and unicodedata.is_normalized("NFC", p["hypothesis"]) for p in predictions)

@@ -56,4 +56,3 @@ def test_espeak_falls_back_when_lines_do_not_map():
     # A comma makes espeak start a new output line: the batch is redone text by text.
     texts = ["사과, 배", "나는 학교에 간다"]
     assert EspeakG2P().phonemes(texts) == [EspeakG2P().phonemes([t])[0] for t in texts]
-

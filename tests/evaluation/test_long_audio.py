@@ -72,7 +72,9 @@ def test_a_60_s_concatenation_transcribes_like_its_parts(eval_models, clips):
     expected = codec.decode(np.concatenate([logits[0, : n[0]] for logits, n in zip(part_logits, frames)]))
     chunked = CtcTranscriber(model, codec, chunk_seconds=10.0, stride_seconds=2.0).decode([long])[0]
     assert len(expected.words) > 20 and chunked.text == expected.text
-    assert [(w.start_frame, w.end_frame) for w in chunked.words] == [(w.start_frame, w.end_frame) for w in expected.words]
+    assert [(w.start_frame, w.end_frame) for w in chunked.words] == [
+        (w.start_frame, w.end_frame) for w in expected.words
+    ]
 
 
 def test_chunked_batches_with_a_real_model(eval_models, clips):

@@ -34,11 +34,18 @@ def test_model_card_has_metadata_training_data_and_test_metrics(eval_models, eva
     adapter = tmp_path / "checkpoint-best"
     shutil.copytree(eval_models["adapter"], adapter)
     train_rows = load_manifest(eval_corpus["all"])
-    metrics = {"phase": 3, "steps": 10, "metric": "cer", "best": {"step": 8, "cer": 0.123},
-               "train_data": data_summary(train_rows)}
+    metrics = {
+        "phase": 3,
+        "steps": 10,
+        "metric": "cer",
+        "best": {"step": 8, "cer": 0.123},
+        "train_data": data_summary(train_rows),
+    }
     (adapter / "metrics.json").write_text(json.dumps(metrics))
     test = tmp_path / "test-eval"
-    report = evaluate(str(adapter), eval_corpus["test"], str(test), EvalConfig(num_workers=0, bootstrap=20), progress=False)
+    report = evaluate(
+        str(adapter), eval_corpus["test"], str(test), EvalConfig(num_workers=0, bootstrap=20), progress=False
+    )
 
     out = tmp_path / "export"
     export_merged(str(adapter), str(out), ["hf", "onnx-int8"], test_report=str(test), license="apache-2.0")

@@ -25,7 +25,12 @@ INT8_CER_TOLERANCE = 0.10
 @pytest.fixture(scope="module")
 def exported(eval_models, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("onnx") / "export"
-    assert main(["export", "--adapter", eval_models["adapter"], "--output", str(out), "--format", "hf", "onnx", "onnx-int8"]) == 0
+    assert (
+        main(
+            ["export", "--adapter", eval_models["adapter"], "--output", str(out), "--format", "hf", "onnx", "onnx-int8"]
+        )
+        == 0
+    )
     return out
 
 
@@ -86,7 +91,9 @@ def test_compare_reports_onnx_rows(exported, eval_corpus, tmp_path):
         "merged": (exported / "model.safetensors").stat().st_size,
         **{n: Path(models[n]).stat().st_size for n in ("onnx", "onnx-int8")},
     }
-    assert entries["onnx"]["results"]["test"]["metrics"]["cer"] == entries["merged"]["results"]["test"]["metrics"]["cer"]
+    assert (
+        entries["onnx"]["results"]["test"]["metrics"]["cer"] == entries["merged"]["results"]["test"]["metrics"]["cer"]
+    )
     assert entries["onnx"]["results"]["test"]["speed"]["device"] == "cpu"
     report = (tmp_path / "report" / REPORT_FILE).read_text(encoding="utf-8")
     assert "## Deployment formats" in report and "| onnx-int8 | onnx-int8 |" in report

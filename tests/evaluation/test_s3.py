@@ -30,7 +30,13 @@ def test_evaluate_and_compare_on_s3(s3_env, eval_models, eval_corpus, tmp_path):
     assert report["model"]["kind"] == "adapter" and report["test_set"]["scored"] == 12
 
     report_uri = f"s3://{bucket}/report"
-    summary = compare({"base": eval_models["base"], "r4": adapter_uri}, {"test": str(eval_corpus["test"])}, report_uri, CFG, progress=False)
+    summary = compare(
+        {"base": eval_models["base"], "r4": adapter_uri},
+        {"test": str(eval_corpus["test"])},
+        report_uri,
+        CFG,
+        progress=False,
+    )
     client = s3_env.client()
     stored = json.loads(client.get_object(Bucket=bucket, Key=f"report/{SUMMARY_FILE}")["Body"].read())
     assert stored == summary
@@ -38,7 +44,13 @@ def test_evaluate_and_compare_on_s3(s3_env, eval_models, eval_corpus, tmp_path):
         assert client.head_object(Bucket=bucket, Key=f"report/{name}")["ContentLength"] > 0
     # Run again: the finished runs are read back from S3, not evaluated again.
     before = client.head_object(Bucket=bucket, Key=f"report/runs/r4/test/{METRICS_FILE}")["LastModified"]
-    compare({"base": eval_models["base"], "r4": adapter_uri}, {"test": str(eval_corpus["test"])}, report_uri, CFG, progress=False)
+    compare(
+        {"base": eval_models["base"], "r4": adapter_uri},
+        {"test": str(eval_corpus["test"])},
+        report_uri,
+        CFG,
+        progress=False,
+    )
     assert client.head_object(Bucket=bucket, Key=f"report/runs/r4/test/{METRICS_FILE}")["LastModified"] == before
 
 
@@ -47,6 +59,12 @@ def test_onnx_export_to_s3_and_evaluated_from_there(s3_env, eval_models, eval_co
 
     bucket = s3_env.new_bucket()
     export_merged(eval_models["adapter"], f"s3://{bucket}/export", ["onnx-int8"])
-    report = evaluate(f"s3://{bucket}/export/onnx/model_quantized.onnx", eval_corpus["test"], f"s3://{bucket}/eval", CFG, progress=False)
+    report = evaluate(
+        f"s3://{bucket}/export/onnx/model_quantized.onnx",
+        eval_corpus["test"],
+        f"s3://{bucket}/eval",
+        CFG,
+        progress=False,
+    )
     assert (report["model"]["kind"], report["model"]["r"]) == ("onnx-int8", 4)
     assert report["test_set"]["scored"] == 12

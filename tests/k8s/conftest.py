@@ -38,6 +38,7 @@ def helm3() -> Path:
 @pytest.fixture(params=["jinja", "helm"])
 def renderer(request: pytest.FixtureRequest) -> Any:
     """Renders run values with each renderer: renderer(values, namespace="asr") -> objects."""
+
     def rendered(values: dict[str, Any], namespace: str = "asr") -> list[dict[str, Any]]:
         cfg = C.from_values(values)
         if request.param == "helm":

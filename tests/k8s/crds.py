@@ -38,7 +38,11 @@ def for_old_servers(schema: Any) -> Any:
         return schema
     out = {k: for_old_servers(v) for k, v in schema.items() if not (k == "default" and v == "")}
     items = schema.get("items", {})
-    keys = [k for k in schema.get("x-kubernetes-list-map-keys", []) if items.get("properties", {}).get(k, {}).get("default") == ""]
+    keys = [
+        k
+        for k in schema.get("x-kubernetes-list-map-keys", [])
+        if items.get("properties", {}).get(k, {}).get("default") == ""
+    ]
     if keys:
         out["items"]["required"] = sorted({*items.get("required", []), *keys})
     return out
@@ -49,15 +53,21 @@ def _strict(schema: Any) -> Any:
         return [_strict(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: _strict(v) if k in ("properties", "items", "additionalProperties", "allOf", "anyOf", "oneOf") else v
-           for k, v in schema.items()}
+    out = {
+        k: _strict(v) if k in ("properties", "items", "additionalProperties", "allOf", "anyOf", "oneOf") else v
+        for k, v in schema.items()
+    }
     if "properties" in out:
         out["properties"] = {k: _strict(v) for k, v in schema["properties"].items()}
     if out.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out \
-            and not out.get("x-kubernetes-preserve-unknown-fields"):
+    if (
+        out.get("type") == "object"
+        and "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 

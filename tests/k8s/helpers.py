@@ -16,48 +16,108 @@ PREPARE_HINT = "run `python -m tools.testenv prepare` (setup: tools/setup.sh --t
 SAMPLES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "embedded-two-ranks": {
-        "runName": "demo", "embeddedDefault": True, "preset": "smoke", "ranks": [16, 32], "gpusPerNode": 0,
+        "runName": "demo",
+        "embeddedDefault": True,
+        "preset": "smoke",
+        "ranks": [16, 32],
+        "gpusPerNode": 0,
         "data": {"unit": "jamo", "fractions": [0.3, 0.6, 1.0], "valFraction": 0.1},
         "synthetic": {"childSpeakers": 8, "adultSpeakers": 4, "utterancesPerSpeaker": 5},
     },
     "multinode-s3": {
-        "runName": "big", "ranks": [16, 32], "nodes": 2, "gpusPerNode": 4,
-        "storage": {"type": "s3", "s3": {"prefix": "s3://asr-bucket/team", "secretName": "s3-creds",
-                                         "endpoint": "http://minio.storage:9000"}},
-        "trainOverrides": {"learning_rate": 3.0e-4, "speed_perturb": [1.0, 0.9], "gradient_checkpointing": True,
-                           "ema_decay": 0, "max_steps": 100000, "warmup_ratio": 1.0e-5, "epochs": 2.5},
-        "image": {"repository": "registry.example.com:5000/asr/ko-child-asr", "tag": "1.2.3", "pullSecrets": ["regcred"]},
+        "runName": "big",
+        "ranks": [16, 32],
+        "nodes": 2,
+        "gpusPerNode": 4,
+        "storage": {
+            "type": "s3",
+            "s3": {"prefix": "s3://asr-bucket/team", "secretName": "s3-creds", "endpoint": "http://minio.storage:9000"},
+        },
+        "trainOverrides": {
+            "learning_rate": 3.0e-4,
+            "speed_perturb": [1.0, 0.9],
+            "gradient_checkpointing": True,
+            "ema_decay": 0,
+            "max_steps": 100000,
+            "warmup_ratio": 1.0e-5,
+            "epochs": 2.5,
+        },
+        "image": {
+            "repository": "registry.example.com:5000/asr/ko-child-asr",
+            "tag": "1.2.3",
+            "pullSecrets": ["regcred"],
+        },
         "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["gpu"]}]}]}}},
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", "operator": "In", "values": ["gpu"]}]}]
+                }
+            }
+        },
     },
     "embedded-phone-assess": {
-        "runName": "pron", "embeddedDefault": True, "preset": "smoke", "gpusPerNode": 0, "assess": True,
-        "data": {"unit": "phone"}, "synthetic": {"mispronounceRate": 0.15},
+        "runName": "pron",
+        "embeddedDefault": True,
+        "preset": "smoke",
+        "gpusPerNode": 0,
+        "assess": True,
+        "data": {"unit": "phone"},
+        "synthetic": {"mispronounceRate": 0.15},
     },
     "single-node-multi-gpu": {"runName": "wide", "gpusPerNode": 8, "phases": [2, 3], "evaluate": False},
     "corpus-workload-identity": {
-        "runName": "aihub", "data": {"prepare": True, "corpus": "corpora/aihub-kids"},
+        "runName": "aihub",
+        "data": {"prepare": True, "corpus": "corpora/aihub-kids"},
         "storage": {"type": "s3", "s3": {"prefix": "s3://asr", "serviceAccountName": "asr-s3"}},
         "tensorboard": {"enabled": False},
     },
     "kueue-side-by-side": {
-        "runName": "queued", "ranks": [16, 32], "phases": [1, 2], "queue": "gpu-team", "cpuQueue": "cpu-team",
-        "priorityClass": "research", "orchestrator": {"maxParallel": 2},
-        "nodeSelector": {"pool": "gpu"}, "affinity": {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": 10, "podAffinityTerm": {"labelSelector": {"matchLabels": {"cache": "warm"}}, "topologyKey": "zone"}}]}},
+        "runName": "queued",
+        "ranks": [16, 32],
+        "phases": [1, 2],
+        "queue": "gpu-team",
+        "cpuQueue": "cpu-team",
+        "priorityClass": "research",
+        "orchestrator": {"maxParallel": 2},
+        "nodeSelector": {"pool": "gpu"},
+        "affinity": {
+            "podAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 10,
+                        "podAffinityTerm": {"labelSelector": {"matchLabels": {"cache": "warm"}}, "topologyKey": "zone"},
+                    }
+                ]
+            }
+        },
     },
     "argo-multinode": {
-        "runName": "wf", "ranks": [16, 32], "nodes": 2, "gpusPerNode": 4, "orchestrator": {"chain": "argo", "maxParallel": 2},
-        "storage": {"pvc": {"accessMode": "ReadWriteMany"}}, "queue": "gpu-team",
+        "runName": "wf",
+        "ranks": [16, 32],
+        "nodes": 2,
+        "gpusPerNode": 4,
+        "orchestrator": {"chain": "argo", "maxParallel": 2},
+        "storage": {"pvc": {"accessMode": "ReadWriteMany"}},
+        "queue": "gpu-team",
     },
     "jobset-kueue": {
-        "runName": "gang", "ranks": [16], "phases": [1, 2], "nodes": 4, "gpusPerNode": 8, "multinode": "jobset",
-        "queue": "gpu-team", "priorityClass": "research", "storage": {"pvc": {"accessMode": "ReadWriteMany"}},
+        "runName": "gang",
+        "ranks": [16],
+        "phases": [1, 2],
+        "nodes": 4,
+        "gpusPerNode": 8,
+        "multinode": "jobset",
+        "queue": "gpu-team",
+        "priorityClass": "research",
+        "storage": {"pvc": {"accessMode": "ReadWriteMany"}},
     },
     "eval-only-client-chain": {
-        "runName": "evalonly", "phases": [], "ranks": [16], "orchestrator": {"chain": "client"},
+        "runName": "evalonly",
+        "phases": [],
+        "ranks": [16],
+        "orchestrator": {"chain": "client"},
         "storage": {"pvc": {"claimName": "shared-data"}},
     },
 }
@@ -71,7 +131,6 @@ JOBSET_CASES = {
     "orchestrator": SAMPLES["jobset-kueue"],
     "argo": {**SAMPLES["jobset-kueue"], "orchestrator": {"chain": "argo"}},
 }
-
 
 
 def helm_path(version: str) -> Path:

@@ -39,7 +39,9 @@ from .helpers import ARGO_CASES, JOBSET_CASES, helm_path, workflow  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def wait_for(predicate: Callable[[], Any], what: str, timeout_s: float = 30.0, step: Callable[[], Any] = lambda: None) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], what: str, timeout_s: float = 30.0, step: Callable[[], Any] = lambda: None
+) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         step()
@@ -70,17 +72,33 @@ class Kubelet:
         pod = self.pod(job)
         container = pod.spec.containers[0]
         terminated = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error", "message": message}
-        self.core.patch_namespaced_pod_status(pod.metadata.name, self.namespace, {"status": {
-            "phase": "Succeeded" if exit_code == 0 else "Failed",
-            "containerStatuses": [{"name": container.name, "image": container.image, "imageID": "", "ready": False,
-                                   "restartCount": 0, "state": {"terminated": terminated}}],
-        }})
+        self.core.patch_namespaced_pod_status(
+            pod.metadata.name,
+            self.namespace,
+            {
+                "status": {
+                    "phase": "Succeeded" if exit_code == 0 else "Failed",
+                    "containerStatuses": [
+                        {
+                            "name": container.name,
+                            "image": container.image,
+                            "imageID": "",
+                            "ready": False,
+                            "restartCount": 0,
+                            "state": {"terminated": terminated},
+                        }
+                    ],
+                }
+            },
+        )
 
     def run_marker_check(self, job: str) -> None:
         """What `orchestrator check-marker URI...` reports, computed on the local stand-in storage."""
         uris = self.pod(job).spec.containers[0].args[1:]
         absent = markers.missing([self.local(u) for u in uris])
-        self.finish(job, exit_codes.MARKERS_MISSING if absent else 0, f"{MISSING} {' '.join(absent)}" if absent else PRESENT)
+        self.finish(
+            job, exit_codes.MARKERS_MISSING if absent else 0, f"{MISSING} {' '.join(absent)}" if absent else PRESENT
+        )
 
     def run_step(self, job: str, step_markers: list[str], exit_code: int = 0) -> None:
         """A step that succeeds writes its completion markers, as the trainer does."""
@@ -107,18 +125,32 @@ def job_names(api: Any, namespace: str) -> set[str]:
 
 
 def small_run(name: str, **values: Any) -> C.PipelineConfig:
-    return C.from_values({"runName": name, "ranks": [16], "phases": [1, 2], "evaluate": False, "gpusPerNode": 0,
-                          "tensorboard": {"enabled": False}, "storage": {"pvc": {"claimName": "shared"}}, **values})
+    return C.from_values(
+        {
+            "runName": name,
+            "ranks": [16],
+            "phases": [1, 2],
+            "evaluate": False,
+            "gpusPerNode": 0,
+            "tensorboard": {"enabled": False},
+            "storage": {"pvc": {"claimName": "shared"}},
+            **values,
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- submit
 
 
-def test_submit_creates_the_objects_and_a_second_submit_is_a_no_op(kube: KubeServer, api: Any, namespace: str,
-                                                                   capsys: pytest.CaptureFixture) -> None:
+def test_submit_creates_the_objects_and_a_second_submit_is_a_no_op(
+    kube: KubeServer, api: Any, namespace: str, capsys: pytest.CaptureFixture
+) -> None:
     argv = ["--name", "sub", "--rank", "16", "--kubeconfig", str(kube.kubeconfig), "-n", namespace]
     assert submit.main(argv) == exit_codes.OK
-    expected = {(o["kind"], o["metadata"]["name"]) for o in render.render_jinja(C.from_values({"runName": "sub", "ranks": [16]}), namespace)}
+    expected = {
+        (o["kind"], o["metadata"]["name"])
+        for o in render.render_jinja(C.from_values({"runName": "sub", "ranks": [16]}), namespace)
+    }
     cluster = Cluster(api, namespace, report=lambda _: None)
     api_versions = {kind: version for version, kind in (*RUN_KINDS, STORAGE_KIND)}
     for kind, name in expected:
@@ -187,8 +219,9 @@ def test_chain_starts_each_phase_only_after_the_previous_completed_with_its_mark
     assert status["state"] == "Succeeded" and status["steps"] == {"ch-r16-p1": "done", "ch-r16-p2": "done"}
 
 
-def test_a_failed_phase_stops_the_chain_and_a_forced_resubmit_resumes_it(api: Any, namespace: str, tmp_path: Path,
-                                                                          capsys: pytest.CaptureFixture, kube: KubeServer) -> None:
+def test_a_failed_phase_stops_the_chain_and_a_forced_resubmit_resumes_it(
+    api: Any, namespace: str, tmp_path: Path, capsys: pytest.CaptureFixture, kube: KubeServer
+) -> None:
     cfg = small_run("fl", orchestrator={"chain": "client"}, job={"backoffLimit": 0})
     objects = render.render_jinja(cfg, namespace)
     cluster = Cluster(api, namespace, report=lambda _: None)
@@ -230,15 +263,19 @@ def test_a_failed_phase_stops_the_chain_and_a_forced_resubmit_resumes_it(api: An
     assert chain.states["fl-r16-p1"] == "done"
 
 
-def test_orchestrator_service_account_can_run_the_chain_and_nothing_more(kube: KubeServer, api: Any, namespace: str) -> None:
+def test_orchestrator_service_account_can_run_the_chain_and_nothing_more(
+    kube: KubeServer, api: Any, namespace: str
+) -> None:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
     objects = render.render_jinja(small_run("rb"), namespace)
     Cluster(api, namespace, report=lambda _: None).submit(objects)
     core = client.CoreV1Api(api)
-    secret_name = wait_for(lambda: (core.read_namespaced_service_account("rb-orchestrator", namespace).secrets or [None])[0],
-                           "the ServiceAccount's token").name
+    secret_name = wait_for(
+        lambda: (core.read_namespaced_service_account("rb-orchestrator", namespace).secrets or [None])[0],
+        "the ServiceAccount's token",
+    ).name
     token = base64.b64decode(core.read_namespaced_secret(secret_name, namespace).data["token"]).decode()
     conf = client.Configuration(host=kube.url, api_key={"authorization": f"Bearer {token}"})
     conf.verify_ssl = False
@@ -279,9 +316,14 @@ CI_VALUES = render.CHART_DIR / "ci" / "ci-values.yaml"
 
 
 def helm_env(kube: KubeServer, home: Path) -> dict[str, str]:
-    return {"KUBECONFIG": str(kube.kubeconfig), "HOME": str(home), "PATH": "/usr/bin:/bin",
-            "HELM_CACHE_HOME": str(home / "helm-cache"), "HELM_CONFIG_HOME": str(home / "helm-config"),
-            "HELM_DATA_HOME": str(home / "helm-data")}
+    return {
+        "KUBECONFIG": str(kube.kubeconfig),
+        "HOME": str(home),
+        "PATH": "/usr/bin:/bin",
+        "HELM_CACHE_HOME": str(home / "helm-cache"),
+        "HELM_CONFIG_HOME": str(home / "helm-config"),
+        "HELM_DATA_HOME": str(home / "helm-data"),
+    }
 
 
 @pytest.mark.parametrize("version", ["v3", "v4"])
@@ -289,8 +331,12 @@ def test_helm_install_succeeds(version: str, kube: KubeServer, api: Any, namespa
     helm = helm_path(version)
     release = f"ci{version}"
     env = helm_env(kube, kube.workdir)
-    proc = subprocess.run([str(helm), "install", release, str(render.CHART_DIR), "-n", namespace, "-f", str(CI_VALUES)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [str(helm), "install", release, str(render.CHART_DIR), "-n", namespace, "-f", str(CI_VALUES)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"kubectl logs -n {namespace} -f job/{release}-orchestrator" in proc.stdout  # NOTES
     assert f"kubectl port-forward -n {namespace} svc/{release}-tensorboard 6006:6006" in proc.stdout
@@ -306,10 +352,21 @@ def test_helm_install_succeeds(version: str, kube: KubeServer, api: Any, namespa
 # ----------------------------------------------------------------------------- chains side by side
 
 
-def test_the_ranks_chains_run_side_by_side_and_a_failure_stops_only_its_own(api: Any, namespace: str, tmp_path: Path) -> None:
-    cfg = C.from_values({"runName": "dag", "ranks": [16, 32], "phases": [1, 2], "gpusPerNode": 0,
-                         "tensorboard": {"enabled": False}, "storage": {"pvc": {"claimName": "shared"}},
-                         "orchestrator": {"chain": "client"}, "job": {"backoffLimit": 0}})
+def test_the_ranks_chains_run_side_by_side_and_a_failure_stops_only_its_own(
+    api: Any, namespace: str, tmp_path: Path
+) -> None:
+    cfg = C.from_values(
+        {
+            "runName": "dag",
+            "ranks": [16, 32],
+            "phases": [1, 2],
+            "gpusPerNode": 0,
+            "tensorboard": {"enabled": False},
+            "storage": {"pvc": {"claimName": "shared"}},
+            "orchestrator": {"chain": "client"},
+            "job": {"backoffLimit": 0},
+        }
+    )
     objects = render.render_jinja(cfg, namespace)
     Cluster(api, namespace, report=lambda _: None).submit(objects)
     chain, kubelet = chain_for(api, namespace, objects, []), Kubelet(api, namespace, tmp_path)
@@ -339,17 +396,30 @@ def test_the_ranks_chains_run_side_by_side_and_a_failure_stops_only_its_own(api:
     assert wait_for(lambda: chain.tick() == "Failed", "the run to end")
     assert not any(n.startswith(("dag-r16-p2", "dag-eval")) for n in jobs())
     status = Cluster(api, namespace).status("dag")
-    assert status["steps"] == {"dag-r16-p1": "failed", "dag-r16-p2": "blocked", "dag-r32-p1": "done",
-                               "dag-r32-p2": "done", "dag-eval": "blocked"}
+    assert status["steps"] == {
+        "dag-r16-p1": "failed",
+        "dag-r16-p2": "blocked",
+        "dag-r32-p1": "done",
+        "dag-r32-p2": "done",
+        "dag-eval": "blocked",
+    }
     assert status["step"] == "dag-r16-p1" and "Job dag-r16-p1 failed" in status["message"]
 
 
 def test_evaluation_starts_only_after_both_chains_and_max_parallel_bounds_the_steps(
     api: Any, namespace: str, tmp_path: Path
 ) -> None:
-    cfg = C.from_values({"runName": "ev", "ranks": [16, 32], "phases": [1], "gpusPerNode": 0,
-                         "tensorboard": {"enabled": False}, "storage": {"pvc": {"claimName": "shared"}},
-                         "orchestrator": {"chain": "client", "maxParallel": 1}})
+    cfg = C.from_values(
+        {
+            "runName": "ev",
+            "ranks": [16, 32],
+            "phases": [1],
+            "gpusPerNode": 0,
+            "tensorboard": {"enabled": False},
+            "storage": {"pvc": {"claimName": "shared"}},
+            "orchestrator": {"chain": "client", "maxParallel": 1},
+        }
+    )
     objects = render.render_jinja(cfg, namespace)
     Cluster(api, namespace, report=lambda _: None).submit(objects)
     chain, kubelet = chain_for(api, namespace, objects, []), Kubelet(api, namespace, tmp_path)
@@ -373,12 +443,19 @@ def test_evaluation_starts_only_after_both_chains_and_max_parallel_bounds_the_st
     wait_for(lambda: "ev-eval" in jobs(), "the evaluation Job", step=chain.tick)
 
 
-@pytest.mark.parametrize(("flags", "needle"), [
-    (["--chain", "argo"], "Workflow (argoproj.io/v1alpha1, Argo Workflows, for --chain argo)"),
-    (["--nodes", "2", "--multinode", "jobset", "--access-mode", "ReadWriteMany"], "JobSet (jobset.x-k8s.io/v1alpha2, JobSet"),
-])
-def test_an_engine_the_cluster_lacks_is_one_clear_error(flags: list[str], needle: str, kube: KubeServer, namespace: str,
-                                                        capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--chain", "argo"], "Workflow (argoproj.io/v1alpha1, Argo Workflows, for --chain argo)"),
+        (
+            ["--nodes", "2", "--multinode", "jobset", "--access-mode", "ReadWriteMany"],
+            "JobSet (jobset.x-k8s.io/v1alpha2, JobSet",
+        ),
+    ],
+)
+def test_an_engine_the_cluster_lacks_is_one_clear_error(
+    flags: list[str], needle: str, kube: KubeServer, namespace: str, capsys: pytest.CaptureFixture
+) -> None:
     argv = ["--name", "eng", "--rank", "16", *flags, "--kubeconfig", str(kube.kubeconfig), "-n", namespace]
     assert submit.main(argv) == exit_codes.CONFIG_ERROR
     err = capsys.readouterr().err
@@ -404,7 +481,10 @@ def engine_crds(kube: KubeServer) -> Any:
 
     def established(name: str) -> bool:
         crd = json.loads(extensions.read_custom_resource_definition(name, _preload_content=False).data)
-        return any(c["type"] == "Established" and c["status"] == "True" for c in (crd.get("status") or {}).get("conditions") or [])
+        return any(
+            c["type"] == "Established" and c["status"] == "True"
+            for c in (crd.get("status") or {}).get("conditions") or []
+        )
 
     def served_groups() -> set[str]:
         return {group.name for group in apis.get_api_versions().groups}
@@ -431,30 +511,44 @@ def lost(sent: Any, stored: Any, path: str = "") -> list[str]:
     """What of `sent` the server did not keep as sent: a v1.20 server prunes fields its CRD does not
     know instead of rejecting them (fields it adds, defaults and metadata, are not losses)."""
     if isinstance(sent, dict) and isinstance(stored, dict):
-        return [loss for key, value in sent.items()
-                for loss in (lost(value, stored[key], f"{path}.{key}") if key in stored else [f"{path}.{key}: pruned"])]
+        return [
+            loss
+            for key, value in sent.items()
+            for loss in (lost(value, stored[key], f"{path}.{key}") if key in stored else [f"{path}.{key}: pruned"])
+        ]
     if isinstance(sent, list) and isinstance(stored, list) and len(sent) == len(stored):
         return [loss for i, (a, b) in enumerate(zip(sent, stored)) for loss in lost(a, b, f"{path}[{i}]")]
     return [] if sent == stored else [f"{path}: sent {sent!r}, stored {stored!r}"]
 
 
-ENGINE_CASES = {**{f"argo-{name}": values for name, values in ARGO_CASES.items()},
-                **{f"jobset-{name}": values for name, values in JOBSET_CASES.items()}}
+ENGINE_CASES = {
+    **{f"argo-{name}": values for name, values in ARGO_CASES.items()},
+    **{f"jobset-{name}": values for name, values in JOBSET_CASES.items()},
+}
 
 
 @pytest.mark.usefixtures("engine_crds")
 class TestWithTheEnginesInstalled:
     @pytest.mark.parametrize("case", sorted(ENGINE_CASES))
-    def test_the_server_keeps_every_field_of_each_workflow_and_jobset(self, case: str, renderer: Any, api: Any,
-                                                                      namespace: str) -> None:
+    def test_the_server_keeps_every_field_of_each_workflow_and_jobset(
+        self, case: str, renderer: Any, api: Any, namespace: str
+    ) -> None:
         values = ENGINE_CASES[case]
         objects = renderer(values, namespace)
         engine_objects = [o for o in [*objects, *render.job_manifests(objects).values()] if o["kind"] in ENGINES]
-        assert {o["kind"] for o in engine_objects} == {kind for kind, used in [
-            ("Workflow", values.get("orchestrator", {}).get("chain") == "argo"), ("JobSet", values.get("multinode") == "jobset")] if used}
+        assert {o["kind"] for o in engine_objects} == {
+            kind
+            for kind, used in [
+                ("Workflow", values.get("orchestrator", {}).get("chain") == "argo"),
+                ("JobSet", values.get("multinode") == "jobset"),
+            ]
+            if used
+        }
         for obj in engine_objects:
             assert lost(obj, dry_run(api, namespace, obj)) == [], f"{obj['kind']} {obj['metadata']['name']}"
-        assert Cluster(api, namespace, report=lambda _: None).submit(objects, dry_run=True) == "dry-run"  # the whole run
+        assert (
+            Cluster(api, namespace, report=lambda _: None).submit(objects, dry_run=True) == "dry-run"
+        )  # the whole run
 
     def test_a_field_the_crd_does_not_know_is_pruned_and_seen(self, api: Any, namespace: str) -> None:
         wf = workflow(render.render_jinja(C.from_values(ARGO_CASES["embedded"]), namespace))
@@ -462,16 +556,34 @@ class TestWithTheEnginesInstalled:
         assert lost(wf, dry_run(api, namespace, wf)) == [".spec.templates[0].dag.tasks[0].dependsOn: pruned"]
 
     @pytest.mark.parametrize("version", ["v3", "v4"])
-    def test_helm_install_with_the_argo_chain_succeeds(self, version: str, kube: KubeServer, api: Any,
-                                                       namespace: str, tmp_path: Path) -> None:
+    def test_helm_install_with_the_argo_chain_succeeds(
+        self, version: str, kube: KubeServer, api: Any, namespace: str, tmp_path: Path
+    ) -> None:
         helm, release, env = helm_path(version), f"wf{version}", helm_env(kube, tmp_path)
-        proc = subprocess.run([str(helm), "install", release, str(render.CHART_DIR), "-n", namespace, "-f", str(CI_VALUES),
-                               "--set", "orchestrator.chain=argo"], capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            [
+                str(helm),
+                "install",
+                release,
+                str(render.CHART_DIR),
+                "-n",
+                namespace,
+                "-f",
+                str(CI_VALUES),
+                "--set",
+                "orchestrator.chain=argo",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         assert proc.returncode == 0, proc.stderr
         assert f"The Argo Workflow {release} runs these steps" in proc.stdout  # NOTES
         cluster = Cluster(api, namespace)
         assert cluster.get(*WORKFLOW_KIND, release) is not None
         assert cluster.get("batch/v1", "Job", f"{release}-orchestrator") is None
-        proc = subprocess.run([str(helm), "uninstall", release, "-n", namespace], capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            [str(helm), "uninstall", release, "-n", namespace], capture_output=True, text=True, env=env
+        )
         assert proc.returncode == 0, proc.stderr
         wait_for(lambda: cluster.get(*WORKFLOW_KIND, release) is None, "the Workflow to go")

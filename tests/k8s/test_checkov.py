@@ -36,16 +36,32 @@ def checkov() -> str:
 
 
 @pytest.mark.parametrize("renderer", ["jinja", "helm"])
-def test_checkov_fails_only_the_deliberate_exceptions(renderer: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_checkov_fails_only_the_deliberate_exceptions(
+    renderer: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     binary = checkov()
     if renderer == "helm":
         request.getfixturevalue("helm3")  # skips without helm
     out = tmp_path / "manifests"
-    argv = ["--rank", "16", "32", "--name", "ck", "-n", "asr", "--image", f"ghcr.io/example/ko-child-asr:0.1.0@{DIGEST}",
-            "--renderer", renderer, "--render-only", str(out)]
+    argv = [
+        "--rank",
+        "16",
+        "32",
+        "--name",
+        "ck",
+        "-n",
+        "asr",
+        "--image",
+        f"ghcr.io/example/ko-child-asr:0.1.0@{DIGEST}",
+        "--renderer",
+        renderer,
+        "--render-only",
+        str(out),
+    ]
     assert submit.main(argv) == exit_codes.OK
-    proc = subprocess.run([binary, "-d", str(out), "--framework", "kubernetes", "-o", "json", "--quiet"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [binary, "-d", str(out), "--framework", "kubernetes", "-o", "json", "--quiet"], capture_output=True, text=True
+    )
     report = json.loads(proc.stdout)
     report = report[0] if isinstance(report, list) else report
     failed = {check["check_id"] for check in report["results"]["failed_checks"]}

@@ -62,7 +62,9 @@ def test_the_dag_is_the_plan_and_each_template_creates_the_plans_job(case: str, 
     evaluation = next(s for s in plan["jobs"] if s["kind"] == "eval")  # waits for every rank's chain
     ranks = ARGO_CASES[case]["ranks"]
     assert {d.rsplit("-p", 1)[0] for d in evaluation["dependsOn"]} == {f"{plan['run']}-r{r}" for r in ranks}
-    assert tasks[evaluation["name"] + "-check"]["depends"] == " && ".join(d + "-verify" for d in evaluation["dependsOn"])
+    assert tasks[evaluation["name"] + "-check"]["depends"] == " && ".join(
+        d + "-verify" for d in evaluation["dependsOn"]
+    )
 
 
 def _matches(condition: str, obj: dict[str, Any]) -> list[bool]:
@@ -72,20 +74,35 @@ def _matches(condition: str, obj: dict[str, Any]) -> list[bool]:
         path, op, value = re.fullmatch(r"\s*([\w.]+)\s*(==|>)\s*(\w+)\s*", term).groups()
         node: Any = obj
         for part in path.split("."):
-            node = node[int(part)] if isinstance(node, list) and part.isdigit() and int(part) < len(node) else (
-                node.get(part) if isinstance(node, dict) else None)
+            node = (
+                node[int(part)]
+                if isinstance(node, list) and part.isdigit() and int(part) < len(node)
+                else (node.get(part) if isinstance(node, dict) else None)
+            )
         results.append(node is not None and (str(node) == value if op == "==" else int(node) > int(value)))
     return results
 
 
 JOB_STATES = {  # what a Job's status looks like (Kubernetes 1.31+ adds FailureTarget, Kueue Suspended)
-    "failed by exit 78": {"failed": 1, "conditions": [{"type": "FailureTarget", "status": "True"}, {"type": "Failed", "status": "True"}]},
-    "queued, then failed": {"failed": 4, "conditions": [{"type": "Suspended", "status": "False"},
-                                                         {"type": "FailureTarget", "status": "True"}, {"type": "Failed", "status": "True"}]},
+    "failed by exit 78": {
+        "failed": 1,
+        "conditions": [{"type": "FailureTarget", "status": "True"}, {"type": "Failed", "status": "True"}],
+    },
+    "queued, then failed": {
+        "failed": 4,
+        "conditions": [
+            {"type": "Suspended", "status": "False"},
+            {"type": "FailureTarget", "status": "True"},
+            {"type": "Failed", "status": "True"},
+        ],
+    },
     "failed (old cluster)": {"failed": 4, "conditions": [{"type": "Failed", "status": "True"}]},
     "retrying a failed pod": {"failed": 1, "active": 1},
     "preempted, ignored": {"active": 1},
-    "complete": {"succeeded": 1, "conditions": [{"type": "SuccessCriteriaMet", "status": "True"}, {"type": "Complete", "status": "True"}]},
+    "complete": {
+        "succeeded": 1,
+        "conditions": [{"type": "SuccessCriteriaMet", "status": "True"}, {"type": "Complete", "status": "True"}],
+    },
 }
 
 
@@ -95,10 +112,19 @@ def test_success_and_failure_conditions_see_a_failed_job() -> None:
     outcome = {}
     for what, status in JOB_STATES.items():
         job = {"status": status}
-        failed, succeeded = any(_matches(resource["failureCondition"], job)), all(_matches(resource["successCondition"], job))
+        failed, succeeded = (
+            any(_matches(resource["failureCondition"], job)),
+            all(_matches(resource["successCondition"], job)),
+        )
         outcome[what] = "failed" if failed else "succeeded" if succeeded else "waiting"
-    assert outcome == {"failed by exit 78": "failed", "queued, then failed": "failed", "failed (old cluster)": "failed",
-                       "retrying a failed pod": "waiting", "preempted, ignored": "waiting", "complete": "succeeded"}
+    assert outcome == {
+        "failed by exit 78": "failed",
+        "queued, then failed": "failed",
+        "failed (old cluster)": "failed",
+        "retrying a failed pod": "waiting",
+        "preempted, ignored": "waiting",
+        "complete": "succeeded",
+    }
 
 
 def test_a_multinode_step_succeeds_when_every_node_did() -> None:
@@ -112,13 +138,25 @@ def test_status_of_an_argo_run_reads_the_workflows_nodes() -> None:
     steps = [{"name": n} for n in ("r-base", "r-r16-p1", "r-r32-p1", "r-r16-p2", "r-eval")]
     nodes = {
         "a": {"displayName": "r-base-verify", "phase": "Succeeded"},
-        "b": {"displayName": "r-r16-p1-check", "phase": "Succeeded"}, "c": {"displayName": "r-r16-p1", "phase": "Skipped"},
+        "b": {"displayName": "r-r16-p1-check", "phase": "Succeeded"},
+        "c": {"displayName": "r-r16-p1", "phase": "Skipped"},
         "d": {"displayName": "r-r32-p1-check", "phase": "Failed"},
-        "e": {"displayName": "r-r32-p1", "phase": "Failed", "message": "failure condition 'status.conditions.1.type == Failed'"},
-        "f": {"displayName": "r-r16-p2-check", "phase": "Failed"}, "g": {"displayName": "r-r16-p2", "phase": "Running"},
+        "e": {
+            "displayName": "r-r32-p1",
+            "phase": "Failed",
+            "message": "failure condition 'status.conditions.1.type == Failed'",
+        },
+        "f": {"displayName": "r-r16-p2-check", "phase": "Failed"},
+        "g": {"displayName": "r-r16-p2", "phase": "Running"},
     }
     st = workflow_status(steps, {"phase": "Running", "nodes": nodes})
-    assert st["steps"] == {"r-base": "done", "r-r16-p1": "done", "r-r32-p1": "failed", "r-r16-p2": "running", "r-eval": "pending"}
+    assert st["steps"] == {
+        "r-base": "done",
+        "r-r16-p1": "done",
+        "r-r32-p1": "failed",
+        "r-r16-p2": "running",
+        "r-eval": "pending",
+    }
     assert st["step"] == "r-r16-p2" and "conditions" in st["failures"]["r-r32-p1"]
     assert workflow_status(steps, {"phase": "Failed", "nodes": nodes})["steps"]["r-eval"] == "blocked"
 
@@ -138,7 +176,9 @@ def test_multinode_jobset_steps_are_valid_jobsets_that_restart_the_group(case: s
         assert crds.problems(crd, jobset) == [], name
         spec = jobset["spec"]
         assert spec["failurePolicy"]["maxRestarts"] == 3 and spec["failurePolicy"]["restartStrategy"] == "Recreate"
-        assert spec["failurePolicy"]["rules"] == [{"name": "config-error", "action": "FailJobSet", "onJobFailureReasons": ["PodFailurePolicy"]}]
+        assert spec["failurePolicy"]["rules"] == [
+            {"name": "config-error", "action": "FailJobSet", "onJobFailureReasons": ["PodFailurePolicy"]}
+        ]
         [replicated] = spec["replicatedJobs"]
         job = replicated["template"]["spec"]
         assert (replicated["replicas"], job["completions"], job["parallelism"], job["backoffLimit"]) == (1, 4, 4, 0)
@@ -170,11 +210,15 @@ def test_the_chain_creates_and_follows_a_jobset(monkeypatch: pytest.MonkeyPatch)
         def __init__(self) -> None:
             self.stored: dict[str, Any] = {}
 
-        def create_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, body: dict) -> None:
+        def create_namespaced_custom_object(
+            self, group: str, version: str, namespace: str, plural: str, body: dict
+        ) -> None:
             assert (group, version, plural) == ("jobset.x-k8s.io", "v1alpha2", "jobsets")
             self.stored[body["metadata"]["name"]] = json.loads(json.dumps(body))
 
-        def get_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str) -> dict:
+        def get_namespaced_custom_object(
+            self, group: str, version: str, namespace: str, plural: str, name: str
+        ) -> dict:
             if name not in self.stored:
                 raise ApiException(status=404)
             return self.stored[name]
@@ -192,7 +236,18 @@ def test_the_chain_creates_and_follows_a_jobset(monkeypatch: pytest.MonkeyPatch)
     assert chain._finished("gang-r16-p1", manifest) is False  # running
     jobsets.stored["gang-r16-p1"]["status"] = {"terminalState": "Completed"}
     assert chain._finished("gang-r16-p1", manifest) is True
-    jobsets.stored["gang-r16-p1"]["status"] = {"terminalState": "Failed", "conditions": [
-        {"type": "Failed", "status": "True", "reason": "FailedJobs", "message": "jobset failed due to PodFailurePolicy"}]}
-    with pytest.raises(StepFailed, match=r"JobSet gang-r16-p1 failed \(FailedJobs: .*PodFailurePolicy\).*-l jobset.sigs"):
+    jobsets.stored["gang-r16-p1"]["status"] = {
+        "terminalState": "Failed",
+        "conditions": [
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "FailedJobs",
+                "message": "jobset failed due to PodFailurePolicy",
+            }
+        ],
+    }
+    with pytest.raises(
+        StepFailed, match=r"JobSet gang-r16-p1 failed \(FailedJobs: .*PodFailurePolicy\).*-l jobset.sigs"
+    ):
         chain._finished("gang-r16-p1", manifest)

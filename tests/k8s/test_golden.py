@@ -45,7 +45,9 @@ def test_rendered_objects_match_the_golden_file(case: str, renderer: str, reques
     else:
         objects = render.render_jinja(cfg, "asr")
     expected = (GOLDEN / f"{case}.yaml").read_text(encoding="utf-8")
-    assert golden_text(objects) == expected, f"{case}: run `python tests/k8s/test_golden.py --write` and review the diff"
+    assert golden_text(objects) == expected, (
+        f"{case}: run `python tests/k8s/test_golden.py --write` and review the diff"
+    )
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:

@@ -30,8 +30,18 @@ def test_template_ci_values_is_a_tiny_cpu_run(helm: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     objects = [o for o in yaml.safe_load_all(proc.stdout) if o]
     kinds = sorted({o["kind"] for o in objects})
-    assert kinds == ["ConfigMap", "Deployment", "Job", "NetworkPolicy", "PersistentVolumeClaim", "Pod", "Role",
-                     "RoleBinding", "Service", "ServiceAccount"]
+    assert kinds == [
+        "ConfigMap",
+        "Deployment",
+        "Job",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+        "Pod",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+    ]
     assert "nvidia.com/gpu" not in proc.stdout  # CPU only
 
 
@@ -55,8 +65,20 @@ def test_schema_rejects_bad_values(helm: Path, override: list[str], needle: str)
 
 
 def test_cross_field_checks_fail_once_with_every_problem(helm: Path) -> None:
-    proc = helm_run(helm, "template", "x", str(CHART_DIR), "--set", "nodes=2", "--set", "storage.type=s3",
-                    "--set", "embeddedDefault=true", "--set", "data.corpus=c")
+    proc = helm_run(
+        helm,
+        "template",
+        "x",
+        str(CHART_DIR),
+        "--set",
+        "nodes=2",
+        "--set",
+        "storage.type=s3",
+        "--set",
+        "embeddedDefault=true",
+        "--set",
+        "data.corpus=c",
+    )
     assert proc.returncode != 0
     for problem in ("storage.s3.prefix: required", "storage.s3: set secretName", "data.corpus: the embedded default"):
         assert problem in proc.stderr

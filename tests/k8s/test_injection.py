@@ -15,7 +15,7 @@ ATTEMPTS = [
     {"runName": "x\nkind: Secret"},
     {"runName": "{{ .Release.Name }}"},
     {"runName": "a: b"},
-    {"image": {"repository": "repo\"\n  command: [sh]"}},
+    {"image": {"repository": 'repo"\n  command: [sh]'}},
     {"image": {"tag": "1.0\n---\nkind: Pod"}},
     {"nodeSelector": {"gpu": "a100\nprivileged: true"}},
     {"nodeSelector": {"gpu: x\n  y": "z"}},

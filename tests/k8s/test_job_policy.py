@@ -36,7 +36,13 @@ def test_preemption_is_ignored_and_a_config_error_fails_at_once(rendered: Any) -
 
 
 QUEUE, PRIORITY = "kueue.x-k8s.io/queue-name", "kueue.x-k8s.io/priority-class"
-KUEUE = {"queue": "gpu-team", "cpuQueue": "cpu-team", "priorityClass": "research", "embeddedDefault": True, "preset": "smoke"}
+KUEUE = {
+    "queue": "gpu-team",
+    "cpuQueue": "cpu-team",
+    "priorityClass": "research",
+    "embeddedDefault": True,
+    "preset": "smoke",
+}
 
 
 def test_kueue_queues_gpu_steps_apart_from_the_cpu_jobs(rendered: Any) -> None:
@@ -48,7 +54,11 @@ def test_kueue_queues_gpu_steps_apart_from_the_cpu_jobs(rendered: Any) -> None:
         name, labels = job["metadata"]["name"], job["metadata"]["labels"]
         pod = job["spec"]["template"]["spec"]
         if kinds[name] in ("base", "train", "eval"):
-            assert (labels[QUEUE], labels[PRIORITY], pod["priorityClassName"]) == ("gpu-team", "research", "research"), name
+            assert (labels[QUEUE], labels[PRIORITY], pod["priorityClassName"]) == (
+                "gpu-team",
+                "research",
+                "research",
+            ), name
         else:  # the chain's own Jobs and the data steps never wait behind GPU work
             assert labels[QUEUE] == "cpu-team" and PRIORITY not in labels and "priorityClassName" not in pod, name
 
@@ -62,8 +72,13 @@ def test_without_kueue_settings_nothing_is_queued(rendered: Any) -> None:
 SCHEDULING = {
     "nodeSelector": {"pool": "gpu"},
     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]
+            }
+        }
+    },
 }
 
 
@@ -94,30 +109,45 @@ def test_status_reports_a_step_that_kueue_holds_suspended() -> None:
 
 def claim_users(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The pod templates that mount the storage claim, by object name."""
-    return {o["metadata"]["name"]: o["spec"]["template"] for o in all_manifests(objects)
-            if any("persistentVolumeClaim" in v for v in o.get("spec", {}).get("template", {}).get("spec", {}).get("volumes", []))}
+    return {
+        o["metadata"]["name"]: o["spec"]["template"]
+        for o in all_manifests(objects)
+        if any(
+            "persistentVolumeClaim" in v
+            for v in o.get("spec", {}).get("template", {}).get("spec", {}).get("volumes", [])
+        )
+    }
 
 
 def test_pods_of_a_read_write_once_claim_share_its_node(rendered: Any) -> None:
     own_term = {"labelSelector": {"matchLabels": {"cache": "warm"}}, "topologyKey": "zone"}
     affinity = {**SCHEDULING["affinity"], "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [own_term]}}
-    objects = rendered({**SCHEDULING, "affinity": affinity, "ranks": [16, 32], "embeddedDefault": True, "preset": "smoke"})
+    objects = rendered(
+        {**SCHEDULING, "affinity": affinity, "ranks": [16, 32], "embeddedDefault": True, "preset": "smoke"}
+    )
     users = claim_users(objects)
     assert "pol-tensorboard" in users and "pol-r32-p1-check" in users and "pol-prepare" in users
-    term = {"labelSelector": {"matchLabels": {render.CLAIM_LABEL: "pol-storage"}}, "topologyKey": "kubernetes.io/hostname"}
+    term = {
+        "labelSelector": {"matchLabels": {render.CLAIM_LABEL: "pol-storage"}},
+        "topologyKey": "kubernetes.io/hostname",
+    }
     for name, template in users.items():
         assert template["metadata"]["labels"][render.CLAIM_LABEL] == "pol-storage", name
         required = template["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
         assert term in required, name
     gpu_side = users["pol-tensorboard"]["spec"]  # it anchors the claim's node: the GPU steps must fit there
-    assert gpu_side["nodeSelector"] == SCHEDULING["nodeSelector"] and gpu_side["tolerations"] == SCHEDULING["tolerations"]
+    assert (
+        gpu_side["nodeSelector"] == SCHEDULING["nodeSelector"] and gpu_side["tolerations"] == SCHEDULING["tolerations"]
+    )
     assert gpu_side["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == [own_term, term]
     assert gpu_side["affinity"]["nodeAffinity"] == SCHEDULING["affinity"]["nodeAffinity"]
     assert "nodeSelector" not in users["pol-prepare"]["spec"]  # a CPU step: only the claim's node
 
 
-@pytest.mark.parametrize("storage", [{"pvc": {"accessMode": "ReadWriteMany"}},
-                                     {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}])
+@pytest.mark.parametrize(
+    "storage",
+    [{"pvc": {"accessMode": "ReadWriteMany"}}, {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}],
+)
 def test_shared_storage_pins_nothing(rendered: Any, storage: dict[str, Any]) -> None:
     for obj in all_manifests(rendered({"storage": storage})):
         template = obj.get("spec", {}).get("template", {})
@@ -139,8 +169,11 @@ def test_check_marker_answers_with_its_exit_code_and_termination_message(tmp_pat
 
 def test_a_digest_pins_every_container_image(rendered: Any) -> None:
     digest = "sha256:" + "0f" * 32
-    images = {c["image"] for o in all_manifests(rendered({"image": {"tag": "1.2", "digest": digest}}))
-              for c in o.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])}
+    images = {
+        c["image"]
+        for o in all_manifests(rendered({"image": {"tag": "1.2", "digest": digest}}))
+        for c in o.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    }
     assert images == {f"ghcr.io/example/ko-child-asr:1.2@{digest}"}
 
 
@@ -152,12 +185,19 @@ def test_network_policies_admit_only_the_rendezvous_and_tensorboard(rendered: An
     objects = rendered({"nodes": 2, "storage": {"pvc": {"accessMode": "ReadWriteMany"}}})
     policies = {o["metadata"]["name"]: o for o in objects if o["kind"] == "NetworkPolicy"}
     assert set(policies) == {"pol-deny-ingress", "pol-rendezvous", "pol-tensorboard"}
-    pods = {o["metadata"]["name"]: o["spec"]["template"]["metadata"]["labels"]
-            for o in all_manifests(objects) if "template" in o.get("spec", {})}
+    pods = {
+        o["metadata"]["name"]: o["spec"]["template"]["metadata"]["labels"]
+        for o in all_manifests(objects)
+        if "template" in o.get("spec", {})
+    }
     deny = policies["pol-deny-ingress"]
     assert all(_selected(deny, labels) for labels in pods.values()) and "ingress" not in deny["spec"]
     rendezvous = policies["pol-rendezvous"]
-    assert {n for n, labels in pods.items() if _selected(rendezvous, labels)} == {"pol-r32-p1", "pol-r32-p2", "pol-r32-p3"}
+    assert {n for n, labels in pods.items() if _selected(rendezvous, labels)} == {
+        "pol-r32-p1",
+        "pol-r32-p2",
+        "pol-r32-p3",
+    }
     [peers] = rendezvous["spec"]["ingress"][0]["from"]
     assert peers["podSelector"] == rendezvous["spec"]["podSelector"]  # from the run's own training pods only
     tensorboard = policies["pol-tensorboard"]

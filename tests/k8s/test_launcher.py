@@ -13,7 +13,9 @@ LAUNCHER = ["python", "-m", "trainer.torchrun"]
 
 def containers(sample: str) -> dict[str, dict]:
     objects = render.render_jinja(C.from_values(SAMPLES[sample]), "asr")
-    return {name: job["spec"]["template"]["spec"]["containers"][0] for name, job in render.job_manifests(objects).items()}
+    return {
+        name: job["spec"]["template"]["spec"]["containers"][0] for name, job in render.job_manifests(objects).items()
+    }
 
 
 def test_single_node_multi_gpu_jobs_use_the_exit_code_keeping_torchrun() -> None:

@@ -24,8 +24,15 @@ CUSTOM_API_GROUPS = ("argoproj.io/", "jobset.x-k8s.io/")
 
 def _replicated_jobs(obj: dict) -> list[dict]:
     """A JobSet's Jobs as Job objects, so that their spec is validated like every other Job's."""
-    return [{"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": f"{obj['metadata']['name']}-{r['name']}"},
-             "spec": r["template"]["spec"]} for r in obj.get("spec", {}).get("replicatedJobs", [])]
+    return [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": f"{obj['metadata']['name']}-{r['name']}"},
+            "spec": r["template"]["spec"],
+        }
+        for r in obj.get("spec", {}).get("replicatedJobs", [])
+    ]
 
 
 def _invalid(objects: list[dict]) -> list[str]:
@@ -38,7 +45,9 @@ def _invalid(objects: list[dict]) -> list[str]:
             try:
                 kubernetes_validate.validate(obj, version, strict=True)
             except kubernetes_validate.ValidationError as exc:
-                problems.append(f"{version} {obj['kind']}/{obj['metadata']['name']}: {'.'.join(map(str, exc.path))}: {exc.message}")
+                problems.append(
+                    f"{version} {obj['kind']}/{obj['metadata']['name']}: {'.'.join(map(str, exc.path))}: {exc.message}"
+                )
     return problems
 
 
@@ -53,8 +62,12 @@ def test_helm_objects_are_valid(sample: tuple[str, C.PipelineConfig], helm3: Pat
 
 
 def test_helm_test_pod_is_valid(helm3: Path) -> None:
-    out = subprocess.run([str(helm3), "template", "t", str(render.CHART_DIR), "--show-only", "templates/tests/check-config.yaml"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(helm3), "template", "t", str(render.CHART_DIR), "--show-only", "templates/tests/check-config.yaml"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert _invalid([yaml.safe_load(out)]) == []
 
 

@@ -71,8 +71,12 @@ def test_every_pod_is_restricted(sample: tuple[str, C.PipelineConfig]) -> None:
 
 
 def test_helm_test_pod_is_restricted(helm3: Path) -> None:
-    out = subprocess.run([str(helm3), "template", "t", str(render.CHART_DIR), "--show-only", "templates/tests/check-config.yaml"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(helm3), "template", "t", str(render.CHART_DIR), "--show-only", "templates/tests/check-config.yaml"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     pod = yaml.safe_load(out)
     assert restricted_problems("Pod/t-check-config", pod["spec"]) == []
 
@@ -100,7 +104,9 @@ def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3:
     secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-    cfg = C.from_values({"runName": "sec", "storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}})
+    cfg = C.from_values(
+        {"runName": "sec", "storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}}
+    )
     for objects in (render.render_jinja(cfg, "asr"), render.render_helm(cfg, "asr", helm=str(helm3))):
         text = json.dumps(all_manifests(objects))
         assert secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text

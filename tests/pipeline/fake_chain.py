@@ -17,8 +17,15 @@ FAKE = (sys.executable, str(Path(__file__).with_name("fake_trainer.py")))
 
 
 def plan_with(tmp_path: Path, max_parallel: int) -> Plan:
-    cfg = C.from_values({"runName": "loc", "embeddedDefault": True, "preset": "demo-small", "ranks": [16, 32],
-                         "orchestrator": {"maxParallel": max_parallel}})
+    cfg = C.from_values(
+        {
+            "runName": "loc",
+            "embeddedDefault": True,
+            "preset": "demo-small",
+            "ranks": [16, 32],
+            "orchestrator": {"maxParallel": max_parallel},
+        }
+    )
     return build_plan(cfg, str(tmp_path / "runs"))
 
 

@@ -51,8 +51,10 @@ def test_small_demo_chain_learns_and_reports(tmp_path):
     summary = json.loads((report / "summary.json").read_text())
     child = summary["main_test_set"]
     base, p1, p2, p3 = (cer(summary, m, child) for m in ("base", "r32-p1", "r32-p2", "r32"))
-    print(f"child CER: base {base:.3f} -> phase 1 {p1:.3f} -> phase 2 {p2:.3f} -> phase 3 {p3:.3f}; "
-          f"adult CER of the base {cer(summary, 'base', 'adult'):.3f}")
+    print(
+        f"child CER: base {base:.3f} -> phase 1 {p1:.3f} -> phase 2 {p2:.3f} -> phase 3 {p3:.3f}; "
+        f"adult CER of the base {cer(summary, 'base', 'adult'):.3f}"
+    )
     assert p3 < base, (base, p3)
     assert min(p1, p2, p3) < base - 0.03, "the adapters should clearly improve on the base for child voices"
     # The curriculum never hands on a worse model: each phase starts by scoring the checkpoint it

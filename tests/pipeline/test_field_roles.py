@@ -35,12 +35,20 @@ def test_the_base_digest_ignores_runtime_settings_only(tmp_path) -> None:
     for name in ("train.jsonl", "val.jsonl", "text_units.json"):
         (tmp_path / name).write_text(name, encoding="utf-8")
     (tmp_path / "vocab.json").write_text('{"[PAD]": 0, "[UNK]": 1, "|": 2, "ㄱ": 3}', encoding="utf-8")
-    cfg = TrainConfig(train_manifest=str(tmp_path / "train.jsonl"), val_manifest=str(tmp_path / "val.jsonl"),
-                      vocab=str(tmp_path))
+    cfg = TrainConfig(
+        train_manifest=str(tmp_path / "train.jsonl"), val_manifest=str(tmp_path / "val.jsonl"), vocab=str(tmp_path)
+    )
     runtime = fields_with(TrainConfig, RUNTIME)
     assert {"output", "num_workers", "device"} <= runtime
-    other = {"output": "/elsewhere", "device": "cpu", "num_workers": 7, "log_steps": 3, "save_steps": 9, "keep_last": 9,
-             "compile_encoder": True}
+    other = {
+        "output": "/elsewhere",
+        "device": "cpu",
+        "num_workers": 7,
+        "log_steps": 3,
+        "save_steps": 9,
+        "keep_last": 9,
+        "compile_encoder": True,
+    }
     assert runtime <= set(other), f"give the new runtime settings a changed value here: {runtime - set(other)}"
     assert inputs_digest(dataclasses.replace(cfg, **{k: other[k] for k in runtime})) == inputs_digest(cfg)
     assert inputs_digest(dataclasses.replace(cfg, learning_rate=1e-3)) != inputs_digest(cfg)

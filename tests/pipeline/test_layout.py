@@ -25,11 +25,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def tiny_plan(root: Path) -> Plan:
-    return build_plan(C.from_values({
-        "runName": "lay", "embeddedDefault": True, "ranks": [4], "phases": [1],
-        "synthetic": {"childSpeakers": 6, "adultSpeakers": 6, "utterancesPerSpeaker": 3, "workers": 1},
-        "data": {"valFraction": 0.2, "testFraction": 0.2, "fractions": [1.0]},
-    }), str(root))
+    return build_plan(
+        C.from_values(
+            {
+                "runName": "lay",
+                "embeddedDefault": True,
+                "ranks": [4],
+                "phases": [1],
+                "synthetic": {"childSpeakers": 6, "adultSpeakers": 6, "utterancesPerSpeaker": 3, "workers": 1},
+                "data": {"valFraction": 0.2, "testFraction": 0.2, "fractions": [1.0]},
+            }
+        ),
+        str(root),
+    )
 
 
 def job(plan: Plan, kind: str) -> PlannedJob:
@@ -70,13 +78,28 @@ def test_train_and_compare_write_what_the_plan_waits_for(tmp_path) -> None:
     train, report = job(plan, "train"), job(plan, "eval")
 
     def run(*args: str) -> None:
-        done = subprocess.run([sys.executable, "-m", "trainer", *args], cwd=REPO, capture_output=True, text=True,
-                              env={**with_cpu_env(os.environ), "PYTHONPATH": str(REPO)}, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-m", "trainer", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**with_cpu_env(os.environ), "PYTHONPATH": str(REPO)},
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
 
     run("train", "--preset", "smoke", "--output", train.output)
     assert not missing(train.markers)
     smoke = Path(train.output) / "smoke-data"
-    run("compare", "--model", f"base={smoke / 'base'}", "--model", f"r4={Path(train.output) / 'checkpoint-best'}",
-        "--manifest", str(smoke / "prepared" / "test.jsonl"), "--output", report.output)
+    run(
+        "compare",
+        "--model",
+        f"base={smoke / 'base'}",
+        "--model",
+        f"r4={Path(train.output) / 'checkpoint-best'}",
+        "--manifest",
+        str(smoke / "prepared" / "test.jsonl"),
+        "--output",
+        report.output,
+    )
     assert not missing(report.markers)

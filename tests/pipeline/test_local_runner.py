@@ -15,7 +15,18 @@ from .fake_chain import Fake, plan_with, run
 def test_runs_every_step_in_plan_order_then_reports_where_things_are(plan, tmp_path, monkeypatch) -> None:
     fake, lines = Fake(tmp_path, plan, monkeypatch), []
     assert run(plan, tmp_path, lines) == exit_codes.OK
-    assert fake.calls() == ["synth", "prepare", "base", "r16-p1", "r16-p2", "r16-p3", "r32-p1", "r32-p2", "r32-p3", "eval"]
+    assert fake.calls() == [
+        "synth",
+        "prepare",
+        "base",
+        "r16-p1",
+        "r16-p2",
+        "r16-p3",
+        "r32-p1",
+        "r32-p2",
+        "r32-p3",
+        "eval",
+    ]
     summary = lines[-1]
     assert f"tensorboard --logdir {plan.logdir}" in summary
     assert f"{plan.report_dir}/comparison.md" in summary
@@ -65,7 +76,9 @@ def test_with_max_parallel_2_both_ranks_chains_run_side_by_side(tmp_path, monkey
     plan = plan_with(tmp_path, 2)
     fake, lines = Fake(tmp_path, plan, monkeypatch), []
     # Each rank's phase 1 waits until the other's has started: run one after the other, they fail.
-    fake.configure(together={"dir": str(tmp_path / "rendezvous"), "steps": ["--phase 1 --rank 16", "--phase 1 --rank 32"]})
+    fake.configure(
+        together={"dir": str(tmp_path / "rendezvous"), "steps": ["--phase 1 --rank 16", "--phase 1 --rank 32"]}
+    )
     assert run(plan, tmp_path, lines) == exit_codes.OK
     calls = fake.calls()
     assert calls[:3] == ["synth", "prepare", "base"] and calls[-1] == "eval"  # eval after both chains
@@ -78,8 +91,13 @@ def test_with_max_parallel_2_both_ranks_chains_run_side_by_side(tmp_path, monkey
 def test_one_at_a_time_the_rendezvous_fails(plan, tmp_path, monkeypatch) -> None:
     """The side-by-side check can fail: with maxParallel 1, the first phase 1 waits in vain."""
     fake, lines = Fake(tmp_path, plan, monkeypatch), []
-    fake.configure(together={"dir": str(tmp_path / "rendezvous"), "steps": ["--phase 1 --rank 16", "--phase 1 --rank 32"],
-                             "wait_seconds": 1})
+    fake.configure(
+        together={
+            "dir": str(tmp_path / "rendezvous"),
+            "steps": ["--phase 1 --rank 16", "--phase 1 --rank 32"],
+            "wait_seconds": 1,
+        }
+    )
     assert run(plan, tmp_path, lines) == exit_codes.FAILED
     assert "r16-p2" not in fake.calls()
     assert "never started" in (tmp_path / "logs" / "loc-r16-p1.log").read_text(encoding="utf-8")

@@ -22,8 +22,16 @@ def arg(argv: tuple[str, ...], flag: str) -> str:
 def test_embedded_default_two_ranks_order_and_dependencies() -> None:
     plan = plan_of({"embeddedDefault": True, "preset": "demo", "ranks": [16, 32]}, root="runs")
     assert [j.name for j in plan.jobs] == [
-        "run-synth", "run-prepare", "run-base",
-        "run-r16-p1", "run-r16-p2", "run-r16-p3", "run-r32-p1", "run-r32-p2", "run-r32-p3", "run-eval",
+        "run-synth",
+        "run-prepare",
+        "run-base",
+        "run-r16-p1",
+        "run-r16-p2",
+        "run-r16-p3",
+        "run-r32-p1",
+        "run-r32-p2",
+        "run-r32-p3",
+        "run-eval",
     ]
     jobs = {j.name: j for j in plan.jobs}
     assert jobs["run-r32-p1"].depends_on == ("run-synth", "run-prepare", "run-base")
@@ -49,13 +57,18 @@ def test_eval_compares_base_with_each_rank_and_its_earlier_phases() -> None:
     both = plan_of({"ranks": [16, 32]}).jobs[-1].argv
     assert [a for a in both if "=" in a and not a.startswith("/")] == [
         "base=facebook/wav2vec2-xls-r-300m",
-        "r16-p1=/storage/run/r16/phase1/checkpoint-best", "r16-p2=/storage/run/r16/phase2/checkpoint-best",
+        "r16-p1=/storage/run/r16/phase1/checkpoint-best",
+        "r16-p2=/storage/run/r16/phase2/checkpoint-best",
         "r16=/storage/run/r16/phase3/checkpoint-best",
-        "r32-p1=/storage/run/r32/phase1/checkpoint-best", "r32-p2=/storage/run/r32/phase2/checkpoint-best",
-        "r32=/storage/run/r32/phase3/checkpoint-best"]
+        "r32-p1=/storage/run/r32/phase1/checkpoint-best",
+        "r32-p2=/storage/run/r32/phase2/checkpoint-best",
+        "r32=/storage/run/r32/phase3/checkpoint-best",
+    ]
     single = plan_of({"ranks": [32]}).jobs[-1].argv
     assert [a for a in single if a.startswith(("base=", "r16=", "r32="))] == [
-        "base=facebook/wav2vec2-xls-r-300m", "r32=/storage/run/r32/phase3/checkpoint-best"]
+        "base=facebook/wav2vec2-xls-r-300m",
+        "r32=/storage/run/r32/phase3/checkpoint-best",
+    ]
 
 
 def test_single_phase_and_eval_only() -> None:
@@ -68,25 +81,70 @@ def test_single_phase_and_eval_only() -> None:
 def test_real_corpus_prepare_step() -> None:
     plan = plan_of({"data": {"prepare": True, "corpus": "corpora/aihub", "fractions": [0.2, 1.0]}})
     prepare = plan.jobs[0]
-    assert prepare.argv == ("data", "prepare", "--root", "/storage/corpora/aihub", "--out", "/storage/data",
-                            "--unit", "syllable", "--val-fraction", "0.05", "--test-fraction", "0.05",
-                            "--fractions", "0.2", "1")
+    assert prepare.argv == (
+        "data",
+        "prepare",
+        "--root",
+        "/storage/corpora/aihub",
+        "--out",
+        "/storage/data",
+        "--unit",
+        "syllable",
+        "--val-fraction",
+        "0.05",
+        "--test-fraction",
+        "0.05",
+        "--fractions",
+        "0.2",
+        "1",
+    )
     assert plan.jobs[1].depends_on == ("run-prepare",)
 
 
 def test_train_overrides_become_sorted_flags() -> None:
-    argv = plan_of({"trainOverrides": {"warmup_ratio": 0.2, "gradient_checkpointing": True, "ema_decay": 0,
-                                       "speed_perturb": [], "target_modules": ["q_proj", "v_proj"]}}).jobs[0].argv
-    assert argv[argv.index("--ema-decay"):] == (
-        "--ema-decay", "0", "--gradient-checkpointing", "--speed-perturb", "--target-modules", "q_proj", "v_proj",
-        "--warmup-ratio", "0.2")
+    argv = (
+        plan_of(
+            {
+                "trainOverrides": {
+                    "warmup_ratio": 0.2,
+                    "gradient_checkpointing": True,
+                    "ema_decay": 0,
+                    "speed_perturb": [],
+                    "target_modules": ["q_proj", "v_proj"],
+                }
+            }
+        )
+        .jobs[0]
+        .argv
+    )
+    assert argv[argv.index("--ema-decay") :] == (
+        "--ema-decay",
+        "0",
+        "--gradient-checkpointing",
+        "--speed-perturb",
+        "--target-modules",
+        "q_proj",
+        "v_proj",
+        "--warmup-ratio",
+        "0.2",
+    )
     assert override_flags({"gradient_checkpointing": False}) == ["--no-gradient-checkpointing"]
 
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(3.0, "3"), (3, "3"), (1e-4, "0.0001"), (1e-5, "0.00001"), (1e-7, "1e-7"), (2.5e-12, "2.5e-12"),
-     (1.5e21, "1.5e+21"), (123456789.0, "123456789"), (0.0, "0"), ("x y", "x y")],
+    [
+        (3.0, "3"),
+        (3, "3"),
+        (1e-4, "0.0001"),
+        (1e-5, "0.00001"),
+        (1e-7, "1e-7"),
+        (2.5e-12, "2.5e-12"),
+        (1.5e21, "1.5e+21"),
+        (123456789.0, "123456789"),
+        (0.0, "0"),
+        ("x y", "x y"),
+    ],
 )
 def test_flag_values_print_like_helm(value: object, text: str) -> None:
     assert flag_value(value) == text
@@ -94,8 +152,9 @@ def test_flag_values_print_like_helm(value: object, text: str) -> None:
 
 def test_longest_names_fit_and_longer_ones_are_refused() -> None:
     """A 40-character run name leaves room for every suffix; the check guards the derived names."""
-    cfg = C.from_values({"runName": "r" * 40, "ranks": [1024], "nodes": 64,
-                         "storage": {"pvc": {"accessMode": "ReadWriteMany"}}})
+    cfg = C.from_values(
+        {"runName": "r" * 40, "ranks": [1024], "nodes": 64, "storage": {"pvc": {"accessMode": "ReadWriteMany"}}}
+    )
     plan = build_plan(cfg, "/storage")
     assert max(len(n) for n in object_names(plan, cfg)) <= 63
     longer = dataclasses.replace(plan, jobs=(dataclasses.replace(plan.jobs[0], name="r" * 50 + "-r1024-p1"),))
@@ -106,15 +165,27 @@ def test_longest_names_fit_and_longer_ones_are_refused() -> None:
 def test_plan_json_is_what_the_orchestrator_reads() -> None:
     data = plan_of({"ranks": [16]}).to_json()
     assert data["run"] == "run"
-    assert data["jobs"][0] == {"name": "run-r16-p1", "kind": "train", "skippable": True, "dependsOn": [],
-                               "markers": ["/storage/run/r16/phase1/metrics.json",
-                                           "/storage/run/r16/phase1/checkpoint-best/COMPLETE"]}
+    assert data["jobs"][0] == {
+        "name": "run-r16-p1",
+        "kind": "train",
+        "skippable": True,
+        "dependsOn": [],
+        "markers": ["/storage/run/r16/phase1/metrics.json", "/storage/run/r16/phase1/checkpoint-best/COMPLETE"],
+    }
 
 
 def test_pronunciation_assessment_flows_into_synth_prepare_and_compare() -> None:
-    jobs = {j.kind: j for j in plan_of({
-        "embeddedDefault": True, "assess": True, "data": {"unit": "phone"}, "synthetic": {"mispronounceRate": 0.15},
-    }).jobs}
+    jobs = {
+        j.kind: j
+        for j in plan_of(
+            {
+                "embeddedDefault": True,
+                "assess": True,
+                "data": {"unit": "phone"},
+                "synthetic": {"mispronounceRate": 0.15},
+            }
+        ).jobs
+    }
     assert arg(jobs["synth"].argv, "--mispronounce-rate") == "0.15"
     assert arg(jobs["prepare"].argv, "--unit") == "phone"
     assert jobs["eval"].argv[-1] == "--assess"

@@ -24,17 +24,29 @@ def local_and_cluster_steps(argv: list[str], renderer: str) -> tuple[list, list]
     args = submit.build_parser().parse_args([*argv, "--local"])
     cfg = submit.build_config(args)
     local = [(j.name, list(j.argv)) for j in build_plan(cfg, LOCAL_ROOT).jobs]
-    objects = render.render_helm(cfg, "asr", helm=str(binary_path("helm-v3"))) if renderer == "helm" else render.render_jinja(cfg, "asr")
+    objects = (
+        render.render_helm(cfg, "asr", helm=str(binary_path("helm-v3")))
+        if renderer == "helm"
+        else render.render_jinja(cfg, "asr")
+    )
     cluster = [
-        (name, [a.replace(render.STORAGE_MOUNT, LOCAL_ROOT, 1) for a in job["spec"]["template"]["spec"]["containers"][0]["args"]])
+        (
+            name,
+            [
+                a.replace(render.STORAGE_MOUNT, LOCAL_ROOT, 1)
+                for a in job["spec"]["template"]["spec"]["containers"][0]["args"]
+            ],
+        )
         for name, job in render.job_manifests(objects).items()
     ]
     return local, cluster
 
 
 @pytest.mark.parametrize("renderer", ["jinja", "helm"])
-@pytest.mark.parametrize("argv", [["--phase", "all", "--rank", "32"], ["--phase", "all", "--rank", "16", "32"],
-                                  ["--phase", "2", "--rank", "16"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--phase", "all", "--rank", "32"], ["--phase", "all", "--rank", "16", "32"], ["--phase", "2", "--rank", "16"]],
+)
 def test_local_plan_equals_the_rendered_kubernetes_plan(argv: list[str], renderer: str) -> None:
     if renderer == "helm" and not binary_path("helm-v3").exists():
         pytest.skip("helm v3 not fetched: run `python -m tools.testenv prepare`")

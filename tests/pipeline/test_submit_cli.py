@@ -22,14 +22,36 @@ def config_of(*argv: str):
 
 def test_flags_map_onto_the_config() -> None:
     cfg = config_of(
-        "--phase", "2", "--rank", "16", "32", "--image", "registry.local:5000/asr/img:1.2", "--gpus", "2",
-        "--storage", "s3://bkt/runs", "--s3-secret", "creds", "--node-selector", "gpu=a100",
-        "--toleration", "nvidia.com/gpu:NoSchedule", "--toleration", "pool=gpu:NoExecute",
-        "--set-train", "learning_rate=3e-4", "--set-train", "gradient_checkpointing=true", "--no-tensorboard",
+        "--phase",
+        "2",
+        "--rank",
+        "16",
+        "32",
+        "--image",
+        "registry.local:5000/asr/img:1.2",
+        "--gpus",
+        "2",
+        "--storage",
+        "s3://bkt/runs",
+        "--s3-secret",
+        "creds",
+        "--node-selector",
+        "gpu=a100",
+        "--toleration",
+        "nvidia.com/gpu:NoSchedule",
+        "--toleration",
+        "pool=gpu:NoExecute",
+        "--set-train",
+        "learning_rate=3e-4",
+        "--set-train",
+        "gradient_checkpointing=true",
+        "--no-tensorboard",
     )
     assert cfg.phases == [2] and cfg.evaluate is False and cfg.ranks == [16, 32]
     assert (cfg.image.repository, cfg.image.tag) == ("registry.local:5000/asr/img", "1.2")
-    assert cfg.storage.type == "s3" and cfg.storage.s3.prefix == "s3://bkt/runs" and cfg.storage.s3.secret_name == "creds"
+    assert (
+        cfg.storage.type == "s3" and cfg.storage.s3.prefix == "s3://bkt/runs" and cfg.storage.s3.secret_name == "creds"
+    )
     assert cfg.node_selector == {"gpu": "a100"}
     assert cfg.tolerations == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
@@ -80,8 +102,9 @@ def test_render_only_writes_parseable_manifests(tmp_path: Path, capsys: pytest.C
         (["--values", "/no/such/file.yaml"], "file not found"),
     ],
 )
-def test_bad_input_exits_78_naming_the_problem(argv: list[str], message: str, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture) -> None:
+def test_bad_input_exits_78_naming_the_problem(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert submit.main([*argv, "--render-only", str(tmp_path)]) == exit_codes.CONFIG_ERROR
     assert message in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
@@ -99,19 +122,27 @@ def test_a_cluster_nobody_answers_is_one_line_and_78(tmp_path, capsys) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-    }))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     assert submit.main(["status", "run", "--kubeconfig", str(kubeconfig)]) == exit_codes.CONFIG_ERROR
     err = capsys.readouterr().err
     assert err.startswith(f"error: cluster API https://127.0.0.1:{port} does not answer") and "Traceback" not in err
 
 
 def test_queue_priority_and_parallelism_flags() -> None:
-    cfg = config_of("--queue", "gpu-team", "--cpu-queue", "cpu-team", "--priority-class", "research", "--max-parallel", "2")
+    cfg = config_of(
+        "--queue", "gpu-team", "--cpu-queue", "cpu-team", "--priority-class", "research", "--max-parallel", "2"
+    )
     assert (cfg.queue, cfg.cpu_queue, cfg.priority_class) == ("gpu-team", "cpu-team", "research")
     assert cfg.orchestrator.max_parallel == 2
     assert config_of("--rank", "16", "32").orchestrator.max_parallel == 0  # a cluster runs every ready step

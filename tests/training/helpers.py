@@ -18,9 +18,20 @@ def smoke_args(data: Path, output: str | Path, *extra: str) -> list[str]:
     """`train` arguments for the smoke preset on the session's smoke data."""
     prepared = data / "prepared"
     return [
-        "train", "--preset", "smoke", "--output", str(output),
-        "--train-manifest", str(prepared / "train.jsonl"), "--val-manifest", str(prepared / "val.jsonl"),
-        "--vocab", str(prepared), "--model", str(data / "base"), *extra,
+        "train",
+        "--preset",
+        "smoke",
+        "--output",
+        str(output),
+        "--train-manifest",
+        str(prepared / "train.jsonl"),
+        "--val-manifest",
+        str(prepared / "val.jsonl"),
+        "--vocab",
+        str(prepared),
+        "--model",
+        str(data / "base"),
+        *extra,
     ]
 
 
@@ -28,9 +39,13 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**with_cpu_env(os.environ), "PYTHONPATH": str(REPO), **extra}
 
 
-def run_interrupted(cmd: list[str], step: int, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str]:
+def run_interrupted(
+    cmd: list[str], step: int, env: dict[str, str] | None = None, timeout: float = 120
+) -> tuple[int, str]:
     """Run `cmd` (a training command), send it SIGTERM once it logs `step`; its exit code and log."""
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env or cli_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env or cli_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
     head = []
     for line in proc.stderr:  # type: ignore[union-attr]
         head.append(line)
@@ -43,7 +58,12 @@ def run_interrupted(cmd: list[str], step: int, env: dict[str, str] | None = None
 
 def run_cli(args: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "trainer", *args], cwd=REPO, env=env or cli_env(), capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "trainer", *args],
+        cwd=REPO,
+        env=env or cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -20,8 +20,17 @@ def test_smoke_preset_runs_as_is(tmp_path):
         assert (prepared / name).is_file()
     checkpoints = [p for p in output.glob("checkpoint-[0-9]*") if (p / "COMPLETE").is_file()]
     assert len(checkpoints) >= 2
-    for name in ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json", "ema_state.safetensors",
-                 "optimizer.pt", "scheduler.pt", "rng_state.pth", "vocab.json", "text_units.json"):
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "trainer_state.json",
+        "ema_state.safetensors",
+        "optimizer.pt",
+        "scheduler.pt",
+        "rng_state.pth",
+        "vocab.json",
+        "text_units.json",
+    ):
         assert (checkpoints[0] / name).is_file(), name
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["finished"] and metrics["best"]["step"] in (3, 6)
@@ -34,7 +43,8 @@ def test_smoke_preset_runs_as_is(tmp_path):
     assert re.search(r"parameters, [\d,]+ trainable", result.stderr)
     line = re.search(
         r"step 1/6 \| epoch [\d.]+ \| loss [\d.]+ \| lr [\d.e+-]+ \| grad_norm [\d.]+ \| [\d.]+ audio-s/s \| "
-        r"padding [\d.]+% \| \d+ shapes \| loader wait \d+% \| eta \S+", result.stderr,
+        r"padding [\d.]+% \| \d+ shapes \| loader wait \d+% \| eta \S+",
+        result.stderr,
     )
     assert line, result.stderr[-2000:]
 
@@ -50,9 +60,25 @@ def test_bad_configuration_exits_78(smoke_data, tmp_path):
 def test_pretrain_base_builds_once_and_serves_as_train_base(smoke_data, tmp_path):
     prepared = smoke_data / "prepared"
     base = tmp_path / "base"
-    args = ["pretrain-base", "--preset", "smoke", "--train-manifest", str(prepared / "train.jsonl"),
-            "--val-manifest", str(prepared / "val.jsonl"), "--vocab", str(prepared), "--output", str(base),
-            "--max-steps", "4", "--hidden-size", "32", "--num-layers", "2"]
+    args = [
+        "pretrain-base",
+        "--preset",
+        "smoke",
+        "--train-manifest",
+        str(prepared / "train.jsonl"),
+        "--val-manifest",
+        str(prepared / "val.jsonl"),
+        "--vocab",
+        str(prepared),
+        "--output",
+        str(base),
+        "--max-steps",
+        "4",
+        "--hidden-size",
+        "32",
+        "--num-layers",
+        "2",
+    ]
     first = run_cli(args)
     assert first.returncode == 0, first.stderr[-3000:]
     for name in ("config.json", "model.safetensors", "vocab.json", "text_units.json", "base_build.json", "COMPLETE"):
@@ -72,9 +98,25 @@ def test_pretrain_base_builds_once_and_serves_as_train_base(smoke_data, tmp_path
     assert (base / "COMPLETE").is_file() and (base / "model.safetensors").read_bytes() == built
     assert not (base / ".tmp-base-killed").exists()
 
-    train = run_cli(["train", "--preset", "smoke", "--model", str(base), "--output", str(tmp_path / "lora"),
-                     "--train-manifest", str(prepared / "train.jsonl"), "--val-manifest", str(prepared / "val.jsonl"),
-                     "--vocab", str(prepared), "--max-steps", "2"])
+    train = run_cli(
+        [
+            "train",
+            "--preset",
+            "smoke",
+            "--model",
+            str(base),
+            "--output",
+            str(tmp_path / "lora"),
+            "--train-manifest",
+            str(prepared / "train.jsonl"),
+            "--val-manifest",
+            str(prepared / "val.jsonl"),
+            "--vocab",
+            str(prepared),
+            "--max-steps",
+            "2",
+        ]
+    )
     assert train.returncode == 0, train.stderr[-3000:]
     assert "new CTC head" not in train.stderr  # the base was trained on this vocabulary
 

@@ -30,7 +30,9 @@ def test_out_of_range_or_mistyped_values_name_the_field(values, message) -> None
 
 
 def test_boundary_and_integer_values_are_accepted() -> None:
-    cfg = build(TrainConfig, {"learning_rate": 0, "lora_dropout": 0.0, "warmup_ratio": 1, "ema_decay": 0, "patience": 0})
+    cfg = build(
+        TrainConfig, {"learning_rate": 0, "lora_dropout": 0.0, "warmup_ratio": 1, "ema_decay": 0, "patience": 0}
+    )
     assert cfg.learning_rate == 0 and cfg.warmup_ratio == 1
 
 

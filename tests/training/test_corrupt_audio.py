@@ -15,10 +15,18 @@ def test_an_all_unreadable_batch_still_takes_a_zero_gradient_step(smoke_data, tm
     from trainer.training.methods import LoraMethod
 
     prepared = smoke_data / "prepared"
-    cfg = resolve("train", "smoke", None, {
-        "output": str(tmp_path / "run"), "train_manifest": str(prepared / "train.jsonl"),
-        "val_manifest": str(prepared / "val.jsonl"), "vocab": str(prepared), "model": str(smoke_data / "base"),
-    })
+    cfg = resolve(
+        "train",
+        "smoke",
+        None,
+        {
+            "output": str(tmp_path / "run"),
+            "train_manifest": str(prepared / "train.jsonl"),
+            "val_manifest": str(prepared / "val.jsonl"),
+            "vocab": str(prepared),
+            "model": str(smoke_data / "base"),
+        },
+    )
     run = TrainingRun(cfg, LoraMethod())
     batch = CTCCollator(run.processor.feature_extractor)([Skipped("u1", "/x.wav", "unreadable")])
     assert batch["input_values"] is None and len(batch["skipped"]) == 1

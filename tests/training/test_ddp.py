@@ -19,8 +19,22 @@ from .helpers import REPO, assert_same_weights, cli_env, run_interrupted, smoke_
 STEPS = 16
 # Dropout, SpecAugment and a loader worker per process: randomness a resume must restore per rank.
 EXTRA = (
-    "--max-batch-seconds", "6", "--num-workers", "1", "--max-steps", str(STEPS), "--save-steps", "8",
-    "--eval-steps", "8", "--log-steps", "1", "--mask-time-prob", "0.3", "--lora-dropout", "0.1",
+    "--max-batch-seconds",
+    "6",
+    "--num-workers",
+    "1",
+    "--max-steps",
+    str(STEPS),
+    "--save-steps",
+    "8",
+    "--eval-steps",
+    "8",
+    "--log-steps",
+    "1",
+    "--mask-time-prob",
+    "0.3",
+    "--lora-dropout",
+    "0.1",
 )
 
 
@@ -29,7 +43,9 @@ def torchrun(args: list[str]) -> list[str]:
 
 
 def run_ddp(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(torchrun(args), cwd=REPO, env=cli_env(OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        torchrun(args), cwd=REPO, env=cli_env(OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +76,9 @@ def test_two_process_gloo_run_completes_and_checkpoint_loads(uninterrupted):
 def test_sigterm_to_the_launcher_then_rerun_gives_bit_identical_weights(smoke_data, uninterrupted, tmp_path):
     output = tmp_path / "run"
     # As on Kubernetes: the signal goes to the launcher (the container's main process) only.
-    code, log = run_interrupted(torchrun(smoke_args(smoke_data, output, *EXTRA)), step=3, env=cli_env(OMP_NUM_THREADS="1"))
+    code, log = run_interrupted(
+        torchrun(smoke_args(smoke_data, output, *EXTRA)), step=3, env=cli_env(OMP_NUM_THREADS="1")
+    )
     assert code == exit_codes.PREEMPTED, log[-4000:]
     assert "Traceback" not in log, log[-4000:]
     saved = [int(s) for s in re.findall(r"preempted: saved step (\d+)", log)]

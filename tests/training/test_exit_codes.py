@@ -38,7 +38,9 @@ def assert_one_error_line(result: subprocess.CompletedProcess, code: int, *words
 
 
 def _s3_train(smoke_data: Path, output: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    return run_cli(smoke_args(smoke_data, output, "--max-steps", "1"), env=cli_env(TRAINER_CACHE_DIR=str(tmp_path), **env))
+    return run_cli(
+        smoke_args(smoke_data, output, "--max-steps", "1"), env=cli_env(TRAINER_CACHE_DIR=str(tmp_path), **env)
+    )
 
 
 def test_missing_bucket_is_a_config_error(smoke_data, s3_env, tmp_path):
@@ -67,7 +69,12 @@ def test_rejected_credentials_are_a_config_error(s3_env, monkeypatch, key, secre
 
 def test_endpoint_nobody_answers_is_a_config_error_after_a_short_wait(smoke_data, s3_server, tmp_path):
     endpoint = f"http://127.0.0.1:{_closed_port()}"
-    env = {**s3_server.env(), "AWS_ENDPOINT_URL": endpoint, "TRAINER_S3_FIRST_CONTACT_SECONDS": "2", "AWS_MAX_ATTEMPTS": "1"}
+    env = {
+        **s3_server.env(),
+        "AWS_ENDPOINT_URL": endpoint,
+        "TRAINER_S3_FIRST_CONTACT_SECONDS": "2",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
     result = _s3_train(smoke_data, "s3://bucket/run", tmp_path, **env)
     assert_one_error_line(result, exit_codes.CONFIG_ERROR, "no answer from the S3 endpoint", endpoint)
     assert result.stderr.count("retrying in") >= 1  # it did wait, within the first-contact budget
@@ -104,13 +111,17 @@ def _in_own_mount(tmp_path: Path, options: str, args: list[str]) -> subprocess.C
     probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
     if shutil.which("unshare") is None or probe.returncode != 0:
         pytest.skip("needs `unshare -rm` (user and mount namespaces) for a real read-only or full filesystem")
-    return subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script], cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.slow
 def test_read_only_output_is_a_config_error(smoke_data, tmp_path):
     result = _in_own_mount(tmp_path, "ro,size=1m", smoke_args(smoke_data, tmp_path / "mnt" / "run", "--max-steps", "1"))
-    assert_one_error_line(result, exit_codes.CONFIG_ERROR, f"output: {tmp_path / 'mnt' / 'run'}", "Read-only file system")
+    assert_one_error_line(
+        result, exit_codes.CONFIG_ERROR, f"output: {tmp_path / 'mnt' / 'run'}", "Read-only file system"
+    )
 
 
 @pytest.mark.slow
@@ -120,7 +131,9 @@ def test_output_disk_full_mid_run_is_a_config_error(smoke_data, tmp_path):
     output = tmp_path / "mnt" / "run"
     args = smoke_args(smoke_data, output, "--max-steps", "2", "--save-steps", "1", "--eval-steps", "2")
     result = _in_own_mount(tmp_path, "size=96k", args)
-    assert_one_error_line(result, exit_codes.CONFIG_ERROR, f"{output}/.tmp-checkpoint-1-", "No space left on device", "rerun")
+    assert_one_error_line(
+        result, exit_codes.CONFIG_ERROR, f"{output}/.tmp-checkpoint-1-", "No space left on device", "rerun"
+    )
     assert not (output / "checkpoint-1").exists()
     assert "step 1/2" in result.stderr  # it failed while saving, not at start-up
 

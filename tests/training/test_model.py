@@ -57,13 +57,30 @@ def test_base_head_kept_for_same_vocab_and_replaced_for_another(smoke_data, tmp_
 def test_spec_augment_on_clips_shorter_than_a_mask(smoke_data):
     model, processor = build_lora_model(lora_cfg(smoke_data, mask_time_prob=0.9), smoke_data / "prepared")
     model.train()
-    clips = [{"utt_id": str(i), "audio": np.random.default_rng(i).normal(0, 0.1, 1600).astype(np.float32),
-              "labels": [5, 6], "text": "가"} for i in range(2)]  # 0.1 s: 4 frames < mask length 10
+    clips = [
+        {
+            "utt_id": str(i),
+            "audio": np.random.default_rng(i).normal(0, 0.1, 1600).astype(np.float32),
+            "labels": [5, 6],
+            "text": "가",
+        }
+        for i in range(2)
+    ]  # 0.1 s: 4 frames < mask length 10
     with pytest.raises(ValueError):  # what transformers does without the collator's padding
-        model(**{k: v for k, v in CTCCollator(processor.feature_extractor)(clips).items() if k in ("input_values", "attention_mask", "labels")})
-    collator = CTCCollator(processor.feature_extractor, min_samples_for_frames(model.config, model.config.mask_time_length + 1))
+        model(
+            **{
+                k: v
+                for k, v in CTCCollator(processor.feature_extractor)(clips).items()
+                if k in ("input_values", "attention_mask", "labels")
+            }
+        )
+    collator = CTCCollator(
+        processor.feature_extractor, min_samples_for_frames(model.config, model.config.mask_time_length + 1)
+    )
     batch = collator(clips)
-    loss = model(input_values=batch["input_values"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+    loss = model(
+        input_values=batch["input_values"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+    ).loss
     assert torch.isfinite(loss)
 
 

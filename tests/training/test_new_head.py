@@ -19,7 +19,18 @@ from .helpers import run_cli, smoke_args
 def syllable_vocab(smoke_data, tmp_path_factory):
     """The smoke base is trained on jamo units; syllables need a new head."""
     folder = tmp_path_factory.mktemp("syllables")
-    result = run_cli(["data", "vocab", "--manifest", str(smoke_data / "prepared" / "train.jsonl"), "--unit", "syllable", "--out", str(folder)])
+    result = run_cli(
+        [
+            "data",
+            "vocab",
+            "--manifest",
+            str(smoke_data / "prepared" / "train.jsonl"),
+            "--unit",
+            "syllable",
+            "--out",
+            str(folder),
+        ]
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return folder
 
@@ -33,7 +44,9 @@ def new_head_args(smoke_data, vocab, output, *extra: str) -> list[str]:
 def test_new_head_trains_saves_and_loads_with_its_own_learning_rate(smoke_data, syllable_vocab, tmp_path):
     vocab_size = len(json.loads((syllable_vocab / "vocab.json").read_text(encoding="utf-8")))
     output = tmp_path / "run"
-    result = run_cli(new_head_args(smoke_data, syllable_vocab, output, "--learning-rate", "0.001", "--head-learning-rate", "0.01"))
+    result = run_cli(
+        new_head_args(smoke_data, syllable_vocab, output, "--learning-rate", "0.001", "--head-learning-rate", "0.01")
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"new CTC head for a {vocab_size}-unit vocabulary" in result.stderr
 
@@ -49,10 +62,23 @@ def test_new_head_trains_saves_and_loads_with_its_own_learning_rate(smoke_data, 
 
 def test_blank_only_output_after_warmup_is_reported(smoke_data, syllable_vocab, tmp_path):
     # This seed and learning rate put the new head on CTC's blank plateau within 24 steps.
-    extra = ("--max-steps", "24", "--eval-steps", "8", "--warmup-ratio", "0", "--learning-rate", "0.003", "--ema-decay", "0")
+    extra = (
+        "--max-steps",
+        "24",
+        "--eval-steps",
+        "8",
+        "--warmup-ratio",
+        "0",
+        "--learning-rate",
+        "0.003",
+        "--ema-decay",
+        "0",
+    )
     result = run_cli(new_head_args(smoke_data, syllable_vocab, tmp_path / "run", *extra))
     assert result.returncode == 0, result.stderr[-3000:]
-    history = json.loads((tmp_path / "run" / "checkpoint-24" / "trainer_state.json").read_text(encoding="utf-8"))["history"]
+    history = json.loads((tmp_path / "run" / "checkpoint-24" / "trainer_state.json").read_text(encoding="utf-8"))[
+        "history"
+    ]
     plateau = [h["step"] for h in history if h["empty_fraction"] >= 0.95]
     assert plateau, history
     assert f"blank-only output: 100% of validation hypotheses are empty at step {plateau[0]}" in result.stderr

@@ -17,9 +17,22 @@ from .helpers import assert_same_weights, run_cli, run_interrupted, smoke_args
 # RNG), speed perturbation (per-utterance generators), shuffled batches, loader workers.
 STEPS = 30
 EXTRA = (
-    "--max-steps", str(STEPS), "--save-steps", "10", "--eval-steps", "10", "--log-steps", "1",
-    "--mask-time-prob", "0.3", "--lora-dropout", "0.1", "--num-workers", "1",
+    "--max-steps",
+    str(STEPS),
+    "--save-steps",
+    "10",
+    "--eval-steps",
+    "10",
+    "--log-steps",
+    "1",
+    "--mask-time-prob",
+    "0.3",
+    "--lora-dropout",
+    "0.1",
+    "--num-workers",
+    "1",
 )
+
 
 @pytest.fixture(scope="module")
 def uninterrupted(smoke_data, tmp_path_factory):

@@ -87,7 +87,9 @@ def test_plan_is_a_function_of_seed_and_epoch():
 
 def test_ddp_ranks_get_disjoint_equal_shares():
     lengths = durations(1001)
-    shares = [DurationBucketSampler(lengths, 40.0, LADDER, 5, rank=rank, world_size=2).epoch_batches(0) for rank in (0, 1)]
+    shares = [
+        DurationBucketSampler(lengths, 40.0, LADDER, 5, rank=rank, world_size=2).epoch_batches(0) for rank in (0, 1)
+    ]
     assert len(shares[0]) == len(shares[1]) > 0
     seen = [i for share in shares for b in share for i in b.indices]
     assert len(seen) == len(set(seen))

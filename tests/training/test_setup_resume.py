@@ -21,8 +21,13 @@ from .helpers import REPO, cli_env, run_cli
 def test_smoke_data_build_killed_then_rerun_succeeds(tmp_path):
     output = tmp_path / "run"
     args = ["train", "--preset", "smoke", "--output", str(output), "--max-steps", "1", "--eval-steps", "1"]
-    proc = subprocess.Popen([sys.executable, "-m", "trainer", *args], cwd=REPO, env=cli_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer", *args],
+        cwd=REPO,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     data = output / "smoke-data"
     deadline = time.monotonic() + 120
     while not any(data.rglob("*.wav")) and proc.poll() is None and time.monotonic() < deadline:

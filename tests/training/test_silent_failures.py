@@ -42,8 +42,11 @@ def _run(smoke_data: Path, tmp_path: Path, **overrides):
 
     prepared = smoke_data / "prepared"
     flags = {
-        "output": str(tmp_path / "run"), "train_manifest": str(prepared / "train.jsonl"),
-        "val_manifest": str(prepared / "val.jsonl"), "vocab": str(prepared), "model": str(smoke_data / "base"),
+        "output": str(tmp_path / "run"),
+        "train_manifest": str(prepared / "train.jsonl"),
+        "val_manifest": str(prepared / "val.jsonl"),
+        "vocab": str(prepared),
+        "model": str(smoke_data / "base"),
         **overrides,
     }
     return TrainingRun(resolve("train", "smoke", None, flags), LoraMethod())
@@ -62,7 +65,10 @@ def _nan_audio(rows: list[dict], folder: Path) -> list[dict]:
 
 
 def test_all_validation_audio_missing_fails_instead_of_scoring_zero(smoke_data, tmp_path):
-    val = [{**r, "audio_filepath": str(tmp_path / "gone" / Path(r["audio_filepath"]).name)} for r in _rows(smoke_data, "val")]
+    val = [
+        {**r, "audio_filepath": str(tmp_path / "gone" / Path(r["audio_filepath"]).name)}
+        for r in _rows(smoke_data, "val")
+    ]
     manifest = _write(tmp_path / "val.jsonl", val)
     result = run_cli(smoke_args(smoke_data, tmp_path / "run", "--val-manifest", str(manifest)))
     n = len(val)
@@ -80,7 +86,9 @@ def test_paths_relative_to_the_working_directory_fail_and_say_how_paths_resolve(
     manifest = _write(tmp_path / "manifests" / "train.jsonl", from_cwd)
     result = run_cli(smoke_args(smoke_data, tmp_path / "run", "--train-manifest", str(manifest)))
     line = _error_line(result)
-    assert line.startswith(f"error: train_manifest: skipped {len(rows)} of {len(rows)} rows (missing_audio {len(rows)})")
+    assert line.startswith(
+        f"error: train_manifest: skipped {len(rows)} of {len(rows)} rows (missing_audio {len(rows)})"
+    )
     expected = os.path.normpath(manifest.parent / from_cwd[0]["audio_filepath"])
     assert f"first: {rows[0]['utt_id']}: missing_audio: {expected}" in line
     assert line.endswith("(relative audio_filepath values are read from the manifest's own folder)")
@@ -97,7 +105,9 @@ def test_duration_ten_times_too_small_is_skipped_and_batches_use_measured_durati
     # Row 0 claims a tenth of its length; the others claim 0.3 s more than they hold (within tolerance).
     claimed = [{**r, "duration": (m / 10 if i == 0 else m + 0.3)} for i, (r, m) in enumerate(zip(rows, measured))]
     manifest = _write(tmp_path / "train.jsonl", claimed)
-    with pytest.raises(ConfigError, match=rf"train_manifest: skipped 1 of {len(rows)} rows \(duration_mismatch 1\), more than"):
+    with pytest.raises(
+        ConfigError, match=rf"train_manifest: skipped 1 of {len(rows)} rows \(duration_mismatch 1\), more than"
+    ):
         _run(smoke_data, tmp_path, train_manifest=str(manifest))
 
     run = _run(smoke_data, tmp_path, train_manifest=str(manifest), max_skipped_train_share=0.5)
@@ -109,10 +119,18 @@ def test_duration_ten_times_too_small_is_skipped_and_batches_use_measured_durati
     from trainer.evaluation.config import EvalConfig
     from trainer.evaluation.evaluate import PREDICTIONS_FILE, evaluate
 
-    report = evaluate(str(smoke_data / "base"), manifest, str(tmp_path / "eval"), EvalConfig(num_workers=0, bootstrap=10), progress=False)
+    report = evaluate(
+        str(smoke_data / "base"),
+        manifest,
+        str(tmp_path / "eval"),
+        EvalConfig(num_workers=0, bootstrap=10),
+        progress=False,
+    )
     assert report["test_set"]["skipped"]["by_reason"] == {"duration_mismatch": 1}
     assert report["test_set"]["hours"] == pytest.approx(sum(measured[1:]) / 3600)
-    predictions = [json.loads(line) for line in (tmp_path / "eval" / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines()]
+    predictions = [
+        json.loads(line) for line in (tmp_path / "eval" / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines()
+    ]
     assert sorted(p["duration"] for p in predictions) == pytest.approx(sorted(measured[1:]))
 
 
@@ -130,15 +148,27 @@ def test_empty_all_unknown_and_too_long_labels_are_skipped_and_counted(smoke_dat
     ]
     manifest = _write(tmp_path / "train.jsonl", rows + bad)
     args = smoke_args(
-        smoke_data, tmp_path / "run", "--train-manifest", str(manifest), "--max-skipped-train-share", "0.5",
-        "--max-steps", "2", "--eval-steps", "2",
+        smoke_data,
+        tmp_path / "run",
+        "--train-manifest",
+        str(manifest),
+        "--max-skipped-train-share",
+        "0.5",
+        "--max-steps",
+        "2",
+        "--eval-steps",
+        "2",
     )
     result = run_cli(args)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     train = metrics["skipped_rows"]["train"]
     assert train["by_reason"] == {
-        "all_unknown": 1, "empty_transcript": 1, "labels_too_long": 1, "missing_audio": 1, "unreadable_audio": 1,
+        "all_unknown": 1,
+        "empty_transcript": 1,
+        "labels_too_long": 1,
+        "missing_audio": 1,
+        "unreadable_audio": 1,
     }
     assert (train["total"], train["skipped"]) == (len(rows) + 5, 5)
     assert {e["utt_id"] for e in train["examples"]} == {b["utt_id"] for b in bad}
@@ -151,7 +181,9 @@ def test_empty_all_unknown_and_too_long_labels_are_skipped_and_counted(smoke_dat
 def test_unknown_device_or_missing_cuda_is_a_config_error(smoke_data, tmp_path):
     line = _error_line(run_cli(smoke_args(smoke_data, tmp_path / "run", "--device", "gpu")))
     assert line == "error: preset smoke: device: must be one of auto, cpu, cuda, got 'gpu'"
-    line = _error_line(run_cli(["evaluate", "--model", "m", "--manifest", "x.jsonl", "--output", "o", "--device", "gpu"]))
+    line = _error_line(
+        run_cli(["evaluate", "--model", "m", "--manifest", "x.jsonl", "--output", "o", "--device", "gpu"])
+    )
     assert line == "error: flags: device: must be auto, cpu, cuda or cuda:N, got 'gpu'"
     assert not (tmp_path / "run").exists()
     if not torch.cuda.is_available():
@@ -178,8 +210,17 @@ def test_an_evaluation_that_scored_nothing_is_an_error(smoke_data, tmp_path):
         run.train()
     assert not (tmp_path / "run" / "checkpoint-best").exists()
 
-    with pytest.raises(ConfigError, match=rf"skipped {len(val)} of {len(val)} rows \(unreadable_audio {len(val)}\): nothing left to score"):
-        evaluate(str(smoke_data / "base"), manifest, str(tmp_path / "eval"), EvalConfig(num_workers=0, bootstrap=10), progress=False)
+    with pytest.raises(
+        ConfigError,
+        match=rf"skipped {len(val)} of {len(val)} rows \(unreadable_audio {len(val)}\): nothing left to score",
+    ):
+        evaluate(
+            str(smoke_data / "base"),
+            manifest,
+            str(tmp_path / "eval"),
+            EvalConfig(num_workers=0, bootstrap=10),
+            progress=False,
+        )
     assert not (tmp_path / "eval" / "metrics.json").exists()
 
 
@@ -190,5 +231,7 @@ def test_an_empty_validation_set_fails_naming_why(smoke_data, tmp_path):
         _run(smoke_data, tmp_path, val_manifest=str(empty))
     row = _rows(smoke_data, "val")[0]
     invalid = _write(tmp_path / "invalid.jsonl", [{**row, "duration": -1.0}])
-    with pytest.raises(ConfigError, match=rf"^{invalid}:1: field 'duration': must be a positive number of seconds, got -1.0$"):
+    with pytest.raises(
+        ConfigError, match=rf"^{invalid}:1: field 'duration': must be a positive number of seconds, got -1.0$"
+    ):
         _run(smoke_data, tmp_path, val_manifest=str(invalid))

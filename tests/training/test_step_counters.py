@@ -19,11 +19,23 @@ GRAD_ACCUM = 2
 
 def test_logged_loss_grad_norm_and_audio_are_the_steps_values(smoke_data, tmp_path, caplog):
     prepared = smoke_data / "prepared"
-    cfg = resolve("train", "smoke", None, {
-        "output": str(tmp_path / "run"), "train_manifest": str(prepared / "train.jsonl"),
-        "val_manifest": str(prepared / "val.jsonl"), "vocab": str(prepared), "model": str(smoke_data / "base"),
-        "grad_accum": GRAD_ACCUM, "max_steps": 4, "log_steps": 1, "eval_steps": 100, "save_steps": 100,
-    })
+    cfg = resolve(
+        "train",
+        "smoke",
+        None,
+        {
+            "output": str(tmp_path / "run"),
+            "train_manifest": str(prepared / "train.jsonl"),
+            "val_manifest": str(prepared / "val.jsonl"),
+            "vocab": str(prepared),
+            "model": str(smoke_data / "base"),
+            "grad_accum": GRAD_ACCUM,
+            "max_steps": 4,
+            "log_steps": 1,
+            "eval_steps": 100,
+            "save_steps": 100,
+        },
+    )
     run = TrainingRun(cfg, LoraMethod())
     losses: list[float] = []
     norms: list[float] = []
@@ -45,7 +57,11 @@ def test_logged_loss_grad_norm_and_audio_are_the_steps_values(smoke_data, tmp_pa
         seconds.append(batch["seconds"])
         return batch
 
-    run._forward_loss, run.acc.clip_grad_norm_, run._next_batch = forward_read_each_step, clip_read_each_step, next_batch_counted
+    run._forward_loss, run.acc.clip_grad_norm_, run._next_batch = (
+        forward_read_each_step,
+        clip_read_each_step,
+        next_batch_counted,
+    )
     with caplog.at_level(logging.INFO, logger=loop._log.name):
         assert run.train() == 0
 

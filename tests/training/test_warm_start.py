@@ -27,10 +27,19 @@ def test_phase2_warm_starts_from_phase1_best_with_fresh_optimizer(smoke_data, tm
 
     prepared = smoke_data / "prepared"
     cfg = resolve(
-        "train", "smoke", None,
-        {"phase": 2, "max_steps": 4, "output": str(tmp_path / "phase2"), "init_from": str(phase1 / "checkpoint-best"),
-         "train_manifest": str(prepared / "train.jsonl"), "val_manifest": str(prepared / "val.jsonl"),
-         "vocab": str(prepared), "model": str(smoke_data / "base")},
+        "train",
+        "smoke",
+        None,
+        {
+            "phase": 2,
+            "max_steps": 4,
+            "output": str(tmp_path / "phase2"),
+            "init_from": str(phase1 / "checkpoint-best"),
+            "train_manifest": str(prepared / "train.jsonl"),
+            "val_manifest": str(prepared / "val.jsonl"),
+            "vocab": str(prepared),
+            "model": str(smoke_data / "base"),
+        },
     )
     run = TrainingRun(cfg, LoraMethod())
     start = get_peft_model_state_dict(run.acc.unwrap_model(run.model))
@@ -58,6 +67,8 @@ def test_phase2_warm_starts_from_phase1_best_with_fresh_optimizer(smoke_data, tm
 def test_init_from_an_adapter_of_another_rank_is_a_config_error(smoke_data, tmp_path):
     phase1 = tmp_path / "phase1"
     assert run_cli(smoke_args(smoke_data, phase1, "--max-steps", "1")).returncode == 0
-    result = run_cli(smoke_args(smoke_data, tmp_path / "p2", "--rank", "8", "--init-from", str(phase1 / "checkpoint-best")))
+    result = run_cli(
+        smoke_args(smoke_data, tmp_path / "p2", "--rank", "8", "--init-from", str(phase1 / "checkpoint-best"))
+    )
     assert result.returncode == 78
     assert "r=4 does not match this run's r=8" in result.stderr

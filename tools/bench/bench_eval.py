@@ -53,8 +53,16 @@ def make_data(root: Path, count: int) -> list[dict]:
         wav = root / "audio" / f"u{i:03d}.wav"
         subprocess.run(["espeak-ng", "-v", "ko+f2", "-s", str(110 + 7 * (i % 10)), "-w", str(wav), text], check=True)
         rows.append(
-            {"utt_id": f"u{i:03d}", "audio_filepath": str(wav), "duration": sf.info(str(wav)).duration, "text": text,
-             "speaker_id": "s0", "age": 7, "gender": "F", "snr_db": None}
+            {
+                "utt_id": f"u{i:03d}",
+                "audio_filepath": str(wav),
+                "duration": sf.info(str(wav)).duration,
+                "text": text,
+                "speaker_id": "s0",
+                "age": 7,
+                "gender": "F",
+                "snr_db": None,
+            }
         )
     write_manifest(rows, root / "test.jsonl")
     return rows
@@ -62,7 +70,14 @@ def make_data(root: Path, count: int) -> list[dict]:
 
 def make_models(root: Path) -> dict[str, str]:
     uris = write_random_models(
-        root, SENTENCES, rank=16, frozen_layers=2, lora_std=0.02, hidden_size=384, num_layers=8, num_heads=6,
+        root,
+        SENTENCES,
+        rank=16,
+        frozen_layers=2,
+        lora_std=0.02,
+        hidden_size=384,
+        num_layers=8,
+        num_heads=6,
         conv_channels=256,
     )
     export_merged(uris["adapter"], str(root / "merged"))
@@ -76,7 +91,7 @@ def best_times(calls: dict[str, callable], batches: list[list], repeats: int) ->
     for r in range(repeats):
         for b, audios in enumerate(batches):
             names = list(calls)
-            for name in names[r % len(names):] + names[: r % len(names)]:
+            for name in names[r % len(names) :] + names[: r % len(names)]:
                 start = time.perf_counter()
                 calls[name](audios)
                 best[name][b] = min(best[name][b], time.perf_counter() - start)
@@ -117,16 +132,22 @@ def main() -> int:
         for transcriber in run.values():
             transcriber.warm_up()
         info = models["adapter"].info
-        print(f"device {args.device}, {torch.get_num_threads()} threads; {len(rows)} utterances, {audio_s:.0f} s of audio "
-              f"({min(r['duration'] for r in rows):.1f}-{max(r['duration'] for r in rows):.1f} s); model "
-              f"{info['total_params'] / 1e6:.1f}M params, LoRA r16 +{info['adapter_params'] / 1e6:.2f}M; "
-              f"batches of <= {batch_seconds:g} s padded audio, length-sorted; best of {args.repeats}")
-        batches = [[load_audio(rows[i]["audio_filepath"]) for i in batch]
-                   for batch in length_sorted_batches([r["duration"] for r in rows], batch_seconds)]
+        print(
+            f"device {args.device}, {torch.get_num_threads()} threads; {len(rows)} utterances, {audio_s:.0f} s of audio "
+            f"({min(r['duration'] for r in rows):.1f}-{max(r['duration'] for r in rows):.1f} s); model "
+            f"{info['total_params'] / 1e6:.1f}M params, LoRA r16 +{info['adapter_params'] / 1e6:.2f}M; "
+            f"batches of <= {batch_seconds:g} s padded audio, length-sorted; best of {args.repeats}"
+        )
+        batches = [
+            [load_audio(rows[i]["audio_filepath"]) for i in batch]
+            for batch in length_sorted_batches([r["duration"] for r in rows], batch_seconds)
+        ]
 
         # 1. Batched, length-sorted vs one utterance at a time (same adapter model, same audio).
         adapter = run["adapter"]
-        t = best_times({"one": lambda audios: [adapter([a]) for a in audios], "batched": adapter}, batches, args.repeats)
+        t = best_times(
+            {"one": lambda audios: [adapter([a]) for a in audios], "batched": adapter}, batches, args.repeats
+        )
         same = [h for b in batches for h in adapter(b)] == [adapter([a])[0] for b in batches for a in b]
 
         # 2. Base vs unmerged adapter vs merged export, same batches.
@@ -141,20 +162,30 @@ def main() -> int:
             for audio in (a for b in batches for a in b):
                 adapter([audio])
         achieved, ceiling = counter.get_total_flops() / t["one"], dense_matmul_flops(args.device)
-        print(f"\none utterance at a time   {audio_s / t['one']:8.1f} audio-s/s  1.00x (baseline: {achieved / 1e9:.0f} GFLOP/s, "
-              f"dense matmuls here reach {ceiling / 1e9:.0f}: batching can gain at most {ceiling / achieved:.1f}x)")
-        print(f"batched, length-sorted   {audio_s / t['batched']:8.1f} audio-s/s  {t['one'] / t['batched']:.2f}x"
-              f"  (goal >= 3x; identical transcripts: {same})")
+        print(
+            f"\none utterance at a time   {audio_s / t['one']:8.1f} audio-s/s  1.00x (baseline: {achieved / 1e9:.0f} GFLOP/s, "
+            f"dense matmuls here reach {ceiling / 1e9:.0f}: batching can gain at most {ceiling / achieved:.1f}x)"
+        )
+        print(
+            f"batched, length-sorted   {audio_s / t['batched']:8.1f} audio-s/s  {t['one'] / t['batched']:.2f}x"
+            f"  (goal >= 3x; identical transcripts: {same})"
+        )
 
         print()
         for name in ("base", "adapter", "merged"):
             goal = "  (goal >= 0.98x)" if name == "merged" else ""
-            print(f"{name:8s} {audio_s / t_models[name]:8.1f} audio-s/s  {t_models['base'] / t_models[name]:.3f}x base{goal}")
-        print(json.dumps({
-            "batched_vs_one_at_a_time": round(t["one"] / t["batched"], 3),
-            "adapter_vs_base": round(t_models["base"] / t_models["adapter"], 3),
-            "merged_vs_base": round(t_models["base"] / t_models["merged"], 3),
-        }))
+            print(
+                f"{name:8s} {audio_s / t_models[name]:8.1f} audio-s/s  {t_models['base'] / t_models[name]:.3f}x base{goal}"
+            )
+        print(
+            json.dumps(
+                {
+                    "batched_vs_one_at_a_time": round(t["one"] / t["batched"], 3),
+                    "adapter_vs_base": round(t_models["base"] / t_models["adapter"], 3),
+                    "merged_vs_base": round(t_models["base"] / t_models["merged"], 3),
+                }
+            )
+        )
     return 0
 
 

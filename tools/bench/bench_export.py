@@ -71,16 +71,26 @@ def main() -> int:
         }
         for transcriber in run.values():
             transcriber.warm_up()
-        batches = [[load_audio(rows[i]["audio_filepath"]) for i in batch]
-                   for batch in length_sorted_batches([r["duration"] for r in rows], batch_seconds)]
+        batches = [
+            [load_audio(rows[i]["audio_filepath"]) for i in batch]
+            for batch in length_sorted_batches([r["duration"] for r in rows], batch_seconds)
+        ]
         audio_s = sum(len(a) for b in batches for a in b) / 16000
-        refs = [rows[i]["text"] for batch in length_sorted_batches([r["duration"] for r in rows], batch_seconds) for i in batch]
+        refs = [
+            rows[i]["text"]
+            for batch in length_sorted_batches([r["duration"] for r in rows], batch_seconds)
+            for i in batch
+        ]
         texts = {name: [t for b in batches for t in transcriber(b)] for name, transcriber in run.items()}
         times = best_times(run, batches, args.repeats)
 
-        print(f"{args.model} model, {merged.info['total_params'] / 1e6:.1f}M params; {len(rows)} utterances, {audio_s:.0f} s "
-              f"of audio; CPU, {args.threads} threads; batches of <= {batch_seconds:g} s; best of {args.repeats}\n")
-        print(f"{'format':10s} {'size':>10s} {'vs hf':>7s} {'audio-s/s':>10s} {'speed vs hf':>12s} {'CER vs hf':>10s} {'CER vs refs':>12s}")
+        print(
+            f"{args.model} model, {merged.info['total_params'] / 1e6:.1f}M params; {len(rows)} utterances, {audio_s:.0f} s "
+            f"of audio; CPU, {args.threads} threads; batches of <= {batch_seconds:g} s; best of {args.repeats}\n"
+        )
+        print(
+            f"{'format':10s} {'size':>10s} {'vs hf':>7s} {'audio-s/s':>10s} {'speed vs hf':>12s} {'CER vs hf':>10s} {'CER vs refs':>12s}"
+        )
         result = {}
         for name in run:
             size = files[name].stat().st_size
@@ -92,8 +102,10 @@ def main() -> int:
                 "cer_vs_refs": round(cer(refs, texts[name]), 4),
             }
             r = result[name]
-            print(f"{name:10s} {r['size_mib']:8.1f}Mi {100 * r['size_vs_hf']:6.0f}% {audio_s / times[name]:10.1f} "
-                  f"{r['speed_vs_hf']:11.2f}x {100 * (r['cer_vs_hf'] or 0):9.2f}% {100 * r['cer_vs_refs']:11.1f}%")
+            print(
+                f"{name:10s} {r['size_mib']:8.1f}Mi {100 * r['size_vs_hf']:6.0f}% {audio_s / times[name]:10.1f} "
+                f"{r['speed_vs_hf']:11.2f}x {100 * (r['cer_vs_hf'] or 0):9.2f}% {100 * r['cer_vs_refs']:11.1f}%"
+            )
         print("\ngoals for onnx-int8: CER vs hf <= 1 point, speed >= 2x, size <= 30%")
         print(json.dumps(result))
     return 0

@@ -113,7 +113,9 @@ def run_step(step: str, manifest: Path, out: Path) -> dict:
 def measure(step: str, manifest: Path, out: Path) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--step", step, "--manifest", str(manifest), "--out", str(out)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -137,22 +139,32 @@ def main() -> int:
         tic = time.perf_counter()
         hours = generate(manifest, args.rows, args.speakers, args.seed)
         size_mb = manifest.stat().st_size / 2**20
-        print(f"manifest: {args.rows} rows, {args.speakers} speakers, {hours:.0f} h, {size_mb:.0f} MiB "
-              f"(generated in {time.perf_counter() - tic:.1f} s)")
+        print(
+            f"manifest: {args.rows} rows, {args.speakers} speakers, {hours:.0f} h, {size_mb:.0f} MiB "
+            f"(generated in {time.perf_counter() - tic:.1f} s)"
+        )
         baseline = measure("baseline", manifest, tmp)
         measured = measure("measured", manifest, tmp)
 
     print(f"baseline (read + write back): {baseline['wall_s']:.1f} s wall, {baseline['peak_rss_gb']:.2f} GB peak RSS")
-    print(f"split + curriculum:           {measured['wall_s']:.1f} s wall (load {measured['load_s']:.1f} s, "
-          f"split+write {measured['split_s'] - measured['load_s']:.1f} s, curriculum+write "
-          f"{measured['wall_s'] - measured['split_s']:.1f} s), {measured['peak_rss_gb']:.2f} GB peak RSS")
-    print(f"  split rows {measured['split_rows']}, max strata deviation {measured['max_deviation_pp']:.2f} pp, "
-          f"shared speakers {measured['shared_speakers']}")
+    print(
+        f"split + curriculum:           {measured['wall_s']:.1f} s wall (load {measured['load_s']:.1f} s, "
+        f"split+write {measured['split_s'] - measured['load_s']:.1f} s, curriculum+write "
+        f"{measured['wall_s'] - measured['split_s']:.1f} s), {measured['peak_rss_gb']:.2f} GB peak RSS"
+    )
+    print(
+        f"  split rows {measured['split_rows']}, max strata deviation {measured['max_deviation_pp']:.2f} pp, "
+        f"shared speakers {measured['shared_speakers']}"
+    )
     print(f"  curriculum hours {measured['phase_hours']} (deviation % {measured['phase_deviation_pct']})")
-    print(f"ratio to target:   wall {measured['wall_s'] / TARGET_WALL_S:.2f} x {TARGET_WALL_S:.0f} s, "
-          f"peak RSS {measured['peak_rss_gb'] / TARGET_RSS_GB:.2f} x {TARGET_RSS_GB:.0f} GB")
-    print(f"ratio to baseline: wall {measured['wall_s'] / baseline['wall_s']:.2f} x, "
-          f"peak RSS {measured['peak_rss_gb'] / baseline['peak_rss_gb']:.2f} x")
+    print(
+        f"ratio to target:   wall {measured['wall_s'] / TARGET_WALL_S:.2f} x {TARGET_WALL_S:.0f} s, "
+        f"peak RSS {measured['peak_rss_gb'] / TARGET_RSS_GB:.2f} x {TARGET_RSS_GB:.0f} GB"
+    )
+    print(
+        f"ratio to baseline: wall {measured['wall_s'] / baseline['wall_s']:.2f} x, "
+        f"peak RSS {measured['peak_rss_gb'] / baseline['peak_rss_gb']:.2f} x"
+    )
     return 0
 
 

@@ -109,8 +109,16 @@ def make_corpus(folder: Path, args) -> None:
     def rows(n: int, prefix: str):
         for i in range(n):
             path, seconds, text = clips[i % len(clips)]
-            yield {"utt_id": f"{prefix}{i}", "audio_filepath": path, "duration": seconds, "text": text,
-                   "speaker_id": f"s{i % 50}", "age": 7, "gender": "F", "snr_db": 20.0}
+            yield {
+                "utt_id": f"{prefix}{i}",
+                "audio_filepath": path,
+                "duration": seconds,
+                "text": text,
+                "speaker_id": f"s{i % 50}",
+                "age": 7,
+                "gender": "F",
+                "snr_db": 20.0,
+            }
 
     write_manifest(rows(args.utterances, "u"), folder / "train.jsonl")
     write_manifest(rows(8, "v"), folder / "val.jsonl")
@@ -137,11 +145,22 @@ def train_config(args, output: Path, **changes: Any):
 
     data = Path(args.data)
     return TrainConfig(
-        output=str(output), model=str(data / "base"), vocab=str(data), train_manifest=str(data / "train.jsonl"),
-        val_manifest=str(data / "val.jsonl"), rank=16, frozen_layers=8 if args.model == "xlsr" else 1,
-        max_batch_seconds=args.max_batch_seconds, max_steps=args.warmup + args.steps, eval_steps=10**6,
-        save_steps=10**6, log_steps=10, num_workers=args.workers, device=args.device,
-        precision="bf16" if args.precision == "bf16" else "fp32", **changes,
+        output=str(output),
+        model=str(data / "base"),
+        vocab=str(data),
+        train_manifest=str(data / "train.jsonl"),
+        val_manifest=str(data / "val.jsonl"),
+        rank=16,
+        frozen_layers=8 if args.model == "xlsr" else 1,
+        max_batch_seconds=args.max_batch_seconds,
+        max_steps=args.warmup + args.steps,
+        eval_steps=10**6,
+        save_steps=10**6,
+        log_steps=10,
+        num_workers=args.workers,
+        device=args.device,
+        precision="bf16" if args.precision == "bf16" else "fp32",
+        **changes,
     )
 
 
@@ -229,9 +248,19 @@ def run_ours(args, option: str) -> Result:
     run._next_batch, run._train_step = next_batch_timed, train_step_timed
     if run.train() != 0:
         raise SystemExit("the trainer did not finish")
-    return Result(f"ours{' +' + option if option else ''} (trainer)", clock.step - args.warmup, clock.audio,
-                  clock.padded, clock.wall, count_flops(run) * clock.padded, clock.busy, len(clock.shapes),
-                  sum(p.numel() for p in run.model.parameters()), loader_rate(run, args.loader_batches), run.num_workers)
+    return Result(
+        f"ours{' +' + option if option else ''} (trainer)",
+        clock.step - args.warmup,
+        clock.audio,
+        clock.padded,
+        clock.wall,
+        count_flops(run) * clock.padded,
+        clock.busy,
+        len(clock.shapes),
+        sum(p.numel() for p in run.model.parameters()),
+        loader_rate(run, args.loader_batches),
+        run.num_workers,
+    )
 
 
 def count_flops(run) -> float:
@@ -277,18 +306,27 @@ def run_baseline(args, steps: int) -> Result:
 
     def collate(indices: list[int]) -> dict:
         audio = [load_audio(rows[i]["audio_filepath"]) for i in indices]
-        inputs = processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE, padding=True, return_attention_mask=True, return_tensors="pt")
+        inputs = processor.feature_extractor(
+            audio, sampling_rate=SAMPLE_RATE, padding=True, return_attention_mask=True, return_tensors="pt"
+        )
         labels = processor.tokenizer([rows[i]["text"] for i in indices], padding=True, return_tensors="pt")
         ids = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)
-        return {"input_values": inputs["input_values"], "attention_mask": inputs["attention_mask"], "labels": ids,
-                "seconds": sum(len(a) for a in audio) / SAMPLE_RATE, "padded_seconds": inputs["input_values"].numel() / SAMPLE_RATE}
+        return {
+            "input_values": inputs["input_values"],
+            "attention_mask": inputs["attention_mask"],
+            "labels": ids,
+            "seconds": sum(len(a) for a in audio) / SAMPLE_RATE,
+            "padded_seconds": inputs["input_values"].numel() / SAMPLE_RATE,
+        }
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     autocast = torch.autocast(args.device, dtype=torch.bfloat16, enabled=resolve_precision(cfg) == "bf16")
 
     def step(batch: dict) -> None:
         with autocast:
-            loss = model(**{k: batch[k].to(args.device, non_blocking=True) for k in ("input_values", "attention_mask", "labels")}).loss
+            loss = model(
+                **{k: batch[k].to(args.device, non_blocking=True) for k in ("input_values", "attention_mask", "labels")}
+            ).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], 1.0)
         optimizer.step()
@@ -307,8 +345,17 @@ def run_baseline(args, steps: int) -> Result:
     with counter:
         step(collated[-1])
     flops = counter.get_total_flops() / collated[-1]["padded_seconds"] * clock.padded
-    return Result("baseline (HF group_by_length, fixed batch)", clock.step - args.warmup, clock.audio, clock.padded,
-                  clock.wall, flops, clock.busy, len(clock.shapes), sum(p.numel() for p in model.parameters()))
+    return Result(
+        "baseline (HF group_by_length, fixed batch)",
+        clock.step - args.warmup,
+        clock.audio,
+        clock.padded,
+        clock.wall,
+        flops,
+        clock.busy,
+        len(clock.shapes),
+        sum(p.numel() for p in model.parameters()),
+    )
 
 
 # ----------------------------------------------------------------------------- parent
@@ -332,7 +379,9 @@ def plans(args) -> Plans:
 
     cfg = train_config(args, Path("unused"))
     lengths = np.array([r["duration"] for r in read_manifest(cfg.train_manifest)])
-    sampler = DurationBucketSampler(lengths, cfg.max_batch_seconds, LengthLadder(cfg.pad_ladder_step), cfg.seed, tuple(cfg.speed_perturb))
+    sampler = DurationBucketSampler(
+        lengths, cfg.max_batch_seconds, LengthLadder(cfg.pad_ladder_step), cfg.seed, tuple(cfg.speed_perturb)
+    )
     ours = sampler.epoch_batches(0)
     seen = sampler.epoch_durations(0)
     size = max(1, int(args.max_batch_seconds // lengths.max()))
@@ -348,10 +397,31 @@ def launch(args, contender: str, extra: list[str]) -> Result:
 
     default_env = {k: v for k, v in os.environ.items() if k not in CPU_ENV or k == "OMP_WAIT_POLICY"}
     env = default_env if contender == "baseline" else with_cpu_env(default_env)
-    cmd = [sys.executable, __file__, "--contender", contender, "--data", args.data, "--device", args.device,
-           "--model", args.model, "--precision", args.precision, "--max-batch-seconds", str(args.max_batch_seconds),
-           "--steps", str(args.steps), "--warmup", str(args.warmup), "--workers", str(args.workers),
-           "--loader-batches", str(args.loader_batches), *extra]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--contender",
+        contender,
+        "--data",
+        args.data,
+        "--device",
+        args.device,
+        "--model",
+        args.model,
+        "--precision",
+        args.precision,
+        "--max-batch-seconds",
+        str(args.max_batch_seconds),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--workers",
+        str(args.workers),
+        "--loader-batches",
+        str(args.loader_batches),
+        *extra,
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{contender} failed:\n{proc.stderr[-3000:]}")
@@ -360,21 +430,29 @@ def launch(args, contender: str, extra: list[str]) -> Result:
 
 def report(args, plan: Plans, results: list[Result], gpu: bool) -> None:
     baseline, ours = results[0], results[1]
-    peak = args.peak_tflops * 1e12 or (gpu and next((v for k, v in PEAK_BF16.items() if k in torch.cuda.get_device_name()), 0.0))
+    peak = args.peak_tflops * 1e12 or (
+        gpu and next((v for k, v in PEAK_BF16.items() if k in torch.cuda.get_device_name()), 0.0)
+    )
     unit = "GPU" if gpu else "machine"
     print(f"model: {ours.params:,} parameters")
     for r in results:
-        line = (f"{r.name:44s} {r.steps:3d} steps {r.audio_s:8.1f} audio-s in {r.wall_s:6.1f} s: {r.throughput:7.1f} "
-                f"audio-hours per {unit}-hour, {r.throughput / baseline.throughput:5.2f}x baseline | padding {r.padding:5.1%}"
-                f" | {r.shapes} shapes | {'GPU' if gpu else 'step (not loader)'} busy {r.busy:4.0%} | {r.flops / r.wall_s / 1e12:.3f} TFLOP/s")
+        line = (
+            f"{r.name:44s} {r.steps:3d} steps {r.audio_s:8.1f} audio-s in {r.wall_s:6.1f} s: {r.throughput:7.1f} "
+            f"audio-hours per {unit}-hour, {r.throughput / baseline.throughput:5.2f}x baseline | padding {r.padding:5.1%}"
+            f" | {r.shapes} shapes | {'GPU' if gpu else 'step (not loader)'} busy {r.busy:4.0%} | {r.flops / r.wall_s / 1e12:.3f} TFLOP/s"
+        )
         line += f", MFU {r.flops / r.wall_s / peak:.1%}" if peak else " (MFU: pass --peak-tflops)"
         print(line)
     capacity = ours.loader_per_worker * max(1, ours.workers)
-    print(f"loader: one worker delivers {ours.loader_per_worker:.0f} audio-s/s (decode + speed perturbation + normalise + "
-          f"collate); {ours.workers} workers -> {capacity:.0f} audio-s/s capacity = {capacity / ours.throughput:.1f}x "
-          f"what the step consumed ({ours.throughput:.0f}; goal >= 1.5x)")
-    print(f"speed-up ours/baseline: {ours.throughput / baseline.throughput:.2f}x; epoch plan: ours {plan.ours['shapes']} "
-          f"shapes, {plan.ours['padding']:.1%} padding; baseline {plan.baseline['shapes']} shapes, {plan.baseline['padding']:.1%} padding")
+    print(
+        f"loader: one worker delivers {ours.loader_per_worker:.0f} audio-s/s (decode + speed perturbation + normalise + "
+        f"collate); {ours.workers} workers -> {capacity:.0f} audio-s/s capacity = {capacity / ours.throughput:.1f}x "
+        f"what the step consumed ({ours.throughput:.0f}; goal >= 1.5x)"
+    )
+    print(
+        f"speed-up ours/baseline: {ours.throughput / baseline.throughput:.2f}x; epoch plan: ours {plan.ours['shapes']} "
+        f"shapes, {plan.ours['padding']:.1%} padding; baseline {plan.baseline['shapes']} shapes, {plan.baseline['padding']:.1%} padding"
+    )
     for r in results[2:]:
         print(f"option {r.name}: {r.throughput / ours.throughput:.2f}x ours")
 
@@ -382,7 +460,9 @@ def report(args, plan: Plans, results: list[Result], gpu: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--model", default="auto", choices=["auto", "tiny", "xlsr"], help="auto: xlsr on cuda, else tiny")
+    parser.add_argument(
+        "--model", default="auto", choices=["auto", "tiny", "xlsr"], help="auto: xlsr on cuda, else tiny"
+    )
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="auto: bf16 on cuda")
     parser.add_argument("--utterances", type=int, default=0, help="manifest rows (0: 900 on CPU, 20000 on GPU)")
     parser.add_argument("--files", type=int, default=200, help="distinct audio files the rows cycle through")
@@ -391,8 +471,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--workers", type=int, default=-1, help="loader workers of ours (-1: the trainer's default)")
     parser.add_argument("--loader-batches", type=int, default=4, help="batches decoded to measure one loader worker")
-    parser.add_argument("--option", action="append", default=[], choices=STEP_OPTIONS, help="also run ours with this step option")
-    parser.add_argument("--peak-tflops", type=float, default=0.0, help="device peak TFLOP/s in the precision used, for the MFU (0: from the GPU name)")
+    parser.add_argument(
+        "--option", action="append", default=[], choices=STEP_OPTIONS, help="also run ours with this step option"
+    )
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=0.0,
+        help="device peak TFLOP/s in the precision used, for the MFU (0: from the GPU name)",
+    )
     parser.add_argument("--data", default="", help=argparse.SUPPRESS)  # internal: the corpus folder
     parser.add_argument("--contender", default="", help=argparse.SUPPRESS)  # internal: one child run
     args = parser.parse_args()
@@ -411,10 +498,14 @@ def main() -> None:
         args.data = folder
         make_corpus(Path(folder), args)
         plan = plans(args)
-        print(f"device {args.device}: {torch.cuda.get_device_name() if gpu else f'{os.cpu_count()} CPUs'} | model {args.model}, "
-              f"{args.precision} | {args.utterances} utterances over {args.files} FLAC files, 0.8-16 s")
-        print(f"budget {args.max_batch_seconds:.0f} padded audio-s per batch; baseline batch size {plan.baseline_batch} "
-              f"(= budget // longest clip), {plan.baseline_steps} steps for the audio of our {args.steps}")
+        print(
+            f"device {args.device}: {torch.cuda.get_device_name() if gpu else f'{os.cpu_count()} CPUs'} | model {args.model}, "
+            f"{args.precision} | {args.utterances} utterances over {args.files} FLAC files, 0.8-16 s"
+        )
+        print(
+            f"budget {args.max_batch_seconds:.0f} padded audio-s per batch; baseline batch size {plan.baseline_batch} "
+            f"(= budget // longest clip), {plan.baseline_steps} steps for the audio of our {args.steps}"
+        )
         baseline = launch(args, "baseline", ["--steps", str(plan.baseline_steps)])
         results = [baseline, launch(args, "ours", [])] + [launch(args, f"ours+{o}", []) for o in args.option]
         report(args, plan, results, gpu)

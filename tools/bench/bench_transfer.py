@@ -66,7 +66,9 @@ def main() -> int:
     phases = [P.phase_dir(run_dir, args.rank, phase) for phase in PHASES]
     missing = [p for p in phases if not Path(p, L.METRICS_FILE).is_file()]
     if missing:
-        raise ConfigError(f"{missing[0]}: phase not finished; run the demo first (make demo, or tools/submit.py {' '.join(flags)})")
+        raise ConfigError(
+            f"{missing[0]}: phase not finished; run the demo first (make demo, or tools/submit.py {' '.join(flags)})"
+        )
 
     steps = sum(json.loads(Path(p, L.METRICS_FILE).read_text(encoding="utf-8"))["steps"] for p in phases)
     batch_seconds = resolve("train", args.preset, None, {"phase": 3, "max_steps": 1}).max_batch_seconds
@@ -75,16 +77,34 @@ def main() -> int:
     out = P.join(run_dir, "bench-transfer")
     scratch = P.join(out, "scratch-child")
     trainer(
-        "pretrain-base", "--preset", args.preset,
-        "--train-manifest", P.join(data, L.CURRICULUM_DIR, L.phase_file(max(PHASES))),
-        "--val-manifest", P.join(data, P.VAL_MANIFEST), "--vocab", data, "--output", scratch,
-        "--max-steps", str(steps), "--max-batch-seconds", P.flag_value(float(batch_seconds)),
+        "pretrain-base",
+        "--preset",
+        args.preset,
+        "--train-manifest",
+        P.join(data, L.CURRICULUM_DIR, L.phase_file(max(PHASES))),
+        "--val-manifest",
+        P.join(data, P.VAL_MANIFEST),
+        "--vocab",
+        data,
+        "--output",
+        scratch,
+        "--max-steps",
+        str(steps),
+        "--max-batch-seconds",
+        P.flag_value(float(batch_seconds)),
     )
     report = P.join(out, "report")
     lora = P.join(phases[-1], L.CHECKPOINT_BEST)
     trainer(
-        "compare", "--model", f"lora-on-base={lora}", "--model", f"scratch={scratch}",
-        "--manifest", P.join(data, P.TEST_MANIFEST), "--output", report,
+        "compare",
+        "--model",
+        f"lora-on-base={lora}",
+        "--model",
+        f"scratch={scratch}",
+        "--manifest",
+        P.join(data, P.TEST_MANIFEST),
+        "--output",
+        report,
     )
     summary = json.loads(Path(report, "summary.json").read_text(encoding="utf-8"))
     lines = Path(report, L.COMPARISON_FILE).read_text(encoding="utf-8").splitlines()
@@ -92,8 +112,10 @@ def main() -> int:
     print("\n".join(itertools.takewhile(lambda line: line.startswith("|"), lines[start:])))  # the headline table
     ours, theirs = cer(summary, "lora-on-base"), cer(summary, "scratch")
     won = ours < theirs
-    print(f"held-out child CER: LoRA on the base {100 * ours:.1f}% vs from scratch {100 * theirs:.1f}% "
-          f"({theirs / ours:.2f}x) -> {'LoRA on the base wins' if won else 'LoRA on the base does NOT win'}")
+    print(
+        f"held-out child CER: LoRA on the base {100 * ours:.1f}% vs from scratch {100 * theirs:.1f}% "
+        f"({theirs / ours:.2f}x) -> {'LoRA on the base wins' if won else 'LoRA on the base does NOT win'}"
+    )
     return exit_codes.OK if won else exit_codes.FAILED
 
 

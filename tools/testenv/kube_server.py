@@ -39,8 +39,12 @@ CONTROLLERS = "job,serviceaccount,serviceaccount-token,namespace,garbagecollecto
 
 def missing_binaries() -> list[str]:
     """What is not there to start a server (empty: ready)."""
-    needed = {"etcd": shutil.which("etcd"), "openssl": shutil.which("openssl"),
-              str(APISERVER): APISERVER.exists(), str(CONTROLLER_MANAGER): CONTROLLER_MANAGER.exists()}
+    needed = {
+        "etcd": shutil.which("etcd"),
+        "openssl": shutil.which("openssl"),
+        str(APISERVER): APISERVER.exists(),
+        str(CONTROLLER_MANAGER): CONTROLLER_MANAGER.exists(),
+    }
     return [name for name, found in needed.items() if not found]
 
 
@@ -116,31 +120,65 @@ class KubeServer:
     def _start(self) -> None:
         w = self.workdir
         etcd_port, peer_port = _free_port(), _free_port()
-        etcd = self._spawn("etcd", [
-            "etcd", "--data-dir", str(w / "etcd"), "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
-            "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer_port}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-            "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
-        ])
+        etcd = self._spawn(
+            "etcd",
+            [
+                "etcd",
+                "--data-dir",
+                str(w / "etcd"),
+                "--listen-client-urls",
+                f"http://127.0.0.1:{etcd_port}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{etcd_port}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-cluster",
+                f"default=http://127.0.0.1:{peer_port}",
+            ],
+        )
         _wait(f"http://127.0.0.1:{etcd_port}/health", 30, proc=etcd)
         subprocess.run(["openssl", "genrsa", "-out", str(w / "sa.key"), "2048"], check=True, capture_output=True)
-        subprocess.run(["openssl", "rsa", "-in", str(w / "sa.key"), "-pubout", "-out", str(w / "sa.pub")],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["openssl", "rsa", "-in", str(w / "sa.key"), "-pubout", "-out", str(w / "sa.pub")],
+            check=True,
+            capture_output=True,
+        )
         (w / "tokens.csv").write_text(f"{TOKEN},admin,admin-uid,system:masters\n", encoding="utf-8")
-        apiserver = self._spawn("kube-apiserver", [
-            str(APISERVER), "--bind-address=127.0.0.1", f"--secure-port={self.port}", "--insecure-port=0",
-            "--advertise-address=127.0.0.1", f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            f"--cert-dir={w / 'certs'}", f"--token-auth-file={w / 'tokens.csv'}", "--authorization-mode=RBAC",
-            f"--service-account-key-file={w / 'sa.pub'}", f"--service-account-signing-key-file={w / 'sa.key'}",
-            "--service-account-issuer=https://kubernetes.default.svc", "--service-cluster-ip-range=10.96.0.0/24",
-        ])
+        apiserver = self._spawn(
+            "kube-apiserver",
+            [
+                str(APISERVER),
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.port}",
+                "--insecure-port=0",
+                "--advertise-address=127.0.0.1",
+                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                f"--cert-dir={w / 'certs'}",
+                f"--token-auth-file={w / 'tokens.csv'}",
+                "--authorization-mode=RBAC",
+                f"--service-account-key-file={w / 'sa.pub'}",
+                f"--service-account-signing-key-file={w / 'sa.key'}",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                "--service-cluster-ip-range=10.96.0.0/24",
+            ],
+        )
         _wait(f"{self.url}/readyz", 60, token=TOKEN, proc=apiserver)
         self._write_kubeconfig(self.kubeconfig)
-        self._spawn("kube-controller-manager", [
-            str(CONTROLLER_MANAGER), f"--kubeconfig={self.kubeconfig}", f"--controllers={CONTROLLERS}",
-            "--leader-elect=false", "--port=0", "--secure-port=0",
-            f"--service-account-private-key-file={w / 'sa.key'}", f"--root-ca-file={w / 'certs' / 'apiserver.crt'}",
-        ])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(CONTROLLER_MANAGER),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--controllers={CONTROLLERS}",
+                "--leader-elect=false",
+                "--port=0",
+                "--secure-port=0",
+                f"--service-account-private-key-file={w / 'sa.key'}",
+                f"--root-ca-file={w / 'certs' / 'apiserver.crt'}",
+            ],
+        )
 
     def stop(self) -> None:
         for proc in reversed(self.processes):

@@ -72,4 +72,6 @@ def forced_align(log_probs: np.ndarray, targets: Sequence[int], blank: int = 0) 
 def gop(log_probs: np.ndarray, targets: Sequence[int], spans: Sequence[Span]) -> list[float]:
     """Posterior-ratio GOP of each target label over its aligned frames (<= 0; module docstring)."""
     best = log_probs.max(axis=1)
-    return [float(np.mean(log_probs[s.start : s.end, label] - best[s.start : s.end])) for label, s in zip(targets, spans)]
+    return [
+        float(np.mean(log_probs[s.start : s.end, label] - best[s.start : s.end])) for label, s in zip(targets, spans)
+    ]

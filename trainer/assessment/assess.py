@@ -77,8 +77,12 @@ def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_fram
     scores = gop(log_probs, ids, spans)
     # Word delimiters are aligned too (the model was trained with them) but are not phones.
     phones = [
-        {"phone": u, "gop": round(score, 4), "start": round(span.start * seconds_per_frame, 3),
-         "end": round(span.end * seconds_per_frame, 3)}
+        {
+            "phone": u,
+            "gop": round(score, 4),
+            "start": round(span.start * seconds_per_frame, 3),
+            "end": round(span.end * seconds_per_frame, 3),
+        }
         for u, score, span in zip(units, scores, spans)
         if not u.isspace()
     ]
@@ -131,13 +135,15 @@ def assess(model_uri: str, manifest: str | Path, output: str, cfg: EvalConfig, p
         except ConfigError as exc:
             skipped[row["utt_id"]] = f"prompt_not_assessable: {exc}"
             continue
-        lines.append({
-            **{k: row.get(k) for k in ("utt_id", "speaker_id", "age", "gender", "duration")},
-            "prompt": row.get("prompt") or row["text"],
-            "prompt_from_text": "prompt" not in row,
-            **assessed,
-            **({"mispronunciations": row["mispronunciations"]} if "mispronunciations" in row else {}),
-        })
+        lines.append(
+            {
+                **{k: row.get(k) for k in ("utt_id", "speaker_id", "age", "gender", "duration")},
+                "prompt": row.get("prompt") or row["text"],
+                "prompt_from_text": "prompt" not in row,
+                **assessed,
+                **({"mispronunciations": row["mispronunciations"]} if "mispronunciations" in row else {}),
+            }
+        )
     if not lines:
         raise ConfigError(f"{manifest}: none of the {len(rows)} utterances could be assessed ({_reasons(skipped)})")
     summary = summarise(lines, skipped, model_uri, str(manifest), loaded.info)
@@ -158,7 +164,9 @@ def assess(model_uri: str, manifest: str | Path, output: str, cfg: EvalConfig, p
     return summary
 
 
-def summarise(lines: list[dict], skipped: dict[str, str], model_uri: str, manifest: str, model_info: dict) -> dict[str, Any]:
+def summarise(
+    lines: list[dict], skipped: dict[str, str], model_uri: str, manifest: str, model_info: dict
+) -> dict[str, Any]:
     """Counts, error patterns per age group, phone confusions and, with ground truth, detection."""
     age_group = DIMENSIONS["age_group"]
     verdicts: Counter = Counter()
@@ -230,7 +238,9 @@ def _roles(phones: list[dict]) -> list[str]:
 def _changed_roles(error: dict) -> set[str]:
     (want,), said = syllables(error["expected"]), syllables(error["spoken"])
     spoken = said[0] if len(said) == 1 else None
-    return {role for role in ("onset", "vowel", "coda") if spoken is None or getattr(want, role) != getattr(spoken, role)}
+    return {
+        role for role in ("onset", "vowel", "coda") if spoken is None or getattr(want, role) != getattr(spoken, role)
+    }
 
 
 def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:

@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help="phone-unit model: base folder, adapter checkpoint or merged export")
     p.add_argument("--manifest", required=True, help="manifest (JSONL) whose rows carry `prompt`, the text to read")
-    p.add_argument("--output", required=True, help="folder (local, PVC or s3://) for assessment.jsonl/.json/.md + charts")
+    p.add_argument(
+        "--output", required=True, help="folder (local, PVC or s3://) for assessment.jsonl/.json/.md + charts"
+    )
     add_dataclass_flags(p, EvalConfig)
     p.set_defaults(func=_assess)
 

@@ -58,7 +58,14 @@ def render_markdown(summary: dict[str, Any]) -> str:
         ["Expected", "Said", "Count"],
         [[_shown(c["expected"]), _shown(c["said"]), str(c["count"])] for c in confusions],
     )
-    lines += ["## Charts", "", f"![Error patterns by age group]({PATTERNS_CHART})", "", f"![Phone confusions]({CONFUSION_CHART})", ""]
+    lines += [
+        "## Charts",
+        "",
+        f"![Error patterns by age group]({PATTERNS_CHART})",
+        "",
+        f"![Phone confusions]({CONFUSION_CHART})",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -111,7 +111,9 @@ def inspect_audio(path: str | Path) -> AudioInfo:
         status = path.stat()
         # Checked before opening: opening a FIFO would block until something writes to it.
         if not stat.S_ISREG(status.st_mode):
-            raise AudioError("not_a_file", path, "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file")
+            raise AudioError(
+                "not_a_file", path, "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+            )
         if status.st_size == 0:
             raise AudioError("empty", path, "0 bytes")
         # Opened here, not by libsndfile, so that filesystem errors keep their errno.
@@ -126,7 +128,9 @@ def inspect_audio(path: str | Path) -> AudioInfo:
             if path.suffix.lower() == ".wav":
                 missing = _wav_shortfall(raw, status.st_size)
                 if missing:
-                    raise AudioError("unreadable", path, f"truncated: header declares {missing} more bytes than the file holds")
+                    raise AudioError(
+                        "unreadable", path, f"truncated: header declares {missing} more bytes than the file holds"
+                    )
     except OSError as exc:
         raise _os_error(exc, path) from None
     except ValueError:  # the name itself is impossible (an embedded NUL byte)

@@ -30,8 +30,12 @@ def _add_audio_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("import rules")
     group.add_argument("--min-seconds", type=float, default=0.5, help="skip shorter audio (default 0.5)")
     group.add_argument("--max-seconds", type=float, default=30.0, help="skip longer audio (default 30; 0: no limit)")
-    group.add_argument("--dual", choices=["spoken", "orthographic"], default="spoken", help="side of (철자)/(발음) kept")
-    group.add_argument("--estimate-snr", action="store_true", help="decode audio to estimate SNR where labels have none")
+    group.add_argument(
+        "--dual", choices=["spoken", "orthographic"], default="spoken", help="side of (철자)/(발음) kept"
+    )
+    group.add_argument(
+        "--estimate-snr", action="store_true", help="decode audio to estimate SNR where labels have none"
+    )
     group.add_argument("--workers", type=int, default=1, help="parallel processes")
     fields = parser.add_argument_group("AI Hub label fields (dotted paths into the label JSON)")
     for f in dataclasses.fields(AihubFields):
@@ -111,10 +115,17 @@ def _synth(args: argparse.Namespace) -> int:
     from trainer.data.synth import synthesize_corpus
 
     summary = synthesize_corpus(
-        args.out, args.child_speakers, args.adult_speakers, args.utterances_per_speaker, args.seed, args.workers,
+        args.out,
+        args.child_speakers,
+        args.adult_speakers,
+        args.utterances_per_speaker,
+        args.seed,
+        args.workers,
         args.mispronounce_rate,
     )
-    errors = f", {summary['mispronounced_syllables']} mispronounced syllables" if args.mispronounce_rate is not None else ""
+    errors = (
+        f", {summary['mispronounced_syllables']} mispronounced syllables" if args.mispronounce_rate is not None else ""
+    )
     print(f"synth: {summary['utterances']} utterances, {summary['hours']:.3f} h{errors} in {args.out}")
     return 0
 
@@ -126,7 +137,9 @@ def _import(args: argparse.Namespace) -> int:
     if args.format == "aihub":
         report = import_aihub(source, args.out, fields=_fields(args), **_import_kwargs(args))
     else:
-        report = import_generic(source, args.format, args.out, filename_pattern=args.field_filename_pattern, **_import_kwargs(args))
+        report = import_generic(
+            source, args.format, args.out, filename_pattern=args.field_filename_pattern, **_import_kwargs(args)
+        )
     skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
     print(f"import: kept {report.kept} utterances ({report.hours_kept:.3f} h) -> {args.out}; skipped: {skipped}")
     return 0
@@ -164,7 +177,9 @@ def _curriculum(args: argparse.Namespace) -> int:
         write_manifest(phase, out / phase_file(number))
     write_json(report, out / CURRICULUM_REPORT_FILE)
     for phase in report["phases"]:
-        print(f"curriculum: phase {phase['phase']}: {phase['hours']:.3f} h of {phase['target_hours']:.3f} h, {phase['rows']} rows")
+        print(
+            f"curriculum: phase {phase['phase']}: {phase['hours']:.3f} h of {phase['target_hours']:.3f} h, {phase['rows']} rows"
+        )
     return 0
 
 
@@ -198,7 +213,9 @@ def _prepare(args: argparse.Namespace) -> int:
     )
     report = prepare(options, force=args.force)
     phases = ", ".join(f"{p['hours']:.3f} h" for p in report["curriculum"])
-    print(f"prepare: {report['outputs']['all.jsonl']['rows']} utterances; curriculum {phases}; report {Path(args.out) / PREPARE_REPORT_FILE}")
+    print(
+        f"prepare: {report['outputs']['all.jsonl']['rows']} utterances; curriculum {phases}; report {Path(args.out) / PREPARE_REPORT_FILE}"
+    )
     return 0
 
 
@@ -215,7 +232,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument(
-        "--mispronounce-rate", type=float, default=None, metavar="P",
+        "--mispronounce-rate",
+        type=float,
+        default=None,
+        metavar="P",
         help="children say each syllable wrong with probability P (0-1), recorded in the labels as "
         "ground truth for `assess` (trainer/data/synth/mispronounce.py); default: no reading prompts",
     )

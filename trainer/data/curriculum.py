@@ -60,7 +60,9 @@ def _cut(order: np.ndarray, durations: np.ndarray, start: int, target: float) ->
     if k >= len(order):
         return len(order)
     if k < start:
-        raise ConfigError(f"curriculum: target {target / 3600:.4f} h is already covered by the previous phase; spread the targets")
+        raise ConfigError(
+            f"curriculum: target {target / 3600:.4f} h is already covered by the previous phase; spread the targets"
+        )
     below = cumulative[k - 1] if k > 0 else 0.0
     count = k + 1 if cumulative[k] - target <= target - below else k
     if count > start and abs((cumulative[count - 1] if count else 0.0) - target) <= TOLERANCE * target:
@@ -107,7 +109,10 @@ def nested_subsets(
     phases = [[rows[i] for i in order[:count].tolist()] for count in counts]
     report = {
         "seed": seed,
-        "requested": {"hours": list(hours) if hours is not None else None, "fractions": list(fractions) if fractions is not None else None},
+        "requested": {
+            "hours": list(hours) if hours is not None else None,
+            "fractions": list(fractions) if fractions is not None else None,
+        },
         "pool": {"rows": len(rows), "hours": round(total / 3600, 4), "speakers": len({r["speaker_id"] for r in rows})},
         "tolerance_pct": TOLERANCE * 100,
         "nested": all(a <= b for a, b in zip(counts, counts[1:])),
@@ -116,13 +121,15 @@ def nested_subsets(
     for number, (target, count) in enumerate(zip(targets, counts), start=1):
         chosen = order[:count]
         seconds = float(durations[chosen].sum())
-        report["phases"].append({
-            "phase": number,
-            "target_hours": round(target / 3600, 4),
-            "hours": round(seconds / 3600, 4),
-            "deviation_pct": round(100 * (seconds - target) / target, 4),
-            "rows": count,
-            "speakers": len({rows[i]["speaker_id"] for i in chosen.tolist()}),
-            "strata": share_report(codes, chosen),
-        })
+        report["phases"].append(
+            {
+                "phase": number,
+                "target_hours": round(target / 3600, 4),
+                "hours": round(seconds / 3600, 4),
+                "deviation_pct": round(100 * (seconds - target) / target, 4),
+                "rows": count,
+                "speakers": len({rows[i]["speaker_id"] for i in chosen.tolist()}),
+                "strata": share_report(codes, chosen),
+            }
+        )
     return phases, report

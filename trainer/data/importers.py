@@ -77,7 +77,18 @@ from trainer.exit_codes import ConfigError
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".pcm")
 REPORT_FILE = "import_report.json"
 SKIPPED_FILE = "import_skipped.jsonl"
-_GENDER = {"m": "M", "male": "M", "남": "M", "남자": "M", "남성": "M", "f": "F", "female": "F", "여": "F", "여자": "F", "여성": "F"}
+_GENDER = {
+    "m": "M",
+    "male": "M",
+    "남": "M",
+    "남자": "M",
+    "남성": "M",
+    "f": "F",
+    "female": "F",
+    "여": "F",
+    "여자": "F",
+    "여성": "F",
+}
 _GENERIC_ALIASES = {
     "audio_filepath": ("audio_filepath", "path", "audio", "audio_path", "wav", "file"),
     "text": ("text", "transcript", "sentence", "stt"),
@@ -281,7 +292,9 @@ def _aihub_candidate(label: Path) -> dict:
         line = raw[: exc.start].count(b"\n") + 1
         raise _Skip("bad_encoding", f"line {line}: not valid UTF-8 at byte offset {exc.start} ({exc.reason})") from None
     except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise _Skip("bad_label_json", str(exc) if isinstance(exc, json.JSONDecodeError) else "nested too deeply") from None
+        raise _Skip(
+            "bad_label_json", str(exc) if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        ) from None
     if not isinstance(data, dict):
         raise _Skip("bad_label_json", f"top level is {type(data).__name__}, not an object")
     raw_text = _lookup(data, fields.text)
@@ -291,7 +304,11 @@ def _aihub_candidate(label: Path) -> dict:
     audio_name = _nfc(_lookup(data, fields.audio_file))
     audio_name = PureWindowsPath(audio_name).name if isinstance(audio_name, str) and audio_name else None
     audio, rule = _find_audio(label, rel[:-1], audio_name)
-    stem_info = re.search(fields.filename_pattern, Path(audio_name or label.name).stem + "_") if fields.filename_pattern else None
+    stem_info = (
+        re.search(fields.filename_pattern, Path(audio_name or label.name).stem + "_")
+        if fields.filename_pattern
+        else None
+    )
     named = stem_info.groupdict() if stem_info else {}
     speaker = _nfc(_lookup(data, fields.speaker_id))
     if isinstance(speaker, (int, float)) and not isinstance(speaker, bool):
@@ -440,7 +457,9 @@ def _run(
             continue
         row = payload
         if row["utt_id"] in seen:
-            skipped.append(report.skip("duplicate_utt_id", row["audio_filepath"], f"utt_id {row['utt_id']!r} seen before"))
+            skipped.append(
+                report.skip("duplicate_utt_id", row["audio_filepath"], f"utt_id {row['utt_id']!r} seen before")
+            )
             continue
         seen.add(row["utt_id"])
         fmt, rule = extra
@@ -493,7 +512,10 @@ def import_aihub(
     skipped: list[dict] = []
     labels, by_pair, by_scope = _scan_tree(root, report, skipped)
     if not labels:
-        raise ConfigError(f"--root: no *.json labels under {root}" + (f" ({report.examples['unreadable_folder'][0]})" if skipped else ""))
+        raise ConfigError(
+            f"--root: no *.json labels under {root}"
+            + (f" ({report.examples['unreadable_folder'][0]})" if skipped else "")
+        )
     _CONTEXT.update(root=root, fields=fields, audio_by_pair=by_pair, audio_by_scope=by_scope, options=options)
     return _run([("aihub", path) for path in labels], report, out, options, skipped)
 
@@ -527,7 +549,10 @@ def _generic_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         try:
             for record in reader:
-                yield f"{path}:{reader.line_num}", {k: (v if v != "" else None) for k, v in record.items() if k is not None}
+                yield (
+                    f"{path}:{reader.line_num}",
+                    {k: (v if v != "" else None) for k, v in record.items() if k is not None},
+                )
         except csv.Error as exc:
             # line_num counts the lines read before the one that failed
             raise ConfigError(f"{path}:{reader.line_num + 1}: not readable as CSV ({exc})") from None

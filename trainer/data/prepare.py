@@ -63,7 +63,7 @@ def split_file(split: str) -> str:
 
 
 def age_group(row: dict) -> str:
-    """"child" (age < 18 or unknown) or "adult"."""
+    """ "child" (age < 18 or unknown) or "adult"."""
     return "adult" if row["age"] is not None and row["age"] >= ADULT_AGE else "child"
 
 
@@ -170,13 +170,19 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
 
     tic = time.monotonic()
     audio = dict(
-        min_seconds=options.min_seconds, max_seconds=options.max_seconds, workers=options.workers,
-        dual=options.dual, estimate_snr=options.estimate_snr, unit=options.unit,
+        min_seconds=options.min_seconds,
+        max_seconds=options.max_seconds,
+        workers=options.workers,
+        dual=options.dual,
+        estimate_snr=options.estimate_snr,
+        unit=options.unit,
     )
     if options.format == "aihub":
         imported = import_aihub(options.source, out / ALL_FILE, fields=options.fields, **audio)
     else:
-        imported = import_generic(options.source, options.format, out / ALL_FILE, filename_pattern=options.fields.filename_pattern, **audio)
+        imported = import_generic(
+            options.source, options.format, out / ALL_FILE, filename_pattern=options.fields.filename_pattern, **audio
+        )
     timings["import_s"] = time.monotonic() - tic
     tic = time.monotonic()
     rows = load_manifest(out / ALL_FILE)
@@ -225,8 +231,13 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
         "options": asdict(options),
         "outputs": {
             **outputs,
-            REPORT_FILE: {}, SKIPPED_FILE: {}, SPLIT_REPORT_FILE: {}, SPLIT_DROPPED_FILE: {},
-            f"{CURRICULUM_DIR}/{CURRICULUM_REPORT_FILE}": {}, VOCAB_FILE: {"size": len(vocab)}, UNITS_FILE: {},
+            REPORT_FILE: {},
+            SKIPPED_FILE: {},
+            SPLIT_REPORT_FILE: {},
+            SPLIT_DROPPED_FILE: {},
+            f"{CURRICULUM_DIR}/{CURRICULUM_REPORT_FILE}": {},
+            VOCAB_FILE: {"size": len(vocab)},
+            UNITS_FILE: {},
         },
         "import": {"kept": imported.kept, "skipped": dict(imported.skipped)},
         "split": {
@@ -236,7 +247,8 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
             "dropped_by_reason": result.report["dropped_by_reason"],
         },
         "curriculum": [
-            {k: p[k] for k in ("phase", "target_hours", "hours", "rows", "speakers")} for p in curriculum_report["phases"]
+            {k: p[k] for k in ("phase", "target_hours", "hours", "rows", "speakers")}
+            for p in curriculum_report["phases"]
         ],
         "timings_s": {k: round(v, 2) for k, v in {**timings, "total_s": time.monotonic() - started}.items()},
     }

@@ -137,8 +137,12 @@ class SkipTally:
         return f"{self.source}: skipped {self.skipped} of {self.total} rows ({counts})"
 
     def to_dict(self) -> dict:
-        return {"total": self.total, "skipped": self.skipped, "by_reason": dict(sorted(self.counts.items())),
-                "examples": self.examples}
+        return {
+            "total": self.total,
+            "skipped": self.skipped,
+            "by_reason": dict(sorted(self.counts.items())),
+            "examples": self.examples,
+        }
 
     def check_share(self, bound: float, setting: str) -> None:
         """ConfigError when more than `bound` of the rows were skipped, or all of them; the message
@@ -152,7 +156,11 @@ class SkipTally:
         if not self.examples:
             return ""
         first = self.examples[0]
-        hint = " (relative audio_filepath values are read from the manifest's own folder)" if first["reason"] == "missing_audio" else ""
+        hint = (
+            " (relative audio_filepath values are read from the manifest's own folder)"
+            if first["reason"] == "missing_audio"
+            else ""
+        )
         return f"; first: {first['utt_id']}: {first['reason']}: {first['detail']}{hint}"
 
 

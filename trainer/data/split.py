@@ -123,7 +123,11 @@ def _assign(profiles: np.ndarray, order: np.ndarray, targets: np.ndarray, fixed:
 def _audit(parts: dict[str, list[dict]]) -> dict:
     """Leakage recomputed from the outputs alone (sets of the smaller splits' keys, probed by train)."""
     speakers = {name: {r["speaker_id"] for r in rows} for name, rows in parts.items()}
-    shared = (speakers["train"] & speakers["val"]) | (speakers["train"] & speakers["test"]) | (speakers["val"] & speakers["test"])
+    shared = (
+        (speakers["train"] & speakers["val"])
+        | (speakers["train"] & speakers["test"])
+        | (speakers["val"] & speakers["test"])
+    )
     identical: set[str] = set()
     for key in (_audio_key, lambda row: row["audio_filepath"]):
         val_keys = {key(r) for r in parts["val"]}

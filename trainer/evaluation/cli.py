@@ -13,7 +13,9 @@ from trainer.model.onnx_runtime import EXPORT_FORMATS
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="WER/sWER/CER/JER/PER of one model on a test manifest")
-    p.add_argument("--model", required=True, help="base model folder, adapter checkpoint or merged export (local or s3://)")
+    p.add_argument(
+        "--model", required=True, help="base model folder, adapter checkpoint or merged export (local or s3://)"
+    )
     p.add_argument("--manifest", required=True, help="test manifest (JSONL)")
     p.add_argument("--output", required=True, help="folder (local, PVC or s3://) for metrics.json + predictions.jsonl")
     add_dataclass_flags(p, EvalConfig)
@@ -23,22 +25,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", action="append", required=True, metavar="NAME=URI", help="a model to compare (repeat)")
     p.add_argument("--manifest", required=True, help="main test manifest (reported as 'test')")
     p.add_argument(
-        "--manifest-extra", action="append", default=[], metavar="NAME=PATH", help="another test set, e.g. adult=test_adult.jsonl"
+        "--manifest-extra",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another test set, e.g. adult=test_adult.jsonl",
     )
     p.add_argument("--output", required=True, help="report folder (local, PVC or s3://)")
     p.add_argument("--baseline", help="model the inference speed is relative to (default: the first base model)")
     p.add_argument(
-        "--assess", action="store_true",
+        "--assess",
+        action="store_true",
         help="also assess pronunciation with every phone-unit model on the main test set (`trainer assess`)",
     )
     add_dataclass_flags(p, EvalConfig)
     p.set_defaults(func=_compare)
 
-    p = subparsers.add_parser("export", help="merge a LoRA adapter into its base: PyTorch and/or ONNX, with a model card")
+    p = subparsers.add_parser(
+        "export", help="merge a LoRA adapter into its base: PyTorch and/or ONNX, with a model card"
+    )
     p.add_argument("--adapter", required=True, help="adapter checkpoint (local or s3://)")
     p.add_argument("--output", required=True, help="folder for the merged model + processor (local, PVC or s3://)")
     p.add_argument(
-        "--format", nargs="+", default=["hf"], choices=EXPORT_FORMATS, dest="formats",
+        "--format",
+        nargs="+",
+        default=["hf"],
+        choices=EXPORT_FORMATS,
+        dest="formats",
         help="hf: model.safetensors; onnx: onnx/model.onnx; onnx-int8: onnx/model_quantized.onnx (several at once)",
     )
     p.add_argument("--test-report", help="an `evaluate` output folder of this model: its metrics go into README.md")
@@ -88,7 +101,11 @@ def _compare(args: argparse.Namespace) -> int:
     if len(test_sets) != 1 + len(args.manifest_extra):
         raise ConfigError(f"--manifest-extra: the name {MAIN_TEST_SET!r} is taken by --manifest")
     compare(
-        named_values(args.model, "--model"), test_sets, _writable(args.output), eval_config(args), args.baseline,
+        named_values(args.model, "--model"),
+        test_sets,
+        _writable(args.output),
+        eval_config(args),
+        args.baseline,
         assess_phones=args.assess,
     )
     return 0

@@ -93,7 +93,9 @@ def compare(
 
         main = next(iter(test_sets))
         summary["assessments"] = {
-            name: _assessment_headline(assess(uri, test_sets[main], assessment_dir(output, name), cfg, progress=progress))
+            name: _assessment_headline(
+                assess(uri, test_sets[main], assessment_dir(output, name), cfg, progress=progress)
+            )
             for name, uri in models.items()
             if units[name] == "phone"
         }

@@ -13,13 +13,17 @@ from trainer.model.chunking import CHUNK_SECONDS, STRIDE_SECONDS
 
 @dataclass
 class EvalConfig:
-    batch_seconds: float = setting(0.0, "padded audio seconds per length-sorted inference batch (0: 10 on CPU, 100 on GPU)")
+    batch_seconds: float = setting(
+        0.0, "padded audio seconds per length-sorted inference batch (0: 10 on CPU, 100 on GPU)"
+    )
     device: str = setting("auto", "auto|cpu|cuda|cuda:N")
     g2p: Literal["auto", "g2pk", "espeak"] = setting("auto", "Korean G2P for PER (auto: g2pk if installed)")
     num_workers: int = setting(2, "audio loading worker processes (0: load in the main process)")
     bootstrap: int = setting(1000, "bootstrap resamples for the 95 percent confidence intervals")
     seed: int = setting(0, "bootstrap random seed")
-    chunk_seconds: float = setting(CHUNK_SECONDS, "longer recordings are transcribed in overlapping chunks of this many seconds (0: whole)")
+    chunk_seconds: float = setting(
+        CHUNK_SECONDS, "longer recordings are transcribed in overlapping chunks of this many seconds (0: whole)"
+    )
     stride_seconds: float = setting(STRIDE_SECONDS, "overlap dropped at each shared side of a chunk, in seconds")
 
     def __post_init__(self) -> None:

@@ -221,12 +221,18 @@ def evaluate(
     g2p = g2p_for_unit(loaded.info["unit"], g2p or make_g2p(cfg.g2p))
     tokenizer = loaded.codec.processor.tokenizer
     rows, skips = screen_rows(
-        rows, str(manifest), loaded.codec.encode_row, model_frames(loaded.model.config),
-        tokenizer.unk_token_id, tokenizer.word_delimiter_token_id,
+        rows,
+        str(manifest),
+        loaded.codec.encode_row,
+        model_frames(loaded.model.config),
+        tokenizer.unk_token_id,
+        tokenizer.word_delimiter_token_id,
     )
     if isinstance(loaded.model, OnnxCtcModel):
         device = "cpu"  # ONNX exports run where apps run them: onnxruntime on the CPU
-    _log.info("evaluating %s (%s) on %s: %d utterances, %s", model_uri, loaded.info["kind"], manifest, len(rows), device)
+    _log.info(
+        "evaluating %s (%s) on %s: %d utterances, %s", model_uri, loaded.info["kind"], manifest, len(rows), device
+    )
     batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
     transcriber = CtcTranscriber(loaded.model, loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
     result = transcribe(transcriber, rows, batch_seconds, cfg.num_workers, progress)
@@ -267,7 +273,11 @@ def evaluate(
             "sha256": file_sha256(manifest),
             "utterances": skips.total,
             "scored": len(scored),
-            "skipped": {"count": skips.skipped, "by_reason": dict(sorted(skips.counts.items())), "utt_ids": sorted(skips.utt_ids)},
+            "skipped": {
+                "count": skips.skipped,
+                "by_reason": dict(sorted(skips.counts.items())),
+                "utt_ids": sorted(skips.utt_ids),
+            },
             "hours": sum(row["duration"] for row in scored) / 3600,  # measured durations (screen_rows)
         },
         "g2p": g2p.name,

@@ -65,7 +65,9 @@ def export_merged(
 
     unknown = sorted(set(formats) - set(EXPORT_FORMATS))
     if unknown or not formats:
-        raise ConfigError(f"format: expected one or more of {', '.join(EXPORT_FORMATS)}, got {', '.join(unknown) or 'none'}")
+        raise ConfigError(
+            f"format: expected one or more of {', '.join(EXPORT_FORMATS)}, got {', '.join(unknown) or 'none'}"
+        )
     test = read_report(test_report) if test_report else None
     if test_report and test is None:
         raise ConfigError(f"test_report: {test_report} holds no finished evaluation (metrics.json)")
@@ -105,7 +107,14 @@ def export_merged(
     training = json.loads(training_file.read_text(encoding="utf-8")) if training_file.is_file() else None
     (staged / CARD_FILE).write_text(render_model_card(info, training, test, license), encoding="utf-8")
     store.publish(staged, name)
-    _log.info("merged %s (r=%d) into %s -> %s (%s)", adapter_uri, lora.r, lora.base_model_name_or_path, output, ", ".join(info["formats"]))
+    _log.info(
+        "merged %s (r=%d) into %s -> %s (%s)",
+        adapter_uri,
+        lora.r,
+        lora.base_model_name_or_path,
+        output,
+        ", ".join(info["formats"]),
+    )
     return output
 
 

@@ -148,7 +148,9 @@ class CtcTranscriber:
         features = self.codec.processor.feature_extractor(
             pieces, sampling_rate=SAMPLE_RATE, padding=True, return_attention_mask=True, return_tensors="np"
         )
-        logits, frames = self.model(features["input_values"].astype(np.float32), features["attention_mask"].astype(np.int64))
+        logits, frames = self.model(
+            features["input_values"].astype(np.float32), features["attention_mask"].astype(np.int64)
+        )
         joined, k = [], 0
         for plan in plans:
             centres = []

@@ -39,19 +39,23 @@ def render_model_card(
     from huggingface_hub import EvalResult, ModelCardData
 
     test_name = Path(test["test_set"]["manifest"]).stem if test else None
-    eval_results = [
-        EvalResult(
-            task_type="automatic-speech-recognition",
-            task_name="Speech Recognition",
-            dataset_type="custom",
-            dataset_name=test_name,
-            dataset_split="test",
-            metric_type=metric,
-            metric_name=f"Test {label}",
-            metric_value=round(100 * test["metrics"][metric]["value"], 2),
-        )
-        for metric, label in CARD_METRICS.items()
-    ] if test else None
+    eval_results = (
+        [
+            EvalResult(
+                task_type="automatic-speech-recognition",
+                task_name="Speech Recognition",
+                dataset_type="custom",
+                dataset_name=test_name,
+                dataset_split="test",
+                metric_type=metric,
+                metric_name=f"Test {label}",
+                metric_value=round(100 * test["metrics"][metric]["value"], 2),
+            )
+            for metric, label in CARD_METRICS.items()
+        ]
+        if test
+        else None
+    )
     name = info.get("name") or "ko-child-asr"
     data = ModelCardData(
         language="ko",

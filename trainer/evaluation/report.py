@@ -224,9 +224,17 @@ def _assessment_section(summary: dict[str, Any]) -> list[str]:
             d = truth["detection"]
             auc = "-" if truth["gop_auc"] is None else f"{truth['gop_auc']:.3f}"
             scores = [f"{d['precision']:.3f}", f"{d['recall']:.3f}", f"{d['f1']:.3f}", auc]
-        rows.append([f"[{name}]({ASSESSMENT_DIR}/{name}/{ASSESSMENT_REPORT_FILE})", str(a["utterances"]),
-                     f"{flagged} of {a['syllables']}", *scores])
-    return lines + markdown_table(["Model", "Utterances", "Syllables flagged", "Precision", "Recall", "F1", "GOP AUC"], rows)
+        rows.append(
+            [
+                f"[{name}]({ASSESSMENT_DIR}/{name}/{ASSESSMENT_REPORT_FILE})",
+                str(a["utterances"]),
+                f"{flagged} of {a['syllables']}",
+                *scores,
+            ]
+        )
+    return lines + markdown_table(
+        ["Model", "Utterances", "Syllables flagged", "Precision", "Recall", "F1", "GOP AUC"], rows
+    )
 
 
 def write_charts(summary: dict[str, Any], folder: Path) -> list[Path]:

@@ -156,7 +156,9 @@ def load_adapter_weights(model: PeftModel, folder: str | Path) -> None:
         raise ConfigError(f"{folder}: adapter tensors not in the model: {result.unexpected_keys[:5]}")
     loaded = get_peft_model_state_dict(model, **NO_EMBEDDINGS)
     if set(loaded) != set(weights):
-        raise ConfigError(f"{folder}: adapter tensors differ from the model's: {sorted(set(loaded) ^ set(weights))[:5]}")
+        raise ConfigError(
+            f"{folder}: adapter tensors differ from the model's: {sorted(set(loaded) ^ set(weights))[:5]}"
+        )
     for name, tensor in weights.items():
         if not torch.equal(loaded[name].cpu(), tensor):
             raise RuntimeError(f"{folder}: adapter tensor {name} did not load")

@@ -101,4 +101,9 @@ def onnx_transcriber(
     from trainer.model.processor import TextCodec
 
     path, folder = materialize_onnx(uri)
-    return CtcTranscriber(OnnxCtcModel(path, threads), TextCodec.from_dir(folder), chunk_seconds=chunk_seconds, stride_seconds=stride_seconds)
+    return CtcTranscriber(
+        OnnxCtcModel(path, threads),
+        TextCodec.from_dir(folder),
+        chunk_seconds=chunk_seconds,
+        stride_seconds=stride_seconds,
+    )

@@ -58,7 +58,9 @@ def check_vocab(vocab_file: Path) -> None:
         vocab = json.loads(vocab_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8 or not JSON
         raise ConfigError(f"{vocab_file}: not a readable vocabulary ({exc})") from None
-    if not isinstance(vocab, dict) or not all(isinstance(k, str) and type(v) is int and v >= 0 for k, v in vocab.items()):
+    if not isinstance(vocab, dict) or not all(
+        isinstance(k, str) and type(v) is int and v >= 0 for k, v in vocab.items()
+    ):
         raise ConfigError(f"{vocab_file}: must map each unit to a non-negative integer id")
     missing = [unit for unit in (PAD, UNK, WORD_DELIMITER) if unit not in vocab]
     if missing:

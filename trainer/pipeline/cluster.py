@@ -68,12 +68,15 @@ def connect(kubeconfig: Optional[str] = None, context: Optional[str] = None) -> 
     try:  # a wrong server address or a cluster that is down: one line now, not a traceback later
         client.VersionApi(api).get_code(_request_timeout=CONNECT_TIMEOUT_S)
     except urllib3.exceptions.HTTPError as exc:
-        raise ConfigError(f"cluster API {api.configuration.host} does not answer ({type(exc).__name__}); "
-                          "check --kubeconfig / --context") from None
+        raise ConfigError(
+            f"cluster API {api.configuration.host} does not answer ({type(exc).__name__}); "
+            "check --kubeconfig / --context"
+        ) from None
     except client.ApiException as exc:
         if exc.status == 401:  # 403 is left to the calls that need the permission
-            raise ConfigError(f"cluster API {api.configuration.host}: 401 Unauthorized; check the kubeconfig's "
-                              "credentials") from None
+            raise ConfigError(
+                f"cluster API {api.configuration.host}: 401 Unauthorized; check the kubeconfig's credentials"
+            ) from None
     return api, namespace
 
 
@@ -234,7 +237,9 @@ class Cluster:
     def status_text(self, run: str) -> str:
         st = self.status(run)
         plan = ChainPlan.from_data(dict(self.get("v1", "ConfigMap", f"{run}-plan").data))
-        lines = [f"run {run} (namespace {self.namespace}): {st['state']}" + (f" - {st['message']}" if st["message"] else "")]
+        lines = [
+            f"run {run} (namespace {self.namespace}): {st['state']}" + (f" - {st['message']}" if st["message"] else "")
+        ]
         for step in plan.steps:
             name = step["name"]
             detail = st["failures"].get(name) or st["jobs"].get(name, "")
@@ -251,8 +256,10 @@ class Cluster:
         from kubernetes import client
 
         core = client.CoreV1Api(self.api)
-        pods = core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job}").items or \
-            core.list_namespaced_pod(self.namespace, label_selector=f"{JOBSET_POD_LABEL}={job}").items  # a JobSet step
+        pods = (
+            core.list_namespaced_pod(self.namespace, label_selector=f"job-name={job}").items
+            or core.list_namespaced_pod(self.namespace, label_selector=f"{JOBSET_POD_LABEL}={job}").items
+        )  # a JobSet step
         return sorted(pods, key=lambda p: p.metadata.creation_timestamp)
 
     def logs(self, job: str, follow: bool = False) -> Iterator[str]:

@@ -63,24 +63,38 @@ def _v(default: Any, help: str, **schema: Any) -> Any:
 class ImageConfig:
     repository: str = _v("ghcr.io/example/ko-child-asr", "trainer image repository", pattern=IMAGE, maxLength=255)
     tag: str = _v("0.1.0", "image tag", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", maxLength=128)
-    digest: str = _v("", "image digest (sha256:...): pins the image (pods run repository:tag@digest)", pattern=DIGEST,
-                     maxLength=71)
+    digest: str = _v(
+        "", "image digest (sha256:...): pins the image (pods run repository:tag@digest)", pattern=DIGEST, maxLength=71
+    )
     pull_policy: Literal["IfNotPresent", "Always", "Never"] = _v("IfNotPresent", "imagePullPolicy")
-    pull_secrets: list[str] = _v([], "names of existing image pull Secrets", items={"pattern": DNS_LABEL, "maxLength": MAX_NAME})
+    pull_secrets: list[str] = _v(
+        [], "names of existing image pull Secrets", items={"pattern": DNS_LABEL, "maxLength": MAX_NAME}
+    )
 
 
 @dataclass
 class DataConfig:
-    dir: str = _v("data", "prepared data folder below the storage root (manifests, curriculum/, vocab.json)",
-                  pattern=REL_PATH, maxLength=MAX_PATH)
-    corpus: str = _v("", "AI Hub-layout corpus folder below the storage root, imported by the prepare job",
-                     pattern=f"({REL_PATH})|^$", maxLength=MAX_PATH)
+    dir: str = _v(
+        "data",
+        "prepared data folder below the storage root (manifests, curriculum/, vocab.json)",
+        pattern=REL_PATH,
+        maxLength=MAX_PATH,
+    )
+    corpus: str = _v(
+        "",
+        "AI Hub-layout corpus folder below the storage root, imported by the prepare job",
+        pattern=f"({REL_PATH})|^$",
+        maxLength=MAX_PATH,
+    )
     prepare: bool = _v(False, "run `trainer data prepare` first (import, split, curriculum, vocab)")
     unit: Literal["syllable", "jamo", "phone"] = _v(
         "syllable", "output units of the vocabulary (jamo suits tiny models; phone: pronounced form, for assessment)"
     )
-    fractions: list[float] = _v([], "curriculum phase sizes as fractions of the training hours ([]: 30/90/148 h)",
-                                items={"exclusiveMinimum": 0, "maximum": 1})
+    fractions: list[float] = _v(
+        [],
+        "curriculum phase sizes as fractions of the training hours ([]: 30/90/148 h)",
+        items={"exclusiveMinimum": 0, "maximum": 1},
+    )
     val_fraction: float = _v(0.05, "share of utterances (by speaker) for validation", minimum=0, maximum=0.5)
     test_fraction: float = _v(0.05, "share of utterances (by speaker) for test", minimum=0, maximum=0.5)
 
@@ -95,8 +109,10 @@ class SynthConfig:
     seed: int = _v(0, "seed of the synthetic corpus", minimum=0)
     workers: int = _v(2, "synthesis processes", minimum=1, maximum=64)
     mispronounce_rate: float = _v(
-        0.0, "children mispronounce each syllable with this probability, recorded as ground truth for assess (0: off)",
-        minimum=0, maximum=1,
+        0.0,
+        "children mispronounce each syllable with this probability, recorded as ground truth for assess (0: off)",
+        minimum=0,
+        maximum=1,
     )
 
 
@@ -112,8 +128,9 @@ class ResourcesConfig:
     prepare: Resources = _v(Resources("2", "8Gi"), "the CPU-only data prepare Job")
     orchestrator: Resources = _v(Resources("100m", "256Mi"), "the chain orchestrator and marker checks")
     tensorboard: Resources = _v(Resources("250m", "1Gi"), "the TensorBoard Deployment")
-    shm_size: str = _v("16Gi", "size limit of the /dev/shm emptyDir (data loader workers)", pattern=QUANTITY,
-                       maxLength=MAX_QUANTITY)
+    shm_size: str = _v(
+        "16Gi", "size limit of the /dev/shm emptyDir (data loader workers)", pattern=QUANTITY, maxLength=MAX_QUANTITY
+    )
 
 
 @dataclass
@@ -128,27 +145,46 @@ class JobPolicy:
 
 @dataclass
 class PvcConfig:
-    claim_name: str = _v("", "existing PersistentVolumeClaim; empty: create <run>-storage", pattern=f"({DNS_LABEL})|^$",
-                         maxLength=MAX_NAME)
+    claim_name: str = _v(
+        "",
+        "existing PersistentVolumeClaim; empty: create <run>-storage",
+        pattern=f"({DNS_LABEL})|^$",
+        maxLength=MAX_NAME,
+    )
     size: str = _v("200Gi", "size of the created claim", pattern=QUANTITY, maxLength=MAX_QUANTITY)
-    storage_class: str = _v("", "storageClassName of the created claim (empty: cluster default)",
-                            pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
+    storage_class: str = _v(
+        "",
+        "storageClassName of the created claim (empty: cluster default)",
+        pattern=f"({DNS_LABEL})|^$",
+        maxLength=MAX_NAME,
+    )
     access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = _v(
-        "ReadWriteOnce", "ReadWriteOnce: the run's pods that use it at the same time share one node; "
-        "ReadWriteMany: nothing pinned (multi-node needs it)"
+        "ReadWriteOnce",
+        "ReadWriteOnce: the run's pods that use it at the same time share one node; "
+        "ReadWriteMany: nothing pinned (multi-node needs it)",
     )
 
 
 @dataclass
 class S3Config:
-    prefix: str = _v("", "s3://bucket/prefix holding data, models and runs", pattern=f"({S3_URI})|^$",
-                     maxLength=MAX_PATH)
-    secret_name: str = _v("", "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never inlined)",
-                          pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
-    endpoint: str = _v("", "S3-compatible endpoint URL (empty: AWS)", pattern=r"^(https?://[A-Za-z0-9.:-]+/?)?$",
-                       maxLength=255)
-    service_account_name: str = _v("", "workload identity: ServiceAccount allowed to reach the bucket",
-                                   pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
+    prefix: str = _v(
+        "", "s3://bucket/prefix holding data, models and runs", pattern=f"({S3_URI})|^$", maxLength=MAX_PATH
+    )
+    secret_name: str = _v(
+        "",
+        "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never inlined)",
+        pattern=f"({DNS_LABEL})|^$",
+        maxLength=MAX_NAME,
+    )
+    endpoint: str = _v(
+        "", "S3-compatible endpoint URL (empty: AWS)", pattern=r"^(https?://[A-Za-z0-9.:-]+/?)?$", maxLength=255
+    )
+    service_account_name: str = _v(
+        "",
+        "workload identity: ServiceAccount allowed to reach the bucket",
+        pattern=f"({DNS_LABEL})|^$",
+        maxLength=MAX_NAME,
+    )
 
 
 @dataclass
@@ -166,51 +202,88 @@ class TensorBoardConfig:
 @dataclass
 class OrchestratorConfig:
     chain: Literal["orchestrator", "client", "argo"] = _v(
-        "orchestrator", "orchestrator: in-cluster CPU Job chains the phases; client: submit.py does; "
-        "argo: one Argo Workflow (needs Argo Workflows installed)"
+        "orchestrator",
+        "orchestrator: in-cluster CPU Job chains the phases; client: submit.py does; "
+        "argo: one Argo Workflow (needs Argo Workflows installed)",
     )
     poll_seconds: int = _v(30, "how often the chain looks at its Jobs", minimum=1, maximum=3600)
-    max_parallel: int = _v(0, "steps run at once, at most: the ranks' chains run side by side (0: no bound)",
-                           minimum=0, maximum=1000)
+    max_parallel: int = _v(
+        0, "steps run at once, at most: the ranks' chains run side by side (0: no bound)", minimum=0, maximum=1000
+    )
 
 
 @dataclass
 class PipelineConfig:
-    run_name: str = _v("", "run name (DNS-1123 label); empty: derived from the config", pattern=f"({DNS_LABEL})|^$",
-                       maxLength=MAX_RUN_NAME)
+    run_name: str = _v(
+        "",
+        "run name (DNS-1123 label); empty: derived from the config",
+        pattern=f"({DNS_LABEL})|^$",
+        maxLength=MAX_RUN_NAME,
+    )
     image: ImageConfig = _v(ImageConfig(), "the trainer image (entrypoint `python -m trainer`)")
-    phases: list[int] = _v([1, 2, 3], "curriculum phases to run, in order ([]: evaluation only)", items={"enum": list(PHASE_CHOICES)},
-                           uniqueItems=True)
-    ranks: list[int] = _v([32], "LoRA ranks; each gets its own phase chain", items={"minimum": 1, "maximum": 1024},
-                          minItems=1, uniqueItems=True)
+    phases: list[int] = _v(
+        [1, 2, 3],
+        "curriculum phases to run, in order ([]: evaluation only)",
+        items={"enum": list(PHASE_CHOICES)},
+        uniqueItems=True,
+    )
+    ranks: list[int] = _v(
+        [32],
+        "LoRA ranks; each gets its own phase chain",
+        items={"minimum": 1, "maximum": 1024},
+        minItems=1,
+        uniqueItems=True,
+    )
     evaluate: bool = _v(True, "finish with the comparison Job: base vs each rank's last phase")
-    assess: bool = _v(False, "the comparison Job also assesses pronunciation with the phone-unit models (data.unit: phone)")
-    preset: str = _v("", "trainer preset (e.g. demo, demo-small) passed to every job", pattern=PRESET,
-                     maxLength=MAX_NAME)
-    base_model: str = _v(DEFAULT_BASE_MODEL, "hub id, absolute path (PVC: below /storage) or s3:// URI", pattern=MODEL,
-                         maxLength=MAX_PATH)
+    assess: bool = _v(
+        False, "the comparison Job also assesses pronunciation with the phone-unit models (data.unit: phone)"
+    )
+    preset: str = _v(
+        "", "trainer preset (e.g. demo, demo-small) passed to every job", pattern=PRESET, maxLength=MAX_NAME
+    )
+    base_model: str = _v(
+        DEFAULT_BASE_MODEL,
+        "hub id, absolute path (PVC: below /storage) or s3:// URI",
+        pattern=MODEL,
+        maxLength=MAX_PATH,
+    )
     embedded_default: bool = _v(
         False, "synthetic corpus + tiny base trained from scratch instead of data.corpus / baseModel"
     )
     data: DataConfig = _v(DataConfig(), "data locations on the storage and how they are prepared")
-    synthetic: SynthConfig = _v(SynthConfig(), "the embedded default's synthetic corpus (submit.py takes it from the preset)")
+    synthetic: SynthConfig = _v(
+        SynthConfig(), "the embedded default's synthetic corpus (submit.py takes it from the preset)"
+    )
     train_overrides: dict[str, Any] = _v({}, "`trainer train` settings: TrainConfig field -> value")
     gpus_per_node: int = _v(1, "nvidia.com/gpu per pod (0: CPU only)", minimum=0, maximum=16)
     nodes: int = _v(1, "pods per training Job; >1: Indexed Job + torchrun rendezvous", minimum=1, maximum=64)
     multinode: Literal["indexed", "jobset"] = _v(
-        "indexed", "nodes > 1: an Indexed Job + headless Service, or a JobSet (gang: a failed node restarts "
-        "the whole group; needs JobSet installed)"
+        "indexed",
+        "nodes > 1: an Indexed Job + headless Service, or a JobSet (gang: a failed node restarts "
+        "the whole group; needs JobSet installed)",
     )
     node_selector: dict[str, str] = _v({}, "nodeSelector for trainer pods (e.g. GPU product labels)")
     tolerations: list[dict[str, Any]] = _v([], "tolerations for trainer pods")
     affinity: dict[str, Any] = _v({}, "affinity for trainer pods")
-    queue: str = _v("", "Kueue LocalQueue of the GPU steps (label kueue.x-k8s.io/queue-name); empty: not queued",
-                    pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
-    cpu_queue: str = _v("", "Kueue LocalQueue of the CPU-only Jobs (orchestrator, marker checks, data steps), apart "
-                        "from GPU work; set it when Kueue manages Jobs without a queue name", pattern=f"({DNS_LABEL})|^$",
-                        maxLength=MAX_NAME)
-    priority_class: str = _v("", "PriorityClass of the GPU steps' pods, and Kueue WorkloadPriorityClass of the same name",
-                             pattern=f"({DNS_LABEL})|^$", maxLength=MAX_NAME)
+    queue: str = _v(
+        "",
+        "Kueue LocalQueue of the GPU steps (label kueue.x-k8s.io/queue-name); empty: not queued",
+        pattern=f"({DNS_LABEL})|^$",
+        maxLength=MAX_NAME,
+    )
+    cpu_queue: str = _v(
+        "",
+        "Kueue LocalQueue of the CPU-only Jobs (orchestrator, marker checks, data steps), apart "
+        "from GPU work; set it when Kueue manages Jobs without a queue name",
+        pattern=f"({DNS_LABEL})|^$",
+        maxLength=MAX_NAME,
+    )
+    priority_class: str = _v(
+        "",
+        "PriorityClass of the GPU steps' pods, and Kueue WorkloadPriorityClass of the same name",
+        pattern=f"({DNS_LABEL})|^$",
+        maxLength=MAX_NAME,
+    )
     resources: ResourcesConfig = _v(ResourcesConfig(), "requests per kind of pod (quantities as strings)")
     job: JobPolicy = _v(JobPolicy(), "Job retry and lifetime policy")
     storage: StorageConfig = _v(StorageConfig(), "storage backend")

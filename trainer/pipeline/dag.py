@@ -38,7 +38,8 @@ def newly_blocked(steps: Steps, states: Mapping[str, str]) -> dict[str, str]:
 def startable(steps: Steps, states: Mapping[str, str], max_parallel: int) -> list[str]:
     """Pending steps whose dependencies are all done, in plan order, within the parallelism bound."""
     ready = [
-        name for name, depends_on in steps
+        name
+        for name, depends_on in steps
         if states.get(name, PENDING) == PENDING and all(states.get(d) == DONE for d in depends_on)
     ]
     if max_parallel <= 0:

@@ -56,8 +56,13 @@ class _Steps:
             log.write(f"$ {shlex.join(cmd)}\n")
             log.flush()
             proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                start_new_session=True, env=with_cpu_env(os.environ),
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+                env=with_cpu_env(os.environ),
             )
             with self._lock:
                 self._procs.add(proc)
@@ -88,7 +93,9 @@ def run_local(
     `command` is what the step arguments are appended to (tests put a stand-in trainer there).
     """
     max_parallel = plan.max_parallel or len(plan.jobs)
-    report(f"run {plan.run}: {len(plan.jobs)} steps, at most {max_parallel} at a time, storage {plan.root}, logs {log_dir}")
+    report(
+        f"run {plan.run}: {len(plan.jobs)} steps, at most {max_parallel} at a time, storage {plan.root}, logs {log_dir}"
+    )
     by_name = {job.name: job for job in plan.jobs}
     heads = {job.name: f"[{i}/{len(plan.jobs)}] {job.name}" for i, job in enumerate(plan.jobs, start=1)}
     graph = [(job.name, job.depends_on) for job in plan.jobs]

@@ -97,7 +97,9 @@ JOBSET_POD_LABEL = "jobset.sigs.k8s.io/jobset-name"
 def jobset_outcome(jobset: dict[str, Any]) -> tuple[Optional[str], str]:
     """('Completed' | 'Failed' | None while it runs, why it failed) from a JobSet's status."""
     status = jobset.get("status") or {}
-    failed = next((c for c in status.get("conditions") or [] if c.get("type") == "Failed" and c.get("status") == "True"), {})
+    failed = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Failed" and c.get("status") == "True"), {}
+    )
     return status.get("terminalState"), f"{failed.get('reason', '')}: {failed.get('message', '')}".strip(": ")
 
 
@@ -144,7 +146,9 @@ class Chain:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            return self._jobsets().get_namespaced_custom_object(JOBSET_GROUP, JOBSET_VERSION, self.namespace, JOBSET_PLURAL, name)
+            return self._jobsets().get_namespaced_custom_object(
+                JOBSET_GROUP, JOBSET_VERSION, self.namespace, JOBSET_PLURAL, name
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -156,7 +160,9 @@ class Chain:
 
         try:
             if body["kind"] == "JobSet":
-                self._jobsets().create_namespaced_custom_object(JOBSET_GROUP, JOBSET_VERSION, self.namespace, JOBSET_PLURAL, body)
+                self._jobsets().create_namespaced_custom_object(
+                    JOBSET_GROUP, JOBSET_VERSION, self.namespace, JOBSET_PLURAL, body
+                )
             else:
                 self.batch.create_namespaced_job(self.namespace, body)
         except ApiException as exc:
@@ -174,7 +180,10 @@ class Chain:
 
     def save_status(self, state: str, message: str, step: str = "") -> None:
         data = {
-            "state": state, "message": message, "step": step, "steps": json.dumps(self.states),
+            "state": state,
+            "message": message,
+            "step": step,
+            "steps": json.dumps(self.states),
             "failures": json.dumps(self.failures),
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
@@ -204,7 +213,9 @@ class Chain:
                     self.batch.delete_namespaced_job(job_name, self.namespace, propagation_policy="Background")
                     return message.startswith(PRESENT)
         if cond := _condition(job, "Failed"):
-            raise StepFailed(f"marker check {job_name} failed ({cond.reason}); see kubectl logs -n {self.namespace} job/{job_name}")
+            raise StepFailed(
+                f"marker check {job_name} failed ({cond.reason}); see kubectl logs -n {self.namespace} job/{job_name}"
+            )
         if _condition(job, "Complete"):
             raise StepFailed(f"marker check {job_name} completed without a result")
         return None
@@ -212,7 +223,9 @@ class Chain:
     def _failure(self, name: str, why: str, pod_label: str = "job-name") -> str:
         codes = [
             s.state.terminated.exit_code
-            for pod in self._pods(name, pod_label) for s in (pod.status.container_statuses or []) if pod.status
+            for pod in self._pods(name, pod_label)
+            for s in (pod.status.container_statuses or [])
+            if pod.status
             if s.state and s.state.terminated
         ]
         if codes:
@@ -301,8 +314,9 @@ class Chain:
             self.save_status(state, f"all {len(self.plan.steps)} steps done")
         elif state == "Failed":
             failed = [n for n in by_name if self.states.get(n) == dag.FAILED]
-            self.save_status(state, "chain stopped: " + "; ".join(self.failures.get(n, f"{n} failed") for n in failed),
-                             failed[0])
+            self.save_status(
+                state, "chain stopped: " + "; ".join(self.failures.get(n, f"{n} failed") for n in failed), failed[0]
+            )
         return state
 
     def _advance_or_stop(self, step: dict[str, Any]) -> None:
@@ -361,7 +375,9 @@ def argv_problems(argv: list[str]) -> list[str]:
 
 def step_job_spec(manifest: dict[str, Any]) -> dict[str, Any]:
     """The Job spec of a step: its Job's, or its JobSet's replicated Job's."""
-    return manifest["spec"]["replicatedJobs"][0]["template"]["spec"] if manifest["kind"] == "JobSet" else manifest["spec"]
+    return (
+        manifest["spec"]["replicatedJobs"][0]["template"]["spec"] if manifest["kind"] == "JobSet" else manifest["spec"]
+    )
 
 
 def plan_problems(plan: ChainPlan) -> list[str]:
@@ -380,7 +396,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from kubernetes import client, config
 
     config.load_incluster_config()
-    chain = Chain(client.BatchV1Api(), client.CoreV1Api(), args.namespace, ChainPlan.from_dir(args.plan_dir), report=_log.info)
+    chain = Chain(
+        client.BatchV1Api(), client.CoreV1Api(), args.namespace, ChainPlan.from_dir(args.plan_dir), report=_log.info
+    )
     return chain.run(args.poll_seconds)
 
 
@@ -406,15 +424,20 @@ def _cmd_check_plan(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(prog="python -m trainer.pipeline.orchestrator", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.pipeline.orchestrator", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="follow the plan until it succeeds or a step fails")
     p.add_argument("--plan-dir", required=True, help="the mounted plan ConfigMap")
     p.add_argument("--namespace", default=os.environ.get("POD_NAMESPACE", "default"))
     p.add_argument("--poll-seconds", type=float, default=30.0)
     p.set_defaults(func=_cmd_run)
-    p = sub.add_parser("check-marker", help="report whether every URI exists (termination message; "
-                       f"exit {exit_codes.MARKERS_MISSING} if one is missing)")
+    p = sub.add_parser(
+        "check-marker",
+        help="report whether every URI exists (termination message; "
+        f"exit {exit_codes.MARKERS_MISSING} if one is missing)",
+    )
     p.add_argument("uris", nargs="+")
     p.add_argument("--termination-log", default=TERMINATION_LOG)
     p.set_defaults(func=_cmd_check_marker)

@@ -132,8 +132,13 @@ class Plan:
             "run": self.run,
             "maxParallel": self.max_parallel,
             "jobs": [
-                {"name": j.name, "kind": j.kind, "markers": list(j.markers), "skippable": j.skippable,
-                 "dependsOn": list(j.depends_on)}
+                {
+                    "name": j.name,
+                    "kind": j.kind,
+                    "markers": list(j.markers),
+                    "skippable": j.skippable,
+                    "dependsOn": list(j.depends_on),
+                }
                 for j in self.jobs
             ],
         }
@@ -182,31 +187,81 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
     corpus = corpus_dir(cfg, root)
     if cfg.embedded_default:
         syn = cfg.synthetic
-        jobs.append(PlannedJob(
-            name=f"{run}-synth", kind="synth",
-            argv=("data", "synth", "--out", corpus, "--child-speakers", str(syn.child_speakers),
-                  "--adult-speakers", str(syn.adult_speakers), "--utterances-per-speaker", str(syn.utterances_per_speaker),
-                  "--seed", str(syn.seed), "--workers", str(syn.workers),
-                  *(["--mispronounce-rate", flag_value(syn.mispronounce_rate)] if syn.mispronounce_rate else [])),
-            output=corpus, markers=(join(corpus, L.SYNTH_SUMMARY_FILE),),
-        ))
+        jobs.append(
+            PlannedJob(
+                name=f"{run}-synth",
+                kind="synth",
+                argv=(
+                    "data",
+                    "synth",
+                    "--out",
+                    corpus,
+                    "--child-speakers",
+                    str(syn.child_speakers),
+                    "--adult-speakers",
+                    str(syn.adult_speakers),
+                    "--utterances-per-speaker",
+                    str(syn.utterances_per_speaker),
+                    "--seed",
+                    str(syn.seed),
+                    "--workers",
+                    str(syn.workers),
+                    *(["--mispronounce-rate", flag_value(syn.mispronounce_rate)] if syn.mispronounce_rate else []),
+                ),
+                output=corpus,
+                markers=(join(corpus, L.SYNTH_SUMMARY_FILE),),
+            )
+        )
     if cfg.data.prepare or cfg.embedded_default:
         d = cfg.data
         fractions = ["--fractions", *map(flag_value, d.fractions)] if d.fractions else []
-        jobs.append(PlannedJob(
-            name=f"{run}-prepare", kind="prepare",
-            argv=("data", "prepare", "--root", corpus, "--out", data, "--unit", d.unit, "--val-fraction",
-                  flag_value(d.val_fraction), "--test-fraction", flag_value(d.test_fraction), *fractions),
-            output=data, markers=(join(data, L.PREPARE_REPORT_FILE),), depends_on=_names(jobs),
-        ))
+        jobs.append(
+            PlannedJob(
+                name=f"{run}-prepare",
+                kind="prepare",
+                argv=(
+                    "data",
+                    "prepare",
+                    "--root",
+                    corpus,
+                    "--out",
+                    data,
+                    "--unit",
+                    d.unit,
+                    "--val-fraction",
+                    flag_value(d.val_fraction),
+                    "--test-fraction",
+                    flag_value(d.test_fraction),
+                    *fractions,
+                ),
+                output=data,
+                markers=(join(data, L.PREPARE_REPORT_FILE),),
+                depends_on=_names(jobs),
+            )
+        )
     if cfg.embedded_default:
         train_manifest, val_manifest = (join(data, m) for m in PRETRAIN_MANIFESTS)
-        jobs.append(PlannedJob(
-            name=f"{run}-base", kind="base",
-            argv=("pretrain-base", train_flag("train_manifest"), train_manifest, train_flag("val_manifest"),
-                  val_manifest, train_flag("vocab"), data, train_flag("output"), base, *_preset(cfg)),
-            output=base, markers=(join(base, L.COMPLETE_MARKER),), depends_on=_names(jobs),
-        ))
+        jobs.append(
+            PlannedJob(
+                name=f"{run}-base",
+                kind="base",
+                argv=(
+                    "pretrain-base",
+                    train_flag("train_manifest"),
+                    train_manifest,
+                    train_flag("val_manifest"),
+                    val_manifest,
+                    train_flag("vocab"),
+                    data,
+                    train_flag("output"),
+                    base,
+                    *_preset(cfg),
+                ),
+                output=base,
+                markers=(join(base, L.COMPLETE_MARKER),),
+                depends_on=_names(jobs),
+            )
+        )
 
     setup = _names(jobs)
     for rank in cfg.ranks:
@@ -217,16 +272,26 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
             if phase > 1:
                 argv += [train_flag("init_from"), join(phase_dir(run_dir, rank, phase - 1), L.CHECKPOINT_BEST)]
             argv += [
-                train_flag("model"), base,
-                train_flag("curriculum_dir"), join(data, L.CURRICULUM_DIR),
-                train_flag("val_manifest"), join(data, VAL_MANIFEST),
-                train_flag("vocab"), data,
-                *_preset(cfg), *override_flags(cfg.train_overrides),
+                train_flag("model"),
+                base,
+                train_flag("curriculum_dir"),
+                join(data, L.CURRICULUM_DIR),
+                train_flag("val_manifest"),
+                join(data, VAL_MANIFEST),
+                train_flag("vocab"),
+                data,
+                *_preset(cfg),
+                *override_flags(cfg.train_overrides),
             ]
             job = PlannedJob(
-                name=f"{run}-r{rank}-p{phase}", kind="train", argv=tuple(argv), output=out,
+                name=f"{run}-r{rank}-p{phase}",
+                kind="train",
+                argv=tuple(argv),
+                output=out,
                 markers=(join(out, L.METRICS_FILE), join(out, L.CHECKPOINT_BEST, L.COMPLETE_MARKER)),
-                depends_on=previous, phase=phase, rank=rank,
+                depends_on=previous,
+                phase=phase,
+                rank=rank,
             )
             jobs.append(job)
             previous = (job.name,)
@@ -243,16 +308,34 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
                 models += ["--model", f"r{rank}-p{phase}={join(phase_dir(run_dir, rank, phase), L.CHECKPOINT_BEST)}"]
             models += ["--model", f"r{rank}={join(phase_dir(run_dir, rank, final), L.CHECKPOINT_BEST)}"]
         extra = ["--manifest-extra", f"adult={join(data, ADULT_TEST_MANIFEST)}"] if cfg.embedded_default else []
-        jobs.append(PlannedJob(
-            name=f"{run}-eval", kind="eval",
-            argv=("compare", *models, "--manifest", join(data, TEST_MANIFEST), *extra, "--output", report,
-                  *(["--assess"] if cfg.assess else [])),
-            output=report, markers=(join(report, L.COMPARISON_FILE),),
-            depends_on=tuple(j.name for j in jobs if j.kind == "train" and j.phase == final) or setup,
-        ))
+        jobs.append(
+            PlannedJob(
+                name=f"{run}-eval",
+                kind="eval",
+                argv=(
+                    "compare",
+                    *models,
+                    "--manifest",
+                    join(data, TEST_MANIFEST),
+                    *extra,
+                    "--output",
+                    report,
+                    *(["--assess"] if cfg.assess else []),
+                ),
+                output=report,
+                markers=(join(report, L.COMPARISON_FILE),),
+                depends_on=tuple(j.name for j in jobs if j.kind == "train" and j.phase == final) or setup,
+            )
+        )
 
-    plan = Plan(run=run, root=root, jobs=tuple(jobs), logdir=run_dir, report_dir=report,
-                max_parallel=cfg.orchestrator.max_parallel)
+    plan = Plan(
+        run=run,
+        root=root,
+        jobs=tuple(jobs),
+        logdir=run_dir,
+        report_dir=report,
+        max_parallel=cfg.orchestrator.max_parallel,
+    )
     check_names(plan, cfg)
     return plan
 
@@ -267,8 +350,20 @@ def _names(jobs: list[PlannedJob]) -> tuple[str, ...]:
 
 def object_names(plan: Plan, cfg: C.PipelineConfig) -> list[str]:
     """Every name the renderers derive from the run name (Jobs, check Jobs, pod hostnames, Services)."""
-    names = [f"{plan.run}-{s}" for s in ("plan", "status", "orchestrator", "workflow", "storage", "tensorboard", "ddp",
-                                         "deny-ingress", "rendezvous")]
+    names = [
+        f"{plan.run}-{s}"
+        for s in (
+            "plan",
+            "status",
+            "orchestrator",
+            "workflow",
+            "storage",
+            "tensorboard",
+            "ddp",
+            "deny-ingress",
+            "rendezvous",
+        )
+    ]
     for job in plan.jobs:
         names += [job.name, job.name + VERIFY_SUFFIX, job.name + CHECK_SUFFIX]
         if job.distributed and cfg.nodes > 1:

@@ -78,8 +78,15 @@ def launcher(cfg: C.PipelineConfig, job: PlannedJob, run: str) -> list[str]:
         return [*TORCHRUN, "--standalone", procs, shutdown, "-m", "trainer"]
     master = f"{job.name}-{JOBSET_REPLICA}-0-0.{job.name}" if gang(cfg, job) else f"{job.name}-0.{run}-ddp"
     return [
-        *TORCHRUN, f"--nnodes={cfg.nodes}", procs, "--node-rank=$(NODE_RANK)",
-        f"--master-addr={master}", f"--master-port={MASTER_PORT}", shutdown, "-m", "trainer",
+        *TORCHRUN,
+        f"--nnodes={cfg.nodes}",
+        procs,
+        "--node-rank=$(NODE_RANK)",
+        f"--master-addr={master}",
+        f"--master-port={MASTER_PORT}",
+        shutdown,
+        "-m",
+        "trainer",
     ]
 
 
@@ -134,7 +141,9 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
 
     manifests = {}
     for job in plan.jobs:
-        manifests[job.name] = render("job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run), gang=gang(cfg, job))[0]
+        manifests[job.name] = render(
+            "job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run), gang=gang(cfg, job)
+        )[0]
         if gang(cfg, job):
             manifests[job.name] = render("jobset.yaml.j2", job=job, step=manifests[job.name], replica=JOBSET_REPLICA)[0]
         for name in check_names(job):
@@ -143,8 +152,9 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
     objects: list[dict[str, Any]] = []
     if cfg.storage.type == "pvc" and not cfg.storage.pvc.claim_name:
         objects += render("storage.yaml.j2")
-    objects += render("plan-configmap.yaml.j2", plan_json=json.dumps(plan.to_json(), sort_keys=True),
-                      job_manifests=manifests)
+    objects += render(
+        "plan-configmap.yaml.j2", plan_json=json.dumps(plan.to_json(), sort_keys=True), job_manifests=manifests
+    )
     if cfg.orchestrator.chain == "orchestrator":
         objects += render("orchestrator.yaml.j2")
     if cfg.orchestrator.chain == "argo":
@@ -165,18 +175,32 @@ def helm_binary() -> str:
         return found
     if cached.exists():
         return str(cached)
-    raise ConfigError("--renderer helm: no helm binary (set HELM, put helm on PATH, or run tools/testenv/fetch_helm.py)")
+    raise ConfigError(
+        "--renderer helm: no helm binary (set HELM, put helm on PATH, or run tools/testenv/fetch_helm.py)"
+    )
 
 
-def helm_template(values: dict[str, Any], release: str, namespace: str, helm: str | None = None) -> list[dict[str, Any]]:
+def helm_template(
+    values: dict[str, Any], release: str, namespace: str, helm: str | None = None
+) -> list[dict[str, Any]]:
     """`helm template` of the chart with these values (the chart's schema and checks apply)."""
     with tempfile.TemporaryDirectory() as tmp:
         values_file = Path(tmp) / "values.json"
         values_file.write_text(json.dumps(values), encoding="utf-8")
         proc = subprocess.run(
-            [helm or helm_binary(), "template", release, str(CHART_DIR), "--namespace", namespace,
-             "-f", str(values_file), "--skip-tests"],
-            capture_output=True, text=True,
+            [
+                helm or helm_binary(),
+                "template",
+                release,
+                str(CHART_DIR),
+                "--namespace",
+                namespace,
+                "-f",
+                str(values_file),
+                "--skip-tests",
+            ],
+            capture_output=True,
+            text=True,
         )
     if proc.returncode != 0:
         raise ConfigError(f"helm template failed: {proc.stderr.strip()}")
@@ -209,7 +233,11 @@ def job_manifests(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def plan_jobs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every Job stored in the plan ConfigMap: each step (in plan order) followed by its marker checks."""
     data = plan_configmap(objects)["data"]
-    names = [step["name"] + suffix for step in json.loads(data["plan.json"])["jobs"] for suffix in ("", CHECK_SUFFIX, VERIFY_SUFFIX)]
+    names = [
+        step["name"] + suffix
+        for step in json.loads(data["plan.json"])["jobs"]
+        for suffix in ("", CHECK_SUFFIX, VERIFY_SUFFIX)
+    ]
     return [json.loads(data[name + ".json"]) for name in names if name + ".json" in data]
 
 
@@ -221,7 +249,8 @@ def _strip_renderer_marks(metadata: dict[str, Any]) -> None:
     for key in RENDERER_LABELS:
         metadata.get("labels", {}).pop(key, None)
     annotations = {
-        k: v for k, v in metadata.get("annotations", {}).items()
+        k: v
+        for k, v in metadata.get("annotations", {}).items()
         if not k.startswith("helm.sh/") and k != SPEC_HASH_ANNOTATION
     }
     metadata.pop("annotations", None)

@@ -1,17 +1,17 @@
 """Checkpoint layout, progress record, RNG capture, listing and pruning.
 
-    <output>/checkpoint-<step>/     resumable: weights as trained, EMA, optimizer, scheduler, RNG
-        adapter_config.json, adapter_model.safetensors   (LoRA; lm_head included)  or
-        config.json, model.safetensors                    (full training)
-        preprocessor_config.json, tokenizer files, vocab.json, text_units.json
-        trainer_state.json      Progress (step, epoch, data position, best metric, history)
-        ema_state.safetensors   EMA of the trainable weights (+ update count)
-        optimizer.pt, scheduler.pt, rng_state.pth (one entry per DDP rank), scaler.pt (fp16)
-        COMPLETE                written last (see trainer.storage)
-    <output>/checkpoint-best/       EMA weights at the best validation score, + metrics.json
-    <output>/checkpoint-<step>.corrupt/   a complete checkpoint that did not load when resuming
-                                    (set_aside_damaged), kept for a person to inspect
-    <output>/metrics.json, <output>/tensorboard/
+<output>/checkpoint-<step>/     resumable: weights as trained, EMA, optimizer, scheduler, RNG
+    adapter_config.json, adapter_model.safetensors   (LoRA; lm_head included)  or
+    config.json, model.safetensors                    (full training)
+    preprocessor_config.json, tokenizer files, vocab.json, text_units.json
+    trainer_state.json      Progress (step, epoch, data position, best metric, history)
+    ema_state.safetensors   EMA of the trainable weights (+ update count)
+    optimizer.pt, scheduler.pt, rng_state.pth (one entry per DDP rank), scaler.pt (fp16)
+    COMPLETE                written last (see trainer.storage)
+<output>/checkpoint-best/       EMA weights at the best validation score, + metrics.json
+<output>/checkpoint-<step>.corrupt/   a complete checkpoint that did not load when resuming
+                                (set_aside_damaged), kept for a person to inspect
+<output>/metrics.json, <output>/tensorboard/
 """
 
 from __future__ import annotations
@@ -133,7 +133,9 @@ def set_aside_damaged(store: LocalStore | S3Store) -> None:
             return
         except DamagedCheckpoint as exc:
             aside = store.set_aside(name, DAMAGED_SUFFIX)
-            _log.error("%s/%s does not load (%s); moved to %s, trying the next older checkpoint", store.uri, name, exc, aside)
+            _log.error(
+                "%s/%s does not load (%s); moved to %s, trying the next older checkpoint", store.uri, name, exc, aside
+            )
         finally:
             if isinstance(store, S3Store):
                 shutil.rmtree(folder, ignore_errors=True)

@@ -27,7 +27,9 @@ class EMA:
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
         # One multi-tensor kernel for all weights (a loop of small kernels on CPU).
-        torch._foreach_lerp_(list(self.shadow.values()), [p.detach().float() for p in self.params.values()], 1.0 - decay)
+        torch._foreach_lerp_(
+            list(self.shadow.values()), [p.detach().float() for p in self.params.values()], 1.0 - decay
+        )
 
     @contextlib.contextmanager
     def applied(self) -> Iterator[None]:
@@ -44,7 +46,9 @@ class EMA:
                     param.copy_(backup[name])
 
     def save(self, path: Path) -> None:
-        save_file({n: t.contiguous() for n, t in self.shadow.items()}, str(path), metadata={"updates": str(self.updates)})
+        save_file(
+            {n: t.contiguous() for n, t in self.shadow.items()}, str(path), metadata={"updates": str(self.updates)}
+        )
 
     def load(self, path: Path) -> None:
         from safetensors import safe_open

@@ -200,7 +200,9 @@ class TrainingRun:
         if cfg.max_eval_utterances:
             val_rows = val_rows[: cfg.max_eval_utterances]
         self.invalid_rows = {k: train_invalid.get(k, 0) + val_invalid.get(k, 0) for k in {*train_invalid, *val_invalid}}
-        self.train_rows, self.train_skips = self._screen(train_rows, "train_manifest", train_invalid, max(cfg.speed_perturb, default=1.0))
+        self.train_rows, self.train_skips = self._screen(
+            train_rows, "train_manifest", train_invalid, max(cfg.speed_perturb, default=1.0)
+        )
         self.val_rows, self.val_skips = self._screen(val_rows, "val_manifest", val_invalid, 1.0)
         self.train_summary = data_summary(self.train_rows)  # metrics.json, for an export's model card
         self.train_skips.check_share(cfg.max_skipped_train_share, "max_skipped_train_share")
@@ -225,12 +227,20 @@ class TrainingRun:
         self.val_set = SpeechDataset(self.val_rows, self.codec, cfg.seed)
         self.num_workers = loader_workers(cfg.num_workers)
 
-    def _screen(self, rows: list[dict], flag: str, invalid: dict[str, int], fastest_speed: float) -> tuple[list[dict], SkipTally]:
+    def _screen(
+        self, rows: list[dict], flag: str, invalid: dict[str, int], fastest_speed: float
+    ) -> tuple[list[dict], SkipTally]:
         """The rows this model can learn from, with measured durations (trainer.data.screening)."""
         tokenizer = self.processor.tokenizer
         return screen_rows(
-            rows, flag, self.codec.encode_row, model_frames(self.model.config, fastest_speed),
-            tokenizer.unk_token_id, tokenizer.word_delimiter_token_id, invalid, self.cfg.max_batch_seconds,
+            rows,
+            flag,
+            self.codec.encode_row,
+            model_frames(self.model.config, fastest_speed),
+            tokenizer.unk_token_id,
+            tokenizer.word_delimiter_token_id,
+            invalid,
+            self.cfg.max_batch_seconds,
         )
 
     def _setup_model(self) -> None:
@@ -342,7 +352,11 @@ class TrainingRun:
 
     def _warn_config_drift(self, saved: dict[str, Any]) -> None:
         ignore = fields_with(TrainConfig, RUNTIME)
-        changed = {k: (saved.get(k), v) for k, v in dataclasses.asdict(self.cfg).items() if k not in ignore and saved.get(k) != v}
+        changed = {
+            k: (saved.get(k), v)
+            for k, v in dataclasses.asdict(self.cfg).items()
+            if k not in ignore and saved.get(k) != v
+        }
         if changed:
             _log.warning("resuming with a config that differs from the checkpoint's: %s", changed)
 
@@ -368,7 +382,9 @@ class TrainingRun:
     def _epoch_keys(self, epoch: int, plan: list[PlannedBatch], start: int, stop: int) -> list[list[ItemKey]]:
         """Loader keys of `plan[start:stop]`: each utterance with its speed factor and padded length."""
         speeds = self.sampler.speed_factors(epoch)
-        return [[ItemKey(epoch, i, float(speeds[i]), batch.samples) for i in batch.indices] for batch in plan[start:stop]]
+        return [
+            [ItemKey(epoch, i, float(speeds[i]), batch.samples) for i in batch.indices] for batch in plan[start:stop]
+        ]
 
     # ------------------------------------------------------------------------------ steps
     def _dummy_batch(self) -> dict[str, torch.Tensor]:
@@ -450,7 +466,9 @@ class TrainingRun:
                 totals[7] += len(batch["skipped"])
                 for item in batch["skipped"]:
                     first_unreadable = first_unreadable or f"{item.utt_id}: {item.reason}: {item.path}"
-                    _log.warning("validation: skipped unreadable audio %s (%s): %s", item.utt_id, item.reason, item.path)
+                    _log.warning(
+                        "validation: skipped unreadable audio %s (%s): %s", item.utt_id, item.reason, item.path
+                    )
                 if batch["input_values"] is None:
                     continue
                 mask = batch["attention_mask"].to(self.acc.device)
@@ -504,14 +522,21 @@ class TrainingRun:
         value = result[cfg.metric]
         _log.info(
             "eval step %d | cer %.4f | wer %.4f | loss %.4f | %d utterances, %.0f%% empty hypotheses",
-            p.step, result["cer"], result["wer"], result["loss"], result["utterances"], 100 * result["empty_fraction"],
+            p.step,
+            result["cer"],
+            result["wer"],
+            result["loss"],
+            result["utterances"],
+            100 * result["empty_fraction"],
         )
         if result["empty_fraction"] >= BLANK_PLATEAU and p.step > self.warmup_steps:
             _log.warning(
                 "blank-only output: %.0f%% of validation hypotheses are empty at step %d, after warmup. CTC "
                 "heads start there; a new head for a %d-unit vocabulary leaves it sooner with a higher "
                 "--head-learning-rate (3-10x --learning-rate) or a jamo vocabulary (data prepare --unit jamo).",
-                100 * result["empty_fraction"], p.step, len(self.codec.processor.tokenizer),
+                100 * result["empty_fraction"],
+                p.step,
+                len(self.codec.processor.tokenizer),
             )
         if self.main:
             for key in ("cer", "wer", "loss", "empty_fraction"):
@@ -609,13 +634,27 @@ class TrainingRun:
         _log.info(
             "step %d/%d | epoch %.2f | loss %.4f | lr %.2e | grad_norm %.3f | %.1f audio-s/s | padding %.1f%% | "
             "%d shapes | loader wait %.0f%% | eta %s",
-            p.step, p.total_steps, epoch, loss_value, lr, grad_norm, rate, 100 * padding,
-            len(self.shapes_seen), 100 * waiting, eta,
+            p.step,
+            p.total_steps,
+            epoch,
+            loss_value,
+            lr,
+            grad_norm,
+            rate,
+            100 * padding,
+            len(self.shapes_seen),
+            100 * waiting,
+            eta,
         )
         if self.main:
             for key, value in (
-                ("loss", loss_value), ("lr", lr), ("grad_norm", grad_norm), ("audio_seconds_per_second", rate),
-                ("padding_fraction", padding), ("loader_wait_fraction", waiting), ("batch_shapes", len(self.shapes_seen)),
+                ("loss", loss_value),
+                ("lr", lr),
+                ("grad_norm", grad_norm),
+                ("audio_seconds_per_second", rate),
+                ("padding_fraction", padding),
+                ("loader_wait_fraction", waiting),
+                ("batch_shapes", len(self.shapes_seen)),
             ):
                 self.writer.add_scalar(f"train/{key}", value, p.step)
 
@@ -645,8 +684,11 @@ class TrainingRun:
         p, cfg = self.progress, self.cfg
         _log.info(
             "training %d steps (%d utterances, %.2f h; %d processes; max %.0f audio-s per batch)",
-            p.total_steps, len(self.train_rows), sum(r["duration"] for r in self.train_rows) / 3600,
-            self.acc.num_processes, cfg.max_batch_seconds,
+            p.total_steps,
+            len(self.train_rows),
+            sum(r["duration"] for r in self.train_rows) / 3600,
+            self.acc.num_processes,
+            cfg.max_batch_seconds,
         )
         if self.cfg.init_from and p.step == 0 and not p.history:
             # A later curriculum phase starts as the previous phase's best: scored first, it is
@@ -664,7 +706,11 @@ class TrainingRun:
             summary = plan_summary(plan[:usable], self.sampler.epoch_durations(p.epoch))
             _log.info(
                 "epoch %d: %d batches, %d distinct shapes, %.1f%% padding; %d loader workers",
-                p.epoch, usable, summary["shapes"], 100 * summary["padding"], self.num_workers,
+                p.epoch,
+                usable,
+                summary["shapes"],
+                100 * summary["padding"],
+                self.num_workers,
             )
             batches = iter(self._loader(self.train_set, self._epoch_keys(p.epoch, plan, p.batch_in_epoch, usable)))
             stop_reason = ""
@@ -706,9 +752,18 @@ class TrainingRun:
         self._write_metrics()
         _log.info(
             "skipped rows: %s; %s; unreadable while training: %d",
-            self.train_skips.summary(), self.val_skips.summary(), p.skipped_audio,
+            self.train_skips.summary(),
+            self.val_skips.summary(),
+            p.skipped_audio,
         )
-        _log.info("finished (%s) at step %d; best %s %.4f at step %d", reason, p.step, self.cfg.metric, p.best_metric, p.best_step)
+        _log.info(
+            "finished (%s) at step %d; best %s %.4f at step %d",
+            reason,
+            p.step,
+            self.cfg.metric,
+            p.best_metric,
+            p.best_step,
+        )
         return exit_codes.OK
 
     def _write_metrics(self) -> None:

@@ -110,7 +110,11 @@ def plan_summary(batches: Sequence[PlannedBatch], durations: Sequence[float]) ->
     lengths = np.asarray(durations, dtype=np.float64)
     padded = sum(len(b.indices) * b.samples for b in batches) / SAMPLE_RATE
     real = float(sum(lengths[b.indices].sum() for b in batches))
-    return {"batches": len(batches), "shapes": len({b.shape for b in batches}), "padding": 1.0 - real / padded if padded else 0.0}
+    return {
+        "batches": len(batches),
+        "shapes": len({b.shape for b in batches}),
+        "padding": 1.0 - real / padded if padded else 0.0,
+    }
 
 
 @dataclass

@@ -43,7 +43,11 @@ def make_random_base(vocab_dir: Path, dest: Path, seed: int) -> None:
     processor = build_processor(vocab_dir)
     torch.manual_seed(seed)
     config = tiny_wav2vec2_config(
-        len(processor.tokenizer), hidden_size=64, num_layers=2, num_heads=2, conv_channels=32,
+        len(processor.tokenizer),
+        hidden_size=64,
+        num_layers=2,
+        num_heads=2,
+        conv_channels=32,
         pad_token_id=processor.tokenizer.pad_token_id,
     )
     Wav2Vec2ForCTC(config).save_pretrained(str(dest))

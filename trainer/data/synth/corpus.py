@@ -66,7 +66,9 @@ def assign_source_splits(speakers: list[Speaker], seed: int) -> dict[str, str]:
         order = [members[i] for i in rng.permutation(len(members))]
         n_held = max(1, round(0.1 * len(order))) if len(order) >= 3 else 0
         for k, speaker_id in enumerate(order):
-            folders[speaker_id] = SOURCE_SPLITS[2] if k < n_held else SOURCE_SPLITS[1] if k < 2 * n_held else SOURCE_SPLITS[0]
+            folders[speaker_id] = (
+                SOURCE_SPLITS[2] if k < n_held else SOURCE_SPLITS[1] if k < 2 * n_held else SOURCE_SPLITS[0]
+            )
     return folders
 
 
@@ -76,15 +78,25 @@ def utterance_stem(speaker: Speaker, number: int) -> str:
 
 
 def label_for(
-    speaker: Speaker, stem: str, raw_text: str, text: str, duration: float, snr_db: float, reading: Reading | None = None
+    speaker: Speaker,
+    stem: str,
+    raw_text: str,
+    text: str,
+    duration: float,
+    snr_db: float,
+    reading: Reading | None = None,
 ) -> dict:
     """An AI Hub-style label (free-talk field names) plus the synthesis facts under 합성정보."""
-    truth = {} if reading is None else {
-        "prompt": " ".join(reading.prompt),
-        "expectedPhones": reading.expected_phones,
-        "spokenPhones": reading.spoken_phones,
-        "mispronunciations": reading.errors,
-    }
+    truth = (
+        {}
+        if reading is None
+        else {
+            "prompt": " ".join(reading.prompt),
+            "expectedPhones": reading.expected_phones,
+            "spokenPhones": reading.spoken_phones,
+            "mispronunciations": reading.errors,
+        }
+    )
     return {
         "발화정보": {
             "stt": raw_text,
@@ -94,7 +106,11 @@ def label_for(
             "scriptId": stem,
         },
         "대화정보": {"recrdEnvrn": "synthetic", "convrsThema": "child-directed", "recrdUnit": "espeak-ng"},
-        "녹음자정보": {"gender": "남" if speaker.gender == "M" else "여", "recorderId": speaker.speaker_id, "age": speaker.age},
+        "녹음자정보": {
+            "gender": "남" if speaker.gender == "M" else "여",
+            "recorderId": speaker.speaker_id,
+            "age": speaker.age,
+        },
         "합성정보": {
             "snrDb": snr_db,
             "text": text,
@@ -174,11 +190,21 @@ def synthesize_corpus(
     speakers = make_speakers(n_child_speakers, n_adult_speakers, seed)
     folders = assign_source_splits(speakers, seed)
     tasks = [
-        (out_dir, s, folders[s.speaker_id], n, seed, mispronounce_rate) for s in speakers for n in range(utterances_per_speaker)
+        (out_dir, s, folders[s.speaker_id], n, seed, mispronounce_rate)
+        for s in speakers
+        for n in range(utterances_per_speaker)
     ]
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            facts = list(tqdm(pool.imap(_synthesize_one, tasks, chunksize=8), total=len(tasks), desc="synth", unit="utt", mininterval=1.0))
+            facts = list(
+                tqdm(
+                    pool.imap(_synthesize_one, tasks, chunksize=8),
+                    total=len(tasks),
+                    desc="synth",
+                    unit="utt",
+                    mininterval=1.0,
+                )
+            )
     else:
         facts = [_synthesize_one(task) for task in tqdm(tasks, desc="synth", unit="utt", mininterval=1.0)]
     counts: dict[str, dict[str, float]] = {}

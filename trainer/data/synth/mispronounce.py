@@ -42,14 +42,31 @@ LIQUID = "\u1105"  # initial ㄹ
 STOP = "\u1103"  # initial ㄷ
 # Tense ㄲㄸㅃㅆㅉ and aspirated ㅋㅌㅍㅊ initials -> plain ㄱㄷㅂㅅㅈ.
 PLAIN = {
-    "\u1101": "\u1100", "\u1104": "\u1103", "\u1108": "\u1107", "\u110a": "\u1109", "\u110d": "\u110c",
-    "\u110f": "\u1100", "\u1110": "\u1103", "\u1111": "\u1107", "\u110e": "\u110c",
+    "\u1101": "\u1100",
+    "\u1104": "\u1103",
+    "\u1108": "\u1107",
+    "\u110a": "\u1109",
+    "\u110d": "\u110c",
+    "\u110f": "\u1100",
+    "\u1110": "\u1103",
+    "\u1111": "\u1107",
+    "\u110e": "\u110c",
 }
 # Diphthong -> the monophthong a child says for it (ㅑㅕㅛㅠㅒㅖ, ㅘㅝㅙㅞㅚㅟ, ㅢ).
 MONOPHTHONG = {
-    "\u1163": "\u1161", "\u1167": "\u1165", "\u116d": "\u1169", "\u1172": "\u116e", "\u1164": "\u1162",
-    "\u1168": "\u1166", "\u116a": "\u1161", "\u116f": "\u1165", "\u116b": "\u1166", "\u1170": "\u1166",
-    "\u116c": "\u1166", "\u1171": "\u1175", "\u1174": "\u1175",
+    "\u1163": "\u1161",
+    "\u1167": "\u1165",
+    "\u116d": "\u1169",
+    "\u1172": "\u116e",
+    "\u1164": "\u1162",
+    "\u1168": "\u1166",
+    "\u116a": "\u1161",
+    "\u116f": "\u1165",
+    "\u116b": "\u1166",
+    "\u1170": "\u1166",
+    "\u116c": "\u1166",
+    "\u1171": "\u1175",
+    "\u1174": "\u1175",
 }
 # ㄹ + vowel said as a glide: the vowel with a y-glide (ㅏㅓㅗㅜㅔ -> ㅑㅕㅛㅠㅖ).
 GLIDE = {"\u1161": "\u1163", "\u1165": "\u1167", "\u1169": "\u116d", "\u116e": "\u1172", "\u1166": "\u1168"}
@@ -137,7 +154,9 @@ def read_prompt(words: list[str], rate: float, rng: np.random.Generator) -> Read
         word if want == said else f"({word})/({from_phones(said)})"
         for word, want, said in zip(words, expected_words, spoken_words)
     ]
-    said_text = " ".join(word if want == said else from_phones(said) for word, want, said in zip(words, expected_words, spoken_words))
+    said_text = " ".join(
+        word if want == said else from_phones(said) for word, want, said in zip(words, expected_words, spoken_words)
+    )
     if errors and text_phones(said_text) != " ".join(spoken_words):
         # Across words g2pK read the mixed spelling differently: the whole prompt is said right.
         return read_prompt(words, 0.0, rng)
