@@ -11,8 +11,15 @@ reader that trusts only marked folders never sees a half-written one:
 
 The endpoint comes from `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` (MinIO, SeaweedFS, Ceph...),
 credentials from the usual boto3 chain. Errors that retrying cannot fix (a missing bucket, rejected
-credentials, an endpoint that never answered) are ConfigErrors naming what to fix (`with_retries`). `materialize(uri)` gives a local path for any URI (S3
-objects are downloaded into a cache folder) for code that needs files on disk.
+credentials, an endpoint that never answered) are ConfigErrors naming what to fix (`with_retries`).
+
+Every read and publish of run outputs goes through this module, so no caller branches on the
+backend: `open_store(uri)` gives a `Store` (read_text / exists / list_files / complete / publish /
+fetch + release ...); `publish_dir(uri, write)` publishes a report folder atomically on either
+backend (`publish_files` the files of one next to its subfolders) and `read_published(uri, name)`
+reads a file of one only once it is complete;
+`materialize(uri)` / `stored_folder(uri)` give a local path for any URI (S3 objects are downloaded
+into a cache folder) for code that needs files on disk.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Iterator, Optional, Protocol, TypeVar
 
 from trainer.exit_codes import ConfigError, StorageUnavailable
 from trainer.layout import COMPLETE_MARKER as MARKER
@@ -63,11 +70,103 @@ def join(uri: str, *names: str) -> str:
     return str(Path(uri, *names))
 
 
-def open_store(uri: str) -> "LocalStore | S3Store":
+class Store(Protocol):
+    """A folder of run outputs on some backend; names are paths relative to it ("" = itself)."""
+
+    @property
+    def uri(self) -> str: ...
+    def staging_dir(self, name: str) -> Path: ...
+    def publish(self, staged: Path, name: str, last: Optional[str] = None) -> None: ...
+    def check_writable(self, setting: str = "output") -> None: ...
+    def complete(self, name: str) -> bool: ...
+    def exists(self, name: str) -> bool: ...
+    def list_dirs(self) -> list[str]: ...
+    def list_files(self, name: str = "") -> list[str]: ...
+    def set_aside(self, name: str, suffix: str) -> str: ...
+    def remove(self, name: str) -> None: ...
+    def fetch(self, name: str) -> Path: ...
+    def release(self, fetched: Path) -> None: ...
+    def write_text(self, name: str, text: str) -> None: ...
+    def read_text(self, name: str) -> Optional[str]: ...
+    def log_dir(self, name: str) -> Path: ...
+    def sync_log_dir(self, name: str) -> None: ...
+    def cleanup_stale(self) -> None: ...
+
+
+def open_store(uri: str | Path) -> Store:
+    uri = str(uri)
     if is_s3(uri):
         bucket, prefix = split_s3(uri)
         return S3Store(bucket, prefix)
     return LocalStore(Path(uri).expanduser())
+
+
+def local_path(uri: str | Path) -> Optional[Path]:
+    """The local (or mounted PVC) path `uri` names; None for a remote URI (s3://)."""
+    return None if is_s3(uri) else Path(uri).expanduser()
+
+
+def split_uri(uri: str | Path) -> tuple[str, str]:
+    """(parent, last component) of a local path (made absolute) or s3:// URI."""
+    uri = str(uri)
+    if is_s3(uri):
+        parent, _, name = uri.rstrip("/").rpartition("/")
+        if parent.endswith(":/") or not name:
+            raise ConfigError(f"output: {uri} needs a folder below the bucket")
+        return parent, name
+    path = Path(uri).expanduser().resolve()
+    return str(path.parent), path.name
+
+
+def exists(uri: str | Path) -> bool:
+    """Whether the file `uri` exists (a completion marker, a manifest ...)."""
+    parent, name = split_uri(uri)
+    return open_store(parent).exists(name)
+
+
+def publish_dir(uri: str | Path, write: Callable[[Path], None]) -> None:
+    """Publish the folder `uri` atomically, like a checkpoint: `write` fills a staging folder,
+    which then replaces `uri` (local/PVC: a rename; S3: uploads, then the completion marker).
+    A folder at `uri` that is neither a finished publish nor holds only files the new version
+    rewrites (an interrupted publish of it) is not ours to replace: ConfigError, nothing deleted."""
+    parent, name = split_uri(uri)
+    store = open_store(parent)
+    staged = store.staging_dir(name)
+    try:
+        write(staged)
+        if not store.complete(name):
+            rewritten = set(_file_list(staged)) | {MARKER}
+            foreign = [name] if store.exists(name) else sorted(set(store.list_files(name)) - rewritten)
+            if foreign:
+                raise ConfigError(
+                    f"output: {uri} already holds other files ({', '.join(foreign[:3])}"
+                    f"{' ...' if len(foreign) > 3 else ''}); choose a new or empty folder"
+                )
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    store.publish(staged, name)
+
+
+def publish_files(uri: str | Path, write: Callable[[Path], None], last: str) -> None:
+    """Publish the files `write` puts in a staging folder into the folder `uri` itself, next to
+    the other things it holds: file by file, `last` (the file readers wait for) after all
+    others, then the folder's completion marker."""
+    store = open_store(uri)
+    staged = store.staging_dir("files")
+    try:
+        write(staged)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    store.publish(staged, "", last=last)
+
+
+def read_published(uri: str | Path, name: str) -> Optional[str]:
+    """File `name` of the folder published at `uri`; None until that folder is complete."""
+    parent, folder = split_uri(uri)
+    store = open_store(parent)
+    return store.read_text(f"{folder}/{name}") if store.complete(folder) else None
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -92,15 +191,16 @@ class LocalStore:
         self.root.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.root))
 
-    def publish(self, staged: Path, name: str) -> None:
+    def publish(self, staged: Path, name: str, last: Optional[str] = None) -> None:
         """Move `staged` into place as folder `name` (name "" = this store's own root: the files
-        replace their namesakes one by one, other entries of the root stay)."""
+        replace their namesakes one by one, `last` after all others, other entries of the root
+        stay)."""
         target = self.root / name
         _fsync_tree(staged)
         if not name:
             (target / MARKER).unlink(missing_ok=True)
             files = _file_list(staged)
-            for path in staged.iterdir():
+            for path in sorted(staged.iterdir(), key=lambda p: p.name == last):
                 os.replace(path, target / path.name)
             staged.rmdir()
             (target / MARKER).write_text(json.dumps({"files": files}), encoding="utf-8")
@@ -128,6 +228,17 @@ class LocalStore:
     def complete(self, name: str) -> bool:
         return (self.root / name / MARKER).is_file()
 
+    def exists(self, name: str) -> bool:
+        return (self.root / name).is_file()
+
+    def list_files(self, name: str = "") -> list[str]:
+        """Files below folder `name`, as paths relative to it (temporary folders left out)."""
+        folder = self.root / name
+        if not folder.is_dir():
+            return []
+        found = (p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+        return sorted(p.as_posix() for p in found if not p.parts[0].startswith((".tmp-", ".trash-")))
+
     def set_aside(self, name: str, suffix: str) -> str:
         """Rename folder `name` to the first unused `name.suffix[-N]` (kept for a person to
         inspect; no longer a checkpoint name); returns the new name."""
@@ -146,6 +257,9 @@ class LocalStore:
 
     def fetch(self, name: str) -> Path:
         return self.root / name
+
+    def release(self, fetched: Path) -> None:
+        """Nothing to do: `fetch` gave the folder in place."""
 
     def write_text(self, name: str, text: str) -> None:
         target = self.root / name
@@ -361,14 +475,16 @@ class S3Store:
     def staging_dir(self, name: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f"trainer-{name}-"))
 
-    def publish(self, staged: Path, name: str) -> None:
+    def publish(self, staged: Path, name: str, last: Optional[str] = None) -> None:
+        """Upload `staged` as folder `name`, file `last` after all others, the marker at the end
+        (name "" = this prefix itself: other objects under it stay)."""
         marker_key = self._key(name, MARKER)
         with_retries(lambda: self.client.delete_object(Bucket=self.bucket, Key=marker_key), "unmark")
         files = _file_list(staged)
         if name:  # a folder of its own: drop files the new version no longer has
             stale = [k for k in self._keys(self._key(name) + "/") if k[len(self._key(name)) + 1 :] not in files]
             self._delete(stale)
-        for rel in files:
+        for rel in sorted(files, key=lambda rel: rel == last):
             self.upload_file(staged / rel, self._key(name, rel))
         body = json.dumps({"files": files}).encode()
         with_retries(lambda: self.client.put_object(Bucket=self.bucket, Key=marker_key, Body=body), "mark")
@@ -385,11 +501,14 @@ class S3Store:
         with_retries(lambda: self.client.delete_object(Bucket=self.bucket, Key=key), what)
 
     def complete(self, name: str) -> bool:
+        return self.exists("/".join(p for p in (name, MARKER) if p))
+
+    def exists(self, name: str) -> bool:
         from botocore.exceptions import ClientError
 
         def head() -> bool:
             try:
-                self.client.head_object(Bucket=self.bucket, Key=self._key(name, MARKER))
+                self.client.head_object(Bucket=self.bucket, Key=self._key(name))
                 return True
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
@@ -402,6 +521,11 @@ class S3Store:
         base = self._key() + "/" if self.prefix else ""
         names = {k[len(base) :].split("/", 1)[0] for k in self._keys(base) if "/" in k[len(base) :]}
         return sorted(names)
+
+    def list_files(self, name: str = "") -> list[str]:
+        """Objects below folder `name`, as paths relative to it."""
+        base = self._key(name) + "/" if self._key(name) else ""
+        return sorted(k[len(base) :] for k in self._keys(base))
 
     def set_aside(self, name: str, suffix: str) -> str:
         """Move the objects of folder `name` to the first unused `name.suffix[-N]` (server-side
@@ -427,6 +551,10 @@ class S3Store:
         dest = Path(tempfile.mkdtemp(prefix=f"trainer-fetch-{name}-"))
         download_prefix(self.client, self.bucket, self._key(name), dest)
         return dest
+
+    def release(self, fetched: Path) -> None:
+        """Delete the local copy `fetch` downloaded."""
+        shutil.rmtree(fetched, ignore_errors=True)
 
     def write_text(self, name: str, text: str) -> None:
         key = self._key(name)
@@ -490,6 +618,13 @@ def download_prefix(client: Any, bucket: str, prefix: str, dest: Path) -> None:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("TRAINER_CACHE_DIR", Path.home() / ".cache" / "trainer"))
+
+
+def stored_folder(uri: str | Path) -> Optional[Path]:
+    """A local folder holding `uri` when it names stored files (an s3:// prefix, downloaded into
+    the cache, or a local path that exists); None otherwise (e.g. a Hugging Face Hub id)."""
+    local = local_path(uri)
+    return materialize(uri) if local is None or local.exists() else None
 
 
 def materialize(uri: str | Path) -> Path:

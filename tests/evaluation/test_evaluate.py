@@ -9,6 +9,7 @@ from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import METRICS_FILE, PREDICTIONS_FILE, evaluate, load_model
 from trainer.evaluation.inference import CtcTranscriber, length_sorted_batches, transcribe
 from trainer.evaluation.metrics import METRICS
+from trainer.storage import MARKER
 
 CFG = EvalConfig(num_workers=0, batch_seconds=8.0, bootstrap=200)
 
@@ -23,6 +24,7 @@ def adapter_report(eval_models, eval_corpus, tmp_path_factory):
 def test_writes_metrics_and_predictions(adapter_report):
     report, out = adapter_report
     assert json.loads((out / METRICS_FILE).read_text(encoding="utf-8")) == report
+    assert (out / MARKER).is_file()  # published atomically, like a checkpoint
     predictions = [json.loads(line) for line in (out / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines()]
     assert len(predictions) == report["test_set"]["scored"] == 12
     assert all(p["hypothesis"] for p in predictions)  # random weights still emit characters

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from trainer import storage
 from trainer.assessment.align import AlignmentError, forced_align, gop
 from trainer.assessment.verdicts import CORRECT, syllable_verdicts
 from trainer.data.manifest import atomic_write, load_manifest, write_json
@@ -37,7 +38,7 @@ from trainer.data.phones import from_phones, syllables, to_phones
 from trainer.data.text import normalize_transcript, to_units
 from trainer.evaluation.breakdown import DIMENSIONS
 from trainer.evaluation.config import EvalConfig
-from trainer.evaluation.evaluate import UNKNOWN_CHAR, load_model, model_unit, publish_dir, resolve_device
+from trainer.evaluation.evaluate import UNKNOWN_CHAR, load_model, model_unit, resolve_device
 from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, transcribe
 from trainer.exit_codes import ConfigError
 from trainer.layout import ASSESSMENT_REPORT_FILE as REPORT_FILE
@@ -159,7 +160,7 @@ def assess(model_uri: str, manifest: str | Path, output: str, cfg: EvalConfig, p
         with atomic_write(folder / REPORT_FILE) as fh:  # last: marks a finished assessment
             fh.write(render_markdown(summary))
 
-    publish_dir(output, write)
+    storage.publish_dir(output, write)
     _log.info("assessed %d utterances (%d skipped) -> %s", len(lines), len(skipped), output)
     return summary
 

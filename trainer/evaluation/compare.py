@@ -25,7 +25,6 @@ An export's ONNX files are models like any other (`--model int8=EXPORT/onnx/mode
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -170,17 +169,6 @@ def _publish_report(output: str, summary: dict[str, Any]) -> None:
         with atomic_write(folder / REPORT_FILE) as fh:  # last: marks a finished comparison
             fh.write(render_markdown(summary))
 
-    if not storage.is_s3(output):
-        folder = Path(output).expanduser()
-        folder.mkdir(parents=True, exist_ok=True)
-        write(folder)
-        return
-    # On S3 the report files sit next to runs/ under the same prefix: upload them one by one
-    # (publishing the prefix as a folder would delete runs/).
-    _, prefix = storage.split_s3(output)
-    store = storage.open_store(output)
-    with tempfile.TemporaryDirectory(prefix="trainer-compare-") as tmp:
-        write(Path(tmp))
-        names = sorted(p.name for p in Path(tmp).iterdir() if p.name != REPORT_FILE) + [REPORT_FILE]
-        for name in names:
-            store.upload_file(Path(tmp) / name, "/".join(p for p in (prefix, name) if p))
+    # The report files sit next to runs/ and assessment/: published into the output folder itself
+    # (publishing it as a folder would replace those), the report last.
+    storage.publish_files(output, write, last=REPORT_FILE)

@@ -38,7 +38,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -176,8 +176,9 @@ def model_identity(uri: str) -> str:
     adapter_config = folder / ADAPTER_CONFIG
     if adapter_config.is_file():
         base = json.loads(adapter_config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
-        if not storage.is_s3(base) and Path(base).is_dir():
-            folders.append(Path(base))
+        local_base = storage.local_path(base)
+        if local_base is not None and local_base.is_dir():
+            folders.append(local_base)
     digest = hashlib.sha256()
     for root in folders:
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -295,7 +296,7 @@ def evaluate(
         },
         "fingerprint": fingerprint(model_uri, manifest, g2p, cfg),
     }
-    publish_dir(output, lambda folder: _write(folder, report, predictions))
+    storage.publish_dir(output, lambda folder: _write(folder, report, predictions))
     headline = ", ".join(f"{m.upper()} {report['metrics'][m]['value']:.3f}" for m in METRICS)
     _log.info("%s: %s (%d scored, %d skipped) -> %s", model_uri, headline, len(scored), skips.skipped, output)
     _log.info("%s", skips.summary())
@@ -327,39 +328,7 @@ def _write(folder: Path, report: dict, predictions: list[dict]) -> None:
     write_json(report, folder / METRICS_FILE)  # last: its presence means the folder is complete
 
 
-def split_parent(output: str) -> tuple[str, str]:
-    """(parent, last component) of a local path or s3:// URI."""
-    if storage.is_s3(output):
-        parent, _, name = output.rstrip("/").rpartition("/")
-        if parent.endswith(":/") or not name:
-            raise ConfigError(f"output: {output} needs a folder below the bucket")
-        return parent, name
-    path = Path(output).expanduser().resolve()
-    return str(path.parent), path.name
-
-
-def publish_dir(output: str, write: Callable[[Path], None]) -> None:
-    """Let `write` fill `output`: a local/PVC folder in place, or an s3:// prefix via a staging
-    folder uploaded with a completion marker last (trainer.storage)."""
-    if storage.is_s3(output):
-        parent, name = split_parent(output)
-        store = storage.open_store(parent)
-        staged = store.staging_dir(name)
-        write(staged)
-        store.publish(staged, name)
-    else:
-        folder = Path(output).expanduser()
-        folder.mkdir(parents=True, exist_ok=True)
-        write(folder)
-
-
 def read_report(output: str) -> Optional[dict[str, Any]]:
-    """The metrics.json of a finished evaluation at `output`, or None."""
-    if storage.is_s3(output):
-        parent, name = split_parent(output)
-        store = storage.open_store(parent)
-        text = store.read_text(f"{name}/{METRICS_FILE}") if store.complete(name) else None
-    else:
-        path = Path(output).expanduser() / METRICS_FILE
-        text = path.read_text(encoding="utf-8") if path.is_file() else None
+    """The metrics.json of a finished (published) evaluation at `output`, or None."""
+    text = storage.read_published(output, METRICS_FILE)
     return json.loads(text) if text else None

@@ -56,7 +56,7 @@ def export_merged(
     `formats` (local, PVC or s3://; published atomically with a completion marker). `test_report`:
     an `evaluate` output folder whose metrics go into the model card."""
     from trainer.data.text import load_unit
-    from trainer.evaluation.evaluate import read_report, split_parent
+    from trainer.evaluation.evaluate import read_report
     from trainer.evaluation.model_card import CARD_FILE, render_model_card
     from trainer.model import load_for_inference
     from trainer.model.inference import EXPORT_INFO
@@ -79,7 +79,7 @@ def export_merged(
     adapter_params = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n or ".modules_to_save." in n)
     merged = model.merge_and_unload().eval()
 
-    parent, name = split_parent(output)
+    parent, name = storage.split_uri(output)
     store = storage.open_store(parent)
     staged = store.staging_dir(name)
     if "hf" in formats:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from trainer.model.chunking import CHUNK_SECONDS
-from trainer.storage import is_s3
 
 CARD_FILE = "README.md"
 # Headline metrics of the model-index, in the order shown.
@@ -27,8 +26,8 @@ def _pct(stat: dict[str, float]) -> str:
 
 
 def _hub_id(name: str) -> Optional[str]:
-    """`name` if it is a Hub model id (owner/name), not a local path or s3:// URI."""
-    return name if name.count("/") == 1 and not is_s3(name) and not name.startswith((".", "/", "~")) else None
+    """`name` if it is a Hub model id (owner/name), not a local path or a URI (s3://...)."""
+    return name if name.count("/") == 1 and "://" not in name and not name.startswith((".", "/", "~")) else None
 
 
 def render_model_card(

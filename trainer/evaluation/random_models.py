@@ -31,7 +31,7 @@ def write_random_models(
     from trainer.model.factory import tiny_wav2vec2_config
     from trainer.model.lora import build_lora_model, save_adapter
     from trainer.model.processor import build_processor, save_processor
-    from trainer.storage import LocalStore
+    from trainer.storage import open_store
 
     vocab_dir = root / "vocab"
     save_vocab(build_vocab(texts, unit), vocab_dir, unit)
@@ -46,7 +46,7 @@ def write_random_models(
         for name, param in model.named_parameters():
             if "lora_B" in name:
                 param.normal_(0, lora_std)
-    store = LocalStore(root)
+    store = open_store(root)
     staged = store.staging_dir("adapter")
     save_adapter(model, staged)
     save_processor(processor, vocab_dir, staged)

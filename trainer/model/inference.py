@@ -17,7 +17,7 @@ from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 from trainer.exit_codes import ConfigError
 from trainer.model.lora import ADAPTER_CONFIG, load_adapter_checkpoint
 from trainer.model.processor import VOCAB_FILE, build_processor
-from trainer.storage import is_s3, materialize
+from trainer.storage import stored_folder
 
 ModelKind = Literal["base", "adapter", "merged"]
 EXPORT_INFO = "export_info.json"  # written next to a merged model by `trainer export`
@@ -25,7 +25,7 @@ EXPORT_INFO = "export_info.json"  # written next to a merged model by `trainer e
 
 def load_for_inference(uri: str | Path) -> tuple[Wav2Vec2ForCTC, Wav2Vec2Processor, ModelKind]:
     uri = str(uri)
-    local = materialize(uri) if is_s3(uri) or Path(uri).expanduser().exists() else None
+    local = stored_folder(uri)
     if local is not None and (local / ADAPTER_CONFIG).is_file():
         model, processor = load_adapter_checkpoint(local)
         return model, processor, "adapter"

@@ -22,7 +22,7 @@ from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 from trainer.config import TrainConfig
 from trainer.exit_codes import ConfigError
 from trainer.model.processor import build_processor, read_vocab
-from trainer.storage import is_s3, materialize
+from trainer.storage import local_path, materialize, stored_folder
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -45,9 +45,7 @@ def training_overrides(cfg: TrainConfig) -> dict[str, Any]:
 
 def _model_path(uri: str) -> str:
     """Local folder for local and s3:// models; hub ids pass through unchanged."""
-    if is_s3(uri):
-        return str(materialize(uri))
-    return str(Path(uri).expanduser()) if Path(uri).expanduser().exists() else uri
+    return str(stored_folder(uri) or uri)
 
 
 def load_base_model(model_uri: str, processor: Wav2Vec2Processor, overrides: dict[str, Any]) -> Wav2Vec2ForCTC:
@@ -96,8 +94,8 @@ def lora_config(cfg: TrainConfig, num_layers: int) -> LoraConfig:
 
 
 def _absolute(uri: str) -> str:
-    path = Path(uri).expanduser()
-    return str(path.resolve()) if not is_s3(uri) and path.exists() else uri
+    path = local_path(uri)
+    return str(path.resolve()) if path is not None and path.exists() else uri
 
 
 def build_lora_model(cfg: TrainConfig, vocab_dir: str | Path) -> tuple[PeftModel, Wav2Vec2Processor]:

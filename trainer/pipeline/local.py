@@ -31,7 +31,7 @@ from trainer.pipeline import dag, markers
 from trainer.pipeline.orchestrator import EXIT_MEANINGS
 from trainer.pipeline.plan import Plan, PlannedJob
 from trainer.runtime_env import with_cpu_env
-from trainer.storage import is_s3
+from trainer.storage import join, open_store
 
 TRAINER = (sys.executable, "-m", "trainer")
 
@@ -175,17 +175,18 @@ def summary(plan: Plan, log_dir: Path) -> str:
     tables: list[str] = []
     for job in _of_kind(plan, "eval"):
         lines.append(f"  comparison:    {job.output}/{COMPARISON_FILE}")
-        if not is_s3(job.output):
-            lines += [f"  chart:         {path}" for path in sorted(Path(job.output).glob("*.png"))]
-            tables += _headline_table(Path(job.output) / COMPARISON_FILE)
+        report = open_store(job.output)
+        charts = [name for name in report.list_files() if "/" not in name and name.endswith(".png")]
+        lines += [f"  chart:         {join(job.output, name)}" for name in charts]
+        tables += _headline_table(report.read_text(COMPARISON_FILE) or "")
     lines.append(f"  step logs:     {log_dir}")
     lines.append(f"  TensorBoard:   tensorboard --logdir {plan.logdir}")
     return "\n".join(lines + tables)
 
 
-def _headline_table(report: Path) -> list[str]:
+def _headline_table(report: str) -> list[str]:
     """The first table of comparison.md (one row per model), to show the result at a glance."""
-    text = report.read_text(encoding="utf-8").splitlines() if report.exists() else []
+    text = report.splitlines()
     start = next((i for i, line in enumerate(text) if line.startswith("|")), None)
     if start is None:
         return []

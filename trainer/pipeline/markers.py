@@ -4,14 +4,7 @@ a mounted PVC or S3. Reads go through trainer.storage, which retries an unreacha
 
 from __future__ import annotations
 
-from trainer.storage import is_s3, open_store
-
-
-def exists(uri: str) -> bool:
-    folder, _, name = uri.rstrip("/").rpartition("/")
-    if not folder and not is_s3(uri):
-        folder = "."
-    return open_store(folder).read_text(name) is not None
+from trainer.storage import exists
 
 
 def missing(markers: list[str] | tuple[str, ...]) -> list[str]:

@@ -21,7 +21,6 @@ import json
 import logging
 import random
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 from trainer import layout
-from trainer.storage import MARKER, LocalStore, S3Store
+from trainer.storage import MARKER, Store
 
 STATE_FILE = "trainer_state.json"
 EMA_FILE = "ema_state.safetensors"
@@ -79,7 +78,7 @@ def step_dir(step: int) -> str:
     return f"checkpoint-{step}"
 
 
-def complete_steps(store: LocalStore | S3Store) -> list[int]:
+def complete_steps(store: Store) -> list[int]:
     """Steps of the checkpoints that carry a completion marker, oldest first."""
     steps = [int(m.group(1)) for name in store.list_dirs() if (m := _STEP_DIR.fullmatch(name))]
     return sorted(s for s in steps if store.complete(step_dir(s)))
@@ -122,7 +121,7 @@ def verify(folder: Path) -> None:
             raise DamagedCheckpoint(f"{rel}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
 
 
-def set_aside_damaged(store: LocalStore | S3Store) -> None:
+def set_aside_damaged(store: Store) -> None:
     """Move complete checkpoints that do not load out of the way (renamed, never deleted), newest
     first, until the newest one that loads; resuming then takes that one."""
     for step in reversed(complete_steps(store)):
@@ -137,11 +136,10 @@ def set_aside_damaged(store: LocalStore | S3Store) -> None:
                 "%s/%s does not load (%s); moved to %s, trying the next older checkpoint", store.uri, name, exc, aside
             )
         finally:
-            if isinstance(store, S3Store):
-                shutil.rmtree(folder, ignore_errors=True)
+            store.release(folder)
 
 
-def prune(store: LocalStore | S3Store, keep_last: int) -> None:
+def prune(store: Store, keep_last: int) -> None:
     """Delete all but the newest `keep_last` complete step checkpoints."""
     for step in complete_steps(store)[:-keep_last] if keep_last > 0 else []:
         store.remove(step_dir(step))

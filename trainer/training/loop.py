@@ -26,7 +26,6 @@ import logging
 import math
 import os
 import random
-import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ from trainer.model.lora import HEAD
 from trainer.model.processor import TextCodec, save_processor
 from trainer.model.step_options import apply_step_options
 from trainer.runtime_env import usable_cpus
-from trainer.storage import S3Store, open_store
+from trainer.storage import open_store
 from trainer.training import checkpoint as ckpt
 from trainer.training.augment import Perturbation
 from trainer.training.dataset import CTCCollator, ItemKey, SpeechDataset
@@ -333,8 +332,7 @@ class TrainingRun:
             self.progress = saved
             rng = torch.load(folder / ckpt.RNG_FILE, weights_only=False)  # our own file: numpy state
             self._resume_rng = rng[self.acc.process_index] if self.acc.process_index < len(rng) else None
-            if isinstance(self.store, S3Store):
-                shutil.rmtree(folder, ignore_errors=True)
+            self.store.release(folder)
             _log.info("resuming from %s/%s at step %d", self.store.uri, name, saved.step)
             return name
         self._resume_rng = None

@@ -21,16 +21,17 @@ from typing import Any
 import torch
 
 from trainer.config import DEFAULT_BASE_MODEL, TrainConfig
-from trainer.storage import cache_dir, is_s3
+from trainer.storage import cache_dir, local_path
 from trainer.training.configure import load_preset
 
 READY = "READY"
 
 
 def smoke_data_dir(output: str) -> Path:
-    if is_s3(output):
+    local = local_path(output)
+    if local is None:  # remote output: the data lives in this machine's cache
         return cache_dir() / "smoke-data" / hashlib.sha256(output.encode()).hexdigest()[:12]
-    return Path(output).expanduser() / "smoke-data"
+    return local / "smoke-data"
 
 
 def make_random_base(vocab_dir: Path, dest: Path, seed: int) -> None:

@@ -1,0 +1,139 @@
+"""The storage interface on both backends (a local folder and a real S3 server, SeaweedFS): folders
+published atomically, read back only once complete, foreign files never replaced, and no module
+outside trainer.storage branching on the backend."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from trainer import storage
+from trainer.exit_codes import ConfigError
+from trainer.storage import MARKER, open_store, publish_dir, read_published
+
+TRAINER = Path(__file__).resolve().parents[1] / "trainer"
+
+
+@pytest.fixture(params=["local", "s3"])
+def root(request, tmp_path) -> str:
+    """A folder of outputs on each backend."""
+    if request.param == "local":
+        return str(tmp_path / "outputs")
+    s3_env = request.getfixturevalue("s3_env")
+    return f"s3://{s3_env.new_bucket()}/outputs"
+
+
+def _writer(files: dict[str, str]):
+    def write(folder: Path) -> None:
+        for name, text in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
+
+    return write
+
+
+def test_publish_dir_replaces_the_folder_and_marks_it_last(root):
+    report = storage.join(root, "eval")
+    assert read_published(report, "metrics.json") is None
+    publish_dir(report, _writer({"predictions.jsonl": "p1", "charts/a.png": "a", "metrics.json": "m1"}))
+    assert read_published(report, "metrics.json") == "m1"
+    publish_dir(report, _writer({"predictions.jsonl": "p2", "metrics.json": "m2"}))
+
+    store = open_store(root)
+    assert store.complete("eval")
+    # The second version replaced the first: its files only, nothing left of the first.
+    assert store.list_files("eval") == [MARKER, "metrics.json", "predictions.jsonl"]
+    assert (read_published(report, "metrics.json"), read_published(report, "predictions.jsonl")) == ("m2", "p2")
+    assert storage.exists(storage.join(report, "metrics.json"))
+    assert not storage.exists(storage.join(report, "charts/a.png"))
+    assert store.list_dirs() == ["eval"]  # no staging folder left behind
+
+
+def test_a_failed_write_leaves_the_published_version(root):
+    report = storage.join(root, "eval")
+    publish_dir(report, _writer({"metrics.json": "m1"}))
+
+    def half_written(folder: Path) -> None:
+        (folder / "metrics.json").write_text("half", encoding="utf-8")
+        raise RuntimeError("killed while writing")
+
+    with pytest.raises(RuntimeError, match="killed while writing"):
+        publish_dir(report, half_written)
+    assert read_published(report, "metrics.json") == "m1"
+    assert open_store(root).list_dirs() == ["eval"]
+
+
+def test_an_unmarked_folder_is_not_read_and_foreign_files_are_not_replaced(root):
+    report = storage.join(root, "eval")
+    store = open_store(root)
+    store.write_text("eval/metrics.json", "left by an interrupted publish")
+    assert read_published(report, "metrics.json") is None  # no completion marker: not finished
+
+    # Files an interrupted publish of the same output left are replaced ...
+    publish_dir(report, _writer({"metrics.json": "m1"}))
+    assert read_published(report, "metrics.json") == "m1"
+
+    # ... a folder holding someone else's files is not.
+    notes = storage.join(root, "notes")
+    store.write_text("notes/todo.txt", "mine")
+    with pytest.raises(ConfigError, match=r"already holds other files \(todo.txt\); choose a new or empty folder"):
+        publish_dir(notes, _writer({"metrics.json": "m"}))
+    assert store.list_files("notes") == ["todo.txt"] and store.read_text("notes/todo.txt") == "mine"
+
+
+def test_publishing_into_the_folder_itself_keeps_its_subfolders_and_writes_last_last(root, monkeypatch):
+    """How `compare` publishes its report next to runs/: the report file last, then the marker."""
+    publish_dir(storage.join(root, "runs", "base"), _writer({"metrics.json": "m"}))
+    order: list[str] = []
+    if storage.local_path(root) is None:
+        upload = storage.S3Store.upload_file
+        monkeypatch.setattr(
+            storage.S3Store,
+            "upload_file",
+            lambda self, path, key: (order.append(Path(key).name), upload(self, path, key)),
+        )
+    else:
+        replace = storage.os.replace
+        monkeypatch.setattr(storage.os, "replace", lambda a, b: (order.append(Path(b).name), replace(a, b)))
+    storage.publish_files(
+        root, _writer({"comparison.md": "table", "summary.json": "{}", "z.png": "png"}), "comparison.md"
+    )
+
+    assert order[-1] == "comparison.md" and sorted(order) == ["comparison.md", "summary.json", "z.png"]
+    store = open_store(root)
+    assert store.complete("")
+    assert read_published(storage.join(root, "runs", "base"), "metrics.json") == "m"
+    assert store.list_dirs() == ["runs"]
+
+
+def test_fetch_and_release(root):
+    publish_dir(storage.join(root, "checkpoint-1"), _writer({"state.json": "{}"}))
+    store = open_store(root)
+    folder = store.fetch("checkpoint-1")
+    assert (folder / "state.json").read_text(encoding="utf-8") == "{}"
+    store.release(folder)
+    # A local folder is the published one itself (kept); an S3 one was a downloaded copy (gone).
+    assert folder.exists() == (storage.local_path(root) is not None)
+    assert store.complete("checkpoint-1")
+
+
+def test_stored_folder_and_local_path(root, tmp_path):
+    publish_dir(storage.join(root, "model"), _writer({"config.json": "{}"}))
+    folder = storage.stored_folder(storage.join(root, "model"))
+    assert folder is not None and (folder / "config.json").is_file()
+    assert storage.stored_folder("facebook/wav2vec2-xls-r-300m") is None  # a Hub id: not stored files
+    assert (storage.local_path(root) is None) == root.startswith("s3://")
+
+
+def test_no_module_outside_storage_branches_on_the_backend():
+    """One interface for every read and publish: callers never ask which backend they have."""
+    offenders = [
+        f"{path.relative_to(TRAINER.parent)}:{number}"
+        for path in sorted(TRAINER.rglob("*.py"))
+        if path.name != "storage.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\b(is_s3|S3Store|LocalStore)\b", line)
+    ]
+    assert not offenders
