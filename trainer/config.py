@@ -237,25 +237,34 @@ def _base_type(tp: Any) -> Any:
     return tp
 
 
+def flag_options(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
+    """`add_argument` options of the flag that sets field `f` (type hint `hint`): help text,
+    type or action, choices and nargs from the type and the field's metadata (`choices`, `nargs`,
+    `metavar`); the default is SUPPRESSed so only flags that were given override."""
+    tp = _base_type(hint)
+    kw: dict[str, Any] = {"help": f.metadata.get("help", ""), "default": argparse.SUPPRESS}
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        kw["action"] = argparse.BooleanOptionalAction
+    elif origin is list:
+        kw["nargs"] = f.metadata.get("nargs", "*")
+        kw["type"] = typing.get_args(tp)[0]
+    elif origin is Literal:
+        kw["choices"] = list(typing.get_args(tp))
+    else:
+        kw["type"] = tp
+        if "choices" in f.metadata:
+            kw["choices"] = f.metadata["choices"]
+    if "metavar" in f.metadata:
+        kw["metavar"] = f.metadata["metavar"]
+    return kw
+
+
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one flag per field of `cls`; defaults are SUPPRESSed so only given flags override."""
+    """Add one flag per field of `cls`, named after the field."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        tp = _base_type(hints[f.name])
-        kw: dict[str, Any] = {"help": f.metadata.get("help", ""), "default": argparse.SUPPRESS}
-        origin = typing.get_origin(tp)
-        if tp is bool:
-            kw["action"] = argparse.BooleanOptionalAction
-        elif origin is list:
-            kw["nargs"] = "*"
-            kw["type"] = typing.get_args(tp)[0]
-        elif origin is Literal:
-            kw["choices"] = list(typing.get_args(tp))
-        else:
-            kw["type"] = tp
-            if "choices" in f.metadata:
-                kw["choices"] = f.metadata["choices"]
-        parser.add_argument(_flag(f.name), dest=f.name, **kw)
+        parser.add_argument(_flag(f.name), dest=f.name, **flag_options(f, hints[f.name]))
 
 
 # Limits on a config document (train --config, presets, values files, JSON or YAML): far above

@@ -24,12 +24,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tools import submit  # noqa: E402
 from tools.testenv.kube_server import KubeServer  # noqa: E402
 from trainer import exit_codes  # noqa: E402
 from trainer.exit_codes import ConfigError  # noqa: E402
 from trainer.pipeline import config as C  # noqa: E402
 from trainer.pipeline import markers, render  # noqa: E402
+from trainer.pipeline import submit_cli as submit  # noqa: E402
 from trainer.pipeline.cluster import ENGINES, RUN_KINDS, STORAGE_KIND, WORKFLOW_KIND, Cluster  # noqa: E402
 from trainer.pipeline.orchestrator import MISSING, PRESENT, Chain, ChainPlan  # noqa: E402
 

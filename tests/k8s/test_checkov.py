@@ -18,9 +18,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tools import submit  # noqa: E402
 from tools.testenv import fetch_checkov  # noqa: E402
 from trainer import exit_codes  # noqa: E402
+from trainer.pipeline import submit_cli as submit  # noqa: E402
 
 EXCEPTIONS = REPO / "k8s" / "checkov.yaml"
 DIGEST = "sha256:" + "ab" * 32

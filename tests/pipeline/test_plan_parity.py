@@ -12,9 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # tools/ is not an installed package
 
-from tools import submit  # noqa: E402
 from tools.testenv.fetch_helm import binary_path  # noqa: E402
 from trainer.pipeline import render  # noqa: E402
+from trainer.pipeline import submit_cli as submit  # noqa: E402
 from trainer.pipeline.plan import build_plan  # noqa: E402
 
 LOCAL_ROOT = "runs"

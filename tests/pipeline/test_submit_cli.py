@@ -1,19 +1,15 @@
-"""tools/submit.py: flags become PipelineConfig values; --render-only writes the manifests; bad
-input exits 78 with a message naming the problem."""
+"""The submit command (`ko-child-asr-submit`, `tools/submit.py`): flags become PipelineConfig
+values; --render-only writes the manifests; bad input exits 78 with a message naming the problem."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # tools/ is not an installed package
-
-from tools import submit  # noqa: E402
-from trainer import exit_codes  # noqa: E402
+from trainer import exit_codes
+from trainer.pipeline import submit_cli as submit
 
 
 def config_of(*argv: str):
@@ -168,3 +164,74 @@ def test_render_only_writes_a_jobset_run_after_checking_its_steps_arguments(tmp_
     docs = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in tmp_path.glob("*.yaml")]
     assert [d["kind"] for d in docs].count("JobSet") == 3  # three phases
     assert not any(d["metadata"]["name"] == "js-ddp" for d in docs)  # JobSet names the pods itself
+
+
+# The run-setting flags that are PipelineConfig fields: names that README commands and scripts
+# use, so they must not change when a field is renamed.
+SETTING_FLAGS = {
+    "--name": "runName",
+    "--rank": "ranks",
+    "--gpus": "gpusPerNode",
+    "--nodes": "nodes",
+    "--multinode": "multinode",
+    "--preset": "preset",
+    "--embedded-default": "embeddedDefault",
+    "--base-model": "baseModel",
+    "--data-dir": "data.dir",
+    "--assess": "assess",
+    "--storage-pvc": "storage.pvc.claimName",
+    "--storage-size": "storage.pvc.size",
+    "--storage-class": "storage.pvc.storageClass",
+    "--access-mode": "storage.pvc.accessMode",
+    "--s3-secret": "storage.s3.secretName",
+    "--s3-endpoint": "storage.s3.endpoint",
+    "--service-account": "storage.s3.serviceAccountName",
+    "--tensorboard": "tensorboard.enabled",
+    "--chain": "orchestrator.chain",
+    "--poll-seconds": "orchestrator.pollSeconds",
+    "--max-parallel": "orchestrator.maxParallel",
+    "--queue": "queue",
+    "--cpu-queue": "cpuQueue",
+    "--priority-class": "priorityClass",
+}
+
+
+def test_setting_flags_are_generated_from_the_config_fields() -> None:
+    import argparse
+
+    generated = {f.metadata["flag"]: path for path, f, _ in submit.flagged_fields()}
+    assert generated == SETTING_FLAGS
+    parser = submit.build_parser()
+    actions = {a.option_strings[0]: a for a in parser._actions if a.option_strings}
+    for flag, path in SETTING_FLAGS.items():
+        action = actions[flag]
+        if isinstance(action, argparse.BooleanOptionalAction):
+            argv, value = [flag], True
+        elif action.choices:
+            argv, value = [flag, action.choices[-1]], action.choices[-1]
+        elif action.nargs == "+":
+            argv, value = [flag, "3", "4"], [3, 4]
+        elif action.type is int:
+            argv, value = [flag, "3"], 3
+        else:
+            argv, value = [flag, "v"], "v"
+        node = submit.flag_values(parser.parse_args(argv))
+        for key in path.split("."):
+            node = node[key]
+        assert node == value, flag
+
+
+def test_tools_submit_is_the_same_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "tools/submit.py", "--phase", "all", "--rank", "32", "--local", "--dry-run"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "python -m trainer train" in done.stdout and "--rank 32" in done.stdout

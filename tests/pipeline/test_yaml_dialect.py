@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tools import submit
 from trainer import exit_codes
 from trainer.config import MAX_CONFIG_BYTES, TrainConfig, build, load_config, parse_config
 from trainer.evaluation.cli import named_values
 from trainer.exit_codes import ConfigError
+from trainer.pipeline import submit_cli as submit
 from trainer.training.configure import resolve
 
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(

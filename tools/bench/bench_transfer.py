@@ -26,12 +26,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools.submit import build_config, build_parser
 from trainer import exit_codes
 from trainer import layout as L
 from trainer.config import PHASES
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import plan as P
+from trainer.pipeline.submit_cli import build_config, build_parser
 from trainer.runtime_env import with_cpu_env
 from trainer.training.configure import resolve
 

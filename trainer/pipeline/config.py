@@ -54,9 +54,16 @@ PLAN_OWNED_TRAIN_FIELDS = fields_with(TrainConfig, PLAN_SET)
 PHASE_CHOICES = tuple(PHASES)
 
 
-def _v(default: Any, help: str, **schema: Any) -> Any:
-    """A field with help text (-> `## @param` in values.yaml) and extra JSON-schema keywords."""
-    return setting(default, help, schema=schema)
+def _v(default: Any, help: str, flag: str = "", metavar: str = "", **schema: Any) -> Any:
+    """A field with help text (-> `## @param` in values.yaml), extra JSON-schema keywords and,
+    when `flag` is given, the submit command's flag that sets it (trainer.pipeline.submit_cli;
+    a list that may not be empty takes one or more values)."""
+    cli: dict[str, Any] = {"flag": flag} if flag else {}
+    if flag and metavar:
+        cli["metavar"] = metavar
+    if flag and schema.get("minItems"):
+        cli["nargs"] = "+"
+    return setting(default, help, schema=schema, **cli)
 
 
 @dataclass
@@ -77,6 +84,7 @@ class DataConfig:
     dir: str = _v(
         "data",
         "prepared data folder below the storage root (manifests, curriculum/, vocab.json)",
+        flag="--data-dir",
         pattern=REL_PATH,
         maxLength=MAX_PATH,
     )
@@ -148,13 +156,18 @@ class PvcConfig:
     claim_name: str = _v(
         "",
         "existing PersistentVolumeClaim; empty: create <run>-storage",
+        flag="--storage-pvc",
+        metavar="CLAIM",
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
     )
-    size: str = _v("200Gi", "size of the created claim", pattern=QUANTITY, maxLength=MAX_QUANTITY)
+    size: str = _v(
+        "200Gi", "size of the created claim", flag="--storage-size", pattern=QUANTITY, maxLength=MAX_QUANTITY
+    )
     storage_class: str = _v(
         "",
         "storageClassName of the created claim (empty: cluster default)",
+        flag="--storage-class",
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
     )
@@ -162,6 +175,7 @@ class PvcConfig:
         "ReadWriteOnce",
         "ReadWriteOnce: the run's pods that use it at the same time share one node; "
         "ReadWriteMany: nothing pinned (multi-node needs it)",
+        flag="--access-mode",
     )
 
 
@@ -173,15 +187,21 @@ class S3Config:
     secret_name: str = _v(
         "",
         "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never inlined)",
+        flag="--s3-secret",
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
     )
     endpoint: str = _v(
-        "", "S3-compatible endpoint URL (empty: AWS)", pattern=r"^(https?://[A-Za-z0-9.:-]+/?)?$", maxLength=255
+        "",
+        "S3-compatible endpoint URL (empty: AWS)",
+        flag="--s3-endpoint",
+        pattern=r"^(https?://[A-Za-z0-9.:-]+/?)?$",
+        maxLength=255,
     )
     service_account_name: str = _v(
         "",
         "workload identity: ServiceAccount allowed to reach the bucket",
+        flag="--service-account",
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
     )
@@ -196,7 +216,7 @@ class StorageConfig:
 
 @dataclass
 class TensorBoardConfig:
-    enabled: bool = _v(True, "TensorBoard Deployment + Service over the run's log directory")
+    enabled: bool = _v(True, "TensorBoard Deployment + Service over the run's log directory", flag="--tensorboard")
 
 
 @dataclass
@@ -205,10 +225,16 @@ class OrchestratorConfig:
         "orchestrator",
         "orchestrator: in-cluster CPU Job chains the phases; client: submit.py does; "
         "argo: one Argo Workflow (needs Argo Workflows installed)",
+        flag="--chain",
     )
-    poll_seconds: int = _v(30, "how often the chain looks at its Jobs", minimum=1, maximum=3600)
+    poll_seconds: int = _v(30, "how often the chain looks at its Jobs", flag="--poll-seconds", minimum=1, maximum=3600)
     max_parallel: int = _v(
-        0, "steps run at once, at most: the ranks' chains run side by side (0: no bound)", minimum=0, maximum=1000
+        0,
+        "steps run at once, at most: the ranks' chains run side by side (0: no bound)",
+        flag="--max-parallel",
+        metavar="N",
+        minimum=0,
+        maximum=1000,
     )
 
 
@@ -217,6 +243,7 @@ class PipelineConfig:
     run_name: str = _v(
         "",
         "run name (DNS-1123 label); empty: derived from the config",
+        flag="--name",
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_RUN_NAME,
     )
@@ -230,37 +257,50 @@ class PipelineConfig:
     ranks: list[int] = _v(
         [32],
         "LoRA ranks; each gets its own phase chain",
+        flag="--rank",
         items={"minimum": 1, "maximum": 1024},
         minItems=1,
         uniqueItems=True,
     )
     evaluate: bool = _v(True, "finish with the comparison Job: base vs each rank's last phase")
     assess: bool = _v(
-        False, "the comparison Job also assesses pronunciation with the phone-unit models (data.unit: phone)"
+        False,
+        "the comparison Job also assesses pronunciation with the phone-unit models (data.unit: phone)",
+        flag="--assess",
     )
     preset: str = _v(
-        "", "trainer preset (e.g. demo, demo-small) passed to every job", pattern=PRESET, maxLength=MAX_NAME
+        "",
+        "trainer preset (e.g. demo, demo-small) passed to every job",
+        flag="--preset",
+        pattern=PRESET,
+        maxLength=MAX_NAME,
     )
     base_model: str = _v(
         DEFAULT_BASE_MODEL,
         "hub id, absolute path (PVC: below /storage) or s3:// URI",
+        flag="--base-model",
         pattern=MODEL,
         maxLength=MAX_PATH,
     )
     embedded_default: bool = _v(
-        False, "synthetic corpus + tiny base trained from scratch instead of data.corpus / baseModel"
+        False,
+        "synthetic corpus + tiny base trained from scratch instead of data.corpus / baseModel",
+        flag="--embedded-default",
     )
     data: DataConfig = _v(DataConfig(), "data locations on the storage and how they are prepared")
     synthetic: SynthConfig = _v(
         SynthConfig(), "the embedded default's synthetic corpus (submit.py takes it from the preset)"
     )
     train_overrides: dict[str, Any] = _v({}, "`trainer train` settings: TrainConfig field -> value")
-    gpus_per_node: int = _v(1, "nvidia.com/gpu per pod (0: CPU only)", minimum=0, maximum=16)
-    nodes: int = _v(1, "pods per training Job; >1: Indexed Job + torchrun rendezvous", minimum=1, maximum=64)
+    gpus_per_node: int = _v(1, "nvidia.com/gpu per pod (0: CPU only)", flag="--gpus", minimum=0, maximum=16)
+    nodes: int = _v(
+        1, "pods per training Job; >1: Indexed Job + torchrun rendezvous", flag="--nodes", minimum=1, maximum=64
+    )
     multinode: Literal["indexed", "jobset"] = _v(
         "indexed",
         "nodes > 1: an Indexed Job + headless Service, or a JobSet (gang: a failed node restarts "
         "the whole group; needs JobSet installed)",
+        flag="--multinode",
     )
     node_selector: dict[str, str] = _v({}, "nodeSelector for trainer pods (e.g. GPU product labels)")
     tolerations: list[dict[str, Any]] = _v([], "tolerations for trainer pods")
@@ -268,6 +308,8 @@ class PipelineConfig:
     queue: str = _v(
         "",
         "Kueue LocalQueue of the GPU steps (label kueue.x-k8s.io/queue-name); empty: not queued",
+        flag="--queue",
+        metavar="NAME",
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
     )
@@ -275,12 +317,16 @@ class PipelineConfig:
         "",
         "Kueue LocalQueue of the CPU-only Jobs (orchestrator, marker checks, data steps), apart "
         "from GPU work; set it when Kueue manages Jobs without a queue name",
+        flag="--cpu-queue",
+        metavar="NAME",
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
     )
     priority_class: str = _v(
         "",
         "PriorityClass of the GPU steps' pods, and Kueue WorkloadPriorityClass of the same name",
+        flag="--priority-class",
+        metavar="NAME",
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
     )

@@ -1,32 +1,37 @@
-"""Submit a training run to Kubernetes, render it, or run the same plan locally.
+"""Submit a training run to Kubernetes, render it, or run the same plan locally
+(`ko-child-asr-submit`, or `python tools/submit.py` from a checkout).
 
-    python tools/submit.py --phase all --rank 32 --local          # embedded default, on this machine
-    python tools/submit.py --phase all --rank 16 32 --image REGISTRY/ko-child-asr:0.1.0 \\
-        --storage-pvc asr-data -n asr                               # or --storage s3://b/p --s3-secret S
-    python tools/submit.py --rank 32 --render-only out/             # manifests only, no cluster
-    python tools/submit.py status RUN -n asr | logs RUN -f | cancel RUN
+    ko-child-asr-submit --phase all --rank 32 --local          # embedded default, on this machine
+    ko-child-asr-submit --phase all --rank 16 32 --image REGISTRY/ko-child-asr:0.1.0 \\
+        --storage-pvc asr-data -n asr                            # or --storage s3://b/p --s3-secret S
+    ko-child-asr-submit --rank 32 --render-only out/             # manifests only, no cluster
+    ko-child-asr-submit status RUN -n asr | logs RUN -f | cancel RUN
 
 Every run setting is a field of trainer.pipeline.config.PipelineConfig (the Helm chart's values);
-`--values FILE` takes a values file, the flags below override it. The run name defaults to one
-derived from the settings, so submitting the same command again is a no-op; a changed spec under
-an existing name is refused unless --force. Exit codes: 0 ok, 1 a step failed, 78 bad input.
+the fields that declare a `flag` are the run-setting flags below (generated: name, type, choices
+and help come from the field). `--values FILE` takes a values file, the flags override it. A few
+flags are shorthands that set several values at once (--phase, --storage, --corpus, --image ...).
+The run name defaults to one derived from the settings, so submitting the same command again is a
+no-op; a changed spec under an existing name is refused unless --force. Exit codes: 0 ok, 1 a
+step failed, 78 bad input.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import shlex
 import sys
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from trainer import exit_codes
-from trainer.config import load_config, parse_config
+from trainer.config import flag_options, load_config, parse_config
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 
-REPO = Path(__file__).resolve().parents[1]
 LOCAL_ROOT = Path("runs")
 LOCAL_PRESET = "demo"
 LOCAL_MAX_PARALLEL = 1  # one step at a time: a laptop has one GPU (or a few CPU cores)
@@ -80,35 +85,9 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
             node = node.setdefault(key, {})
         node[leaf] = value
 
-    simple = {
-        "name": "runName",
-        "rank": "ranks",
-        "gpus": "gpusPerNode",
-        "nodes": "nodes",
-        "multinode": "multinode",
-        "preset": "preset",
-        "embedded_default": "embeddedDefault",
-        "base_model": "baseModel",
-        "data_dir": "data.dir",
-        "storage_pvc": "storage.pvc.claimName",
-        "storage_size": "storage.pvc.size",
-        "storage_class": "storage.pvc.storageClass",
-        "access_mode": "storage.pvc.accessMode",
-        "s3_secret": "storage.s3.secretName",
-        "s3_endpoint": "storage.s3.endpoint",
-        "service_account": "storage.s3.serviceAccountName",
-        "tensorboard": "tensorboard.enabled",
-        "chain": "orchestrator.chain",
-        "poll_seconds": "orchestrator.pollSeconds",
-        "max_parallel": "orchestrator.maxParallel",
-        "queue": "queue",
-        "cpu_queue": "cpuQueue",
-        "priority_class": "priorityClass",
-        "assess": "assess",
-    }
-    for dest, path in simple.items():
-        if dest in given:
-            put(path, given[dest])
+    for path, _, _ in flagged_fields():
+        if path in given:  # a generated flag's dest is the value's path
+            put(path, given[path])
     if "phase" in given:
         phase = given["phase"]
         put("phases", sorted(C.PHASE_CHOICES) if phase == "all" else [] if phase == "eval" else [int(phase)])
@@ -145,7 +124,7 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
     layers: list[dict[str, Any]] = []
     if args.local:
         # The embedded default, unless the run brings its own corpus or base model.
-        brings_own = any(k in vars(args) for k in ("corpus", "base_model", "data_dir"))
+        brings_own = any(k in vars(args) for k in ("corpus", "baseModel", "data.dir"))
         layers.append(
             {
                 "embeddedDefault": not brings_own,
@@ -239,8 +218,8 @@ def _cluster(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
     if cfg.orchestrator.chain == "client":
         return cluster.run_chain(objects, cfg.orchestrator.poll_seconds)
     print(
-        f"run {run}: {outcome}. Follow it with:\n  python tools/submit.py status {run} -n {namespace}\n"
-        f"  python tools/submit.py logs {run} -n {namespace} -f"
+        f"run {run}: {outcome}. Follow it with:\n  ko-child-asr-submit status {run} -n {namespace}\n"
+        f"  ko-child-asr-submit logs {run} -n {namespace} -f"
     )
     return cluster.follow(run, cfg.orchestrator.poll_seconds) if args.wait else exit_codes.OK
 
@@ -267,6 +246,18 @@ def _subcommand(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
+def flagged_fields(cls: type = C.PipelineConfig, path: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
+    """(values path, field, type hint) of every PipelineConfig field, nested ones included, that
+    declares its submit flag."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{path}{C.camel(f.name)}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from flagged_fields(hints[f.name], key + ".")
+        elif "flag" in f.metadata:
+            yield key, f, hints[f.name]
+
+
 def _connection_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--debug", action="store_true", help=f"tracebacks for anticipated errors too (or {exit_codes.DEBUG_ENV}=1)"
@@ -278,39 +269,17 @@ def _connection_flags(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python tools/submit.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="ko-child-asr-submit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    run = p.add_argument_group("the run (defaults: charts/ko-child-asr/values.yaml)")
+    run = p.add_argument_group("the run (shorthands for several values)")
     run.add_argument(
         "--phase", choices=["1", "2", "3", "eval", "all"], default=S, help="phases to run (all: 1,2,3 + eval)"
     )
-    run.add_argument("--rank", type=int, nargs="+", default=S, help="LoRA rank(s); each gets its own chain")
-    run.add_argument("--name", default=S, help="run name (DNS-1123, <= 40 chars; default: derived from the settings)")
     run.add_argument("--image", default=S, help="trainer image REPOSITORY[:TAG][@sha256:DIGEST]")
-    run.add_argument("--gpus", type=int, default=S, help="GPUs per pod")
-    run.add_argument("--nodes", type=int, default=S, help="pods per training step (>1: multi-node DDP)")
-    run.add_argument(
-        "--multinode",
-        choices=["indexed", "jobset"],
-        default=S,
-        help="a multi-node step as an Indexed Job + headless Service (default) or a JobSet (gang restart)",
-    )
-    run.add_argument("--preset", default=S, help="trainer preset (--local default: demo; tests: demo-small)")
-    run.add_argument(
-        "--embedded-default",
-        action=argparse.BooleanOptionalAction,
-        default=S,
-        help="synthetic corpus + tiny base trained from scratch (--local default)",
-    )
-    run.add_argument("--base-model", default=S, help="hub id, path or s3:// URI of the base model")
-    run.add_argument("--data-dir", default=S, help="prepared data folder below the storage root")
     run.add_argument("--corpus", default=S, help="AI Hub corpus folder below the storage root: prepare it first")
-    run.add_argument(
-        "--assess",
-        action=argparse.BooleanOptionalAction,
-        default=S,
-        help="the comparison also assesses pronunciation with phone-unit models (data.unit: phone)",
-    )
+    run.add_argument("--storage", default=S, help="s3://bucket/prefix, or (with --local) a folder (default ./runs)")
+    run.add_argument("--node-selector", action="append", default=S, metavar="KEY=VALUE")
+    run.add_argument("--toleration", action="append", default=S, metavar="KEY[=VALUE][:EFFECT]")
     run.add_argument(
         "--set-train",
         action="append",
@@ -319,48 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a `trainer train` setting (TrainConfig field), e.g. learning_rate=3e-4",
     )
     run.add_argument("--values", action="append", help="Helm-style values file (repeatable; flags override)")
-    store = p.add_argument_group("storage")
-    store.add_argument("--storage", default=S, help="s3://bucket/prefix, or (with --local) a folder (default ./runs)")
-    store.add_argument("--storage-pvc", default=S, metavar="CLAIM", help="existing PersistentVolumeClaim")
-    store.add_argument("--storage-size", default=S, help="size of the claim created when no --storage-pvc")
-    store.add_argument("--storage-class", default=S, help="storageClassName of the created claim")
-    store.add_argument("--access-mode", choices=["ReadWriteOnce", "ReadWriteMany"], default=S)
-    store.add_argument("--s3-secret", default=S, help="Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
-    store.add_argument("--s3-endpoint", default=S, help="S3-compatible endpoint URL")
-    store.add_argument("--service-account", default=S, help="workload identity ServiceAccount for S3")
-    sched = p.add_argument_group("scheduling")
-    sched.add_argument("--node-selector", action="append", default=S, metavar="KEY=VALUE")
-    sched.add_argument("--toleration", action="append", default=S, metavar="KEY[=VALUE][:EFFECT]")
-    sched.add_argument("--queue", default=S, metavar="NAME", help="Kueue LocalQueue of the GPU steps")
-    sched.add_argument(
-        "--cpu-queue",
-        default=S,
-        metavar="NAME",
-        help="Kueue LocalQueue of the orchestrator, marker checks and data steps (apart from GPU work)",
-    )
-    sched.add_argument(
-        "--priority-class",
-        default=S,
-        metavar="NAME",
-        help="PriorityClass of the GPU steps' pods and Kueue WorkloadPriorityClass",
-    )
-    sched.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=S, help="TensorBoard Deployment")
-    sched.add_argument(
-        "--chain",
-        choices=["orchestrator", "client", "argo"],
-        default=S,
-        help="orchestrator: in-cluster CPU Job (default); client: this process chains the steps; "
-        "argo: one Argo Workflow whose DAG is the plan",
-    )
-    sched.add_argument("--poll-seconds", type=int, default=S)
-    sched.add_argument(
-        "--max-parallel",
-        type=int,
-        default=S,
-        metavar="N",
-        help="steps run at once, at most: the ranks' chains run side by side (default: all on a "
-        f"cluster, {LOCAL_MAX_PARALLEL} with --local; 0: no bound)",
-    )
+    settings = p.add_argument_group("run settings (PipelineConfig fields; defaults: charts/ko-child-asr/values.yaml)")
+    for path, f, hint in flagged_fields():
+        options = flag_options(f, hint)
+        if "action" not in options and "choices" not in options:  # e.g. STORAGE_SIZE, not the values path
+            options.setdefault("metavar", f.metadata["flag"].lstrip("-").replace("-", "_").upper())
+        settings.add_argument(f.metadata["flag"], dest=path, **options)
     act = p.add_argument_group("what to do")
     act.add_argument("--local", action="store_true", help="run the plan here as local processes")
     act.add_argument("--render-only", metavar="DIR", help="write the manifests to DIR; no cluster needed")
@@ -377,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_subcommand_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python tools/submit.py")
+    p = argparse.ArgumentParser(prog="ko-child-asr-submit")
     sub = p.add_subparsers(dest="command", required=True)
     for name, help in (
         ("status", "where the chain is"),
