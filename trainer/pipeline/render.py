@@ -10,6 +10,7 @@ step, and the orchestrator (or `submit.py --chain client`) creates each when its
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import shutil
@@ -26,9 +27,20 @@ from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX, Plan, PlannedJob, build_plan
 
-REPO = Path(__file__).resolve().parents[2]
-K8S_DIR = REPO / "k8s"
-CHART_DIR = REPO / "charts" / "ko-child-asr"
+# The templates are the checkout's top-level k8s/ and charts/ folders; a built package carries
+# copies in trainer/_templates/ (setup.py's build step puts them there).
+SHIPPED_DIR = "_templates"
+
+
+def _shipped(folder: str) -> Path:
+    """The installed package's copy of the top-level `folder`, else the source checkout's own (a
+    checkout on PYTHONPATH, or an editable install)."""
+    packaged = importlib.resources.files(trainer) / SHIPPED_DIR / folder
+    return Path(str(packaged)) if packaged.is_dir() else Path(__file__).resolve().parents[2] / folder
+
+
+K8S_DIR = _shipped("k8s")
+CHART_DIR = _shipped("charts") / "ko-child-asr"
 STORAGE_MOUNT = "/storage"
 MASTER_PORT = 29500
 POD_UID = 10001  # the image's user (docker/Dockerfile); above 10000, so no node user shares it
