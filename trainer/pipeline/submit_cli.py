@@ -174,10 +174,12 @@ def preset_data_values(preset: str) -> dict[str, Any]:
 def _local(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
     from trainer.pipeline.local import run_local
     from trainer.pipeline.orchestrator import argv_problems
-    from trainer.pipeline.plan import build_plan, join
+    from trainer.pipeline.plan import build_plan
+    from trainer.storage import local_path
 
     root = getattr(args, "storage", None) or str(LOCAL_ROOT)
-    plan = build_plan(cfg, root if root.startswith("s3://") else str(Path(root)))
+    local_root = local_path(root)  # None: an s3:// root; the step logs then go below ./runs
+    plan = build_plan(cfg, root if local_root is None else str(local_root))
     problems = [f"{job.name}: {p}" for job in plan.jobs for p in argv_problems(list(job.argv))]
     if problems:
         raise ConfigError("the trainer would reject the plan:\n  " + "\n  ".join(problems))
@@ -185,7 +187,7 @@ def _local(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
         for job in plan.jobs:
             print(f"# {job.name}\npython -m trainer {shlex.join(job.argv)}")
         return exit_codes.OK
-    logs = Path(join(str(LOCAL_ROOT) if root.startswith("s3://") else root, plan.run, "logs"))
+    logs = (local_root or LOCAL_ROOT) / plan.run / "logs"
     return run_local(plan, logs)
 
 
