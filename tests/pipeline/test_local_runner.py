@@ -7,6 +7,8 @@ so these tests check the chaining logic, not training (the end-to-end run is the
 
 from __future__ import annotations
 
+import pytest
+
 from trainer import exit_codes
 
 from .fake_chain import Fake, plan_with, run
@@ -136,3 +138,26 @@ def test_ctrl_c_stops_every_running_step_through_its_checkpoint_path(tmp_path, m
     for rank in (16, 32):
         assert "SIGTERM, checkpoint saved" in (tmp_path / "logs" / f"loc-r{rank}-p1.log").read_text(encoding="utf-8")
     assert any("run the same command again" in line for line in lines)
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_the_summary_shows_the_charts_and_the_headline_table_on_either_storage(backend, tmp_path, request) -> None:
+    from trainer.pipeline import config as C
+    from trainer.pipeline.local import summary
+    from trainer.pipeline.plan import build_plan
+    from trainer.storage import join, publish_files
+
+    root = str(tmp_path / "runs")
+    if backend == "s3":
+        root = f"s3://{request.getfixturevalue('s3_env').new_bucket()}/runs"
+    plan = build_plan(C.from_values({"runName": "loc", "embeddedDefault": True, "ranks": [32]}), root)
+    table = "| model | CER |\n|---|---|\n| r32 | 50.0% |"
+
+    def write(folder) -> None:
+        (folder / "cer_by_age.png").write_bytes(b"png")
+        (folder / "comparison.md").write_text(f"# Comparison\n\n{table}\n\nmore text\n", encoding="utf-8")
+
+    publish_files(plan.report_dir, write, last="comparison.md")
+    text = summary(plan, tmp_path / "logs")
+    assert f"  chart:         {join(plan.report_dir, 'cer_by_age.png')}" in text.splitlines()
+    assert text.endswith("\n" + table)
