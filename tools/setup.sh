@@ -29,7 +29,7 @@ python=${PYTHON:-python3.11}
 command -v "$python" >/dev/null || python=python3
 [[ -x .venv/bin/python ]] || { echo "setup: creating .venv"; "$python" -m venv .venv; }
 
-stamp=.venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml setup.py constraints.txt | sha256sum | cut -c1-16)
 if [[ ! -f $stamp ]]; then
     echo "setup: installing Python packages into .venv (about 2 minutes the first time)"
     .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
