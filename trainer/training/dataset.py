@@ -10,6 +10,8 @@ Batch format (B utterances, T samples of the longest, U labels of the longest):
     input_values    float32 [B, T]  normalised waveforms, zero-padded
     attention_mask  int64   [B, T]  1 on real samples
     labels          int64   [B, U]  label ids, -100 on padding
+    mask_time_indices bool  [B, F]  SpecAugment time masks over the F output frames (only from a
+                                    collator given `time_masks`: training batches)
     seconds         float           real audio seconds in the batch
     padded_seconds  float           B x T / sample rate (T: a rung of the length ladder)
     utt_ids         list[str]
@@ -28,9 +30,11 @@ import torch
 from transformers import Wav2Vec2FeatureExtractor
 
 from trainer.data.audio import SAMPLE_RATE, AudioError, load_audio
+from trainer.data.screening import CONV_KERNEL, CONV_STRIDE, conv_frames
 from trainer.model.processor import TextCodec
 from trainer.training.augment import Perturbation
 from trainer.training.sampler import LengthLadder
+from trainer.training.spec_augment import TimeMasks
 
 
 class ItemKey(NamedTuple):
@@ -75,6 +79,7 @@ class SpeechDataset(torch.utils.data.Dataset):
             "text": row["text"],
             "pronounced": row.get("pronounced"),
             "pad_to": samples,
+            "draw": (self.seed, epoch, index),  # seeds the batch's SpecAugment masks
         }
 
 
@@ -87,11 +92,17 @@ class CTCCollator:
     A batch is padded to the length its plan gave it (items' `pad_to`), and with a `ladder` up to
     a rung of it, so that a clip longer than planned (a manifest duration rounded down) still
     lands on a rung rather than on a shape of its own.
+
+    With `time_masks`, the batch carries SpecAugment time masks over the frames of the model's conv
+    front end (`conv_kernel`, `conv_stride`), seeded by its items' (seed, epoch, index).
     """
 
     features: Wav2Vec2FeatureExtractor
     min_samples: int = 0
     ladder: Optional[LengthLadder] = None
+    time_masks: Optional[TimeMasks] = None
+    conv_kernel: tuple[int, ...] = CONV_KERNEL
+    conv_stride: tuple[int, ...] = CONV_STRIDE
 
     def __call__(self, items: Sequence[dict[str, Any] | Skipped]) -> dict[str, Any]:
         kept = [x for x in items if not isinstance(x, Skipped)]
@@ -114,6 +125,10 @@ class CTCCollator:
         labels = torch.full((len(kept), width), -100, dtype=torch.long)
         for row, x in enumerate(kept):
             labels[row, : len(x["labels"])] = torch.tensor(x["labels"], dtype=torch.long)
+        if self.time_masks is not None:
+            frames = [conv_frames(self.conv_kernel, self.conv_stride, len(x["audio"])) for x in kept]
+            padded = conv_frames(self.conv_kernel, self.conv_stride, longest)
+            batch["mask_time_indices"] = self.time_masks.draw(frames, padded, [s for x in kept for s in x["draw"]])
         return {
             **batch,
             "input_values": inputs["input_values"],

@@ -50,14 +50,16 @@ from trainer.exit_codes import ConfigError
 from trainer.model.factory import min_samples_for_frames
 from trainer.model.lora import HEAD
 from trainer.model.processor import TextCodec, save_processor
-from trainer.model.step_options import apply_step_options
+from trainer.model.step_options import apply_step_options, base_of
 from trainer.runtime_env import usable_cpus
 from trainer.storage import open_store
 from trainer.training import checkpoint as ckpt
 from trainer.training.augment import Perturbation
+from trainer.training.ctc import ctc_loss, label_id_problem, label_lengths
 from trainer.training.dataset import CTCCollator, ItemKey, SpeechDataset
 from trainer.training.ema import EMA
 from trainer.training.sampler import DurationBucketSampler, LengthLadder, PlannedBatch, plan_eval_batches, plan_summary
+from trainer.training.spec_augment import TimeMasks, apply_given_time_masks
 
 _log = logging.getLogger("trainer.training")
 TENSORBOARD_DIR = "tensorboard"
@@ -87,7 +89,8 @@ class StepStats:
     stop_requested: bool
 
 
-MODEL_INPUTS = ("input_values", "attention_mask", "labels")
+# What the model is called with (the loss is computed outside it, trainer.training.ctc).
+MODEL_INPUTS = ("input_values", "attention_mask", "mask_time_indices")
 
 
 @dataclass
@@ -187,6 +190,7 @@ class TrainingRun:
         self.resumed_from = self._resume_or_warm_start()
         self.model, self.optimizer = self.acc.prepare(self.model, self.optimizer)
         self.stop_requested = False
+        self._val_loader: Optional[torch.utils.data.DataLoader] = None
 
     # ------------------------------------------------------------------------------ setup
     def _setup_data(self) -> None:
@@ -231,10 +235,20 @@ class TrainingRun:
     ) -> tuple[list[dict], SkipTally]:
         """The rows this model can learn from, with measured durations (trainer.data.screening)."""
         tokenizer = self.processor.tokenizer
+        config = self.model.config
+
+        def encode_checked(row: dict) -> list[int]:
+            """The row's label ids; ConfigError when the model cannot take them as CTC targets."""
+            labels = self.codec.encode_row(row)
+            problem = label_id_problem(labels, config.vocab_size, config.pad_token_id)
+            if problem:
+                raise ConfigError(f"{flag}: {row['utt_id']}: {problem}: vocab and model do not match")
+            return labels
+
         return screen_rows(
             rows,
             flag,
-            self.codec.encode_row,
+            encode_checked,
             model_frames(self.model.config, fastest_speed),
             tokenizer.unk_token_id,
             tokenizer.word_delimiter_token_id,
@@ -263,11 +277,16 @@ class TrainingRun:
             100.0 * trainable / total,
         )
         self.ladder = LengthLadder(cfg.pad_ladder_step)
-        self.collator = CTCCollator(
+        self.base = base_of(model)
+        apply_given_time_masks(model)
+        self.eval_collator = CTCCollator(
             self.processor.feature_extractor,
             min_samples_for_frames(model.config, model.config.mask_time_length + 1),
             self.ladder,
+            conv_kernel=tuple(model.config.conv_kernel),
+            conv_stride=tuple(model.config.conv_stride),
         )
+        self.collator = dataclasses.replace(self.eval_collator, time_masks=TimeMasks.for_model(model.config))
         self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
 
     def _setup_optimizer(self) -> None:
@@ -359,12 +378,17 @@ class TrainingRun:
             _log.warning("resuming with a config that differs from the checkpoint's: %s", changed)
 
     # ------------------------------------------------------------------------------ loaders
-    def _loader(self, dataset: SpeechDataset, keyed_batches: list[list[ItemKey]]) -> torch.utils.data.DataLoader:
+    def _loader(
+        self, dataset: SpeechDataset, keyed_batches: list[list[ItemKey]], collate: CTCCollator, persistent: bool = False
+    ) -> torch.utils.data.DataLoader:
+        """A loader over `keyed_batches`; `persistent` keeps its workers between passes (the
+        validation loader, read at every evaluation, would otherwise start them each time)."""
         return torch.utils.data.DataLoader(
             dataset,
             batch_sampler=keyed_batches,
-            collate_fn=self.collator,
+            collate_fn=collate,
             num_workers=self.num_workers,
+            persistent_workers=persistent and self.num_workers > 0,
             # A private generator keeps loader start-up from drawing on the global RNG, which
             # would make a resumed run's random stream differ from an uninterrupted one.
             generator=torch.Generator().manual_seed(self.cfg.seed),
@@ -398,9 +422,21 @@ class TrainingRun:
     def _forward_loss(self, batch: dict[str, Any]) -> torch.Tensor:
         empty = batch["input_values"] is None
         inputs = self._dummy_batch() if empty else batch
-        # Pinned (on CUDA) host batches: copies overlap the running step instead of waiting for it.
-        out = self.model(**{key: inputs[key].to(self.acc.device, non_blocking=True) for key in MODEL_INPUTS})
-        return out.loss * 0.0 if empty else out.loss
+        out = self.model(**self._on_device(inputs, MODEL_INPUTS))
+        loss = self._ctc_loss(out.logits, inputs)
+        return loss * 0.0 if empty else loss
+
+    def _on_device(self, batch: dict[str, Any], keys: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """`batch`'s tensors under `keys` (those it has) on the device. Pinned (on CUDA) host
+        batches: the copies overlap the running step instead of waiting for it."""
+        return {key: batch[key].to(self.acc.device, non_blocking=True) for key in keys if key in batch}
+
+    def _ctc_loss(self, logits: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        """The model's CTC loss for a collated (host) batch, lengths counted on the host."""
+        labels = batch["labels"]
+        frames = self.base._get_feat_extract_output_lengths(batch["attention_mask"].sum(-1))
+        device_labels = labels.to(self.acc.device, non_blocking=True)
+        return ctc_loss(logits, device_labels, frames, label_lengths(labels), self.base.config)
 
     def _next_batch(self, batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
         """The loader's next batch; time spent waiting for it and its shape are recorded."""
@@ -450,17 +486,19 @@ class TrainingRun:
                 self.progress.skipped_examples.append(dataclasses.asdict(item))
 
     # ------------------------------------------------------------------------------ evaluation
-    @torch.no_grad()
+    @torch.inference_mode()
     def evaluate(self) -> dict[str, Any]:
         """CER/WER (trainer.evaluation.metrics definitions) of the EMA weights on the val set."""
         model = self.acc.unwrap_model(self.model)
         model.eval()
+        if self._val_loader is None:  # one loader (and its workers) for every evaluation of the run
+            self._val_loader = self._loader(self.val_set, self._eval_batches(), self.eval_collator, persistent=True)
         # char errors, chars, word errors, words, loss, utts, empty hyps, unreadable audio
         totals = torch.zeros(8, dtype=torch.float64)
         examples: list[tuple[str, str]] = []
         first_unreadable = ""
         with self.ema.applied() if self.ema is not None else contextlib.nullcontext():
-            for batch in self._loader(self.val_set, self._eval_batches()):
+            for batch in self._val_loader:
                 totals[7] += len(batch["skipped"])
                 for item in batch["skipped"]:
                     first_unreadable = first_unreadable or f"{item.utt_id}: {item.reason}: {item.path}"
@@ -469,20 +507,16 @@ class TrainingRun:
                     )
                 if batch["input_values"] is None:
                     continue
-                mask = batch["attention_mask"].to(self.acc.device)
                 with self.acc.autocast():
-                    out = model(
-                        input_values=batch["input_values"].to(self.acc.device),
-                        attention_mask=mask,
-                        labels=batch["labels"].to(self.acc.device),
-                    )
-                lengths = model._get_feat_extract_output_lengths(mask.sum(-1)).tolist()
-                hyps = self.codec.decode_logits(out.logits.float().cpu().numpy(), lengths)
+                    logits = model(**self._on_device(batch, MODEL_INPUTS)).logits
+                loss = self._ctc_loss(logits, batch)
+                lengths = self.base._get_feat_extract_output_lengths(batch["attention_mask"].sum(-1)).tolist()
+                hyps = self.codec.decode_logits(logits.float().cpu().numpy(), lengths)
                 refs = [self.codec.reference(t, p) for t, p in zip(batch["texts"], batch["pronounced"])]
                 for ref, hyp in zip(refs, hyps):
                     c, w = char_edits(ref, hyp), word_edits(ref, hyp)
                     totals[:4] += torch.tensor([c.errors, c.ref_len, w.errors, w.ref_len], dtype=torch.float64)
-                totals[4] += float(out.loss) * len(refs)
+                totals[4] += float(loss) * len(refs)
                 totals[5] += len(refs)
                 totals[6] += sum(not h.strip() for h in hyps)
                 examples += list(zip(refs, hyps))[: DECODED_EXAMPLES - len(examples)]
@@ -710,7 +744,8 @@ class TrainingRun:
                 100 * summary["padding"],
                 self.num_workers,
             )
-            batches = iter(self._loader(self.train_set, self._epoch_keys(p.epoch, plan, p.batch_in_epoch, usable)))
+            keys = self._epoch_keys(p.epoch, plan, p.batch_in_epoch, usable)
+            batches = iter(self._loader(self.train_set, keys, self.collator))
             stop_reason = ""
             while p.batch_in_epoch < usable and p.step < p.total_steps:
                 stats = self._train_step(batches)
