@@ -159,3 +159,15 @@ def test_time_masks_depend_on_the_seed_only():
     assert torch.equal(first, masks.draw([40, 25], 40, [1, 0, 5, 1, 0, 9]))
     assert not torch.equal(first, masks.draw([40, 25], 40, [1, 1, 5, 1, 1, 9]))  # another epoch
     assert first[:, :25].any(dim=1).all() and not first[1, 25:].any()  # within each utterance's frames
+
+
+def test_evaluations_reuse_one_loader_and_its_workers(run):
+    run.num_workers = 1
+    first = run.evaluate()
+    loader = run._val_loader
+    workers = loader._iterator  # a persistent loader keeps its worker processes here between passes
+    assert workers is not None and loader.persistent_workers
+    assert run.evaluate() == first
+    assert run._val_loader is loader and loader._iterator is workers
+    widths = [batch["input_values"].shape[1] for batch in loader]
+    assert widths and all(int(run.ladder.padded_samples(w)) == w for w in widths)  # rungs of the length ladder

@@ -429,11 +429,14 @@ def launch(args, contender: str, extra: list[str]) -> Result:
 
 
 def report(args, plan: Plans, results: list[Result], gpu: bool) -> None:
+    from trainer.runtime_env import usable_cpus
+
     baseline, ours = results[0], results[1]
     peak = args.peak_tflops * 1e12 or (
         gpu and next((v for k, v in PEAK_BF16.items() if k in torch.cuda.get_device_name()), 0.0)
     )
     unit = "GPU" if gpu else "machine"
+    cpus = 1 if gpu else usable_cpus()
     print(f"model: {ours.params:,} parameters")
     for r in results:
         line = (
@@ -442,6 +445,8 @@ def report(args, plan: Plans, results: list[Result], gpu: bool) -> None:
             f" | {r.shapes} shapes | {'GPU' if gpu else 'step (not loader)'} busy {r.busy:4.0%} | {r.flops / r.wall_s / 1e12:.3f} TFLOP/s"
         )
         line += f", MFU {r.flops / r.wall_s / peak:.1%}" if peak else " (MFU: pass --peak-tflops)"
+        if not gpu:
+            line += f" | {r.throughput / cpus:.1f} audio-hours per CPU-hour ({cpus} CPUs)"
         print(line)
     capacity = ours.loader_per_worker * max(1, ours.workers)
     print(
