@@ -2,6 +2,9 @@
 until measured on the GPU: tools/bench/bench_train.py --option NAME measures one against the default).
 
 - attention: transformers' attention implementation (sdpa: PyTorch's fused kernels; eager: matmuls).
+  sdpa runs as SDPA_WITH_MASK: transformers' sdpa with the padding mask always built, because
+  deciding whether a batch needs one reads the mask back from the device (`padding_mask.all()`,
+  a host wait in every forward); with the length ladder nearly every batch has padding anyway.
 - bf16_frozen_weights: the frozen base weights stored in bf16 (autocast otherwise casts them from
   fp32 on every forward); adapters, the CTC head and the optimizer state stay fp32.
 - frontend_in_compute_dtype: the frozen convolutional feature encoder runs in the compute dtype
@@ -15,9 +18,21 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 # Distinct batch shapes an epoch may have (a pad_ladder_step of 0.05 gives ~60 over 0.8-16 s).
 MAX_COMPILED_SHAPES = 128
+SDPA_WITH_MASK = "sdpa_with_mask"  # registered with transformers below; not saved in model configs
+
+
+def sdpa_mask_always_built(*args: Any, **kwargs: Any) -> Any:
+    return sdpa_mask(*args, **{**kwargs, "allow_is_bidirectional_skip": False})
+
+
+AttentionInterface.register(SDPA_WITH_MASK, sdpa_attention_forward)
+AttentionMaskInterface.register(SDPA_WITH_MASK, sdpa_mask_always_built)
 
 
 def base_of(model: torch.nn.Module) -> Any:
@@ -30,8 +45,9 @@ def apply_step_options(model: torch.nn.Module, cfg: Any, bf16: bool) -> list[str
     computes in bf16, and only to frozen weights); a description of each applied."""
     base = base_of(model)
     applied = []
-    if base.config._attn_implementation != cfg.attention:
-        base.set_attn_implementation(cfg.attention)
+    implementation = SDPA_WITH_MASK if cfg.attention == "sdpa" else cfg.attention
+    if base.config._attn_implementation != implementation:
+        base.set_attn_implementation(implementation)
         applied.append(f"{cfg.attention} attention")
     if cfg.bf16_frozen_weights and bf16:
         for param in model.parameters():
