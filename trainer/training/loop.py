@@ -181,6 +181,9 @@ class TrainingRun:
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
         )
         self.main = self.acc.is_main_process
+        # Host numbers the ranks agree on every step (audio counted, a stop requested) travel through
+        # a CPU (gloo) group: reading an NCCL result back would make the host wait for the device.
+        self.host_group = torch.distributed.new_group(backend="gloo") if self.acc.num_processes > 1 else None
         if not self.main:  # one copy of each log line is enough (rank 0 speaks for all)
             _log.setLevel(logging.WARNING)
         seed_everything(cfg.seed)
@@ -472,9 +475,10 @@ class TrainingRun:
         if self.ema is not None:
             self.ema.update()
         stop = self.stop_requested
-        if self.acc.num_processes > 1:  # all ranks must agree on stopping at this step
-            shared = torch.tensor([seconds, padded, float(stop)], dtype=torch.float64, device=self.acc.device)
-            seconds, padded, stop_votes = self.acc.reduce(shared, "sum").tolist()
+        if self.host_group is not None:  # all ranks must agree on stopping at this step
+            shared = torch.tensor([seconds, padded, float(stop)], dtype=torch.float64)
+            torch.distributed.all_reduce(shared, group=self.host_group)
+            seconds, padded, stop_votes = shared.tolist()
             stop = stop_votes > 0
         return StepStats(loss_sum, grad_norm, seconds, padded, stop)
 
