@@ -31,3 +31,39 @@ def test_label_ids_outside_the_model_or_blank_are_named():
     assert label_id_problem([1, 2, 8], vocab_size=9, blank=0) is None
     assert "[9]" in label_id_problem([1, 9], vocab_size=9, blank=0)
     assert "[0]" in label_id_problem([0, 3], vocab_size=9, blank=0)
+
+
+def test_a_vocabulary_with_ids_past_its_size_stops_before_training(smoke_data, tmp_path):
+    """Ids need not be contiguous in vocab.json, but the CTC head has len(vocab) outputs: a row
+    whose labels fall outside is named at setup (exit 78), not by a ValueError in some step."""
+    import json
+    import shutil
+
+    from trainer.exit_codes import ConfigError
+    from trainer.training.configure import resolve
+    from trainer.training.loop import TrainingRun
+    from trainer.training.methods import LoraMethod
+
+    prepared = smoke_data / "prepared"
+    vocab_dir = tmp_path / "vocab"
+    vocab_dir.mkdir()
+    shutil.copy(prepared / "text_units.json", vocab_dir)
+    vocab = json.loads((prepared / "vocab.json").read_text(encoding="utf-8"))
+    vocab["ᄀ"] = 500  # a unit the smoke transcripts use
+    (vocab_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    cfg = resolve(
+        "train",
+        "smoke",
+        None,
+        {
+            "output": str(tmp_path / "run"),
+            "train_manifest": str(prepared / "train.jsonl"),
+            "val_manifest": str(prepared / "val.jsonl"),
+            "vocab": str(vocab_dir),
+            "model": str(smoke_data / "base"),
+        },
+    )
+    with pytest.raises(
+        ConfigError, match=rf"^train_manifest: \S+: label id\(s\) \[500\] outside the model's {len(vocab)}"
+    ):
+        TrainingRun(cfg, LoraMethod())
