@@ -42,7 +42,7 @@ from transformers import Wav2Vec2Processor, get_linear_schedule_with_warmup
 from trainer import exit_codes
 from trainer.config import RUNTIME, TrainConfig, fields_with
 from trainer.data.manifest import read_manifest
-from trainer.data.screening import SkipTally, model_frames, screen_rows
+from trainer.data.screening import SkipTally, conv_frames, model_frames, screen_rows
 from trainer.data.text import load_unit
 from trainer.evaluation.breakdown import data_summary
 from trainer.evaluation.metrics import char_edits, word_edits
@@ -414,12 +414,15 @@ class TrainingRun:
     # ------------------------------------------------------------------------------ steps
     def _dummy_batch(self) -> dict[str, torch.Tensor]:
         """A silent clip with an empty label, for a rank whose batch was all unreadable audio:
-        it still joins DDP's gradient all-reduce (its loss is multiplied by 0)."""
+        it still joins DDP's gradient all-reduce (its loss is multiplied by 0). An empty time mask
+        keeps transformers from drawing one on the host."""
         n = self.collator.min_samples
+        frames = conv_frames(self.collator.conv_kernel, self.collator.conv_stride, n)
         return {
             "input_values": torch.zeros(1, n),
             "attention_mask": torch.ones(1, n, dtype=torch.long),
             "labels": torch.full((1, 1), -100, dtype=torch.long),
+            "mask_time_indices": torch.zeros(1, frames, dtype=torch.bool),
         }
 
     def _forward_loss(self, batch: dict[str, Any]) -> torch.Tensor:
