@@ -17,6 +17,7 @@ PREPARE_REPORT_FILE = "prepare_report.json"  # `data prepare`, last
 COMPARISON_FILE = "comparison.md"  # `compare`, last
 ASSESSMENT_REPORT_FILE = "assessment.md"  # `assess`, last; linked from comparison.md
 ASSESSMENT_DIR = "assessment"  # `compare --assess`: one assessment folder per phone-unit model
+ASSESSMENT_CALIBRATION_DIR = "assessment-calibration"  # `compare --assess-calibration`: one per model
 
 # The prepared data folder (`data prepare`).
 CURRICULUM_DIR = "curriculum"

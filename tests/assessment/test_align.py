@@ -13,22 +13,24 @@ from trainer.data.screening import ctc_frames_needed
 BLANK, CLASSES = 0, 12
 
 
-def synthetic_posteriors(spoken: list[int], rng: np.random.Generator, peak: float = 4.0):
+def synthetic_posteriors(
+    spoken: list[int], rng: np.random.Generator, peak: float = 4.0, classes: int = CLASSES, blank: int = BLANK
+):
     """Log posteriors of an utterance that says `spoken`: each label held 2-5 frames, 0-3 blank
-    frames around (at least one between equal labels), the frame's true class `peak` above noise.
-    Returns (log_probs, true spans [(start, end)])."""
+    frames around (at least one between equal labels), the frame's true class `peak` above
+    standard normal noise. Returns (log_probs, true spans [(start, end)])."""
     frames: list[int] = []
     spans = []
     for i, label in enumerate(spoken):
         gap = int(rng.integers(0, 4))
         if i and spoken[i - 1] == label:
             gap = max(gap, 1)
-        frames += [BLANK] * gap
+        frames += [blank] * gap
         start = len(frames)
         frames += [label] * int(rng.integers(2, 6))
         spans.append((start, len(frames)))
-    frames += [BLANK] * int(rng.integers(0, 4))
-    logits = rng.normal(0, 1, (len(frames), CLASSES))
+    frames += [blank] * int(rng.integers(0, 4))
+    logits = rng.normal(0, 1, (len(frames), classes))
     logits[np.arange(len(frames)), frames] += peak
     log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     return log_probs, spans

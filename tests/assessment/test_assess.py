@@ -13,7 +13,14 @@ import pytest
 
 pytest.importorskip("g2pk", reason="g2pk not installed")
 
-from trainer.assessment.assess import ASSESSMENT_FILE, REPORT_FILE, SUMMARY_FILE, assess  # noqa: E402
+from trainer.assessment.assess import (  # noqa: E402
+    ASSESSMENT_FILE,
+    CALIBRATION_FILE,
+    REPORT_FILE,
+    SUMMARY_FILE,
+    assess,
+)
+from trainer.assessment.detect import DEFAULT_THRESHOLD  # noqa: E402
 from trainer.assessment.report import CONFUSION_CHART, PATTERNS_CHART  # noqa: E402
 from trainer.data.manifest import load_manifest  # noqa: E402
 from trainer.data.phones import syllables, text_phones, to_phones  # noqa: E402
@@ -57,15 +64,37 @@ def test_assess_writes_verdicts_scores_and_report(prompted, tmp_path):
             assert entry["verdict"] in ("correct", "substituted", "deleted")
             assert entry["gop"] <= 0 and entry["start"] < entry["end"] <= row["duration"] + 0.05
             assert entry["gop"] == min(p["gop"] for p in entry["phones"])
+            assert (entry["verdict"] != "correct") == (entry["llr"] is not None and entry["llr"] < DEFAULT_THRESHOLD)
+            assert entry["recognised"]["verdict"] in ("correct", "substituted", "deleted")
     assert summary["syllables"] == sum(len(line["syllables"]) for line in lines)
     assert sum(summary["verdicts"].values()) == summary["syllables"] + sum(len(line["inserted"]) for line in lines)
+    assert summary["threshold"] == {"value": DEFAULT_THRESHOLD, "source": "default"}
     truth = summary["ground_truth"]
     assert truth["injected_syllables"] == sum(len(rows[line["utt_id"]]["mispronunciations"]) for line in lines) > 0
-    assert 0 <= truth["detection"]["f1"] <= 1 and 0 <= truth["gop_auc"] <= 1
+    assert 0 <= truth["detection"]["f1"] <= 1 and 0 <= truth["gop_auc"] <= 1 and 0 <= truth["llr_auc"] <= 1
     report = (out / REPORT_FILE).read_text(encoding="utf-8")
     assert "## Against the known mispronunciations" in report and "## Phone confusions" in report
     for chart in (PATTERNS_CHART, CONFUSION_CHART):
         assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_calibrate_writes_the_threshold_that_a_later_assessment_uses(prompted, tmp_path):
+    calibrated = assess(prompted["phone"], prompted["manifest"], str(tmp_path / "cal"), CFG, False, calibrate=True)
+    written = json.loads((tmp_path / "cal" / CALIBRATION_FILE).read_text(encoding="utf-8"))
+    assert written["threshold"] == calibrated["threshold"]["value"]
+    assert written["detection"] == calibrated["ground_truth"]["detection"]
+    used = assess(prompted["phone"], prompted["manifest"], str(tmp_path / "a"), CFG, False, str(tmp_path / "cal"))
+    assert used["threshold"] == {"value": written["threshold"], "source": str(tmp_path / "cal" / CALIBRATION_FILE)}
+    assert used["ground_truth"]["detection"] == written["detection"]  # same manifest, same threshold
+    with pytest.raises(ConfigError, match="calibrate"):
+        assess(prompted["phone"], prompted["manifest"], str(tmp_path / "b"), CFG, False, str(tmp_path / "cal"), True)
+    with pytest.raises(ConfigError, match="not found"):
+        assess(prompted["phone"], prompted["manifest"], str(tmp_path / "c"), CFG, False, str(tmp_path / "none"))
+    unlabelled = tmp_path / "unlabelled.jsonl"
+    rows = [{k: v for k, v in r.items() if k != "mispronunciations"} for r in load_manifest(prompted["manifest"])]
+    unlabelled.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(ConfigError, match="ground truth"):
+        assess(prompted["phone"], str(unlabelled), str(tmp_path / "d"), CFG, False, calibrate=True)
 
 
 def test_evaluate_scores_a_phone_model_on_its_own_phones(prompted, tmp_path):
@@ -110,14 +139,25 @@ def test_a_spelling_model_cannot_be_assessed(prompted, tmp_path):
 
 def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
     from trainer.evaluation.compare import assessment_dir, compare
+    from trainer.layout import ASSESSMENT_CALIBRATION_DIR
     from trainer.layout import COMPARISON_FILE as COMPARISON
 
     models = {"phone": prompted["phone"], "spelling": prompted["syllable"]}
+    manifest = str(prompted["manifest"])
     summary = compare(
-        models, {"test": str(prompted["manifest"])}, str(tmp_path / "cmp"), CFG, progress=False, assess_phones=True
+        models,
+        {"test": manifest},
+        str(tmp_path / "cmp"),
+        CFG,
+        progress=False,
+        assess_phones=True,
+        assess_calibration=manifest,
     )
     assert list(summary["assessments"]) == ["phone"]  # the spelling model is compared, not assessed
     assert "ground_truth" in summary["assessments"]["phone"]
+    calibration = tmp_path / "cmp" / ASSESSMENT_CALIBRATION_DIR / "phone" / CALIBRATION_FILE
+    threshold = json.loads(calibration.read_text(encoding="utf-8"))["threshold"]
+    assert summary["assessments"]["phone"]["threshold"] == {"value": threshold, "source": str(calibration)}
     assert (Path(assessment_dir(str(tmp_path / "cmp"), "phone")) / REPORT_FILE).is_file()
     report = (tmp_path / "cmp" / COMPARISON).read_text(encoding="utf-8")
     assert "## Pronunciation assessment" in report and "| phone | 0 |" not in report

@@ -7,11 +7,11 @@ import pytest
 pytest.importorskip("g2pk", reason="g2pk not installed")
 
 from trainer.assessment.verdicts import NOTHING, syllable_verdicts  # noqa: E402
-from trainer.data.phones import text_phones  # noqa: E402
+from trainer.data.phones import syllables, text_phones  # noqa: E402
 
 
 def verdicts(expected: str, recognised: str):
-    return syllable_verdicts(text_phones(expected), text_phones(recognised))
+    return syllable_verdicts(syllables(text_phones(expected)), text_phones(recognised))
 
 
 def test_correct_and_substituted_syllables_with_their_pattern():

@@ -188,6 +188,10 @@ def test_pronunciation_assessment_flows_into_synth_prepare_and_compare() -> None
     }
     assert arg(jobs["synth"].argv, "--mispronounce-rate") == "0.15"
     assert arg(jobs["prepare"].argv, "--unit") == "phone"
-    assert jobs["eval"].argv[-1] == "--assess"
+    assert "--assess" in jobs["eval"].argv
+    # Calibrated on the children's validation set, which carries the injected errors too.
+    assert arg(jobs["eval"].argv, "--assess-calibration") == arg(jobs["train"].argv, "--val-manifest")
     plain = {j.kind: j for j in plan_of({"embeddedDefault": True}).jobs}
     assert "--mispronounce-rate" not in plain["synth"].argv and "--assess" not in plain["eval"].argv
+    unlabelled = {j.kind: j for j in plan_of({"embeddedDefault": True, "assess": True, "data": {"unit": "phone"}}).jobs}
+    assert "--assess" in unlabelled["eval"].argv and "--assess-calibration" not in unlabelled["eval"].argv

@@ -3,19 +3,28 @@
 For every utterance of the manifest with a known prompt (field `prompt`, the text the speaker
 was asked to read; rows without one use their transcript `text`, counted in the summary):
 
-1. expected phones: the prompt's standard pronunciation (trainer.data.phones);
+1. expected phones: the prompt's standard pronunciation (trainer.data.phones), cut into syllables;
 2. the phone model's log posteriors; the expected phones forced-aligned to them (Viterbi over
-   the CTC trellis, trainer.assessment.align) -> frames and a GOP score per phone;
-3. the phones the model recognises (greedy CTC) aligned to the expected ones -> a verdict per
-   syllable: correct / substituted (by what) / deleted, and inserted phones
-   (trainer.assessment.verdicts). A syllable's GOP is its worst phone's.
+   the CTC trellis, trainer.assessment.align) -> frames and a GOP score per phone (a syllable's
+   GOP is its worst phone's);
+3. the verdict per syllable: mispronounced when the prompt is less than `threshold` more likely
+   than the prompt with that syllable said by its most likely anticipated child error (a CTC
+   log-likelihood ratio, trainer.assessment.detect); the verdict then names that error
+   (`said`, `pattern`). The threshold is calibrated on a labelled manifest (`--calibrate`, which
+   writes calibration.json; later runs read it with `--calibration DIR`), else
+   detect.DEFAULT_THRESHOLD;
+4. what the model recognises freely (greedy CTC) aligned to the expected phones: per syllable
+   `recognised` (correct / substituted by what / deleted), phones inserted between syllables,
+   and the phone confusions (trainer.assessment.verdicts).
 
 Outputs in DIR (local, PVC or s3://):
-    assessment.jsonl     one line per assessed utterance (syllables with verdicts, GOP, times)
-    assessment.json      counts, error patterns per age group, phone confusions, skipped rows;
-                         with ground truth (rows carrying `mispronunciations`, as the synthetic
-                         corpus's do): syllable-level detection precision/recall/F1 and the GOP
-                         ROC AUC of correct vs mispronounced phones
+    assessment.jsonl     one line per assessed utterance (syllables with verdicts, scores, times)
+    assessment.json      counts, error patterns per age group, phone confusions, skipped rows,
+                         the threshold and where it came from; with ground truth (rows carrying
+                         `mispronunciations`, as the synthetic corpus's do): syllable-level
+                         detection precision/recall/F1 of the verdicts and of free recognition,
+                         and the ROC AUC of phone GOP and of the syllable score
+    calibration.json     with --calibrate: the threshold chosen and its detection figures
     assessment.md        the same as tables; charts error_patterns_by_age.png, phone_confusions.png
                          (assessment.md is written last: it marks a finished assessment)
 Only phone-unit models can be assessed: a spelling model writes what the speaker meant.
@@ -23,6 +32,7 @@ Only phone-unit models can be assessed: a spelling model writes what the speaker
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -32,7 +42,8 @@ import numpy as np
 
 from trainer import storage
 from trainer.assessment.align import AlignmentError, forced_align, gop
-from trainer.assessment.verdicts import CORRECT, syllable_verdicts
+from trainer.assessment.detect import DEFAULT_THRESHOLD, calibrate_threshold, detection, flagged, syllable_scores
+from trainer.assessment.verdicts import CORRECT, SUBSTITUTED, syllable_verdicts
 from trainer.data.manifest import atomic_write, load_manifest, write_json
 from trainer.data.phones import from_phones, syllables, to_phones
 from trainer.data.text import normalize_transcript, to_units
@@ -45,6 +56,7 @@ from trainer.layout import ASSESSMENT_REPORT_FILE as REPORT_FILE
 
 ASSESSMENT_FILE = "assessment.jsonl"
 SUMMARY_FILE = "assessment.json"
+CALIBRATION_FILE = "calibration.json"
 _log = logging.getLogger(__name__)
 
 
@@ -65,34 +77,49 @@ def frame_seconds(model) -> float:
 
 
 def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_frame: float) -> dict[str, Any]:
-    """Assessment of one utterance (see the module docstring); raises AlignmentError, ConfigError."""
+    """Assessment of one utterance without verdicts (`judge` adds them; module docstring);
+    raises AlignmentError, ConfigError."""
     units = to_units(normalize_transcript(prompt), "phone")
-    ids = codec.processor.tokenizer(units).input_ids
+    tokenizer = codec.processor.tokenizer
+    ids = tokenizer(units).input_ids
     if len(ids) != len(units):
         raise ConfigError(f"prompt {prompt!r}: the tokenizer made {len(ids)} labels of {len(units)} phones")
-    unknown = codec.processor.tokenizer.unk_token_id
-    missing = sorted({u for u, i in zip(units, ids) if i == unknown})
+    missing = sorted({u for u, i in zip(units, ids) if i == tokenizer.unk_token_id})
     if missing:
         raise ConfigError(f"phones {''.join(missing)!r} are not in the model's vocabulary")
-    spans = forced_align(log_probs, ids, blank=codec.processor.tokenizer.pad_token_id)
+    spans = forced_align(log_probs, ids, blank=tokenizer.pad_token_id)
     scores = gop(log_probs, ids, spans)
     # Word delimiters are aligned too (the model was trained with them) but are not phones.
+    positions = [i for i, u in enumerate(units) if not u.isspace()]
     phones = [
         {
-            "phone": u,
-            "gop": round(score, 4),
-            "start": round(span.start * seconds_per_frame, 3),
-            "end": round(span.end * seconds_per_frame, 3),
+            "phone": units[i],
+            "gop": round(scores[i], 4),
+            "start": round(spans[i].start * seconds_per_frame, 3),
+            "end": round(spans[i].end * seconds_per_frame, 3),
         }
-        for u, score, span in zip(units, scores, spans)
-        if not u.isspace()
+        for i in positions
     ]
+    cut = syllables(units)
+
+    def encode(said: str) -> list[int] | None:
+        labels = tokenizer(said).input_ids
+        return None if tokenizer.unk_token_id in labels else labels
+
+    detected = syllable_scores(log_probs, ids, positions, cut, encode, tokenizer.pad_token_id)
     decoded = codec.decode(log_probs).text
-    recognised = to_phones(decoded.replace(codec.processor.tokenizer.unk_token, UNKNOWN_CHAR))
-    entries, inserted, confusions = syllable_verdicts(units, recognised)
-    for entry, syllable in zip(entries, syllables(units)):
+    recognised = to_phones(decoded.replace(tokenizer.unk_token, UNKNOWN_CHAR))
+    heard, inserted, confusions = syllable_verdicts(cut, recognised)
+    entries = []
+    for recognition, syllable, score in zip(heard, cut, detected):
         own = phones[syllable.start : syllable.start + len(syllable)]
+        entry = {k: recognition.pop(k) for k in ("index", "word", "expected")}
+        entry.update(llr=None if score.llr is None else round(score.llr, 4))
+        if score.said is not None:
+            entry["likely_error"] = {"said": from_phones(score.said), "pattern": score.pattern}
         entry.update(gop=min(p["gop"] for p in own), start=own[0]["start"], end=own[-1]["end"], phones=own)
+        entry["recognised"] = recognition
+        entries.append(entry)
     return {
         "expected": from_phones(units),
         "recognised": from_phones(recognised),
@@ -103,9 +130,52 @@ def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_fram
     }
 
 
-def assess(model_uri: str, manifest: str | Path, output: str, cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
-    """Assess every utterance of `manifest` with a phone model; write and return the summary."""
+def judge(line: dict[str, Any], threshold: float) -> None:
+    """Set each syllable's verdict by the decision rule (trainer.assessment.detect.flagged)."""
+    for entry in line["syllables"]:
+        for key in ("verdict", "said", "pattern"):
+            entry.pop(key, None)
+        if flagged(entry["llr"], threshold):
+            entry.update(verdict=SUBSTITUTED, **entry["likely_error"])
+        else:
+            entry["verdict"] = CORRECT
+
+
+def read_threshold(folder: str) -> float:
+    """The threshold of an earlier `assess --calibrate` (its output folder, local or s3://)."""
+    path = storage.materialize(folder) / CALIBRATION_FILE
+    if not path.is_file():
+        raise ConfigError(f"--calibration: {path} not found (write it with `trainer assess --calibrate`)")
+    try:
+        threshold = json.loads(path.read_text(encoding="utf-8")).get("threshold")
+    except (OSError, ValueError, AttributeError) as exc:  # ValueError: not JSON; AttributeError: not an object
+        raise ConfigError(f"{path}: not a readable calibration ({exc})") from None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
+        raise ConfigError(f"{path}: field threshold must be a number, got {threshold!r}")
+    return float(threshold)
+
+
+def assess(
+    model_uri: str,
+    manifest: str | Path,
+    output: str,
+    cfg: EvalConfig,
+    progress: bool = True,
+    calibration: str | None = None,
+    calibrate: bool = False,
+) -> dict[str, Any]:
+    """Assess every utterance of `manifest` with a phone model; write and return the summary.
+
+    The decision threshold: with `calibrate`, the best one on this (labelled) manifest, written to
+    calibration.json; else the one in `calibration` (an earlier calibrating run's output), else
+    DEFAULT_THRESHOLD."""
     from trainer.assessment.report import render_markdown, write_charts
+
+    if calibrate and calibration:
+        raise ConfigError("assess: --calibrate writes a calibration; --calibration reads one: give one of them")
+    threshold, source = DEFAULT_THRESHOLD, "default"
+    if calibration:
+        threshold, source = read_threshold(calibration), storage.join(calibration, CALIBRATION_FILE)
 
     unit = model_unit(model_uri)
     if unit != "phone":
@@ -147,15 +217,25 @@ def assess(model_uri: str, manifest: str | Path, output: str, cfg: EvalConfig, p
         )
     if not lines:
         raise ConfigError(f"{manifest}: none of the {len(rows)} utterances could be assessed ({_reasons(skipped)})")
+    if calibrate:
+        labelled = [line for line in lines if "mispronunciations" in line]
+        if not labelled:
+            raise ConfigError(f"--calibrate: no assessed row of {manifest} has `mispronunciations` (ground truth)")
+        entries, truth = labelled_syllables(labelled)
+        threshold, source = calibrate_threshold([e["llr"] for e in entries], truth), f"calibrated on {manifest}"
+    for line in lines:
+        judge(line, threshold)
     summary = summarise(lines, skipped, model_uri, str(manifest), loaded.info)
+    summary["threshold"] = {"value": threshold, "source": source}
 
     def write(folder: Path) -> None:
-        import json
-
         with atomic_write(folder / ASSESSMENT_FILE) as fh:
             for line in lines:
                 fh.write(json.dumps({k: v for k, v in line.items() if k != "confusions"}, ensure_ascii=False) + "\n")
         write_json(summary, folder / SUMMARY_FILE)
+        if calibrate:
+            calibrated = {"threshold": threshold, "model": model_uri, "manifest": str(manifest)}
+            write_json({**calibrated, "detection": summary["ground_truth"]["detection"]}, folder / CALIBRATION_FILE)
         write_charts(summary, folder)
         with atomic_write(folder / REPORT_FILE) as fh:  # last: marks a finished assessment
             fh.write(render_markdown(summary))
@@ -201,30 +281,38 @@ def summarise(
     return summary
 
 
+def labelled_syllables(lines: list[dict]) -> tuple[list[dict], list[bool]]:
+    """Every syllable entry of `lines` (rows with ground truth) and whether it was mispronounced."""
+    entries, truth = [], []
+    for line in lines:
+        injected = {e["syllable"] for e in line["mispronunciations"]}
+        for entry in line["syllables"]:
+            entries.append(entry)
+            truth.append(entry["index"] in injected)
+    return entries, truth
+
+
 def ground_truth_scores(lines: list[dict]) -> dict[str, Any]:
-    """Detection (verdict != correct) against the injected errors, per syllable, and the GOP ROC
-    AUC of correct vs mispronounced phones (a phone of an injected syllable that changed)."""
-    tp = fp = fn = 0
+    """Against the injected errors, per syllable: detection by the verdicts and by free recognition
+    alone (`recognised` not correct); ROC AUC of the syllable score (llr; none: +inf) and of
+    phone GOP, correct vs mispronounced phones (a phone of an injected syllable that changed)."""
+    entries, truth = labelled_syllables(lines)
     gops: list[float] = []
     wrong: list[bool] = []
     for line in lines:
         injected = {e["syllable"]: e for e in line["mispronunciations"]}
         for entry in line["syllables"]:
-            flagged, truth = entry["verdict"] != CORRECT, entry["index"] in injected
-            tp += flagged and truth
-            fp += flagged and not truth
-            fn += truth and not flagged
-            changed = _changed_roles(injected[entry["index"]]) if truth else set()
+            changed = _changed_roles(injected[entry["index"]]) if entry["index"] in injected else set()
             for role, phone in zip(_roles(entry["phones"]), entry["phones"]):
                 gops.append(phone["gop"])
                 wrong.append(role in changed)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    llrs = [np.inf if e["llr"] is None else e["llr"] for e in entries]
     return {
         "utterances": len(lines),
-        "injected_syllables": tp + fn,
-        "detection": {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn},
+        "injected_syllables": int(sum(truth)),
+        "detection": detection([e["verdict"] != CORRECT for e in entries], truth),
+        "recognition_detection": detection([e["recognised"]["verdict"] != CORRECT for e in entries], truth),
+        "llr_auc": roc_auc([-x for x in llrs], truth),
         "gop_auc": roc_auc([-g for g in gops], wrong),
         "mispronounced_phones": int(sum(wrong)),
         "phones": len(gops),

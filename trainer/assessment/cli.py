@@ -17,6 +17,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--output", required=True, help="folder (local, PVC or s3://) for assessment.jsonl/.json/.md + charts"
     )
+    calibration = p.add_mutually_exclusive_group()
+    calibration.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="choose the decision threshold with the best syllable F1 on this manifest's ground truth "
+        "(rows' `mispronunciations`); writes calibration.json into --output",
+    )
+    calibration.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="use the threshold of an earlier `assess --calibrate` (its --output; default threshold: 0)",
+    )
     add_dataclass_flags(p, EvalConfig)
     p.set_defaults(func=_assess)
 
@@ -25,5 +37,12 @@ def _assess(args: argparse.Namespace) -> int:
     from trainer.assessment.assess import assess
     from trainer.evaluation.cli import eval_config
 
-    assess(args.model, args.manifest, args.output, eval_config(args))
+    assess(
+        args.model,
+        args.manifest,
+        args.output,
+        eval_config(args),
+        calibration=args.calibration,
+        calibrate=args.calibrate,
+    )
     return 0

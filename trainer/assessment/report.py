@@ -29,19 +29,31 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) + ".",
         "",
     ]
+    threshold = summary["threshold"]
+    lines += [
+        f"A syllable is mispronounced when its score (log-likelihood ratio of the prompt against its most "
+        f"likely anticipated error) is below {threshold['value']:.3f} ({threshold['source']}).",
+        "",
+    ]
     truth = summary.get("ground_truth")
     if truth:
-        d = truth["detection"]
-        auc = "-" if truth["gop_auc"] is None else f"{truth['gop_auc']:.3f}"
         lines += [
             "## Against the known mispronunciations",
             "",
             f"{truth['utterances']} utterances with ground truth, {truth['injected_syllables']} mispronounced "
-            f"syllables, {truth['mispronounced_phones']} of {truth['phones']} phones.",
+            f"syllables, {truth['mispronounced_phones']} of {truth['phones']} phones. ROC AUC of the syllable "
+            f"score: {_auc(truth['llr_auc'])}; of phone GOP (correct vs mispronounced phones): "
+            f"{_auc(truth['gop_auc'])}.",
             "",
             *markdown_table(
-                ["syllable precision", "syllable recall", "syllable F1", "GOP ROC AUC (phones)"],
-                [[f"{d['precision']:.3f}", f"{d['recall']:.3f}", f"{d['f1']:.3f}", auc]],
+                ["Syllables flagged by", "Precision", "Recall", "F1"],
+                [
+                    [name, *(f"{truth[key][m]:.3f}" for m in ("precision", "recall", "f1"))]
+                    for name, key in (
+                        ("verdicts (score < threshold)", "detection"),
+                        ("free recognition alone", "recognition_detection"),
+                    )
+                ],
             ),
         ]
     groups = summary["patterns_per_age_group"]
@@ -53,7 +65,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         rows.append([group, *(f"{counts.get(n, 0)} ({100 * counts.get(n, 0) / per:.1f})" for n in names)])
     lines += markdown_table(["Age group", *names], rows) if rows else ["No errors found.", ""]
     confusions = summary["confusions"][:TOP_CONFUSIONS]
-    lines += ["## Phone confusions", "", "Expected phone -> what was recognised (∅: nothing).", ""]
+    lines += ["## Phone confusions", "", "Expected phone -> what free recognition heard (∅: nothing).", ""]
     lines += markdown_table(
         ["Expected", "Said", "Count"],
         [[_shown(c["expected"]), _shown(c["said"]), str(c["count"])] for c in confusions],
@@ -67,6 +79,10 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _auc(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _top_patterns(summary: dict[str, Any]) -> list[str]:

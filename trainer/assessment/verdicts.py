@@ -16,10 +16,11 @@ expected syllable: they are reported as `inserted` entries, placed after syllabl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import jiwer
 
-from trainer.data.phones import Syllable, from_phones, syllables
+from trainer.data.phones import Syllable, from_phones
 from trainer.data.synth.mispronounce import classify
 
 CORRECT, SUBSTITUTED, DELETED, INSERTED = "correct", "substituted", "deleted", "inserted"
@@ -60,10 +61,10 @@ def align_phones(expected: str, recognised: str) -> PhoneAlignment:
     return PhoneAlignment(aligned, before, trailing)
 
 
-def syllable_verdicts(expected: str, recognised: str) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
-    """(one entry per expected syllable, inserted entries, (expected, said) phone pairs that differ)."""
-    cut = syllables(expected)
-    alignment = align_phones(expected, recognised)
+def syllable_verdicts(cut: Sequence[Syllable], recognised: str) -> tuple[list[dict], list[dict], list[tuple[str, str]]]:
+    """(one entry per expected syllable of `cut`, inserted entries, (expected, said) phone pairs
+    that differ)."""
+    alignment = align_phones("".join(s.phones for s in cut), recognised)
     entries, inserted, confusions = [], [], []
     for k, syllable in enumerate(cut):
         span = range(syllable.start, syllable.start + len(syllable))

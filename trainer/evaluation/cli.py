@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also assess pronunciation with every phone-unit model on the main test set (`trainer assess`)",
     )
+    p.add_argument(
+        "--assess-calibration",
+        metavar="MANIFEST",
+        help="with --assess: calibrate each model's decision threshold on this labelled manifest first "
+        "(`trainer assess --calibrate`; default threshold without it)",
+    )
     add_dataclass_flags(p, EvalConfig)
     p.set_defaults(func=_compare)
 
@@ -107,6 +113,7 @@ def _compare(args: argparse.Namespace) -> int:
         eval_config(args),
         args.baseline,
         assess_phones=args.assess,
+        assess_calibration=args.assess_calibration,
     )
     return 0
 

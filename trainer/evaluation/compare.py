@@ -18,6 +18,8 @@ and child speakers. Outputs in DIR:
     metrics_per_model.png, cer_by_age.png, calibration.png
     assessment/<model>/   with --assess: `trainer assess` of every phone-unit model on the main
                           test set (rows' `prompt`), summarised in comparison.md
+    assessment-calibration/<model>/  with --assess-calibration MANIFEST: `trainer assess
+                          --calibrate` on that labelled manifest, whose threshold the test uses
 
 An export's ONNX files are models like any other (`--model int8=EXPORT/onnx/model_quantized.onnx`).
 """
@@ -34,7 +36,7 @@ from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import evaluate, fingerprint, load_model, model_unit, read_report
 from trainer.evaluation.g2p import g2p_for_unit, make_g2p
 from trainer.exit_codes import ConfigError
-from trainer.layout import ASSESSMENT_DIR
+from trainer.layout import ASSESSMENT_CALIBRATION_DIR, ASSESSMENT_DIR
 from trainer.layout import COMPARISON_FILE as REPORT_FILE
 
 MAIN_TEST_SET = "test"
@@ -54,11 +56,13 @@ def compare(
     baseline: Optional[str] = None,
     progress: bool = True,
     assess_phones: bool = False,
+    assess_calibration: Optional[str] = None,
 ) -> dict[str, Any]:
     """Evaluate every model (name -> URI) on every test set (name -> manifest; the first is the
     main one) and write the comparison report into `output`. Returns the summary.
 
-    `assess_phones`: also assess pronunciation with every phone-unit model on the main test set."""
+    `assess_phones`: also assess pronunciation with every phone-unit model on the main test set,
+    with the decision threshold calibrated first on the labelled manifest `assess_calibration`."""
     if not models or not test_sets:
         raise ConfigError("compare: give at least one --model NAME=URI and a --manifest")
     if baseline is not None and baseline not in models:
@@ -66,6 +70,10 @@ def compare(
     for set_name, manifest in test_sets.items():
         if not Path(manifest).is_file():
             raise ConfigError(f"test set {set_name!r}: manifest {manifest} not found")
+    if assess_calibration and not assess_phones:
+        raise ConfigError("--assess-calibration: calibrates the assessment; give --assess too")
+    if assess_calibration and not Path(assess_calibration).is_file():
+        raise ConfigError(f"--assess-calibration: manifest {assess_calibration} not found")
     g2p = make_g2p(cfg.g2p)
     units = {name: model_unit(uri) for name, uri in models.items()}
     if assess_phones and "phone" not in units.values():
@@ -91,13 +99,18 @@ def compare(
         from trainer.assessment.assess import assess
 
         main = next(iter(test_sets))
-        summary["assessments"] = {
-            name: _assessment_headline(
-                assess(uri, test_sets[main], assessment_dir(output, name), cfg, progress=progress)
+        summary["assessments"] = {}
+        for name, uri in models.items():
+            if units[name] != "phone":
+                continue
+            calibration = None
+            if assess_calibration:
+                calibration = storage.join(output, ASSESSMENT_CALIBRATION_DIR, name)
+                assess(uri, assess_calibration, calibration, cfg, progress=progress, calibrate=True)
+            assessed = assess(
+                uri, test_sets[main], assessment_dir(output, name), cfg, progress=progress, calibration=calibration
             )
-            for name, uri in models.items()
-            if units[name] == "phone"
-        }
+            summary["assessments"][name] = _assessment_headline(assessed)
     _publish_report(output, summary)
     return summary
 
@@ -107,7 +120,7 @@ def assessment_dir(output: str, model: str) -> str:
 
 
 def _assessment_headline(summary: dict[str, Any]) -> dict[str, Any]:
-    keys = ("utterances", "syllables", "verdicts", "ground_truth")
+    keys = ("utterances", "syllables", "verdicts", "threshold", "ground_truth")
     return {k: summary[k] for k in keys if k in summary}
 
 

@@ -308,6 +308,10 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
                 models += ["--model", f"r{rank}-p{phase}={join(phase_dir(run_dir, rank, phase), L.CHECKPOINT_BEST)}"]
             models += ["--model", f"r{rank}={join(phase_dir(run_dir, rank, final), L.CHECKPOINT_BEST)}"]
         extra = ["--manifest-extra", f"adult={join(data, ADULT_TEST_MANIFEST)}"] if cfg.embedded_default else []
+        assess = ["--assess"] if cfg.assess else []
+        if cfg.assess and cfg.embedded_default and cfg.synthetic.mispronounce_rate:
+            # The synthetic children's validation set knows what they said: calibrate on it.
+            assess += ["--assess-calibration", join(data, VAL_MANIFEST)]
         jobs.append(
             PlannedJob(
                 name=f"{run}-eval",
@@ -320,7 +324,7 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
                     *extra,
                     "--output",
                     report,
-                    *(["--assess"] if cfg.assess else []),
+                    *assess,
                 ),
                 output=report,
                 markers=(join(report, L.COMPARISON_FILE),),

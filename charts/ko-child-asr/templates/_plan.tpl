@@ -98,6 +98,9 @@ Usage: {{ $plan := include "ko-child-asr.plan" . | fromYaml }} -> {jobs: [...], 
 {{- $argv = concat $argv (list "--output" $report) -}}
 {{- if $v.assess -}}
 {{- $argv = append $argv "--assess" -}}
+{{- if and $v.embeddedDefault $v.synthetic.mispronounceRate -}}
+{{- $argv = concat $argv (list "--assess-calibration" (printf "%s/val_child.jsonl" $data)) -}}
+{{- end -}}
 {{- end -}}
 {{- $jobs = append $jobs (dict "name" (printf "%s-eval" $run) "kind" "eval" "argv" $argv "output" $report "markers" (list (printf "%s/comparison.md" $report)) "dependsOn" (default $setup $lastJobs) "phase" 0 "rank" 0) -}}
 {{- end -}}

@@ -84,7 +84,8 @@ class Reading:
     errors: list[dict] = field(default_factory=list)  # syllable, word, expected, spoken, pattern
 
 
-def _apply(syllable: Syllable, pattern: str) -> Syllable:
+def mispronounce(syllable: Syllable, pattern: str) -> Syllable:
+    """`syllable` said with error `pattern` (one of `applicable(syllable)`)."""
     onset, vowel, coda = syllable.onset, syllable.vowel, syllable.coda
     if pattern == "tense_aspirated_to_plain":
         onset = PLAIN[onset]
@@ -120,7 +121,7 @@ def classify(expected: str, spoken: str) -> str:
     (want,), said = syllables(expected), syllables(spoken)
     if len(said) == 1:
         for pattern in applicable(want):
-            if _apply(want, pattern).phones == said[0].phones:
+            if mispronounce(want, pattern).phones == said[0].phones:
                 return pattern
     return OTHER
 
@@ -141,7 +142,7 @@ def read_prompt(words: list[str], rate: float, rng: np.random.Generator) -> Read
     for k, syllable in enumerate(expected):
         if rate > 0 and rng.random() < rate and (patterns := applicable(syllable)):
             pattern = patterns[int(rng.integers(len(patterns)))]
-            spoken[k] = _apply(syllable, pattern)
+            spoken[k] = mispronounce(syllable, pattern)
             errors[k] = pattern
     expected_words, spoken_words = _words(expected), _words(spoken)
     for w, (want, said) in enumerate(zip(expected_words, spoken_words)):
