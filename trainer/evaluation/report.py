@@ -210,30 +210,45 @@ def _assessment_section(summary: dict[str, Any]) -> list[str]:
     lines = [
         f"## Pronunciation assessment (`{summary['main_test_set']}`)",
         "",
-        "Syllables of each prompt judged against what the phone model heard; precision/recall/F1: "
-        "syllables flagged vs mispronounced on purpose (synthetic ground truth); GOP ROC AUC: correct vs "
-        f"mispronounced phones. Details per model in `{ASSESSMENT_DIR}/<model>/{ASSESSMENT_REPORT_FILE}`.",
+        "Syllables of each prompt judged by the phone model (a syllable is mispronounced when the prompt "
+        "is not `threshold` more likely than its most likely anticipated error; threshold calibrated on a "
+        "labelled set with --assess-calibration); precision/recall/F1: syllables flagged vs mispronounced on "
+        "purpose (synthetic ground truth), and F1 of flagging what free recognition got wrong; GOP ROC AUC: "
+        f"correct vs mispronounced phones. Details per model in `{ASSESSMENT_DIR}/<model>/{ASSESSMENT_REPORT_FILE}`.",
         "",
     ]
     rows = []
     for name, a in summary["assessments"].items():
         flagged = a["syllables"] - a["verdicts"].get("correct", 0)
         truth = a.get("ground_truth")
-        scores = ["-"] * 4
+        scores = ["-"] * 5
         if truth:
             d = truth["detection"]
             auc = "-" if truth["gop_auc"] is None else f"{truth['gop_auc']:.3f}"
-            scores = [f"{d['precision']:.3f}", f"{d['recall']:.3f}", f"{d['f1']:.3f}", auc]
+            recognition = f"{truth['recognition_detection']['f1']:.3f}"
+            scores = [f"{d['precision']:.3f}", f"{d['recall']:.3f}", f"{d['f1']:.3f}", recognition, auc]
         rows.append(
             [
                 f"[{name}]({ASSESSMENT_DIR}/{name}/{ASSESSMENT_REPORT_FILE})",
                 str(a["utterances"]),
                 f"{flagged} of {a['syllables']}",
+                f"{a['threshold']['value']:.2f}",
                 *scores,
             ]
         )
     return lines + markdown_table(
-        ["Model", "Utterances", "Syllables flagged", "Precision", "Recall", "F1", "GOP AUC"], rows
+        [
+            "Model",
+            "Utterances",
+            "Syllables flagged",
+            "Threshold",
+            "Precision",
+            "Recall",
+            "F1",
+            "Recognition F1",
+            "GOP AUC",
+        ],
+        rows,
     )
 
 

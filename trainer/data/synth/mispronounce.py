@@ -19,7 +19,8 @@ spelling back as the same phones (otherwise the transcript would not name what w
 먹꼬 said 먹고 is pronounced 먹꼬 again); a dropped error leaves that syllable correct.
 
 `classify(expected, spoken)` names the pattern of any expected/spoken syllable pair, so the
-assessment report groups detected errors by the same names.
+assessment report groups detected errors by the same names; `applicable` and `mispronounce` are
+also the errors the assessment's detector anticipates (trainer.assessment.detect).
 """
 
 from __future__ import annotations
