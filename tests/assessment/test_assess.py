@@ -67,7 +67,8 @@ def test_assess_writes_verdicts_scores_and_report(prompted, tmp_path):
             assert (entry["verdict"] != "correct") == (entry["llr"] is not None and entry["llr"] < DEFAULT_THRESHOLD)
             assert entry["recognised"]["verdict"] in ("correct", "substituted", "deleted")
     assert summary["syllables"] == sum(len(line["syllables"]) for line in lines)
-    assert sum(summary["verdicts"].values()) == summary["syllables"] + sum(len(line["inserted"]) for line in lines)
+    assert sum(summary["verdicts"].values()) == summary["syllables"]
+    assert summary["insertions_heard"] == sum(len(line["inserted"]) for line in lines)
     assert summary["threshold"] == {"value": DEFAULT_THRESHOLD, "source": "default"}
     truth = summary["ground_truth"]
     assert truth["injected_syllables"] == sum(len(rows[line["utt_id"]]["mispronunciations"]) for line in lines) > 0

@@ -257,11 +257,10 @@ def summarise(
     for line in lines:
         group = age_group(line)
         syllables_per_group[group] += len(line["syllables"])
-        for entry in line["syllables"] + line["inserted"]:
+        for entry in line["syllables"]:
             verdicts[entry["verdict"]] += 1
             if entry["verdict"] != CORRECT:
-                name = entry.get("pattern", entry["verdict"])
-                patterns.setdefault(group, Counter())[name] += 1
+                patterns.setdefault(group, Counter())[entry["pattern"]] += 1
         confusions.update(map(tuple, line["confusions"]))
     summary: dict[str, Any] = {
         "model": model_info,
@@ -271,6 +270,8 @@ def summarise(
         "skipped": {"count": len(skipped), "by_reason": _reasons(skipped), "utt_ids": sorted(skipped)},
         "syllables": sum(syllables_per_group.values()),
         "verdicts": dict(verdicts),
+        # Free recognition's phones between syllables: no verdict judges them (module docstring, 4.).
+        "insertions_heard": sum(len(line["inserted"]) for line in lines),
         "syllables_per_age_group": dict(sorted(syllables_per_group.items())),
         "patterns_per_age_group": {g: dict(c.most_common()) for g, c in sorted(patterns.items())},
         "confusions": [{"expected": a, "said": b, "count": n} for (a, b), n in confusions.most_common()],

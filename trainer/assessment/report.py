@@ -26,7 +26,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"were assessed against their transcript); {summary['skipped']['count']} skipped "
         f"({', '.join(f'{k} {v}' for k, v in summary['skipped']['by_reason'].items()) or 'none'}).",
         "",
-        "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) + ".",
+        "Verdicts: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
+        + f"; free recognition also heard {summary['insertions_heard']} insertions between syllables.",
         "",
     ]
     threshold = summary["threshold"]
