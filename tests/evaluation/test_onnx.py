@@ -18,8 +18,10 @@ from trainer.model.onnx_runtime import ONNX_DIR, ONNX_FILES, onnx_transcriber
 
 CFG = EvalConfig(num_workers=0, batch_seconds=8.0, bootstrap=50)
 # CER of int8 transcripts against PyTorch's. A random-weight model's posteriors are near uniform, so
-# int8 rounding flips many near-tie frames (5% measured); a broken graph would give ~100%.
-INT8_CER_TOLERANCE = 0.10
+# int8 rounding flips many near-tie frames: 16% measured with int8 convolutions (5% with int8
+# MatMuls alone); a broken graph would give ~100%. Against references, the trained demo model's
+# int8 export stayed within 1 CER point of PyTorch (export.py).
+INT8_CER_TOLERANCE = 0.25
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,19 @@
 its ONNX export (onnx) and the int8 quantised one (onnx-int8). Same model, same audio, one run.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python tools/bench/bench_export.py [--utterances 24] [--model bench|xlsr] [--threads N]
+    ... bench_export.py --adapter RUN/r32/phase3/checkpoint-best --manifest DATA/test_child.jsonl
 
 The model is bench_eval's random wav2vec2 (8 layers x 384, 256-channel front end, 10.8M
-parameters) or, with `--model xlsr`, one of XLS-R 300M's size (24 x 1024, 512 channels, 308M
-parameters; 22 min for 6 utterances with --repeats 2 on 2 busy cores), merged from a LoRA r16
-adapter by `trainer export --format hf onnx onnx-int8`. The audio is
-espeak-ng Korean speech of 1-13 s. Goals (issue 15): int8 within 1 CER point of hf, >= 2x
-faster on CPU, <= 30% of the size. Random weights read no Korean, so CER against the references
-is ~100% for every format; what the goal means here is the CER of each format's transcripts
-against hf's ("CER vs hf"). Every batch is run by each format in turn, several times, and the
-best time per batch kept (bench_eval.best_times); all formats use the same number of threads.
+parameters) or, with `--model xlsr`, one of XLS-R 300M's size (24 x 1024, 512 channels, a
+128-wide positional convolution, 308M parameters), merged from a LoRA r16 adapter by `trainer
+export --format hf onnx onnx-int8`; the audio is espeak-ng Korean speech of 1-13 s. Random
+weights read no Korean, so CER against the references is ~100% for every format and the CER of
+each format's transcripts against hf's ("CER vs hf") is what is left to compare. With
+`--adapter` and `--manifest`, a trained adapter (e.g. the demo's) is exported and run on the
+manifest's first `--utterances` rows, where CER against the references is the goal's measure.
+Goals (issue 15): int8 within 1 CER point of hf, >= 2x faster on CPU, <= 30% of the size. Every
+batch is run by each format in turn, several times, and the best time per batch kept
+(bench_eval.best_times); all formats use the same number of threads.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_eval import SENTENCES, best_times, make_data  # noqa: E402
 
 from trainer.data.audio import load_audio  # noqa: E402
+from trainer.data.manifest import load_manifest  # noqa: E402
 from trainer.evaluation.evaluate import load_model  # noqa: E402
 from trainer.evaluation.export import export_merged  # noqa: E402
 from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, length_sorted_batches  # noqa: E402
@@ -40,7 +44,14 @@ from trainer.model.onnx_runtime import ONNX_DIR, ONNX_FILES, OnnxCtcModel  # noq
 
 MODELS = {
     "bench": dict(hidden_size=384, num_layers=8, num_heads=6, conv_channels=256),
-    "xlsr": dict(hidden_size=1024, num_layers=24, num_heads=16, conv_channels=512, intermediate_size=4096),
+    "xlsr": dict(
+        hidden_size=1024,
+        num_layers=24,
+        num_heads=16,
+        conv_channels=512,
+        intermediate_size=4096,
+        num_conv_pos_embeddings=128,
+    ),
 }
 
 
@@ -50,16 +61,24 @@ def main() -> int:
     parser.add_argument("--model", choices=MODELS, default="bench")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--adapter", help="a trained LoRA adapter checkpoint instead of a random model")
+    parser.add_argument("--manifest", help="its test manifest (with --adapter)")
     args = parser.parse_args()
+    if bool(args.adapter) != bool(args.manifest):
+        parser.error("--adapter and --manifest go together")
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
     batch_seconds = default_batch_seconds("cpu")
 
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
         root = Path(tmp)
-        rows = make_data(root, args.utterances)
-        uris = write_random_models(root, SENTENCES, rank=16, frozen_layers=2, lora_std=0.02, **MODELS[args.model])
-        export_merged(uris["adapter"], str(root / "export"), ["hf", "onnx", "onnx-int8"])
+        if args.adapter:
+            rows, adapter = load_manifest(args.manifest)[: args.utterances], args.adapter
+        else:
+            rows = make_data(root, args.utterances)
+            models = write_random_models(root, SENTENCES, rank=16, frozen_layers=2, lora_std=0.02, **MODELS[args.model])
+            adapter = models["adapter"]
+        export_merged(adapter, str(root / "export"), ["hf", "onnx", "onnx-int8"])
         files = {
             "hf": root / "export" / "model.safetensors",
             **{fmt: root / "export" / ONNX_DIR / name for fmt, name in ONNX_FILES.items()},
@@ -85,7 +104,7 @@ def main() -> int:
         times = best_times(run, batches, args.repeats)
 
         print(
-            f"{args.model} model, {merged.info['total_params'] / 1e6:.1f}M params; {len(rows)} utterances, {audio_s:.0f} s "
+            f"{args.adapter or args.model + ' model'}, {merged.info['total_params'] / 1e6:.1f}M params; {len(rows)} utterances, {audio_s:.0f} s "
             f"of audio; CPU, {args.threads} threads; batches of <= {batch_seconds:g} s; best of {args.repeats}\n"
         )
         print(
