@@ -5,7 +5,7 @@ An export folder follows the Hugging Face / Optimum layout: config.json, the pro
 (vocab.json, ...), text_units.json and README.md at the top, and
 
     onnx/model.onnx             fp32 graph                  (--format onnx)
-    onnx/model_quantized.onnx   int8 dynamic quantisation   (--format onnx-int8)
+    onnx/model_quantized.onnx   int8                        (--format onnx-int8)
 
 Each graph takes `input_values` (float32, batch x samples, normalised by the feature extractor)
 and `attention_mask` (int64, batch x samples) and returns `logits` (batch x frames x vocabulary)
