@@ -126,7 +126,7 @@ def _files(formats: list[str]) -> list[str]:
         )
     for fmt in ("onnx", "onnx-int8"):
         if fmt in formats:
-            kind = "fp32" if fmt == "onnx" else "int8 dynamic quantisation (onnxruntime)"
+            kind = "fp32" if fmt == "onnx" else "int8 (onnxruntime: static int8 convolutions, dynamic int8 MatMuls)"
             lines.append(
                 f"- `{ONNX_DIR}/{ONNX_FILES[fmt]}`: ONNX, {kind}; inputs `input_values`, `attention_mask`, outputs "
                 "`logits`, `logit_lengths`; `trainer.model.onnx_runtime.onnx_transcriber(path)` runs it."
