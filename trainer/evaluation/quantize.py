@@ -54,12 +54,17 @@ def quantize_int8(fp32: Path, output: Path, feature_extractor, audios: list[np.n
     """Write the int8 graph of `fp32` to `output`; `audios` (16 kHz) calibrate the convolutions'
     activation ranges through `feature_extractor` (the export's normalisation)."""
     with tempfile.TemporaryDirectory(prefix="quantize-", dir=output.parent) as tmp:
-        folded, convs = Path(tmp) / "folded.onnx", Path(tmp) / "convs.onnx"
+        folded, matmuls = Path(tmp) / "folded.onnx", Path(tmp) / "matmuls.onnx"
         quant_pre_process(fp32, folded, skip_symbolic_shape=True)
         waveform_conv = next(n.name for n in onnx.load(str(folded)).graph.node if n.op_type == "Conv")
+        # MatMuls first: quantize_dynamic takes a graph that holds QuantizeLinear nodes for a
+        # quantisation-aware trained one and warns.
+        quantize_dynamic(
+            folded, matmuls, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"], per_channel=True
+        )
         quantize_static(
-            folded,
-            convs,
+            matmuls,
+            output,
             _Calibration(feature_extractor, audios),
             quant_format=QuantFormat.QOperator,
             op_types_to_quantize=["Conv"],
@@ -68,9 +73,6 @@ def quantize_int8(fp32: Path, output: Path, feature_extractor, audios: list[np.n
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
-        )
-        quantize_dynamic(
-            convs, output, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"], per_channel=True
         )
     _compact(output)
 
