@@ -73,6 +73,14 @@ def test_int8_graph_keeps_the_waveform_conv_in_float(exported):
     assert not graph.value_info and max(len(node.name) for node in graph.node) < 8
 
 
+def test_int8_calibration_needs_espeak(monkeypatch, tmp_path):
+    from trainer.evaluation.quantize import calibration_audio
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match="espeak-ng, not found on PATH"):
+        calibration_audio()
+
+
 def test_batches_of_different_lengths_run_through_one_graph(exported, audios):
     """Dynamic batch and time axes: a padded batch gives what each utterance gives alone."""
     asr = onnx_transcriber(exported / ONNX_DIR / ONNX_FILES["onnx"])

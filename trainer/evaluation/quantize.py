@@ -16,6 +16,7 @@ trainer/evaluation/export.py.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -33,6 +34,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from trainer.data.audio import SAMPLE_RATE
+from trainer.exit_codes import ConfigError
 
 CALIBRATION_SPEAKERS = (4, 2)  # child, adult voices: one utterance each
 CALIBRATION_SEED = 0
@@ -41,9 +43,13 @@ CALIBRATION_SEED = 0
 def calibration_audio() -> list[np.ndarray]:
     """A few synthetic utterances (trainer.data.synth voices, children and adults)."""
     from trainer.data.synth.lexicon import make_sentence
-    from trainer.data.synth.render import render
+    from trainer.data.synth.render import ESPEAK, render
     from trainer.data.synth.speakers import make_speakers
 
+    if shutil.which(ESPEAK) is None:
+        raise ConfigError(
+            f"format onnx-int8: calibration speaks with {ESPEAK}, not found on PATH (apt-get install {ESPEAK})"
+        )
     rng = np.random.default_rng(CALIBRATION_SEED)
     return [
         render(speaker, make_sentence(rng), rng).samples
