@@ -81,6 +81,42 @@ def test_int8_calibration_needs_espeak(monkeypatch, tmp_path):
         calibration_audio()
 
 
+def _conv_scales(path: Path) -> dict:
+    """The int8 convolutions' activation scales (what calibration sets), by QLinearConv node."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    return {n.name: float(values[n.input[1]]) for n in graph.node if n.op_type == "QLinearConv"}
+
+
+def test_int8_calibrates_on_a_manifest_of_recordings(exported, eval_models, eval_corpus, tmp_path):
+    from trainer.data.audio import load_audio
+    from trainer.data.manifest import load_manifest
+    from trainer.evaluation.quantize import calibration_audio
+
+    rows = load_manifest(eval_corpus["test"])
+    readable = [r for r in rows if r["utt_id"] != "broken"]
+    assert len(readable) < len(rows)  # the unreadable row is skipped, not fatal
+    audios = calibration_audio(eval_corpus["test"], count=len(readable))
+    assert [a.tolist() for a in audios] == [load_audio(r["audio_filepath"]).tolist() for r in readable]
+
+    out = tmp_path / "calibrated"
+    flags = ["--format", "onnx-int8", "--calibration-manifest", str(eval_corpus["test"])]
+    assert main(["export", "--adapter", eval_models["adapter"], "--output", str(out), *flags]) == 0
+    info = json.loads((out / "export_info.json").read_text(encoding="utf-8"))
+    assert info["int8_calibration"] == str(eval_corpus["test"])
+    synthetic = _conv_scales(exported / ONNX_DIR / ONNX_FILES["onnx-int8"])
+    assert _conv_scales(out / ONNX_DIR / ONNX_FILES["onnx-int8"]).keys() == synthetic.keys()
+    assert _conv_scales(out / ONNX_DIR / ONNX_FILES["onnx-int8"]) != synthetic
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(next(r for r in rows if r["utt_id"] == "broken")) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="calibration_manifest: .*no readable audio"):
+        calibration_audio(str(broken))
+
+
 def test_batches_of_different_lengths_run_through_one_graph(exported, audios):
     """Dynamic batch and time axes: a padded batch gives what each utterance gives alone."""
     asr = onnx_transcriber(exported / ONNX_DIR / ONNX_FILES["onnx"])

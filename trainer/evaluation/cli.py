@@ -62,6 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--test-report", help="an `evaluate` output folder of this model: its metrics go into README.md")
     p.add_argument("--license", default="other", help="licence id for the model card's metadata (default: other)")
+    p.add_argument(
+        "--calibration-manifest",
+        help="onnx-int8: recordings (JSONL manifest, e.g. the validation set) whose first utterances calibrate the "
+        "int8 convolutions' activation ranges (default: synthetic voices)",
+    )
     p.set_defaults(func=_export)
 
 
@@ -121,5 +126,5 @@ def _compare(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from trainer.evaluation.export import export_merged
 
-    export_merged(args.adapter, args.output, args.formats, args.test_report, args.license)
+    export_merged(args.adapter, args.output, args.formats, args.test_report, args.license, args.calibration_manifest)
     return 0

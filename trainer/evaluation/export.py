@@ -51,6 +51,7 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 
 from trainer import storage
@@ -67,13 +68,16 @@ def export_merged(
     formats: Sequence[str] = ("hf",),
     test_report: Optional[str] = None,
     license: str = "other",
+    calibration_manifest: Optional[str] = None,
 ) -> str:
     """Merge the adapter checkpoint at `adapter_uri` into its base and save it at `output` in
-    `formats` (local, PVC or s3://; published atomically with a completion marker). `test_report`:
-    an `evaluate` output folder whose metrics go into the model card."""
+        `formats` (local, PVC or s3://; published atomically with a completion marker). `test_report`:
+        an `evaluate` output folder whose metrics go into the model card. `calibration_manifest`: the
+    recordings whose activation ranges calibrate onnx-int8's convolutions (trainer.evaluation.quantize)."""
     from trainer.data.text import load_unit
     from trainer.evaluation.evaluate import read_report
     from trainer.evaluation.model_card import CARD_FILE, render_model_card
+    from trainer.evaluation.quantize import calibration_audio
     from trainer.model import load_for_inference
     from trainer.model.inference import EXPORT_INFO
     from trainer.model.processor import UNITS_FILE
@@ -84,6 +88,8 @@ def export_merged(
         raise ConfigError(
             f"format: expected one or more of {', '.join(EXPORT_FORMATS)}, got {', '.join(unknown) or 'none'}"
         )
+    # Before the merge: a missing espeak-ng or an unreadable manifest stops the export at once.
+    calibration = calibration_audio(calibration_manifest) if "onnx-int8" in formats else []
     test = read_report(test_report) if test_report else None
     if test_report and test is None:
         raise ConfigError(f"test_report: {test_report} holds no finished evaluation (metrics.json)")
@@ -105,7 +111,7 @@ def export_merged(
     processor.save_pretrained(str(staged))
     shutil.copyfile(source / UNITS_FILE, staged / UNITS_FILE)
     if "onnx" in formats or "onnx-int8" in formats:
-        export_onnx(merged, staged, quantize="onnx-int8" in formats, keep_fp32="onnx" in formats, processor=processor)
+        export_onnx(merged, staged, calibration, keep_fp32="onnx" in formats, processor=processor)
     info = {
         "source_adapter": adapter_uri,
         "base_model": lora.base_model_name_or_path,
@@ -116,6 +122,7 @@ def export_merged(
         "total_params": sum(p.numel() for p in merged.parameters()),
         "unit": load_unit(source),
         "formats": [f for f in EXPORT_FORMATS if f in formats],
+        "int8_calibration": (calibration_manifest or "synthetic voices") if calibration else None,
         "name": name,
     }
     (staged / EXPORT_INFO).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -147,12 +154,14 @@ class _LogitsAndLengths(torch.nn.Module):
         return logits, self.model._get_feat_extract_output_lengths(attention_mask.sum(-1))
 
 
-def export_onnx(model: torch.nn.Module, folder: Path, quantize: bool, keep_fp32: bool, processor) -> None:
-    """Write folder/onnx/model.onnx (when `keep_fp32`) and model_quantized.onnx (when `quantize`;
-    calibrated through `processor`'s feature extractor)."""
+def export_onnx(
+    model: torch.nn.Module, folder: Path, calibration: list[np.ndarray], keep_fp32: bool, processor
+) -> None:
+    """Write folder/onnx/model.onnx (when `keep_fp32`) and model_quantized.onnx (when given
+    `calibration` audio, normalised by `processor`'s feature extractor)."""
     from torch.nn.utils import parametrize
 
-    from trainer.evaluation.quantize import calibration_audio, quantize_int8
+    from trainer.evaluation.quantize import quantize_int8
 
     for module in model.modules():
         if parametrize.is_parametrized(module):
@@ -161,7 +170,6 @@ def export_onnx(model: torch.nn.Module, folder: Path, quantize: bool, keep_fp32:
     # Eager attention traces to one additive mask for all layers; SDPA's traced form selects with
     # the boolean mask twice in every layer (Where: 9-18% of the int8 graph's time in onnxruntime's profile).
     model.set_attn_implementation("eager")
-    calibration = calibration_audio() if quantize else []
     (folder / ONNX_DIR).mkdir(exist_ok=True)
     fp32 = folder / ONNX_DIR / ONNX_FILES["onnx"]
     with warnings.catch_warnings():
@@ -171,7 +179,7 @@ def export_onnx(model: torch.nn.Module, folder: Path, quantize: bool, keep_fp32:
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message="Exporting aten::index operator")
         _trace(model, fp32)
-    if quantize:
+    if calibration:
         quantize_int8(fp32, folder / ONNX_DIR / ONNX_FILES["onnx-int8"], processor.feature_extractor, calibration)
     if not keep_fp32:
         fp32.unlink()

@@ -3,8 +3,10 @@
 The transformer's MatMuls are quantised dynamically (int8 weights per output channel,
 activations quantised per batch), which ran faster than static ones (QLinearMatMul) on the bench
 shape. The convolutions are then quantised statically: int8 weights per output channel, uint8
-activations whose ranges come from running the graph on a few synthetic utterances
-(trainer.data.synth voices, normalised by the export's feature extractor). onnxruntime runs them
+activations whose ranges come from running the graph on a few utterances normalised by the
+export's feature extractor: the first `--calibration-utterances` readable rows of
+`--calibration-manifest` (recordings like the ones the app will hear: the validation manifest), or
+without one, a few synthetic voices (trainer.data.synth, children and adults). onnxruntime runs them
 as QLinearConv, which also took most of the feature encoder's transposes out of the profile. The
 waveform convolution stays fp32: quantising its input cost 2.2 CER points on the demo model.
 
@@ -16,6 +18,7 @@ trainer/evaluation/export.py.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,14 +36,43 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from trainer.data.audio import SAMPLE_RATE
+from trainer.data.audio import SAMPLE_RATE, AudioError, load_audio
+from trainer.data.manifest import read_manifest
 from trainer.exit_codes import ConfigError
 
 CALIBRATION_SPEAKERS = (4, 2)  # child, adult voices: one utterance each
 CALIBRATION_SEED = 0
+CALIBRATION_UTTERANCES = 16
+_log = logging.getLogger(__name__)
 
 
-def calibration_audio() -> list[np.ndarray]:
+def calibration_audio(manifest: str | None = None, count: int = CALIBRATION_UTTERANCES) -> list[np.ndarray]:
+    """The first `count` readable utterances of `manifest`; without one, synthetic voices."""
+    if manifest is not None:
+        return manifest_audio(manifest, count)
+    return synthetic_audio()
+
+
+def manifest_audio(manifest: str, count: int) -> list[np.ndarray]:
+    """The first `count` rows of `manifest` whose audio reads; unreadable ones are counted and logged."""
+    audios: list[np.ndarray] = []
+    unreadable = 0
+    for row in read_manifest(manifest):
+        if len(audios) == count:
+            break
+        try:
+            audios.append(load_audio(row["audio_filepath"]))
+        except AudioError as exc:
+            unreadable += 1
+            _log.warning("calibration: skipped %s (%s)", row["utt_id"], exc)
+    if not audios:
+        raise ConfigError(f"calibration_manifest: {manifest}: no readable audio ({unreadable} rows unreadable)")
+    if unreadable:
+        _log.warning("calibration: %d of %d rows read were unreadable", unreadable, unreadable + len(audios))
+    return audios
+
+
+def synthetic_audio() -> list[np.ndarray]:
     """A few synthetic utterances (trainer.data.synth voices, children and adults)."""
     from trainer.data.synth.lexicon import make_sentence
     from trainer.data.synth.render import ESPEAK, render
