@@ -168,3 +168,25 @@ def test_an_empty_or_wholly_skipped_source_fails_whatever_the_bound(tmp_path):
         match=r"first: u1: missing_audio: /x/a.wav \(relative audio_filepath values are read from the manifest's own folder\)",
     ):
         tally.check_share(1.0, "max_skipped_val_share")
+
+
+def test_test_rows_keep_what_only_some_models_cannot_write(tmp_path):
+    from trainer.data.screening import model_limit, screen_test_rows
+
+    rows = [
+        {"utt_id": name, "audio_filepath": str(_wav(tmp_path / f"{name}.wav", 1.0)), "duration": claimed, "text": text}
+        for name, claimed, text in (
+            ("unknown", 1.0, "zzz"),
+            ("long", 1.0, "ab" * 100),
+            ("empty", 1.0, "!!!"),
+            ("mismatch", 3.0, "abc"),
+        )
+    ]
+    kept, tally = screen_test_rows(rows, "test")
+    assert [r["utt_id"] for r in kept] == ["unknown", "long"]
+    assert dict(tally.counts) == {"empty_transcript": 1, "duration_mismatch": 1}
+    # Scored, but counted against the model: unknown = 1, delimiter = 2.
+    assert model_limit([1, 1, 2, 1], 49, 1, 2) == "all_unknown"
+    assert model_limit([5, 1, 6], 49, 1, 2) == "out_of_vocabulary"
+    assert model_limit([5, 6] * 30, 49, 1, 2) == "labels_too_long"
+    assert model_limit([5, 6, 7], 49, 1, 2) is None

@@ -15,17 +15,24 @@ file's duration from its header. A row that fails is skipped and counted by reas
                                row describes some other file, or the wrong field
 
 Kept rows carry the *measured* duration, so batches are budgeted on the audio, not on trust.
+
+Evaluation (`screen_test_rows`) drops only the rows no model could be scored on: unusable audio,
+an empty transcript, a duration mismatch. `all_unknown` and `labels_too_long` depend on the
+model's vocabulary and frame rate: a test row that fails them is the model's failure, scored as
+its errors (`model_limits` counts them), so every model is scored on the same rows.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Optional, Sequence
 
 from trainer.data.audio import MIN_SECONDS, SAMPLE_RATE, AudioError, check_duration, inspect_audio
+from trainer.data.text import normalize_transcript
 from trainer.exit_codes import ConfigError
 
 AUDIO_SKIP_REASONS = {
@@ -39,6 +46,10 @@ AUDIO_SKIP_REASONS = {
     "too_long": "too_long",
 }
 LABEL_SKIP_REASONS = ("empty_transcript", "all_unknown", "labels_too_long", "duration_mismatch")
+# What keeps one model from writing a test row's reference in full (its units express none of it,
+# e.g. Latin letters as phones; its vocabulary lacks some or all of it; its frames are too few):
+# scored as that model's errors, counted.
+MODEL_LIMITS = ("empty_transcript", "all_unknown", "out_of_vocabulary", "labels_too_long")
 SKIP_REASONS = (*AUDIO_SKIP_REASONS.values(), *LABEL_SKIP_REASONS)
 # The standard wav2vec2 / XLS-R convolutional front end: 320x downsampling (20 ms frames at 16 kHz),
 # 400-sample receptive field. The tiny models keep it so frame rates match XLS-R; `data import`
@@ -214,3 +225,17 @@ def screen_rows(
     if tally.skipped:
         _log.warning("%s", tally.summary())
     return kept, tally
+
+
+def screen_test_rows(rows: Sequence[dict], source: str) -> tuple[list[dict], SkipTally]:
+    """`screen_rows` with only the rules that hold for every model (audio, empty transcript,
+    duration mismatch): the rows any model is scored on, and the tally."""
+    return screen_rows(rows, source, lambda row: normalize_transcript(row["text"]), lambda seconds: sys.maxsize)
+
+
+def model_limit(labels: Sequence[Hashable], frames: int, unknown: Hashable, delimiter: Hashable) -> Optional[str]:
+    """Why a model cannot write a test row's reference in full (a MODEL_LIMITS entry), or None."""
+    reason = row_problem(labels, frames, None, 0.0, unknown, delimiter)
+    if reason is None and unknown in labels:
+        return "out_of_vocabulary"
+    return reason

@@ -3,6 +3,8 @@
 Each (model, test set) pair is an ordinary evaluation in `DIR/runs/<model>/<test set>/`; a pair
 whose finished metrics.json has the same fingerprint (model URI and files, manifest checksum,
 G2P, chunking) is reused, so re-running an interrupted or extended comparison only evaluates what is missing.
+Every model must have been scored on the same rows of each test set (`check_same_rows`; exit 78
+otherwise): evaluation skips only rows that no model can be scored on.
 Besides the main test set (`--manifest`, named "test") extra ones can be named
 (`--manifest-extra adult=test_adult.jsonl`), e.g. to show the base model's gap between adult
 and child speakers. Outputs in DIR:
@@ -93,6 +95,7 @@ def compare(
             loaded = loaded or load_model(uri)
             reports[name][set_name] = evaluate(uri, manifest, where, cfg, g2p=scorer, loaded=loaded, progress=progress)
         del loaded  # free the model before loading the next one
+    check_same_rows(reports)
 
     summary = build_summary(models, test_sets, reports, baseline)
     if assess_phones:
@@ -113,6 +116,27 @@ def compare(
             summary["assessments"][name] = _assessment_headline(assessed)
     _publish_report(output, summary)
     return summary
+
+
+def check_same_rows(reports: dict[str, dict[str, dict]]) -> None:
+    """ConfigError unless, on each test set, every model was scored on the same rows (same
+    manifest, same skipped rows): metrics over different subsets are not comparable."""
+    first_name, first_runs = next(iter(reports.items()))
+    for name, runs in reports.items():
+        for set_name, run in runs.items():
+            ours, theirs = run["test_set"], first_runs[set_name]["test_set"]
+            if ours["sha256"] != theirs["sha256"]:
+                raise ConfigError(
+                    f"test set {set_name!r}: {name} and {first_name} were scored on different manifests "
+                    f"(sha256 {ours['sha256'][:12]} vs {theirs['sha256'][:12]})"
+                )
+            differing = sorted(set(ours["skipped"]["utt_ids"]) ^ set(theirs["skipped"]["utt_ids"]))
+            if differing:
+                raise ConfigError(
+                    f"test set {set_name!r}: {name} and {first_name} were scored on different rows "
+                    f"({len(differing)} skipped by one only, first {', '.join(differing[:5])}): audio readable "
+                    f"in some runs only? Check it, then delete runs/<model>/{set_name} in the output to evaluate again"
+                )
 
 
 def assessment_dir(output: str, model: str) -> str:
@@ -150,6 +174,7 @@ def build_summary(
                         "metrics": run["metrics"],
                         "scored": run["test_set"]["scored"],
                         "skipped": run["test_set"]["skipped"]["count"],
+                        "model_limits": run["test_set"]["model_limits"],
                         "speed": run["speed"],
                         "breakdowns": run["breakdowns"],
                         "confidence": run.get("confidence"),  # absent in reports from before confidences

@@ -8,7 +8,12 @@ model is never charged for characters its vocabulary cannot express differently 
 metrics.json:
     model       uri, kind (base|adapter|merged|onnx|onnx-int8), r, lora_alpha, total_params,
                 adapter_params, unit, size_bytes (weights on disk)
-    test_set    manifest, sha256, utterances, scored, skipped {count, by_reason, utt_ids}, hours
+    test_set    manifest, sha256, utterances, scored, skipped {count, by_reason, utt_ids}, hours,
+                model_limits {count, by_reason}. Skipped are only rows no model can be scored on
+                (unusable audio, empty transcript, duration mismatch: screening.screen_test_rows),
+                so every model is scored on the same rows; rows this model cannot write in full
+                (unknown characters, more labels than its frames) are scored as its errors and
+                counted in model_limits
     g2p         the G2P behind PER (PER is comparable only between equal G2Ps); for phone-unit
                 models the model's own phones ("model-phones"), compared with g2pK's of the reference
     metrics     {wer|swer|cer|jer|per: {value, ci_low, ci_high}}   (corpus-level, bootstrap 95% CI)
@@ -18,8 +23,8 @@ metrics.json:
     speed       device, batch_seconds, audio_seconds, model_seconds, real_time_factor; for an adapter
                 also merged_real_time_factor and merged_differing (the same utterances through a
                 merged copy, what `trainer export` ships: LoRA folded into the base's weights)
-    fingerprint model uri and files, manifest sha256, G2P, chunking: `compare` reuses a result
-                only when all match
+    fingerprint model uri and files, manifest sha256, G2P, chunking, scoring rules version:
+                `compare` reuses a result only when all match
 predictions.jsonl: one line per scored utterance: utt_id, speaker/age/gender/snr/duration,
 reference, hypothesis, their phonemes, and `errors`/`ref_len` per metric (corpus rate =
 sum(errors) / sum(ref_len) over any subset); `confidence` (mean of the words', null when empty)
@@ -36,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -44,7 +50,7 @@ import numpy as np
 
 from trainer import storage
 from trainer.data.manifest import atomic_write, load_manifest, write_json
-from trainer.data.screening import AUDIO_SKIP_REASONS, model_frames, screen_rows
+from trainer.data.screening import AUDIO_SKIP_REASONS, model_frames, model_limit, screen_test_rows
 from trainer.evaluation.breakdown import CI_LEVEL, breakdowns, summarise
 from trainer.evaluation.confidence import calibration
 from trainer.evaluation.config import EvalConfig
@@ -60,6 +66,9 @@ PREDICTIONS_FILE = "predictions.jsonl"
 # The tokenizer writes an unknown unit as "[UNK]"; scored as text that would be 5 characters of
 # errors, so it becomes one character that matches nothing.
 UNKNOWN_CHAR = "\ufffd"
+# Bumped when the rows or the scoring change, so `compare` re-evaluates older results. 2: rows are
+# screened with the rules that hold for every model (screen_test_rows), not the model's own.
+SCORING_VERSION = 2
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _log = logging.getLogger(__name__)
 
@@ -195,6 +204,7 @@ def fingerprint(model_uri: str, manifest: str | Path, g2p: G2P, cfg: EvalConfig)
         "g2p": g2p.name,
         # Chunking changes the transcripts of long recordings (batching does not).
         "chunking": [cfg.chunk_seconds, cfg.stride_seconds],
+        "scoring": SCORING_VERSION,
     }
 
 
@@ -220,15 +230,7 @@ def evaluate(
     device = resolve_device(cfg.device)
     loaded = loaded or load_model(model_uri)
     g2p = g2p_for_unit(loaded.info["unit"], g2p or make_g2p(cfg.g2p))
-    tokenizer = loaded.codec.processor.tokenizer
-    rows, skips = screen_rows(
-        rows,
-        str(manifest),
-        loaded.codec.encode_row,
-        model_frames(loaded.model.config),
-        tokenizer.unk_token_id,
-        tokenizer.word_delimiter_token_id,
-    )
+    rows, skips = screen_test_rows(rows, str(manifest))
     if isinstance(loaded.model, OnnxCtcModel):
         device = "cpu"  # ONNX exports run where apps run them: onnxruntime on the CPU
     _log.info(
@@ -243,6 +245,7 @@ def evaluate(
     scored = [row for row in rows if row["utt_id"] in result.decoded]
     if not scored:
         raise ConfigError(f"{skips.summary()}: nothing left to score{skips.first()}")
+    limits = model_limits(loaded, scored)
     refs = [loaded.codec.reference(row["text"], row.get("pronounced")) for row in scored]
     unk = loaded.codec.processor.tokenizer.unk_token
     decoded = [result.decoded[row["utt_id"]] for row in scored]
@@ -279,6 +282,8 @@ def evaluate(
                 "by_reason": dict(sorted(skips.counts.items())),
                 "utt_ids": sorted(skips.utt_ids),
             },
+            # Scored rows this model cannot write in full (its vocabulary or frame rate): its errors.
+            "model_limits": {"count": sum(limits.values()), "by_reason": dict(sorted(limits.items()))},
             "hours": sum(row["duration"] for row in scored) / 3600,  # measured durations (screen_rows)
         },
         "g2p": g2p.name,
@@ -301,6 +306,22 @@ def evaluate(
     _log.info("%s: %s (%d scored, %d skipped) -> %s", model_uri, headline, len(scored), skips.skipped, output)
     _log.info("%s", skips.summary())
     return report
+
+
+def model_limits(loaded: LoadedModel, rows: Sequence[dict]) -> Counter:
+    """How many of `rows` the model cannot transcribe in full, by reason (screening.MODEL_LIMITS)."""
+    tokenizer = loaded.codec.processor.tokenizer
+    frames = model_frames(loaded.model.config)
+    reasons = (
+        model_limit(
+            loaded.codec.encode_row(row),
+            frames(row["duration"]),
+            tokenizer.unk_token_id,
+            tokenizer.word_delimiter_token_id,
+        )
+        for row in rows
+    )
+    return Counter(reason for reason in reasons if reason is not None)
 
 
 def _merged_speed(

@@ -70,7 +70,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "# Model comparison",
         "",
         f"Test set `{main}`: {first['scored']} utterances scored ({test_set['hours']:.2f} h), "
-        f"{first['skipped']} skipped (unusable audio or labels; counted by reason in each metrics.json), from "
+        f"{first['skipped']} skipped (unusable audio, empty transcript or duration mismatch; counted by reason in "
+        "each metrics.json), the same rows for every model; rows a model cannot write in full (characters "
+        "outside its vocabulary, more labels than its frames) count as its errors, from "
         f"`{test_set['manifest']}`. PER from `{summary['g2p']}` phonemes; phone-unit models are scored on "
         "their own phone output (no G2P of the hypothesis) against the reference's g2pK phones, and their "
         "WER/CER compare pronounced spellings. In brackets: bootstrap 95% "
