@@ -82,3 +82,58 @@ def test_run_name_is_derived_from_the_config() -> None:
     assert C.run_name(C.from_values({"runName": "mine"})) == "mine"
     many = C.from_values({"ranks": list(range(1, 40)), "preset": "demo-small"})
     assert len(C.run_name(many)) <= C.MAX_RUN_NAME and not C.run_name(many).endswith("--")
+
+
+def test_a_default_changed_by_a_release_renames_the_run(monkeypatch, tmp_path) -> None:
+    """The run name digests the settings' full values: a resubmit after a release that changed a
+    default must not find the old run's finished steps under the same name and skip them."""
+    import dataclasses
+
+    from trainer.training import configure
+
+    old = C.from_values({"ranks": [16]})
+    new = dataclasses.replace(old, data=dataclasses.replace(old.data, val_fraction=0.1))
+    monkeypatch.setattr(C, "PipelineConfig", lambda: new)  # the new release's defaults
+    assert C.run_name(new) != C.run_name(old)
+
+    # A preset's (or TrainConfig's) default reaches the train jobs as resolved settings.
+    preset = (configure.PRESET_DIR / "xlsr.yaml").read_text(encoding="utf-8")
+    assert "learning_rate: 3.0e-4" in preset
+    (tmp_path / "xlsr.yaml").write_text(preset.replace("learning_rate: 3.0e-4", "learning_rate: 1.0e-4"), "utf-8")
+    before = C.run_name(old)
+    monkeypatch.setattr(configure, "PRESET_DIR", tmp_path)
+    assert C.run_name(old) != before
+
+
+@pytest.mark.parametrize(
+    "scheduling",
+    [
+        {"queue": "gpu"},
+        {"cpuQueue": "cpu"},
+        {"priorityClass": "high"},
+        {"orchestrator": {"maxParallel": 1, "chain": "argo"}},
+        {"image": {"pullPolicy": "Always", "pullSecrets": ["regcred"]}},
+        {"nodeSelector": {"gpu": "h100"}},
+        {"resources": {"trainer": {"memory": "64Gi"}}},
+        {"job": {"backoffLimit": 5}},
+        {"tensorboard": {"enabled": False}},
+        {"storage": {"type": "s3", "s3": {"prefix": "s3://bucket/p", "secretName": "creds"}}},
+    ],
+)
+def test_scheduling_settings_keep_the_run_name(scheduling: dict) -> None:
+    assert C.run_name(C.from_values({"ranks": [16], **scheduling})) == C.run_name(C.from_values({"ranks": [16]}))
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"gpusPerNode": 2},
+        {"image": {"tag": "0.2.0"}},
+        {"trainOverrides": {"learning_rate": 1e-3}},
+        {"data": {"valFraction": 0.1}},
+        {"phases": [1, 2]},
+        {"preset": "demo"},
+    ],
+)
+def test_settings_that_change_results_rename_the_run(result: dict) -> None:
+    assert C.run_name(C.from_values({"ranks": [16], **result})) != C.run_name(C.from_values({"ranks": [16]}))

@@ -1,4 +1,7 @@
-"""Options shared by `evaluate` and `compare` (flags generated from the fields, like TrainConfig)."""
+"""Options shared by `evaluate` and `compare` (flags generated from the fields, like TrainConfig).
+
+RUNTIME fields (trainer.config) change how fast, not what is computed: a pipeline run's name
+does not depend on them (trainer.pipeline.config.settings_hash)."""
 
 from __future__ import annotations
 
@@ -14,11 +17,11 @@ from trainer.model.chunking import CHUNK_SECONDS, STRIDE_SECONDS
 @dataclass
 class EvalConfig:
     batch_seconds: float = setting(
-        0.0, "padded audio seconds per length-sorted inference batch (0: 10 on CPU, 100 on GPU)"
+        0.0, "padded audio seconds per length-sorted inference batch (0: 10 on CPU, 100 on GPU)", runtime=True
     )
-    device: str = setting("auto", "auto|cpu|cuda|cuda:N")
+    device: str = setting("auto", "auto|cpu|cuda|cuda:N", runtime=True)
     g2p: Literal["auto", "g2pk", "espeak"] = setting("auto", "Korean G2P for PER (auto: g2pk if installed)")
-    num_workers: int = setting(2, "audio loading worker processes (0: load in the main process)")
+    num_workers: int = setting(2, "audio loading worker processes (0: load in the main process)", runtime=True)
     bootstrap: int = setting(1000, "bootstrap resamples for the 95 percent confidence intervals")
     seed: int = setting(0, "bootstrap random seed")
     chunk_seconds: float = setting(

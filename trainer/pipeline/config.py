@@ -23,7 +23,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from trainer import layout as L
-from trainer.config import DEFAULT_BASE_MODEL, MAX_PATH, PHASES, PLAN_SET, TrainConfig, build, fields_with, setting
+from trainer.config import (
+    DEFAULT_BASE_MODEL,
+    MAX_PATH,
+    PHASES,
+    PLAN_SET,
+    RUNTIME,
+    TrainConfig,
+    build,
+    fields_with,
+    setting,
+)
 from trainer.exit_codes import ConfigError
 
 # Kubernetes limits every object name used here (Jobs, Services, label values, pod hostnames) to a
@@ -54,16 +64,19 @@ PLAN_OWNED_TRAIN_FIELDS = fields_with(TrainConfig, PLAN_SET)
 PHASE_CHOICES = tuple(PHASES)
 
 
-def _v(default: Any, help: str, flag: str = "", metavar: str = "", **schema: Any) -> Any:
+def _v(default: Any, help: str, flag: str = "", metavar: str = "", runtime: bool = False, **schema: Any) -> Any:
     """A field with help text (-> `## @param` in values.yaml), extra JSON-schema keywords and,
     when `flag` is given, the submit command's flag that sets it (trainer.pipeline.submit_cli;
-    a list that may not be empty takes one or more values)."""
+    a list that may not be empty takes one or more values).
+
+    `runtime`: where and how the run is scheduled, not what it computes (trainer.config.RUNTIME):
+    left out of the run's settings digest (`settings_hash`), so changing it keeps the run's name."""
     cli: dict[str, Any] = {"flag": flag} if flag else {}
     if flag and metavar:
         cli["metavar"] = metavar
     if flag and schema.get("minItems"):
         cli["nargs"] = "+"
-    return setting(default, help, schema=schema, **cli)
+    return setting(default, help, schema=schema, **cli, **({RUNTIME: True} if runtime else {}))
 
 
 @dataclass
@@ -73,9 +86,12 @@ class ImageConfig:
     digest: str = _v(
         "", "image digest (sha256:...): pins the image (pods run repository:tag@digest)", pattern=DIGEST, maxLength=71
     )
-    pull_policy: Literal["IfNotPresent", "Always", "Never"] = _v("IfNotPresent", "imagePullPolicy")
+    pull_policy: Literal["IfNotPresent", "Always", "Never"] = _v("IfNotPresent", "imagePullPolicy", runtime=True)
     pull_secrets: list[str] = _v(
-        [], "names of existing image pull Secrets", items={"pattern": DNS_LABEL, "maxLength": MAX_NAME}
+        [],
+        "names of existing image pull Secrets",
+        runtime=True,
+        items={"pattern": DNS_LABEL, "maxLength": MAX_NAME},
     )
 
 
@@ -244,6 +260,7 @@ class PipelineConfig:
         "",
         "run name (DNS-1123 label); empty: derived from the config",
         flag="--name",
+        runtime=True,
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_RUN_NAME,
     )
@@ -301,15 +318,17 @@ class PipelineConfig:
         "nodes > 1: an Indexed Job + headless Service, or a JobSet (gang: a failed node restarts "
         "the whole group; needs JobSet installed)",
         flag="--multinode",
+        runtime=True,
     )
-    node_selector: dict[str, str] = _v({}, "nodeSelector for trainer pods (e.g. GPU product labels)")
-    tolerations: list[dict[str, Any]] = _v([], "tolerations for trainer pods")
-    affinity: dict[str, Any] = _v({}, "affinity for trainer pods")
+    node_selector: dict[str, str] = _v({}, "nodeSelector for trainer pods (e.g. GPU product labels)", runtime=True)
+    tolerations: list[dict[str, Any]] = _v([], "tolerations for trainer pods", runtime=True)
+    affinity: dict[str, Any] = _v({}, "affinity for trainer pods", runtime=True)
     queue: str = _v(
         "",
         "Kueue LocalQueue of the GPU steps (label kueue.x-k8s.io/queue-name); empty: not queued",
         flag="--queue",
         metavar="NAME",
+        runtime=True,
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
     )
@@ -319,6 +338,7 @@ class PipelineConfig:
         "from GPU work; set it when Kueue manages Jobs without a queue name",
         flag="--cpu-queue",
         metavar="NAME",
+        runtime=True,
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
     )
@@ -327,14 +347,16 @@ class PipelineConfig:
         "PriorityClass of the GPU steps' pods, and Kueue WorkloadPriorityClass of the same name",
         flag="--priority-class",
         metavar="NAME",
+        runtime=True,
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
     )
-    resources: ResourcesConfig = _v(ResourcesConfig(), "requests per kind of pod (quantities as strings)")
-    job: JobPolicy = _v(JobPolicy(), "Job retry and lifetime policy")
-    storage: StorageConfig = _v(StorageConfig(), "storage backend")
-    tensorboard: TensorBoardConfig = _v(TensorBoardConfig(), "TensorBoard")
-    orchestrator: OrchestratorConfig = _v(OrchestratorConfig(), "how the phases are chained")
+    resources: ResourcesConfig = _v(ResourcesConfig(), "requests per kind of pod (quantities as strings)", runtime=True)
+    job: JobPolicy = _v(JobPolicy(), "Job retry and lifetime policy", runtime=True)
+    # Where outputs live: a run of the same settings elsewhere computes the same thing.
+    storage: StorageConfig = _v(StorageConfig(), "storage backend", runtime=True)
+    tensorboard: TensorBoardConfig = _v(TensorBoardConfig(), "TensorBoard", runtime=True)
+    orchestrator: OrchestratorConfig = _v(OrchestratorConfig(), "how the phases are chained", runtime=True)
 
     def __post_init__(self) -> None:
         self.phases = sorted(self.phases)
@@ -463,23 +485,47 @@ def train_override_fields() -> list[dataclasses.Field]:
 
 
 def settings_hash(cfg: PipelineConfig, length: int = 64) -> str:
-    """Hash of what the run computes: the settings that differ from the defaults, but not the run
-    name nor how its steps are chained. A resumed run keeps its name, and so its outputs, when only
-    e.g. --max-parallel changes, or when a new setting is added with a default."""
-    values = to_values(dataclasses.replace(cfg, run_name="", orchestrator=OrchestratorConfig()))
-    changed = _changed(values, to_values(PipelineConfig()))
-    return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:length]
+    """Hash of what the run computes: every setting that is not RUNTIME (scheduling, storage, the
+    run name), at its full value, and the `train` / `pretrain-base` / `compare` settings its jobs
+    resolve (preset, overrides and defaults). A default that changes between releases changes the
+    hash, so a resubmitted run gets a new name instead of skipping steps finished under the old
+    default; changing e.g. the queue or --max-parallel keeps the name, and so the outputs."""
+    return hashlib.sha256(json.dumps(result_settings(cfg), sort_keys=True).encode()).hexdigest()[:length]
 
 
-def _changed(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
-            if nested := _changed(value, defaults[key]):
-                out[key] = nested
-        elif key not in defaults or value != defaults[key]:
-            out[key] = value
-    return out
+def result_settings(cfg: PipelineConfig) -> dict[str, Any]:
+    """What `settings_hash` digests (JSON-ready)."""
+    from trainer.evaluation.config import EvalConfig
+    from trainer.training.configure import resolve
+
+    def train_settings(command: str, flags: dict[str, Any]) -> dict[str, Any]:
+        # PLAN_SET fields (paths, phase, rank) follow from the pipeline's own settings.
+        resolved = dataclasses.asdict(resolve(command, cfg.preset or None, None, flags, check=False))
+        skip = fields_with(TrainConfig, PLAN_SET) | fields_with(TrainConfig, RUNTIME)
+        return {k: v for k, v in resolved.items() if k not in skip}
+
+    out: dict[str, Any] = {"pipeline": _result_values(cfg)}
+    out["train"] = {str(p): train_settings("train", {**cfg.train_overrides, "phase": p}) for p in cfg.phases}
+    if cfg.embedded_default:
+        out["pretrain_base"] = train_settings("pretrain-base", {})
+    if cfg.evaluate:
+        out["compare"] = {
+            k: v for k, v in dataclasses.asdict(EvalConfig()).items() if k not in fields_with(EvalConfig, RUNTIME)
+        }
+    return json.loads(json.dumps(out))
+
+
+def _result_values(obj: Any) -> dict[str, Any]:
+    """`to_values` of `obj` without its RUNTIME fields, at every level."""
+    runtime = fields_with(type(obj), RUNTIME)
+    values = to_values(obj)
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name in runtime:
+            del values[camel(f.name)]
+        elif dataclasses.is_dataclass(value):
+            values[camel(f.name)] = _result_values(value)
+    return values
 
 
 def run_name(cfg: PipelineConfig) -> str:

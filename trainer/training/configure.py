@@ -41,8 +41,9 @@ def load_preset(name: str) -> dict[str, Any]:
     return preset
 
 
-def apply_phase_defaults(cfg: TrainConfig) -> TrainConfig:
-    """Fill epochs / wer_target / train_manifest from the curriculum phase where left unset."""
+def apply_phase_defaults(cfg: TrainConfig, check: bool = True) -> TrainConfig:
+    """Fill epochs / wer_target / train_manifest from the curriculum phase where left unset;
+    `check`: ConfigError when the length of training is still unset."""
     spec = cfg.phase_spec()
     changes: dict[str, Any] = {}
     if spec is not None:
@@ -53,13 +54,16 @@ def apply_phase_defaults(cfg: TrainConfig) -> TrainConfig:
         if not cfg.train_manifest and cfg.curriculum_dir:
             changes["train_manifest"] = str(Path(cfg.curriculum_dir) / f"phase{cfg.phase}.jsonl")
     cfg = dataclasses.replace(cfg, **changes)
-    if not cfg.epochs and not cfg.max_steps:
+    if check and not cfg.epochs and not cfg.max_steps:
         raise ConfigError("epochs: set --epochs, --max-steps or --phase (which brings its epochs)")
     return cfg
 
 
-def resolve(command: str, preset_name: str | None, config_file: str | None, flags: dict[str, Any]) -> TrainConfig:
-    """The TrainConfig for `command` ("train" or "pretrain-base") from all layers."""
+def resolve(
+    command: str, preset_name: str | None, config_file: str | None, flags: dict[str, Any], check: bool = True
+) -> TrainConfig:
+    """The TrainConfig for `command` ("train" or "pretrain-base") from all layers. `check=False`:
+    as far as the layers go (the pipeline's settings digest; the job itself reports what is missing)."""
     preset = load_preset(preset_name or DEFAULT_PRESET)
     section = preset.get(COMMAND_SECTIONS[command]) or {}
     file_layer = load_config(config_file) if config_file else {}
@@ -67,4 +71,4 @@ def resolve(command: str, preset_name: str | None, config_file: str | None, flag
     phase_layer = (preset.get("phases") or {}).get(phase, {}) if command == "train" else {}
     source = f"preset {preset_name or DEFAULT_PRESET}" + (f" + {config_file}" if config_file else "")
     cfg = build(TrainConfig, section, phase_layer, file_layer, flags, source=source)
-    return apply_phase_defaults(cfg)
+    return apply_phase_defaults(cfg, check)
