@@ -3,6 +3,8 @@ charts; finished runs are reused."""
 
 import json
 
+from peft.tuners.tuners_utils import BaseTuner
+
 from trainer.data.manifest import load_manifest, write_manifest
 from trainer.evaluation.compare import REPORT_FILE, SUMMARY_FILE, compare, run_dir
 from trainer.evaluation.config import EvalConfig
@@ -14,9 +16,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CFG = EvalConfig(num_workers=0, batch_seconds=8.0, bootstrap=200)
 
 
-def test_compare_writes_report_and_reuses_finished_runs(eval_models, eval_corpus, tmp_path):
+def test_compare_writes_report_and_reuses_finished_runs(eval_models, eval_corpus, tmp_path, monkeypatch):
     merged = tmp_path / "merged"
     export_merged(eval_models["adapter"], str(merged))
+    merges = []
+    merge = BaseTuner.merge_and_unload
+    monkeypatch.setattr(BaseTuner, "merge_and_unload", lambda self, *a, **kw: merges.append(1) or merge(self, *a, **kw))
     models = {"base": eval_models["base"], "r4": eval_models["adapter"], "r4-merged": str(merged)}
     adult = tmp_path / "adult.jsonl"
     write_manifest(load_manifest(eval_corpus["adult"]), adult)  # absolute audio paths
@@ -36,6 +41,8 @@ def test_compare_writes_report_and_reuses_finished_runs(eval_models, eval_corpus
     # same transcripts; models that are not adapters have only one speed.
     assert entries["r4"]["relative_speed_merged"] > 0
     assert entries["r4"]["results"]["test"]["speed"]["merged_differing"] == 0
+    assert entries["r4"]["results"]["adult"]["speed"]["merged_differing"] == 0
+    assert len(merges) == 1  # the adapter is merged once, for both test sets
     assert entries["base"]["relative_speed_merged"] is None and entries["r4-merged"]["relative_speed_merged"] is None
     assert entries["r4"]["results"]["test"]["metrics"] == entries["r4-merged"]["results"]["test"]["metrics"]
     assert entries["r4"]["results"]["test"]["metrics"] != entries["base"]["results"]["test"]["metrics"]

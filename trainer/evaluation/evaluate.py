@@ -38,11 +38,12 @@ overlapping chunks (trainer.model.chunking).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -78,6 +79,14 @@ class LoadedModel:
     model: Any  # Wav2Vec2ForCTC or peft.PeftModel
     codec: Any  # trainer.model.processor.TextCodec
     info: dict[str, Any]
+    _merged: Any = field(default=None, repr=False)
+
+    def merged(self) -> Any:
+        """An adapter folded into its base (what `trainer export` ships): a copy, so the adapter
+        stays usable, made once however many test sets it runs on."""
+        if self._merged is None:
+            self._merged = copy.deepcopy(self.model).merge_and_unload()
+        return self._merged
 
 
 def load_model(uri: str) -> LoadedModel:
@@ -329,12 +338,9 @@ def _merged_speed(
 ) -> dict[str, Any]:
     """Time the merged form of an adapter on the same batches (users ship `trainer export`'s merged
     model, which runs at the base's cost), and count the transcripts that differ from the adapter's."""
-    import copy
-
     from trainer.evaluation.inference import CtcTranscriber, transcribe
 
-    merged_model = copy.deepcopy(loaded.model).merge_and_unload()  # the adapter stays usable for other test sets
-    transcriber = CtcTranscriber(merged_model, loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
+    transcriber = CtcTranscriber(loaded.merged(), loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
     merged = transcribe(transcriber, rows, batch_seconds, cfg.num_workers, progress=False)
     merged_texts = merged.hypotheses  # a property that builds a dict: once, not per utterance
     differing = sum(merged_texts.get(utt) != text for utt, text in adapter.hypotheses.items())
