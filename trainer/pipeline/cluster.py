@@ -153,9 +153,10 @@ class Cluster:
         run = plan_cm["metadata"]["labels"][render.RUN_LABEL]
         digest = spec_hash(objects)
         plan_cm["metadata"].setdefault("annotations", {})[render.SPEC_HASH_ANNOTATION] = digest
-        self._require_kinds([*objects, *render.plan_jobs(objects)])
+        everything = [*objects, *render.plan_jobs(objects)]
+        self._require_kinds(everything)
         if dry_run:
-            for obj in [*objects, *render.plan_jobs(objects)]:
+            for obj in everything:
                 self._create(obj, dry_run=True)
                 self.report(f"{obj['kind']} {obj['metadata']['name']}: accepted by the server (dry run)")
             return "dry-run"

@@ -297,10 +297,9 @@ class Chain:
         """Advance every step that can move; 'Running', 'Succeeded' or 'Failed' (status ConfigMap updated).
 
         Steps already under way are followed first, so one that finishes frees its place (and
-        its dependents) in the same tick; then the steps whose turn has come are started.
+        its dependents) in the same tick; then the steps whose turn has come are started, and
+        last the pending steps behind a failure are blocked (`startable` never starts them).
         """
-        for name, cause in dag.newly_blocked(self.plan.graph, self.states).items():
-            self._stop(name, dag.BLOCKED, f"not started: {cause} failed")
         by_name = {s["name"]: s for s in self.plan.steps}
         for step in self.plan.steps:
             if self.states.get(step["name"]) in dag.ACTIVE:
