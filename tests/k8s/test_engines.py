@@ -251,3 +251,13 @@ def test_the_chain_creates_and_follows_a_jobset(monkeypatch: pytest.MonkeyPatch)
         StepFailed, match=r"JobSet gang-r16-p1 failed \(FailedJobs: .*PodFailurePolicy\).*-l jobset.sigs"
     ):
         chain._finished("gang-r16-p1", manifest)
+
+
+def test_the_workflow_takes_the_check_job_suffixes_from_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The marker checks' name suffixes are spelled once (trainer.pipeline.plan), not in the template."""
+    monkeypatch.setattr(render, "CHECK_SUFFIX", "-chk")
+    monkeypatch.setattr(render, "VERIFY_SUFFIX", "-ver")
+    objects = render.render_jinja(C.from_values(ARGO_CASES["embedded"]), "asr")
+    tasks = {t["name"] for t in workflow(objects)["spec"]["templates"][0]["dag"]["tasks"]}
+    stored = {job["metadata"]["name"] for job in render.plan_jobs(objects)}
+    assert tasks == stored and any(n.endswith("-chk") for n in tasks) and any(n.endswith("-ver") for n in tasks)

@@ -170,7 +170,13 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
     if cfg.orchestrator.chain == "orchestrator":
         objects += render("orchestrator.yaml.j2")
     if cfg.orchestrator.chain == "argo":
-        objects += render("workflow.yaml.j2", jobs=plan.jobs, job_manifests=manifests)
+        objects += render(
+            "workflow.yaml.j2",
+            jobs=plan.jobs,
+            job_manifests=manifests,
+            check_suffix=CHECK_SUFFIX,
+            verify_suffix=VERIFY_SUFFIX,
+        )
     if cfg.nodes > 1 and cfg.multinode == "indexed":
         objects += render("ddp-service.yaml.j2")
     if cfg.tensorboard.enabled:
