@@ -69,10 +69,16 @@ def test_phone_vocabulary():
     assert "\u11a8" not in vocab and "\u110b" not in vocab  # 국's final ㄱ was never said; no silent ㅇ
 
 
-def test_prepare_phone_units(tiny_corpus, tmp_path):
+def test_prepare_phone_units(tiny_corpus, tmp_path, monkeypatch):
+    from trainer.data import importers
+    from trainer.data import prepare as prepare_module
     from trainer.data.prepare import PrepareOptions, prepare
 
     out = tmp_path / "prepared"
+    written = []
+    for module in (importers, prepare_module):
+        write = module.write_manifest
+        monkeypatch.setattr(module, "write_manifest", lambda rows, path, w=write: written.append(path) or w(rows, path))
     prepare(
         PrepareOptions(
             source=str(tiny_corpus),
@@ -85,6 +91,8 @@ def test_prepare_phone_units(tiny_corpus, tmp_path):
         )
     )
     assert load_unit(out) == "phone"
+    assert written.count(out / "all.jsonl") == 1  # imported with its pronounced forms, written once
+    assert all(r["pronounced"] == pronounce(r["text"]) for r in load_manifest(out / "all.jsonl"))
     train = load_manifest(out / "train.jsonl")
     assert all(r["pronounced"] == pronounce(r["text"]) for r in train)
     vocab = json.loads((out / "vocab.json").read_text(encoding="utf-8"))

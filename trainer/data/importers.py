@@ -27,7 +27,9 @@ and gender missing from the label are taken from the file name (`filename_patter
 
 Generic corpora (`import_generic`): JSONL or CSV rows with the manifest's field names (or common
 aliases: path/audio/wav, transcript/sentence, speaker/client_id); relative audio paths are
-resolved against the input file's folder; a missing duration is probed.
+resolved against the input file's folder; a missing duration is probed. With phone units
+(`unit="phone"`: `data prepare --unit phone`) each kept row also gets its pronounced form
+(`pronounced`, trainer.data.phones) before the manifest is written.
 
 Nothing is dropped silently: each skipped utterance is counted by reason in the report
 (`import_report.json` next to the output) and listed in `import_skipped.jsonl`. Reasons:
@@ -477,6 +479,11 @@ def _run(
         report.source_splits[row["source_split"] or "(root)"] += 1
         for name in ("age", "gender", "snr_db"):
             report.unknown_fields[name] += row[name] is None
+    if options.unit == "phone" and rows:  # phone-unit rows carry their pronounced form (trainer.data.text)
+        from trainer.data.phones import pronounce_all
+
+        spoken = pronounce_all([row["text"] for row in rows], options.workers)
+        rows = [{**row, "pronounced": spoken[row["text"]]} for row in rows]
     write_manifest(rows, out)
     write_manifest(skipped, out.parent / SKIPPED_FILE)
     write_json(report.to_dict(), out.parent / REPORT_FILE)

@@ -2,11 +2,12 @@
 
 One step a cluster user (or the local demo) runs once per corpus:
 
-    import (aihub | jsonl | csv) [-> pronounce] -> split by speaker -> child/adult views -> curriculum
+    import (aihub | jsonl | csv; with phone units, pronounce) -> split by speaker -> child/adult views -> curriculum
     -> vocabulary
 
 With `--unit phone` every row gets its pronounced form (`pronounced`: g2pK's Hangul, see
-trainer.data.phones), once here rather than at every training step; the targets are its phones.
+trainer.data.phones) as it is imported, once rather than at every training step; the targets
+are its phones.
 
 Outputs in OUT (names are the constants below):
 
@@ -185,15 +186,7 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
         )
     timings["import_s"] = time.monotonic() - tic
     tic = time.monotonic()
-    rows = load_manifest(out / ALL_FILE)
-    if options.unit == "phone":
-        from trainer.data.phones import pronounce_all
-
-        spoken = pronounce_all([row["text"] for row in rows], options.workers)
-        rows = [{**row, "pronounced": spoken[row["text"]]} for row in rows]
-        write_manifest(rows, out / ALL_FILE)
-        timings["pronounce_s"] = time.monotonic() - tic
-        tic = time.monotonic()
+    rows = load_manifest(out / ALL_FILE)  # with `pronounced` for phone units (import_s includes g2pK)
     outputs[ALL_FILE] = _summary(rows)
     result = split_by_speaker(rows, options.val_fraction, options.test_fraction, options.seed, options.keep_source_test)
     for split, part in result.parts().items():
