@@ -159,16 +159,25 @@ class ImportReport:
     source_splits: Counter = field(default_factory=Counter)
     unknown_fields: Counter = field(default_factory=Counter)
     audio_match: Counter = field(default_factory=Counter)  # AI Hub: matching rule -> kept rows
+    records: list[dict] = field(default_factory=list)  # every skip, for import_skipped.jsonl
 
-    def skip(self, reason: str, where: str, detail: str) -> dict:
+    def skip(self, reason: str, where: str, detail: str) -> None:
         self.skipped[reason] += 1
         shown = self.examples.setdefault(reason, [])
         if len(shown) < _EXAMPLES_PER_REASON:
             shown.append(f"{where}: {detail}" if detail else where)
-        return {"where": where, "reason": reason, "detail": detail}
+        self.records.append({"where": where, "reason": reason, "detail": detail})
+
+    def first_skip(self) -> str:
+        """`; first: WHERE: REASON: DETAIL` for the first skip ("" when none)."""
+        if not self.records:
+            return ""
+        first = self.records[0]
+        return f"; first: {first['where']}: {first['reason']}: {first['detail']}"
 
     def to_dict(self) -> dict:
         out = asdict(self)
+        del out["records"]  # listed in import_skipped.jsonl
         out["hours_kept"] = round(self.hours_kept, 4)
         out["skipped_total"] = sum(self.skipped.values())
         for key in ("skipped", "audio_formats", "source_splits", "unknown_fields", "audio_match"):
@@ -410,9 +419,7 @@ def _work(task: tuple[str, Any]) -> tuple[str, Any, tuple]:
 # ----------------------------------------------------------------------------- drivers
 
 
-def _scan_tree(
-    root: Path, report: ImportReport, skipped: list[dict]
-) -> tuple[list[Path], dict[tuple, str], dict[tuple, str]]:
+def _scan_tree(root: Path, report: ImportReport) -> tuple[list[Path], dict[tuple, str], dict[tuple, str]]:
     """Label files below the top level (sorted) and two audio indexes by file name (_name_key):
     within the paired folder (_pair_key) and within the paired split (_scope; first found wins).
     Folders that cannot be listed are counted in the report."""
@@ -421,7 +428,7 @@ def _scan_tree(
     by_scope: dict[tuple, str] = {}
 
     def unlisted(exc: OSError) -> None:
-        skipped.append(report.skip("unreadable_folder", str(exc.filename), exc.strerror or str(exc)))
+        report.skip("unreadable_folder", str(exc.filename), exc.strerror or str(exc))
 
     for folder, dirs, files in os.walk(root, onerror=unlisted):
         dirs.sort()
@@ -438,9 +445,7 @@ def _scan_tree(
     return labels, by_pair, by_scope
 
 
-def _run(
-    tasks: list[tuple[str, Any]], report: ImportReport, out: Path, options: ImportOptions, skipped: list[dict]
-) -> ImportReport:
+def _run(tasks: list[tuple[str, Any]], report: ImportReport, out: Path, options: ImportOptions) -> ImportReport:
     """Process tasks (in parallel when workers > 1), write manifest, skipped list and report."""
     rows: list[dict] = []
     seen: set[str] = set()
@@ -455,20 +460,18 @@ def _run(
 
     for status, payload, extra in tqdm(results(), total=len(tasks), desc="import", unit="utt", mininterval=2.0):
         if status == "skip":
-            skipped.append(report.skip(extra[0], payload, extra[1]))
+            report.skip(extra[0], payload, extra[1])
             continue
         row = payload
         if row["utt_id"] in seen:
-            skipped.append(
-                report.skip("duplicate_utt_id", row["audio_filepath"], f"utt_id {row['utt_id']!r} seen before")
-            )
+            report.skip("duplicate_utt_id", row["audio_filepath"], f"utt_id {row['utt_id']!r} seen before")
             continue
         seen.add(row["utt_id"])
         fmt, rule = extra
         try:
             row = validate_row(row, f"{out} (row for {row['audio_filepath']})")
         except ManifestError as exc:
-            skipped.append(report.skip("invalid_field", row["audio_filepath"], str(exc)))
+            report.skip("invalid_field", row["audio_filepath"], str(exc))
             continue
         rows.append(row)
         report.kept += 1
@@ -485,11 +488,12 @@ def _run(
         spoken = pronounce_all([row["text"] for row in rows], options.workers)
         rows = [{**row, "pronounced": spoken[row["text"]]} for row in rows]
     write_manifest(rows, out)
-    write_manifest(skipped, out.parent / SKIPPED_FILE)
+    write_manifest(report.records, out.parent / SKIPPED_FILE)
     write_json(report.to_dict(), out.parent / REPORT_FILE)
     if not rows:
-        first = f"; first: {skipped[0]['where']}: {skipped[0]['reason']}: {skipped[0]['detail']}" if skipped else ""
-        raise ConfigError(f"import: no usable utterance in {report.source} (see {out.parent / REPORT_FILE}){first}")
+        raise ConfigError(
+            f"import: no usable utterance in {report.source} (see {out.parent / REPORT_FILE}){report.first_skip()}"
+        )
     return report
 
 
@@ -516,15 +520,14 @@ def import_aihub(
     if out.parent.resolve() == root or root in out.parent.resolve().parents:
         raise ConfigError(f"--out: {out} lies inside --root {root}; its reports would be read as labels")
     report = ImportReport(str(root), str(out), "aihub", {**asdict(options), "fields": asdict(fields)})
-    skipped: list[dict] = []
-    labels, by_pair, by_scope = _scan_tree(root, report, skipped)
+    labels, by_pair, by_scope = _scan_tree(root, report)
     if not labels:
         raise ConfigError(
             f"--root: no *.json labels under {root}"
-            + (f" ({report.examples['unreadable_folder'][0]})" if skipped else "")
+            + (f" ({report.examples['unreadable_folder'][0]})" if report.records else "")
         )
     _CONTEXT.update(root=root, fields=fields, audio_by_pair=by_pair, audio_by_scope=by_scope, options=options)
-    return _run([("aihub", path) for path in labels], report, out, options, skipped)
+    return _run([("aihub", path) for path in labels], report, out, options)
 
 
 def _generic_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
@@ -632,11 +635,10 @@ def import_generic(
     _CONTEXT.update(options=options)
     report = ImportReport(str(path), str(out), fmt, asdict(options))
     tasks: list[tuple[str, Any]] = []
-    skipped_early: list[dict] = []
     for where, record in _generic_rows(path, fmt):
         try:
             tasks.append(("generic", _generic_candidate(where, record, path.parent, filename_pattern)))
         except _Skip as exc:
-            skipped_early.append(report.skip(exc.reason, where, exc.detail))
-    report.candidates += len(skipped_early)
-    return _run(tasks, report, out, options, skipped_early)
+            report.skip(exc.reason, where, exc.detail)
+    report.candidates += len(report.records)  # rows that never became tasks
+    return _run(tasks, report, out, options)
