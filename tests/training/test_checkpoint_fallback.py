@@ -70,8 +70,15 @@ def test_damaged_checkpoint_on_s3_is_moved_aside(s3_env, tmp_path):
         _publish_checkpoint(store, step)
     s3_env.client().put_object(Bucket=bucket, Key="run/checkpoint-4/optimizer.pt", Body=b"not a torch file")
 
-    ckpt.set_aside_damaged(store)
+    fetched = []
+    fetch = store.fetch
+    store.fetch = lambda name: fetched.append(name) or fetch(name)
+
+    name, folder = ckpt.set_aside_damaged(store)
     assert ckpt.complete_steps(store) == [2]
+    # The checkpoint that loads is handed over as downloaded, for resuming to read without a second download.
+    assert (name, fetched) == ("checkpoint-2", ["checkpoint-4", "checkpoint-2"])
+    assert ckpt.Progress.from_json((folder / ckpt.STATE_FILE).read_text(encoding="utf-8")).step == 2
     aside = storage.open_store(f"s3://{bucket}/run/checkpoint-4.corrupt")
     assert json.loads(aside.read_text(storage.MARKER))["files"].keys() >= {ckpt.OPTIMIZER_FILE}
     assert aside.read_text(ckpt.OPTIMIZER_FILE) == "not a torch file"

@@ -121,22 +121,24 @@ def verify(folder: Path) -> None:
             raise DamagedCheckpoint(f"{rel}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
 
 
-def set_aside_damaged(store: Store) -> None:
+def set_aside_damaged(store: Store) -> Optional[tuple[str, Path]]:
     """Move complete checkpoints that do not load out of the way (renamed, never deleted), newest
-    first, until the newest one that loads; resuming then takes that one."""
+    first, until the newest one that loads; resuming then takes that one. Returns its name and
+    the local folder it was verified in (on S3 a download the caller loads from, then releases),
+    or None when no complete checkpoint is left."""
     for step in reversed(complete_steps(store)):
         name = step_dir(step)
         folder = store.fetch(name)
         try:
             verify(folder)
-            return
+            return name, folder
         except DamagedCheckpoint as exc:
+            store.release(folder)
             aside = store.set_aside(name, DAMAGED_SUFFIX)
             _log.error(
                 "%s/%s does not load (%s); moved to %s, trying the next older checkpoint", store.uri, name, exc, aside
             )
-        finally:
-            store.release(folder)
+    return None
 
 
 def prune(store: Store, keep_last: int) -> None:

@@ -330,13 +330,13 @@ class TrainingRun:
 
     def _resume_or_warm_start(self) -> Optional[str]:
         """Resume the latest complete checkpoint of this output that loads; else warm-start from --init-from."""
-        if self.main:
-            ckpt.set_aside_damaged(self.store)
+        verified = ckpt.set_aside_damaged(self.store) if self.main else None
         self.acc.wait_for_everyone()
         steps = ckpt.complete_steps(self.store)
         if steps:
             name = ckpt.step_dir(steps[-1])
-            folder = self.store.fetch(name)
+            # The main process has it already (verified; on S3, downloaded): not fetched twice.
+            folder = verified[1] if verified is not None and verified[0] == name else self.store.fetch(name)
             self.method.load(self.model, folder)
             # Loaded on the CPU: load_state_dict moves each state to its parameter's device (a DDP
             # process on CPU has device "cpu:0", which torch.load cannot map to).
