@@ -190,3 +190,37 @@ def test_test_rows_keep_what_only_some_models_cannot_write(tmp_path):
     assert model_limit([5, 1, 6], 49, 1, 2) == "out_of_vocabulary"
     assert model_limit([5, 6] * 30, 49, 1, 2) == "labels_too_long"
     assert model_limit([5, 6, 7], 49, 1, 2) is None
+
+
+def test_screening_in_shares_reads_each_header_once_and_equals_one_screening(tmp_path, monkeypatch):
+    """DDP: each process screens its share of the rows; the joined shares are the whole screening."""
+    from trainer.data import screening
+    from trainer.data.screening import join_shares, share
+
+    rows = [
+        {
+            "utt_id": f"u{i}",
+            "audio_filepath": str(_wav(tmp_path / f"u{i}.wav", 1.0)),
+            "duration": 1.0 if i % 3 else 5.0,  # every third row's duration is wrong: skipped
+            "text": "abc",
+        }
+        for i in range(7)
+    ]
+    encode = lambda row: [5, 6, 7]  # noqa: E731
+    frames = lambda seconds: 50  # noqa: E731
+    whole, whole_tally = screen_rows(rows, "train_manifest", encode, frames, invalid={"bad_json": 2})
+    read = []
+    inspect = screening.inspect_audio
+    monkeypatch.setattr(screening, "inspect_audio", lambda path: read.append(path) or inspect(path))
+    world = 3
+    shares = [
+        screen_rows(
+            share(rows, r, world), "train_manifest", encode, frames, invalid={"bad_json": 2} if r == 0 else None
+        )
+        for r in range(world)
+    ]
+    joined, tally = join_shares(shares, "train_manifest")
+    assert sorted(read) == sorted(r["audio_filepath"] for r in rows)  # each header once, over all processes
+    assert joined == whole and len(joined) == 4
+    assert (tally.total, dict(tally.counts), tally.utt_ids) == (9, dict(whole_tally.counts), whole_tally.utt_ids)
+    assert [len(share(rows, r, world)) for r in range(world)] == [3, 2, 2]

@@ -227,6 +227,26 @@ def screen_rows(
     return kept, tally
 
 
+def share(rows: Sequence[dict], rank: int, world: int) -> Sequence[dict]:
+    """One process's contiguous share of `rows` (DDP: each rank screens its share only)."""
+    size, extra = divmod(len(rows), world)
+    start = rank * size + min(rank, extra)
+    return rows[start : start + size + (rank < extra)]
+
+
+def join_shares(shares: Sequence[tuple[list[dict], SkipTally]], source: str) -> tuple[list[dict], SkipTally]:
+    """The screened shares of all processes (in rank order) as one screening of all rows."""
+    tally = SkipTally(source)
+    rows: list[dict] = []
+    for kept, part in shares:
+        rows += kept
+        tally.total += part.total
+        tally.counts.update(part.counts)
+        tally.utt_ids += part.utt_ids
+        tally.examples += part.examples[: 4 * LOGGED_PER_REASON - len(tally.examples)]
+    return rows, tally
+
+
 def screen_test_rows(rows: Sequence[dict], source: str) -> tuple[list[dict], SkipTally]:
     """`screen_rows` with only the rules that hold for every model (audio, empty transcript,
     duration mismatch): the rows any model is scored on, and the tally."""

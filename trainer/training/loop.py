@@ -42,7 +42,7 @@ from transformers import Wav2Vec2Processor, get_linear_schedule_with_warmup
 from trainer import exit_codes
 from trainer.config import RUNTIME, TrainConfig, fields_with
 from trainer.data.manifest import read_manifest
-from trainer.data.screening import SkipTally, conv_frames, model_frames, screen_rows
+from trainer.data.screening import SkipTally, conv_frames, join_shares, model_frames, screen_rows, share
 from trainer.data.text import load_unit
 from trainer.evaluation.breakdown import data_summary
 from trainer.evaluation.metrics import char_edits, word_edits
@@ -213,13 +213,6 @@ class TrainingRun:
         self.train_summary = data_summary(self.train_rows)  # metrics.json, for an export's model card
         self.train_skips.check_share(cfg.max_skipped_train_share, "max_skipped_train_share")
         self.val_skips.check_share(cfg.max_skipped_val_share, "max_skipped_val_share")
-        if self.acc.num_processes > 1:  # every rank screened on its own; different plans would hang DDP
-            counts = gather_object([(len(self.train_rows), len(self.val_rows))])
-            if len(set(counts)) > 1:
-                raise ConfigError(
-                    f"train_manifest, val_manifest: the processes found different usable (train, val) rows "
-                    f"{counts}: is audio changing or failing intermittently?"
-                )
         self.sampler = DurationBucketSampler(
             [r["duration"] for r in self.train_rows],
             cfg.max_batch_seconds,
@@ -236,7 +229,10 @@ class TrainingRun:
     def _screen(
         self, rows: list[dict], flag: str, invalid: dict[str, int], fastest_speed: float
     ) -> tuple[list[dict], SkipTally]:
-        """The rows this model can learn from, with measured durations (trainer.data.screening)."""
+        """The rows this model can learn from, with measured durations (trainer.data.screening).
+
+        With several processes each reads the audio headers of its share of the rows, and all get
+        the joined result: the same rows everywhere, so every rank plans the same batches."""
         tokenizer = self.processor.tokenizer
         config = self.model.config
 
@@ -248,16 +244,26 @@ class TrainingRun:
                 raise ConfigError(f"{flag}: {row['utt_id']}: {problem}: vocab and model do not match")
             return labels
 
-        return screen_rows(
-            rows,
-            flag,
-            encode_checked,
-            model_frames(self.model.config, fastest_speed),
-            tokenizer.unk_token_id,
-            tokenizer.word_delimiter_token_id,
-            invalid,
-            self.cfg.max_batch_seconds,
-        )
+        world, rank = self.acc.num_processes, self.acc.process_index
+        screened: tuple[list[dict], SkipTally] | ConfigError
+        try:
+            screened = screen_rows(
+                share(rows, rank, world),
+                flag,
+                encode_checked,
+                model_frames(self.model.config, fastest_speed),
+                tokenizer.unk_token_id,
+                tokenizer.word_delimiter_token_id,
+                invalid if rank == 0 else None,  # counted once
+                self.cfg.max_batch_seconds,
+            )
+        except ConfigError as exc:  # found in one share: every process stops with it, none waits
+            screened = exc
+        shares = gather_object([screened]) if world > 1 else [screened]
+        for found in shares:
+            if isinstance(found, ConfigError):
+                raise found
+        return join_shares(shares, flag)
 
     def _setup_model(self) -> None:
         cfg = self.cfg
