@@ -106,3 +106,21 @@ def test_eval_batches_have_few_shapes():
     summary = plan_summary(batches, lengths)
     assert sorted(i for b in batches for i in b.indices) == list(range(len(lengths)))
     assert summary["shapes"] <= 64 and summary["padding"] <= 0.06
+
+
+def test_an_epoch_is_planned_once_however_often_training_asks(monkeypatch):
+    from trainer.training import sampler as sampler_module
+
+    calls = []
+    plan = sampler_module.plan_batches
+    monkeypatch.setattr(sampler_module, "plan_batches", lambda *a: calls.append(a[-1]) or plan(*a))
+    lengths = durations(300)
+    sampler = DurationBucketSampler(lengths, 40.0, LADDER, seed=4, speeds=(0.9, 1.1))
+    first = sampler.epoch_batches(1)
+    assert sampler.epoch_batches(1) == first and np.array_equal(
+        sampler.speed_factors(1), speed_factors(300, (0.9, 1.1), 4, 1)
+    )
+    sampler.epoch_durations(1)
+    assert calls == [1]
+    assert sampler.epoch_batches(2) != first and calls == [1, 2]
+    assert first == plan(np.asarray(lengths) / speed_factors(300, (0.9, 1.1), 4, 1), 40.0, LADDER, 4, 1)

@@ -132,18 +132,29 @@ class DurationBucketSampler:
     speeds: Sequence[float] = field(default_factory=tuple)
     rank: int = 0
     world_size: int = 1
+    # The last epoch planned: (epoch, speed factors, durations, this rank's batches). Training asks
+    # for the current epoch's plan several times (keys, log line, metrics); only one is kept, as a
+    # plan of a large corpus is big.
+    _latest: tuple = field(default=(), init=False, repr=False, compare=False)
+
+    def _plan(self, epoch: int) -> tuple:
+        if not self._latest or self._latest[0] != epoch:
+            speeds = speed_factors(len(self.durations), self.speeds, self.seed, epoch)
+            durations = np.asarray(self.durations, dtype=np.float64) / speeds
+            batches = plan_batches(durations, self.max_seconds, self.ladder, self.seed, epoch)
+            usable = len(batches) - len(batches) % self.world_size
+            self._latest = (epoch, speeds, durations, batches[self.rank : usable : self.world_size])
+        return self._latest
 
     def speed_factors(self, epoch: int) -> np.ndarray:
-        return speed_factors(len(self.durations), self.speeds, self.seed, epoch)
+        return self._plan(epoch)[1]
 
     def epoch_durations(self, epoch: int) -> np.ndarray:
         """Lengths after this epoch's speed perturbation (what the model sees)."""
-        return np.asarray(self.durations, dtype=np.float64) / self.speed_factors(epoch)
+        return self._plan(epoch)[2]
 
     def epoch_batches(self, epoch: int) -> list[PlannedBatch]:
-        batches = plan_batches(self.epoch_durations(epoch), self.max_seconds, self.ladder, self.seed, epoch)
-        usable = len(batches) - len(batches) % self.world_size
-        return batches[self.rank : usable : self.world_size]
+        return self._plan(epoch)[3]
 
     def steps_in_epoch(self, epoch: int, grad_accum: int) -> int:
         return len(self.epoch_batches(epoch)) // grad_accum
