@@ -4,7 +4,7 @@
 import pytest
 
 from trainer.data.manifest import load_manifest, write_manifest
-from trainer.evaluation.compare import check_same_rows, compare
+from trainer.evaluation.compare import REPORT_FILE, check_same_rows, compare
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.random_models import write_random_models
 from trainer.exit_codes import ConfigError
@@ -39,6 +39,8 @@ def test_models_with_different_vocabularies_are_scored_on_the_same_rows(eval_mod
     assert results["wide"]["model_limits"]["by_reason"] == {"labels_too_long": 1}
     # The narrow model pays for what it cannot write.
     assert results["narrow"]["metrics"]["cer"]["value"] >= 0.9
+    report = (tmp_path / "report" / REPORT_FILE).read_text(encoding="utf-8")
+    assert "Rows a model cannot write in full, scored as its errors: wide: labels_too_long 1; narrow: " in report
 
 
 def _report(sha: str, skipped: list[str]) -> dict:

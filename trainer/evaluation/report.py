@@ -98,6 +98,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
             ]
         )
     lines += markdown_table(header, rows)
+    limited = [
+        f"{m['name']}: " + ", ".join(f"{reason} {n}" for reason, n in limits["by_reason"].items())
+        for m in summary["models"]
+        if (limits := m["results"][main]["model_limits"])["count"]
+    ]
+    if limited:
+        lines += ["Rows a model cannot write in full, scored as its errors: " + "; ".join(limited) + ".", ""]
 
     if len(summary["test_sets"]) > 1:
         names = list(summary["test_sets"])
