@@ -74,11 +74,13 @@ def test_damaged_checkpoint_on_s3_is_moved_aside(s3_env, tmp_path):
     fetch = store.fetch
     store.fetch = lambda name: fetched.append(name) or fetch(name)
 
-    name, folder = ckpt.set_aside_damaged(store)
+    verified = ckpt.set_aside_damaged(store)
     assert ckpt.complete_steps(store) == [2]
-    # The checkpoint that loads is handed over as downloaded, for resuming to read without a second download.
-    assert (name, fetched) == ("checkpoint-2", ["checkpoint-4", "checkpoint-2"])
-    assert ckpt.Progress.from_json((folder / ckpt.STATE_FILE).read_text(encoding="utf-8")).step == 2
+    # The checkpoint that loads is handed over as downloaded and read, for resuming to use as it is.
+    assert (verified.name, fetched) == ("checkpoint-2", ["checkpoint-4", "checkpoint-2"])
+    assert verified.read(ckpt.STATE_FILE).step == 2 and ckpt.STATE_FILE not in verified.parsed
+    assert torch.equal(verified.read(ckpt.OPTIMIZER_FILE)["state"][0]["exp_avg"], torch.ones(100))
+    assert (verified.folder / "adapter_model.safetensors").is_file()
     aside = storage.open_store(f"s3://{bucket}/run/checkpoint-4.corrupt")
     assert json.loads(aside.read_text(storage.MARKER))["files"].keys() >= {ckpt.OPTIMIZER_FILE}
     assert aside.read_text(ckpt.OPTIMIZER_FILE) == "not a torch file"
@@ -105,3 +107,29 @@ def test_truncated_newest_checkpoint_resumes_from_the_older_one(smoke_data, tmp_
     assert f"resuming from {damaged}/checkpoint-2 at step 2" in log
     assert (damaged / "checkpoint-4.corrupt" / "adapter_model.safetensors").stat().st_size == size // 2
     assert_same_weights(reference, damaged, 6)
+
+
+def test_resuming_reads_each_file_of_the_checkpoint_once(smoke_data, tmp_path, monkeypatch):
+    """Verifying the checkpoint reads its files; resuming loads what verification read."""
+    from trainer.training.configure import resolve
+    from trainer.training.loop import TrainingRun
+    from trainer.training.methods import LoraMethod
+
+    out = tmp_path / "run"
+    assert run_cli(smoke_args(smoke_data, out, "--max-steps", "2", *EXTRA)).returncode == 0
+    loaded = []
+    load = torch.load
+    monkeypatch.setattr(torch, "load", lambda f, *a, **kw: loaded.append(Path(f).name) or load(f, *a, **kw))
+    prepared = smoke_data / "prepared"
+    flags = {
+        "output": str(out),
+        "train_manifest": str(prepared / "train.jsonl"),
+        "val_manifest": str(prepared / "val.jsonl"),
+        "vocab": str(prepared),
+        "model": str(smoke_data / "base"),
+        "max_steps": 4,
+        "num_workers": 0,
+    }
+    run = TrainingRun(resolve("train", "smoke", None, flags), LoraMethod())
+    assert run.resumed_from == "checkpoint-2" and run.progress.step == 2
+    assert sorted(loaded) == sorted([ckpt.OPTIMIZER_FILE, ckpt.SCHEDULER_FILE, ckpt.RNG_FILE])

@@ -88,27 +88,47 @@ class DamagedCheckpoint(Exception):
     """A complete (marked) checkpoint folder whose files do not load."""
 
 
-def _parse(path: Path) -> None:
-    """Read a checkpoint file the way resuming will; raises whatever its reader raises."""
+def _parse(path: Path) -> Any:
+    """Read a checkpoint file the way resuming will; raises whatever its reader raises. Returns
+    the progress record and the torch files' contents (weights: None, their loaders read them)."""
     if path.name == STATE_FILE:
-        Progress.from_json(path.read_text(encoding="utf-8"))
-    elif path.suffix == ".json":
+        return Progress.from_json(path.read_text(encoding="utf-8"))
+    if path.suffix == ".json":
         json.loads(path.read_text(encoding="utf-8"))
     elif path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         load_file(str(path))
     elif path.suffix in (".pt", ".pth"):
-        torch.load(path, map_location="cpu", weights_only=False)  # our own files (numpy RNG state)
+        # On the CPU: load_state_dict moves each state to its parameter's device (a DDP process on
+        # CPU has device "cpu:0", which torch.load cannot map to). Our own files (numpy RNG state).
+        return torch.load(path, map_location="cpu", weights_only=False)
+    return None
 
 
-def verify(folder: Path) -> None:
+@dataclass
+class Verified:
+    """A checkpoint to resume from: its name, local folder, and what verifying it read (file ->
+    contents), so resuming reads no file twice."""
+
+    name: str
+    folder: Path
+    parsed: dict[str, Any] = field(default_factory=dict)
+
+    def read(self, rel: str) -> Any:
+        """The progress record or a torch file's contents; read now if verification did not (DDP
+        processes other than the main one). Handed over once: memory is freed as loading goes."""
+        return self.parsed.pop(rel) if rel in self.parsed else _parse(self.folder / rel)
+
+
+def verify(folder: Path) -> dict[str, Any]:
     """DamagedCheckpoint naming the first file that is missing, differs in size from what the
-    completion marker recorded, or does not parse."""
+    completion marker recorded, or does not parse; else what was read (see `_parse`), by file."""
     try:
         files = json.loads((folder / MARKER).read_text(encoding="utf-8"))["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DamagedCheckpoint(f"{MARKER}: {exc}") from None
+    parsed = {}
     for rel, size in files.items():
         path = folder / rel
         if not path.is_file():
@@ -116,22 +136,24 @@ def verify(folder: Path) -> None:
         if path.stat().st_size != size:
             raise DamagedCheckpoint(f"{rel}: {path.stat().st_size} bytes, {size} when saved")
         try:
-            _parse(path)
+            contents = _parse(path)
         except Exception as exc:  # noqa: BLE001 - any reader failure means the file is damaged
             raise DamagedCheckpoint(f"{rel}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
+        if contents is not None:
+            parsed[rel] = contents
+    return parsed
 
 
-def set_aside_damaged(store: Store) -> Optional[tuple[str, Path]]:
+def set_aside_damaged(store: Store) -> Optional[Verified]:
     """Move complete checkpoints that do not load out of the way (renamed, never deleted), newest
-    first, until the newest one that loads; resuming then takes that one. Returns its name and
-    the local folder it was verified in (on S3 a download the caller loads from, then releases),
-    or None when no complete checkpoint is left."""
+    first, until the newest one that loads; resuming then takes that one. Returns it as verified
+    (on S3 its folder is a download the caller loads from, then releases), or None when no
+    complete checkpoint is left."""
     for step in reversed(complete_steps(store)):
         name = step_dir(step)
         folder = store.fetch(name)
         try:
-            verify(folder)
-            return name, folder
+            return Verified(name, folder, verify(folder))
         except DamagedCheckpoint as exc:
             store.release(folder)
             aside = store.set_aside(name, DAMAGED_SUFFIX)

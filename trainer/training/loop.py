@@ -341,24 +341,24 @@ class TrainingRun:
         steps = ckpt.complete_steps(self.store)
         if steps:
             name = ckpt.step_dir(steps[-1])
-            # The main process has it already (verified; on S3, downloaded): not fetched twice.
-            folder = verified[1] if verified is not None and verified[0] == name else self.store.fetch(name)
+            # The main process verified it (read it; on S3, downloaded it): nothing is read twice.
+            if verified is None or verified.name != name:
+                verified = ckpt.Verified(name, self.store.fetch(name))
+            folder = verified.folder
             self.method.load(self.model, folder)
-            # Loaded on the CPU: load_state_dict moves each state to its parameter's device (a DDP
-            # process on CPU has device "cpu:0", which torch.load cannot map to).
-            self.optimizer.load_state_dict(torch.load(folder / ckpt.OPTIMIZER_FILE, map_location="cpu"))
-            self.scheduler.load_state_dict(torch.load(folder / ckpt.SCHEDULER_FILE))
+            self.optimizer.load_state_dict(verified.read(ckpt.OPTIMIZER_FILE))
+            self.scheduler.load_state_dict(verified.read(ckpt.SCHEDULER_FILE))
             if self.ema is not None:
                 self.ema.load(folder / ckpt.EMA_FILE)
             if self.acc.scaler is not None and (folder / ckpt.SCALER_FILE).is_file():
-                self.acc.scaler.load_state_dict(torch.load(folder / ckpt.SCALER_FILE))
-            saved = ckpt.Progress.from_json((folder / ckpt.STATE_FILE).read_text(encoding="utf-8"))
+                self.acc.scaler.load_state_dict(verified.read(ckpt.SCALER_FILE))
+            saved = verified.read(ckpt.STATE_FILE)
             self._warn_config_drift(saved.config)
             saved.config, saved.total_steps = self.progress.config, self.progress.total_steps
             if saved.finished and saved.stop_reason != "early_stopping" and saved.step < saved.total_steps:
                 saved.finished, saved.stop_reason = False, ""  # a longer schedule continues the run
             self.progress = saved
-            rng = torch.load(folder / ckpt.RNG_FILE, weights_only=False)  # our own file: numpy state
+            rng = verified.read(ckpt.RNG_FILE)
             self._resume_rng = rng[self.acc.process_index] if self.acc.process_index < len(rng) else None
             self.store.release(folder)
             _log.info("resuming from %s/%s at step %d", self.store.uri, name, saved.step)
