@@ -35,6 +35,21 @@ def smoke_args(data: Path, output: str | Path, *extra: str) -> list[str]:
     ]
 
 
+def smoke_config(data: Path, output: str | Path, **overrides):
+    """The resolved smoke-preset TrainConfig on the session's smoke data (`overrides`: its fields)."""
+    from trainer.training.configure import resolve
+
+    prepared = data / "prepared"
+    paths = {
+        "output": str(output),
+        "train_manifest": str(prepared / "train.jsonl"),
+        "val_manifest": str(prepared / "val.jsonl"),
+        "vocab": str(prepared),
+        "model": str(data / "base"),
+    }
+    return resolve("train", "smoke", None, {**paths, **overrides})
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     return {**with_cpu_env(os.environ), "PYTHONPATH": str(REPO), **extra}
 

@@ -4,29 +4,18 @@ in test_silent_failures."""
 
 from __future__ import annotations
 
+from .helpers import smoke_config
+
 
 def test_an_all_unreadable_batch_still_takes_a_zero_gradient_step(smoke_data, tmp_path):
     """Every DDP rank must join each gradient all-reduce, so an empty batch runs a silent dummy
     clip with its loss multiplied by zero instead of skipping the step."""
 
-    from trainer.training.configure import resolve
     from trainer.training.dataset import CTCCollator, Skipped
     from trainer.training.loop import TrainingRun
     from trainer.training.methods import LoraMethod
 
-    prepared = smoke_data / "prepared"
-    cfg = resolve(
-        "train",
-        "smoke",
-        None,
-        {
-            "output": str(tmp_path / "run"),
-            "train_manifest": str(prepared / "train.jsonl"),
-            "val_manifest": str(prepared / "val.jsonl"),
-            "vocab": str(prepared),
-            "model": str(smoke_data / "base"),
-        },
-    )
+    cfg = smoke_config(smoke_data, tmp_path / "run")
     run = TrainingRun(cfg, LoraMethod())
     batch = CTCCollator(run.processor.feature_extractor)([Skipped("u1", "/x.wav", "unreadable")])
     assert batch["input_values"] is None and len(batch["skipped"]) == 1

@@ -10,6 +10,8 @@ from transformers.loss.loss_ctc import ForCTCLoss
 
 from trainer.training.ctc import IGNORE, ctc_loss, label_id_problem, label_lengths
 
+from .helpers import smoke_config
+
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_ctc_loss_equals_transformers_on_padded_targets(reduction):
@@ -40,7 +42,6 @@ def test_a_vocabulary_with_ids_past_its_size_stops_before_training(smoke_data, t
     import shutil
 
     from trainer.exit_codes import ConfigError
-    from trainer.training.configure import resolve
     from trainer.training.loop import TrainingRun
     from trainer.training.methods import LoraMethod
 
@@ -51,18 +52,7 @@ def test_a_vocabulary_with_ids_past_its_size_stops_before_training(smoke_data, t
     vocab = json.loads((prepared / "vocab.json").read_text(encoding="utf-8"))
     vocab["ᄀ"] = 500  # a unit the smoke transcripts use
     (vocab_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    cfg = resolve(
-        "train",
-        "smoke",
-        None,
-        {
-            "output": str(tmp_path / "run"),
-            "train_manifest": str(prepared / "train.jsonl"),
-            "val_manifest": str(prepared / "val.jsonl"),
-            "vocab": str(vocab_dir),
-            "model": str(smoke_data / "base"),
-        },
-    )
+    cfg = smoke_config(smoke_data, tmp_path / "run", vocab=str(vocab_dir))
     with pytest.raises(
         ConfigError, match=rf"^train_manifest: \S+: label id\(s\) \[500\] outside the model's {len(vocab)}"
     ):

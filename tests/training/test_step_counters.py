@@ -10,31 +10,17 @@ import re
 import pytest
 
 from trainer.training import loop
-from trainer.training.configure import resolve
 from trainer.training.loop import TrainingRun
 from trainer.training.methods import LoraMethod
+
+from .helpers import smoke_config
 
 GRAD_ACCUM = 2
 
 
 def test_logged_loss_grad_norm_and_audio_are_the_steps_values(smoke_data, tmp_path, caplog):
-    prepared = smoke_data / "prepared"
-    cfg = resolve(
-        "train",
-        "smoke",
-        None,
-        {
-            "output": str(tmp_path / "run"),
-            "train_manifest": str(prepared / "train.jsonl"),
-            "val_manifest": str(prepared / "val.jsonl"),
-            "vocab": str(prepared),
-            "model": str(smoke_data / "base"),
-            "grad_accum": GRAD_ACCUM,
-            "max_steps": 4,
-            "log_steps": 1,
-            "eval_steps": 100,
-            "save_steps": 100,
-        },
+    cfg = smoke_config(
+        smoke_data, tmp_path / "run", grad_accum=GRAD_ACCUM, max_steps=4, log_steps=1, eval_steps=100, save_steps=100
     )
     run = TrainingRun(cfg, LoraMethod())
     losses: list[float] = []

@@ -16,10 +16,11 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from trainer.training.configure import resolve
 from trainer.training.loop import TrainingRun, Window
 from trainer.training.methods import LoraMethod
 from trainer.training.spec_augment import TimeMasks
+
+from .helpers import smoke_config
 
 # Ops whose CUDA kernels make the host wait: a device value read on the host (.item(), bool(),
 # .tolist()), and outputs whose size depends on the data.
@@ -58,21 +59,7 @@ class WaitRecorder(TorchDispatchMode):
 
 @pytest.fixture
 def run(smoke_data, tmp_path):
-    prepared = smoke_data / "prepared"
-    cfg = resolve(
-        "train",
-        "smoke",
-        None,
-        {
-            "output": str(tmp_path / "run"),
-            "train_manifest": str(prepared / "train.jsonl"),
-            "val_manifest": str(prepared / "val.jsonl"),
-            "vocab": str(prepared),
-            "model": str(smoke_data / "base"),
-            "grad_accum": 2,
-            "mask_time_prob": 0.5,
-        },
-    )
+    cfg = smoke_config(smoke_data, tmp_path / "run", grad_accum=2, mask_time_prob=0.5)
     return TrainingRun(cfg, LoraMethod())
 
 
