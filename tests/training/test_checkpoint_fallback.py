@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from trainer import storage
 from trainer.training import checkpoint as ckpt
 
-from .helpers import assert_same_weights, run_cli, smoke_args
+from .helpers import assert_same_weights, run_cli, smoke_args, smoke_config
 
 EXTRA = ("--save-steps", "2", "--eval-steps", "2", "--log-steps", "1", "--num-workers", "0")
 
@@ -111,7 +111,6 @@ def test_truncated_newest_checkpoint_resumes_from_the_older_one(smoke_data, tmp_
 
 def test_resuming_reads_each_file_of_the_checkpoint_once(smoke_data, tmp_path, monkeypatch):
     """Verifying the checkpoint reads its files; resuming loads what verification read."""
-    from trainer.training.configure import resolve
     from trainer.training.loop import TrainingRun
     from trainer.training.methods import LoraMethod
 
@@ -120,16 +119,6 @@ def test_resuming_reads_each_file_of_the_checkpoint_once(smoke_data, tmp_path, m
     loaded = []
     load = torch.load
     monkeypatch.setattr(torch, "load", lambda f, *a, **kw: loaded.append(Path(f).name) or load(f, *a, **kw))
-    prepared = smoke_data / "prepared"
-    flags = {
-        "output": str(out),
-        "train_manifest": str(prepared / "train.jsonl"),
-        "val_manifest": str(prepared / "val.jsonl"),
-        "vocab": str(prepared),
-        "model": str(smoke_data / "base"),
-        "max_steps": 4,
-        "num_workers": 0,
-    }
-    run = TrainingRun(resolve("train", "smoke", None, flags), LoraMethod())
+    run = TrainingRun(smoke_config(smoke_data, out, max_steps=4, num_workers=0), LoraMethod())
     assert run.resumed_from == "checkpoint-2" and run.progress.step == 2
     assert sorted(loaded) == sorted([ckpt.OPTIMIZER_FILE, ckpt.SCHEDULER_FILE, ckpt.RNG_FILE])
