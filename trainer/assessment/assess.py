@@ -63,10 +63,10 @@ _log = logging.getLogger(__name__)
 class CtcPosteriors(CtcTranscriber):
     """Log posteriors [frames, classes] of each audio instead of its text."""
 
-    def decode(self, audios: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def from_logits(self, logits: np.ndarray) -> np.ndarray:
         import torch
 
-        return [torch.log_softmax(torch.from_numpy(logits), dim=-1).numpy() for logits in self.logits(audios)]
+        return torch.log_softmax(torch.from_numpy(logits), dim=-1).numpy()
 
 
 def frame_seconds(model) -> float:

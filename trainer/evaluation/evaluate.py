@@ -20,7 +20,8 @@ metrics.json:
     breakdowns  {age_group|gender|snr_bin|duration_bin: {group: {count, <metric>: {...}}}}
     confidence  calibration of word confidences: words, accuracy, mean confidence of correct and of
                 wrong words, ECE, per-bin accuracy (trainer.evaluation.confidence)
-    speed       device, batch_seconds, audio_seconds, model_seconds, real_time_factor; for an adapter
+    speed       device, batch_seconds, audio_seconds, model_seconds (features + forward pass),
+                decode_seconds, real_time_factor (model_seconds / audio_seconds); for an adapter
                 also merged_real_time_factor and merged_differing (the same utterances through a
                 merged copy, what `trainer export` ships: LoRA folded into the base's weights)
     fingerprint model uri and files, manifest sha256, G2P, chunking, scoring rules version:
@@ -69,7 +70,8 @@ PREDICTIONS_FILE = "predictions.jsonl"
 UNKNOWN_CHAR = "\ufffd"
 # Bumped when the rows or the scoring change, so `compare` re-evaluates older results. 2: rows are
 # screened with the rules that hold for every model (screen_test_rows), not the model's own.
-SCORING_VERSION = 2
+# 3: model_seconds leaves decoding out, so speeds from older results are not comparable.
+SCORING_VERSION = 3
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _log = logging.getLogger(__name__)
 
@@ -305,6 +307,7 @@ def evaluate(
             "batch_seconds": batch_seconds,
             "audio_seconds": result.audio_seconds,
             "model_seconds": result.model_seconds,
+            "decode_seconds": result.decode_seconds,
             "real_time_factor": result.real_time_factor,
             **merged,
         },
