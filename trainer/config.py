@@ -109,6 +109,13 @@ class TrainConfig:
         ["q_proj", "k_proj", "v_proj"], "modules that get adapters", pattern=MODULE_NAME, max_length=128
     )
     frozen_layers: int = setting(8, "lower transformer layers left without adapters (frozen)", at_least=0)
+    modules_to_save: list[str] = setting(
+        [],
+        "modules trained in full and saved with the adapter, besides the CTC head (layers no wider "
+        "than the rank, where an adapter would cost more than the layer)",
+        pattern=MODULE_NAME,
+        max_length=128,
+    )
     # --- optimisation
     learning_rate: float = setting(1e-4, "peak learning rate", at_least=0)
     head_learning_rate: float = setting(0.0, "peak learning rate of the CTC head (0: --learning-rate)", at_least=0)
@@ -148,7 +155,9 @@ class TrainConfig:
     keep_last: int = setting(3, "complete checkpoints kept (besides checkpoint-best)", at_least=1, runtime=True)
     metric: Literal["cer", "wer"] = setting("cer", "validation metric for best checkpoint / early stopping")
     patience: int = setting(5, "early stopping patience in evaluations (0: off)", at_least=0)
-    max_eval_utterances: int = setting(0, "cap on validation utterances per evaluation (0: all)", at_least=0)
+    max_eval_utterances: int = setting(
+        0, "cap on validation utterances per evaluation, evenly spaced over the manifest (0: all)", at_least=0
+    )
     # --- data checks (trainer.data.screening): a run on mostly skipped data fails instead of "succeeding"
     max_skipped_train_share: float = setting(
         0.05, "fail (exit 78) when more than this share of training rows is skipped", at_least=0, at_most=1

@@ -15,7 +15,7 @@ from transformers import Wav2Vec2ForCTC
 from trainer.config import TrainConfig
 from trainer.exit_codes import ConfigError
 from trainer.model.factory import min_samples_for_frames
-from trainer.model.lora import build_lora_model, load_adapter_weights
+from trainer.model.lora import build_lora_model, load_adapter_checkpoint, load_adapter_weights, save_adapter
 from trainer.training.dataset import CTCCollator
 from trainer.training.ema import EMA
 
@@ -131,3 +131,23 @@ def test_gradient_checkpointing_keeps_adapter_gradients(smoke_data):
     model(input_values=inputs.input_values, labels=torch.tensor([[5, 6, 7]])).loss.backward()
     lora = [p for n, p in model.named_parameters() if "lora_B" in n]  # lora_A gets 0 while B is 0
     assert lora and all(p.grad is not None and p.grad.abs().sum() > 0 for p in lora)
+
+
+def test_modules_to_save_train_in_full_round_trip_and_merge(smoke_data, tmp_path):
+    conv = "conv_layers.0.conv"
+    model, _ = build_lora_model(lora_cfg(smoke_data, modules_to_save=[conv]), smoke_data / "prepared")
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any(f"{conv}.modules_to_save" in n for n in trainable)
+    copy = model.base_model.model.wav2vec2.feature_extractor.conv_layers[0].conv.modules_to_save["default"]
+    with torch.no_grad():
+        copy.weight.add_(0.5)  # stands in for training
+    save_adapter(model, tmp_path)
+    shutil.copy(smoke_data / "prepared" / "vocab.json", tmp_path)
+
+    reloaded, _ = load_adapter_checkpoint(tmp_path)
+    merged = reloaded.merge_and_unload()
+    assert torch.equal(merged.wav2vec2.feature_extractor.conv_layers[0].conv.weight, copy.weight)
+
+    other, _ = build_lora_model(lora_cfg(smoke_data), smoke_data / "prepared")
+    with pytest.raises(ConfigError, match="modules_to_save"):
+        load_adapter_weights(other, tmp_path)

@@ -3,8 +3,8 @@
 The base's convolutional feature encoder is frozen *before* `get_peft_model` (peft freezes the
 rest; LoRA steps are ~2x faster when the encoder is out of autograd). The lower
 `frozen_layers` transformer layers get no adapters (peft `layers_to_transform`). The CTC head
-(`lm_head`) is trained in full and saved with the adapter (`modules_to_save`), so an adapter
-checkpoint holds everything that differs from the base model.
+(`lm_head`) and the config's `modules_to_save` are trained in full and saved with the adapter
+(peft `modules_to_save`), so an adapter checkpoint holds everything that differs from the base.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def lora_config(cfg: TrainConfig, num_layers: int) -> LoraConfig:
         target_modules=list(cfg.target_modules),
         layers_to_transform=adapted if cfg.frozen_layers else None,
         layers_pattern="layers" if cfg.frozen_layers else None,
-        modules_to_save=[HEAD],
+        modules_to_save=[HEAD, *cfg.modules_to_save],
         bias="none",
     )
 
@@ -119,7 +119,7 @@ def add_lora(base: Wav2Vec2ForCTC, cfg: TrainConfig) -> PeftModel:
 
 def check_compatible(saved: dict[str, Any], current: LoraConfig, source: str) -> None:
     """Refuse adapters whose shape differs from the model's (a silent partial load is worse)."""
-    for key in ("r", "target_modules", "layers_to_transform"):
+    for key in ("r", "target_modules", "layers_to_transform", "modules_to_save"):
         mine = getattr(current, key)
         theirs = saved.get(key)
         if isinstance(mine, (set, list)) or isinstance(theirs, (set, list)):
