@@ -203,8 +203,11 @@ class TrainingRun:
         val_invalid: dict[str, int] = {}
         train_rows = read_rows(cfg.train_manifest, "train_manifest", train_invalid)
         val_rows = read_rows(cfg.val_manifest, "val_manifest", val_invalid)
-        if cfg.max_eval_utterances:
-            val_rows = val_rows[: cfg.max_eval_utterances]
+        if 0 < cfg.max_eval_utterances < len(val_rows):
+            # Evenly spaced rows, not the first ones: manifests run speaker by speaker, and the
+            # subset should hear every validation speaker.
+            picks = np.linspace(0, len(val_rows) - 1, cfg.max_eval_utterances).round().astype(int)
+            val_rows = [val_rows[i] for i in picks]
         self.invalid_rows = {k: train_invalid.get(k, 0) + val_invalid.get(k, 0) for k in {*train_invalid, *val_invalid}}
         self.train_rows, self.train_skips = self._screen(
             train_rows, "train_manifest", train_invalid, max(cfg.speed_perturb, default=1.0)
