@@ -41,8 +41,8 @@ def test_compare_writes_report_and_reuses_finished_runs(eval_models, eval_corpus
     # same transcripts; models that are not adapters have only one speed.
     assert entries["r4"]["relative_speed_merged"] > 0
     assert entries["r4"]["results"]["test"]["speed"]["merged_differing"] == 0
-    assert entries["r4"]["results"]["adult"]["speed"]["merged_differing"] == 0
-    assert len(merges) == 1  # the adapter is merged once, for both test sets
+    assert "merged_differing" not in entries["r4"]["results"]["adult"]["speed"]  # timed on the main set only
+    assert len(merges) == 1  # the adapter is merged once
     assert entries["base"]["relative_speed_merged"] is None and entries["r4-merged"]["relative_speed_merged"] is None
     assert entries["r4"]["results"]["test"]["metrics"] == entries["r4-merged"]["results"]["test"]["metrics"]
     assert entries["r4"]["results"]["test"]["metrics"] != entries["base"]["results"]["test"]["metrics"]

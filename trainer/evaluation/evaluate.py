@@ -227,11 +227,13 @@ def evaluate(
     g2p: Optional[G2P] = None,
     loaded: Optional[LoadedModel] = None,
     progress: bool = True,
+    time_merged: bool = True,
 ) -> dict[str, Any]:
     """Transcribe and score `manifest` with one model; write and return the metrics report.
 
     `g2p` and `loaded` (from `load_model(model_uri)`) let callers that evaluate several test sets
-    share one G2P cache and one loaded model.
+    share one G2P cache and one loaded model. `time_merged`: also time an adapter's merged form
+    (callers with several test sets need it on one only).
     """
     from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, transcribe
 
@@ -252,7 +254,8 @@ def evaluate(
     result = transcribe(transcriber, rows, batch_seconds, cfg.num_workers, progress)
     for utt_id, reason in result.skipped.items():
         skips.add(AUDIO_SKIP_REASONS[reason], utt_id, "audio could not be decoded")
-    merged = _merged_speed(loaded, rows, result, device, batch_seconds, cfg) if loaded.info["kind"] == "adapter" else {}
+    timed = time_merged and loaded.info["kind"] == "adapter"
+    merged = _merged_speed(loaded, rows, result, device, batch_seconds, cfg) if timed else {}
     scored = [row for row in rows if row["utt_id"] in result.decoded]
     if not scored:
         raise ConfigError(f"{skips.summary()}: nothing left to score{skips.first()}")
