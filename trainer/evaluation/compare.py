@@ -11,7 +11,8 @@ and child speakers. Outputs in DIR:
 
     summary.json          every model's info, headline metrics per test set, breakdowns,
                           inference speed relative to the baseline (base) model (adapters:
-                          also merged, as `trainer export` ships them), confidence calibration
+                          also merged, as `trainer export` ships them; trainer.evaluation.speed),
+                          confidence calibration
     comparison.md         the tables (model, r, unit, parameters, WER, sWER, CER, JER, PER, speed;
                           CER per test set; CER per age group; deployment formats: size on disk
                           and speed of merged / ONNX / int8 exports relative to the PyTorch
@@ -35,8 +36,9 @@ from typing import Any, Optional
 from trainer import storage
 from trainer.data.manifest import atomic_write, write_json
 from trainer.evaluation.config import EvalConfig
-from trainer.evaluation.evaluate import evaluate, fingerprint, load_model, model_unit, read_report
+from trainer.evaluation.evaluate import LoadedModel, evaluate, fingerprint, load_model, model_unit, read_report
 from trainer.evaluation.g2p import g2p_for_unit, make_g2p
+from trainer.evaluation.speed import relative_speeds
 from trainer.exit_codes import ConfigError
 from trainer.layout import ASSESSMENT_CALIBRATION_DIR, ASSESSMENT_DIR
 from trainer.layout import COMPARISON_FILE as REPORT_FILE
@@ -81,8 +83,15 @@ def compare(
     if assess_phones and "phone" not in units.values():
         raise ConfigError("--assess: none of the models writes phones (train on `data prepare --unit phone`)")
     reports: dict[str, dict[str, dict]] = {}
+    # Loaded once each, kept for the speed pass (an adapter's merged copy is made once too).
+    loaded_models: dict[str, LoadedModel] = {}
+
+    def loaded(name: str) -> LoadedModel:
+        if name not in loaded_models:
+            loaded_models[name] = load_model(models[name])
+        return loaded_models[name]
+
     for name, uri in models.items():
-        loaded = None
         reports[name] = {}
         scorer = g2p_for_unit(units[name], g2p)
         for set_name, manifest in test_sets.items():
@@ -92,16 +101,17 @@ def compare(
                 _log.info("%s on %s: reusing %s", name, set_name, where)
                 reports[name][set_name] = previous
                 continue
-            loaded = loaded or load_model(uri)
             # The speed column reads the main test set: the merged copy is timed there only.
             main_set = set_name == next(iter(test_sets))
             reports[name][set_name] = evaluate(
-                uri, manifest, where, cfg, g2p=scorer, loaded=loaded, progress=progress, time_merged=main_set
+                uri, manifest, where, cfg, g2p=scorer, loaded=loaded(name), progress=progress, time_merged=main_set
             )
-        del loaded  # free the model before loading the next one
     check_same_rows(reports)
 
-    summary = build_summary(models, test_sets, reports, baseline)
+    main = next(iter(test_sets))
+    baseline = pick_baseline(models, reports, main, baseline)
+    speeds = relative_speeds({name: loaded(name) for name in models}, baseline, test_sets[main], cfg)
+    summary = build_summary(models, test_sets, reports, baseline, speeds)
     if assess_phones:
         from trainer.assessment.assess import assess
 
@@ -152,27 +162,35 @@ def _assessment_headline(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: summary[k] for k in keys if k in summary}
 
 
+def pick_baseline(
+    models: dict[str, str], reports: dict[str, dict[str, dict]], main: str, baseline: Optional[str]
+) -> str:
+    """The named baseline, else the first base model, else the first model."""
+    if baseline is not None:
+        return baseline
+    return next((n for n in models if reports[n][main]["model"]["kind"] == "base"), next(iter(models)))
+
+
 def build_summary(
-    models: dict[str, str], test_sets: dict[str, str], reports: dict[str, dict[str, dict]], baseline: Optional[str]
+    models: dict[str, str],
+    test_sets: dict[str, str],
+    reports: dict[str, dict[str, dict]],
+    baseline: str,
+    speeds: dict[str, dict[str, Optional[float]]],
 ) -> dict[str, Any]:
+    """`speeds`: trainer.evaluation.speed.relative_speeds of the models against `baseline`."""
     main = next(iter(test_sets))
-    if baseline is None:
-        baseline = next((n for n in models if reports[n][main]["model"]["kind"] == "base"), next(iter(models)))
-    base_rtf = reports[baseline][main]["speed"]["real_time_factor"]
     entries = []
     for name in models:
         runs = reports[name]
-        rtf = runs[main]["speed"]["real_time_factor"]
-        merged_rtf = runs[main]["speed"].get("merged_real_time_factor")
         entries.append(
             {
                 "name": name,
                 **runs[main]["model"],
-                # Throughput relative to the baseline's: 0.98 = 2% slower (same machine and batches).
-                "relative_speed": base_rtf / rtf if rtf else None,
+                # Throughput relative to the baseline's (0.98 = 2% slower), and for an adapter its
+                # merged export's (what is shipped): timed alternately in one process.
+                **speeds[name],
                 "g2p": runs[main]["g2p"],
-                # An adapter's merged export (what is shipped), timed on the same batches.
-                "relative_speed_merged": base_rtf / merged_rtf if merged_rtf else None,
                 "results": {
                     set_name: {
                         "metrics": run["metrics"],

@@ -78,7 +78,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "WER/CER compare pronounced spellings. In brackets: bootstrap 95% "
         "confidence interval over utterances. sWER: WER with the hypothesis re-spaced like the reference "
         f"(KsponSpeech); CER without spaces. Inference speed: throughput relative to `{summary['baseline']}` "
-        "(same machine, same batches); for an adapter, of its merged export (what `trainer export` ships), "
+        "(forward passes timed alternately in one process on the same utterances); for an adapter, of its merged export (what `trainer export` ships), "
         "with the unmerged adapter in brackets.",
         "",
     ]
@@ -155,7 +155,7 @@ def _deployment_section(summary: dict[str, Any]) -> list[str]:
     rows = []
     for model in shipped:
         result = model["results"][main]
-        size, rtf = model.get("size_bytes"), result["speed"]["real_time_factor"]
+        size, speed = model.get("size_bytes"), model["relative_speed"]
         rows.append(
             [
                 model["name"],
@@ -164,7 +164,7 @@ def _deployment_section(summary: dict[str, Any]) -> list[str]:
                 f"{100 * size / ref_size:.0f}%" if size and ref_size else "-",
                 _pct(result["metrics"]["cer"]),
                 _pct(result["metrics"]["per"]),
-                f"{ref_speed['real_time_factor'] / rtf:.2f}x" if rtf else "-",
+                f"{speed / reference['relative_speed']:.2f}x" if speed else "-",
                 result["speed"]["device"],
             ]
         )
@@ -172,7 +172,7 @@ def _deployment_section(summary: dict[str, Any]) -> list[str]:
         "## Deployment formats",
         "",
         f"Exports against the PyTorch merged model `{reference['name']}` ({ref_speed['device']}): size of the "
-        "weights on disk, error rates, throughput on the same batches (ONNX runs with onnxruntime on the CPU; "
+        "weights on disk, error rates, throughput timed alternately on the same utterances (ONNX runs with onnxruntime on the CPU; "
         "speeds compare only between equal devices).",
         "",
         *markdown_table(["Model", "Format", "Size", "Size vs merged", "CER", "PER", "Speed vs merged", "Device"], rows),
