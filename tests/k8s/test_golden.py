@@ -1,7 +1,7 @@
 """Golden files: what both renderers produce for a few configurations, every Job of the plan
 included, so that a change to any object shows up in review as a diff of tests/k8s/golden/.
 
-    python tests/k8s/test_golden.py --write      # after an intended change: regenerate, review the diff
+    python -m tests.k8s.test_golden --write      # after an intended change: regenerate, review the diff
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_rendered_objects_match_the_golden_file(case: str, renderer: str, reques
         objects = render.render_jinja(cfg, "asr")
     expected = (GOLDEN / f"{case}.yaml").read_text(encoding="utf-8")
     assert golden_text(objects) == expected, (
-        f"{case}: run `python tests/k8s/test_golden.py --write` and review the diff"
+        f"{case}: run `python -m tests.k8s.test_golden --write` and review the diff"
     )
 
 
