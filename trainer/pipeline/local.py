@@ -147,7 +147,9 @@ def run_local(
                     continue
                 if not running:
                     break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                # A timeout, so a Ctrl-C that the kernel hands to another thread of this process
+                # (the flag is set, this wait is not interrupted) is raised here within a second.
+                finished, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
                 for future in finished:
                     finish(running.pop(future), future.result())
             except KeyboardInterrupt:  # pass it on; keep showing their output until they have saved
