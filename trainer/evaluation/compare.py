@@ -82,6 +82,7 @@ def compare(
     units = {name: model_unit(uri) for name, uri in models.items()}
     if assess_phones and "phone" not in units.values():
         raise ConfigError("--assess: none of the models writes phones (train on `data prepare --unit phone`)")
+    main = next(iter(test_sets))
     reports: dict[str, dict[str, dict]] = {}
     # Loaded once each, kept for the speed pass (an adapter's merged copy is made once too).
     loaded_models: dict[str, LoadedModel] = {}
@@ -102,20 +103,24 @@ def compare(
                 reports[name][set_name] = previous
                 continue
             # The speed column reads the main test set: the merged copy is timed there only.
-            main_set = set_name == next(iter(test_sets))
             reports[name][set_name] = evaluate(
-                uri, manifest, where, cfg, g2p=scorer, loaded=loaded(name), progress=progress, time_merged=main_set
+                uri,
+                manifest,
+                where,
+                cfg,
+                g2p=scorer,
+                loaded=loaded(name),
+                progress=progress,
+                time_merged=set_name == main,
             )
     check_same_rows(reports)
 
-    main = next(iter(test_sets))
     baseline = pick_baseline(models, reports, main, baseline)
     speeds = relative_speeds({name: loaded(name) for name in models}, baseline, test_sets[main], cfg)
     summary = build_summary(models, test_sets, reports, baseline, speeds)
     if assess_phones:
         from trainer.assessment.assess import assess
 
-        main = next(iter(test_sets))
         summary["assessments"] = {}
         for name, uri in models.items():
             if units[name] != "phone":

@@ -90,6 +90,17 @@ class LoadedModel:
             self._merged = copy.deepcopy(self.model).merge_and_unload()
         return self._merged
 
+    def runs_on(self, device: str) -> str:
+        """Where this model runs when `device` is asked for: ONNX exports run where apps run them,
+        onnxruntime on the CPU."""
+        return "cpu" if isinstance(self.model, OnnxCtcModel) else device
+
+    def transcriber(self, model: Any, device: str, cfg: EvalConfig) -> Any:
+        """A CtcTranscriber of `model` (this one, or its merged copy) with this model's codec."""
+        from trainer.evaluation.inference import CtcTranscriber
+
+        return CtcTranscriber(model, self.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
+
 
 def load_model(uri: str) -> LoadedModel:
     """Load any kind of model for inference and describe it (kind, LoRA rank, parameter counts,
@@ -235,23 +246,20 @@ def evaluate(
     share one G2P cache and one loaded model. `time_merged`: also time an adapter's merged form
     (callers with several test sets need it on one only).
     """
-    from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, transcribe
+    from trainer.evaluation.inference import default_batch_seconds, transcribe
 
     rows = load_manifest(manifest)
     if not rows:
         raise ConfigError(f"{manifest}: no utterances to evaluate")
-    device = resolve_device(cfg.device)
     loaded = loaded or load_model(model_uri)
+    device = loaded.runs_on(resolve_device(cfg.device))
     g2p = g2p_for_unit(loaded.info["unit"], g2p or make_g2p(cfg.g2p))
     rows, skips = screen_test_rows(rows, str(manifest))
-    if isinstance(loaded.model, OnnxCtcModel):
-        device = "cpu"  # ONNX exports run where apps run them: onnxruntime on the CPU
     _log.info(
         "evaluating %s (%s) on %s: %d utterances, %s", model_uri, loaded.info["kind"], manifest, len(rows), device
     )
     batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
-    transcriber = CtcTranscriber(loaded.model, loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
-    result = transcribe(transcriber, rows, batch_seconds, cfg.num_workers, progress)
+    result = transcribe(loaded.transcriber(loaded.model, device, cfg), rows, batch_seconds, cfg.num_workers, progress)
     for utt_id, reason in result.skipped.items():
         skips.add(AUDIO_SKIP_REASONS[reason], utt_id, "audio could not be decoded")
     timed = time_merged and loaded.info["kind"] == "adapter"
@@ -344,10 +352,11 @@ def _merged_speed(
 ) -> dict[str, Any]:
     """Time the merged form of an adapter on the same batches (users ship `trainer export`'s merged
     model, which runs at the base's cost), and count the transcripts that differ from the adapter's."""
-    from trainer.evaluation.inference import CtcTranscriber, transcribe
+    from trainer.evaluation.inference import transcribe
 
-    transcriber = CtcTranscriber(loaded.merged(), loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
-    merged = transcribe(transcriber, rows, batch_seconds, cfg.num_workers, progress=False)
+    merged = transcribe(
+        loaded.transcriber(loaded.merged(), device, cfg), rows, batch_seconds, cfg.num_workers, progress=False
+    )
     merged_texts = merged.hypotheses  # a property that builds a dict: once, not per utterance
     differing = sum(merged_texts.get(utt) != text for utt, text in adapter.hypotheses.items())
     return {"merged_real_time_factor": merged.real_time_factor, "merged_differing": differing}

@@ -15,8 +15,7 @@ from trainer.data.manifest import load_manifest
 from trainer.data.screening import screen_test_rows
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import LoadedModel, resolve_device
-from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, transcribe
-from trainer.model.onnx_runtime import OnnxCtcModel
+from trainer.evaluation.inference import default_batch_seconds, transcribe
 
 ROUNDS = 3
 # Audio per round and model: enough batches to average over shapes, a few seconds on a CPU.
@@ -41,19 +40,20 @@ def relative_speeds(
     model's (1.0 = as fast). For an adapter `relative_speed` is the unmerged adapter's and
     `relative_speed_merged` its merged copy's (what `trainer export` ships); None for the others."""
     rows = _subset(manifest)
-    device = resolve_device(cfg.device)
-    transcribers: dict[tuple[str, str], CtcTranscriber] = {}
+    requested = resolve_device(cfg.device)
+    # (name, form) -> (transcriber, padded audio seconds per batch on its device)
+    timed: dict[tuple[str, str], tuple[Any, float]] = {}
     for name, loaded in models.items():
-        on = "cpu" if isinstance(loaded.model, OnnxCtcModel) else device
+        device = loaded.runs_on(requested)
         forms: dict[str, Any] = {"own": loaded.model}
         if loaded.info["kind"] == "adapter":
             forms["merged"] = loaded.merged()
         for form, model in forms.items():
-            transcribers[name, form] = CtcTranscriber(model, loaded.codec, on, cfg.chunk_seconds, cfg.stride_seconds)
-    batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
+            batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
+            timed[name, form] = (loaded.transcriber(model, device, cfg), batch_seconds)
     best: dict[tuple[str, str], float] = {}
     for _ in range(rounds):
-        for key, transcriber in transcribers.items():
+        for key, (transcriber, batch_seconds) in timed.items():
             seconds = transcribe(transcriber, rows, batch_seconds, num_workers=0, progress=False).model_seconds
             best[key] = min(seconds, best.get(key, seconds))
     reference = best[baseline, "merged"] if (baseline, "merged") in best else best[baseline, "own"]
