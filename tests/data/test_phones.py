@@ -32,6 +32,18 @@ def test_phone_units_follow_the_standard_pronunciation(written, spoken):
     assert to_units(written, "phone", pronounced=spoken) == to_units(written, "phone")
 
 
+def test_g2pk_compiles_its_patterns_once_per_process(monkeypatch):
+    """g2pK's ~570 patterns overflow Python's default regex cache: each sentence recompiled them."""
+    import re
+
+    pronounce("나는 사과를 먹어요")  # loads g2pK and fills the pattern cache
+    compiled = []
+    real_compile = re._compiler.compile
+    monkeypatch.setattr(re._compiler, "compile", lambda *a, **k: compiled.append(a[0]) or real_compile(*a, **k))
+    assert pronounce("우리 강아지는 밥을 잘 먹어요").endswith("바블 잘 머거요")
+    assert compiled == []
+
+
 def test_phones_have_no_silent_initial_and_keep_the_word_delimiter():
     phones = text_phones("우리 같이 놀자")
     assert "\u110b" not in phones and phones.count(" ") == 2
