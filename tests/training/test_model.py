@@ -3,17 +3,20 @@ bf16 autocast, strict adapter loading, EMA swapping."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from peft.tuners.lora.layer import Conv1d as PeftLoraConv1d
 from safetensors.torch import load_file, save_file
 from transformers import Wav2Vec2ForCTC
 
 from trainer.config import TrainConfig
 from trainer.exit_codes import ConfigError
+from trainer.model.conv_lora import WeightSpaceLoraConv1d
 from trainer.model.factory import min_samples_for_frames
 from trainer.model.lora import build_lora_model, load_adapter_checkpoint, load_adapter_weights, save_adapter
 from trainer.training.dataset import CTCCollator
@@ -151,3 +154,43 @@ def test_modules_to_save_train_in_full_round_trip_and_merge(smoke_data, tmp_path
     other, _ = build_lora_model(lora_cfg(smoke_data), smoke_data / "prepared")
     with pytest.raises(ConfigError, match="modules_to_save"):
         load_adapter_weights(other, tmp_path)
+
+
+def test_conv_lora_in_weight_space_matches_peft_and_reloads_as_plain_peft(smoke_data, tmp_path):
+    convs = ["conv_layers.0.conv", "conv_layers.1.conv"]
+    model, _ = build_lora_model(
+        lora_cfg(smoke_data, frozen_layers=0, lora_dropout=0.0, target_modules=["q_proj", *convs]),
+        smoke_data / "prepared",
+    )
+    layer = model.base_model.model.wav2vec2.feature_extractor.conv_layers[1].conv
+    assert isinstance(layer, WeightSpaceLoraConv1d) and layer._weight_space_adapters() == ["default"]
+    torch.manual_seed(0)
+    with torch.no_grad():  # B starts at zero: give the adapters a delta to compute
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.1)
+    audio = torch.randn(2, 4000)
+    model.eval()  # no SpecAugment: both passes see the same input
+
+    def logits_and_grads(module):
+        module.zero_grad()
+        out = module(input_values=audio).logits
+        out.square().sum().backward()
+        grads = {n: p.grad.clone() for n, p in module.named_parameters() if p.requires_grad and "conv" in n}
+        return out.detach(), grads
+
+    weight_space, weight_space_grads = logits_and_grads(model)
+    for module in model.modules():  # the same weights through peft's own activation-space forward
+        if isinstance(module, WeightSpaceLoraConv1d):
+            module.forward = functools.partial(PeftLoraConv1d.forward, module)
+    plain, plain_grads = logits_and_grads(model)
+    assert torch.allclose(weight_space, plain, atol=1e-5)
+    assert weight_space_grads.keys() == plain_grads.keys() and len(plain_grads) == 4
+    for name, grad in plain_grads.items():
+        assert grad.abs().max() > 0 and torch.allclose(weight_space_grads[name], grad, atol=1e-4, rtol=1e-4), name
+
+    save_adapter(model, tmp_path)
+    shutil.copy(smoke_data / "prepared" / "vocab.json", tmp_path)
+    reloaded, _ = load_adapter_checkpoint(tmp_path)
+    reloaded.eval()
+    assert torch.allclose(reloaded(input_values=audio).logits, plain, atol=1e-5)

@@ -21,6 +21,7 @@ from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 
 from trainer.config import TrainConfig
 from trainer.exit_codes import ConfigError
+from trainer.model.conv_lora import CUSTOM_LORA_LAYERS
 from trainer.model.processor import build_processor, read_vocab
 from trainer.storage import local_path, materialize, stored_folder
 
@@ -81,7 +82,7 @@ def lora_config(cfg: TrainConfig, num_layers: int) -> LoraConfig:
             f"(use 0..{num_layers - 1})"
         )
     adapted = list(range(cfg.frozen_layers, num_layers))
-    return LoraConfig(
+    config = LoraConfig(
         r=cfg.rank,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
@@ -91,6 +92,8 @@ def lora_config(cfg: TrainConfig, num_layers: int) -> LoraConfig:
         modules_to_save=[HEAD, *cfg.modules_to_save],
         bias="none",
     )
+    config._register_custom_module(CUSTOM_LORA_LAYERS)  # conv LoRA in weight space (conv_lora.py)
+    return config
 
 
 def _absolute(uri: str) -> str:
