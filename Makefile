@@ -2,7 +2,6 @@
 .PHONY: demo test setup
 
 # Trainer processes' CPU settings; the values and why: trainer/runtime_env.py (a test keeps them equal).
-export OMP_WAIT_POLICY := PASSIVE
 export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
 
 demo:  ## set up, then run the whole pipeline locally on the embedded default (synthetic data, tiny model)

@@ -11,9 +11,12 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional
 
+# No OMP_WAIT_POLICY: OpenMP's default lets a thread spin briefly after each parallel region (and
+# less when threads outnumber CPUs) before it sleeps. PASSIVE, set here until issue 11, put every
+# thread to sleep after every op, and a small model's step is thousands of small ops: on the
+# project's 2-core machine the demo's LoRA steps took 1.8x and its base steps 1.5x as long
+# (tools/bench/bench_demo_step.py). A user's own OMP_WAIT_POLICY is left as it is.
 CPU_ENV = {
-    # Idle OpenMP threads sleep instead of spinning: loader workers and tests share few cores.
-    "OMP_WAIT_POLICY": "PASSIVE",
     # glibc gives a freed block above its mmap threshold (at most 32 MiB unless set) straight back to
     # the OS, so a step whose activations exceed it pays page faults to zero fresh pages every time
     # (the reason PyTorch's CPU launcher preloads jemalloc/tcmalloc). Keeping freed memory in the

@@ -47,8 +47,6 @@ from typing import Any
 import numpy as np
 import torch
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 SAMPLE_RATE = 16000
 SYLLABLES = "가나다라마바사아자차카타파하거너더러머버서어저처고노도로모보소오조초구누두루무부수우주추"
 # Dense bf16 peak FLOP/s by GPU name fragment (vendor datasheets, no sparsity).

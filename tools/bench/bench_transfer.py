@@ -2,7 +2,7 @@
 the children's data, with the same training budget. Reads a finished local demo run.
 
     make demo    # or: python tools/submit.py --phase all --rank 32 --local
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m tools.bench.bench_transfer [--preset demo] [--rank 32] [--storage runs]
+    .venv/bin/python -m tools.bench.bench_transfer [--preset demo] [--rank 32] [--storage runs]
 
 (`-m` from the repository root: it reads the demo's plan through tools/submit.py.)
 
@@ -26,12 +26,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools.bench.demo_run import locate
 from trainer import exit_codes
 from trainer import layout as L
 from trainer.config import PHASES
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import plan as P
-from trainer.pipeline.submit_cli import build_config, build_parser
 from trainer.runtime_env import with_cpu_env
 from trainer.training.configure import resolve
 
@@ -57,19 +57,8 @@ def main() -> int:
     parser.add_argument("--storage", default="runs", help="the demo's --storage folder (default: runs)")
     args = parser.parse_args()
 
-    # The demo run's own plan says where its data, phases and report are.
-    flags = ["--phase", "all", "--rank", str(args.rank), "--local", "--preset", args.preset, "--storage", args.storage]
-    cfg = build_config(build_parser().parse_args(flags))
-    root = str(Path(args.storage))
-    run_dir = P.join(root, P.build_plan(cfg, root).run)
-    data = P.data_dir(cfg, root)
-    phases = [P.phase_dir(run_dir, args.rank, phase) for phase in PHASES]
-    missing = [p for p in phases if not Path(p, L.METRICS_FILE).is_file()]
-    if missing:
-        raise ConfigError(
-            f"{missing[0]}: phase not finished; run the demo first (make demo, or tools/submit.py {' '.join(flags)})"
-        )
-
+    demo = locate(args.preset, args.rank, args.storage)
+    run_dir, data, phases = demo.run_dir, demo.data, demo.phases
     steps = sum(json.loads(Path(p, L.METRICS_FILE).read_text(encoding="utf-8"))["steps"] for p in phases)
     batch_seconds = resolve("train", args.preset, None, {"phase": 3, "max_steps": 1}).max_batch_seconds
     print(f"budget: {steps} steps x {batch_seconds:g} s of padded audio (the LoRA phases 1-3 of {run_dir})", flush=True)

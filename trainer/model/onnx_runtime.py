@@ -83,8 +83,8 @@ class OnnxCtcModel:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads  # 0: onnxruntime's default (one per core)
         # One waiting policy for both runtimes: onnxruntime's workers spin between ops unless told
-        # not to, as OpenMP's (PyTorch's) do unless OMP_WAIT_POLICY=PASSIVE. On a busy 2-core
-        # machine spinning cost the int8 graph a third of its speed.
+        # not to, as OpenMP's (PyTorch's) do unless OMP_WAIT_POLICY=PASSIVE, which a user may set
+        # for a busy machine; PyTorch passive and onnxruntime spinning measured a third slower.
         if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
