@@ -393,7 +393,7 @@ def plans(args) -> Plans:
 def launch(args, contender: str, extra: list[str]) -> Result:
     from trainer.runtime_env import CPU_ENV, with_cpu_env
 
-    default_env = {k: v for k, v in os.environ.items() if k not in CPU_ENV or k == "OMP_WAIT_POLICY"}
+    default_env = {k: v for k, v in os.environ.items() if k not in CPU_ENV}
     env = default_env if contender == "baseline" else with_cpu_env(default_env)
     cmd = [
         sys.executable,
