@@ -157,9 +157,9 @@ def test_modules_to_save_train_in_full_round_trip_and_merge(smoke_data, tmp_path
 
 
 def test_conv_lora_in_weight_space_matches_peft_and_reloads_as_plain_peft(smoke_data, tmp_path):
-    convs = ["conv_layers.0.conv", "conv_layers.1.conv"]
+    convs = ["conv_layers.0.conv", "conv_layers.1.conv", "pos_conv_embed.conv"]
     model, _ = build_lora_model(
-        lora_cfg(smoke_data, frozen_layers=0, lora_dropout=0.0, target_modules=["q_proj", *convs]),
+        lora_cfg(smoke_data, rank=16, frozen_layers=0, lora_dropout=0.0, target_modules=["q_proj", *convs]),
         smoke_data / "prepared",
     )
     layer = model.base_model.model.wav2vec2.feature_extractor.conv_layers[1].conv
@@ -185,7 +185,7 @@ def test_conv_lora_in_weight_space_matches_peft_and_reloads_as_plain_peft(smoke_
             module.forward = functools.partial(PeftLoraConv1d.forward, module)
     plain, plain_grads = logits_and_grads(model)
     assert torch.allclose(weight_space, plain, atol=1e-5)
-    assert weight_space_grads.keys() == plain_grads.keys() and len(plain_grads) == 4
+    assert weight_space_grads.keys() == plain_grads.keys() and len(plain_grads) == 6
     for name, grad in plain_grads.items():
         assert grad.abs().max() > 0 and torch.allclose(weight_space_grads[name], grad, atol=1e-4, rtol=1e-4), name
 

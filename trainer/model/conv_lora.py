@@ -8,8 +8,9 @@ the weights, and convolves once. Same function and gradients, same parameters an
 (an adapter trained this way loads into plain peft). The demo's phase-3 LoRA steps, whose conv
 LoRA dominated, ran at 1.31x the audio-s/s (155.6 vs 118.9, tools/bench/bench_demo_step.py).
 
-Only plain LoRA without dropout has a weight-space form (dropout masks activations, DoRA
-rescales them): other adapters, merged or disabled states run peft's own forward.
+Only plain LoRA without dropout on an ungrouped convolution takes this form here (dropout masks
+activations, DoRA rescales them, a grouped layer such as the positional convolution has a
+block-diagonal delta): other adapters, merged or disabled states run peft's own forward.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class WeightSpaceLoraConv1d(PeftLoraConv1d):
     def _weight_space_adapters(self) -> list[str]:
         active = [a for a in self.active_adapters if a in self.lora_A]
         plain = all(a not in self.lora_variant and isinstance(self.lora_dropout[a], torch.nn.Identity) for a in active)
-        return active if plain else []
+        return active if plain and self.get_base_layer().groups == 1 else []
 
     def delta_weight(self, adapter: str) -> torch.Tensor:
         """scale * B @ A as an (out, in, kernel) tensor (B is (out, r, 1), A is (r, in, kernel))."""
