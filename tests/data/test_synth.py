@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from trainer.data.synth import synthesize_corpus
+from trainer.data.synth.corpus import audio_fingerprint
 from trainer.data.synth.speakers import CHILD_AGES, make_speakers
 from trainer.data.text import normalize_transcript
 from trainer.exit_codes import ConfigError
@@ -40,6 +42,15 @@ def test_layout_and_labels(tiny_corpus):
     assert tagged == {"child"}  # disfluencies are a child trait
 
 
+def _fingerprint(root: Path) -> str:
+    return json.loads((root / "synth_summary.json").read_text(encoding="utf-8"))["audio_sha256"]
+
+
+def _digest_of_files(root: Path) -> str:
+    wavs = root.rglob("원천데이터/*/*.wav")
+    return audio_fingerprint([{"stem": p.stem, "wav_sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in wavs])
+
+
 def test_deterministic_whatever_the_workers(tiny_corpus, tiny_params, tmp_path):
     again = tmp_path / "again"
     synthesize_corpus(again, workers=1, **tiny_params)
@@ -47,6 +58,14 @@ def test_deterministic_whatever_the_workers(tiny_corpus, tiny_params, tmp_path):
     other = tmp_path / "other"
     synthesize_corpus(other, workers=1, **{**tiny_params, "seed": 1})
     assert _files(other) != _files(tiny_corpus)
+    # The summary's audio digest tells two runs' corpora apart without the files at hand.
+    assert _fingerprint(again) == _fingerprint(tiny_corpus) != _fingerprint(other)
+    assert _digest_of_files(other) == _fingerprint(other)  # it is the files' digest...
+    one_wav = next(other.rglob("*.wav"))
+    samples = bytearray(one_wav.read_bytes())
+    samples[-2] ^= 1
+    one_wav.write_bytes(samples)
+    assert _digest_of_files(other) != _fingerprint(other)  # ... and one changed sample changes it
 
 
 def test_rerun_is_a_no_op_and_new_parameters_replace_the_corpus(tmp_path, capsys):

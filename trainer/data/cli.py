@@ -126,7 +126,10 @@ def _synth(args: argparse.Namespace) -> int:
     errors = (
         f", {summary['mispronounced_syllables']} mispronounced syllables" if args.mispronounce_rate is not None else ""
     )
-    print(f"synth: {summary['utterances']} utterances, {summary['hours']:.3f} h{errors} in {args.out}")
+    print(
+        f"synth: {summary['utterances']} utterances, {summary['hours']:.3f} h{errors} in {args.out} "
+        f"(audio sha256 {summary['audio_sha256'][:12]})"
+    )
     return 0
 
 

@@ -3,7 +3,7 @@
     OUT/1.Training/원천데이터/<speaker>/<stem>.wav      16 kHz 16-bit mono
     OUT/1.Training/라벨링데이터/<speaker>/<stem>.json   label (field names as AihubFields defaults)
     OUT/2.Validation/...   OUT/3.Test/...              same layout
-    OUT/synth_summary.json                             parameters, speakers, counts
+    OUT/synth_summary.json                             parameters, speakers, counts, audio digest
 
 Speakers, not utterances, are spread over the three folders (80/10/10, at least one child and
 one adult speaker in validation and test when there are three or more), like AI Hub's own split.
@@ -21,6 +21,7 @@ and write a mispronounced word as a dual transcription `(사과를)/(사가를)`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import shutil
@@ -146,7 +147,22 @@ def _synthesize_one(task: tuple[Path, Speaker, str, int, int, float | None]) -> 
         label = label_for(speaker, stem, utterance.raw_text, utterance.text, duration, utterance.snr_db, reading)
         json.dump(label, handle, ensure_ascii=False, indent=1)
     errors = len(reading.errors) if reading is not None else 0
-    return {"group": speaker.group, "folder": folder, "duration": duration, "mispronounced_syllables": errors}
+    return {
+        "stem": stem,
+        "group": speaker.group,
+        "folder": folder,
+        "duration": duration,
+        "mispronounced_syllables": errors,
+        "wav_sha256": hashlib.sha256(wav.read_bytes()).hexdigest(),
+    }
+
+
+def audio_fingerprint(facts: list[dict]) -> str:
+    """One digest of every utterance's audio: two corpora print the same one iff their wavs match."""
+    digest = hashlib.sha256()
+    for fact in sorted(facts, key=lambda f: f["stem"]):
+        digest.update(f"{fact['stem']} {fact['wav_sha256']}\n".encode())
+    return digest.hexdigest()
 
 
 def synthesize_corpus(
@@ -217,6 +233,7 @@ def synthesize_corpus(
         "complete": True,
         "utterances": len(facts),
         "hours": round(sum(f["duration"] for f in facts) / 3600, 4),
+        "audio_sha256": audio_fingerprint(facts),
         "mispronounced_syllables": sum(f["mispronounced_syllables"] for f in facts),
         "by_folder_and_group": {k: {**v, "hours": round(v["hours"], 4)} for k, v in sorted(counts.items())},
         "speakers": [{**s.to_dict(), "source_split": folders[s.speaker_id]} for s in speakers],
