@@ -1,6 +1,9 @@
 """Korean G2P for PER: real pronunciation rules, identical text scores 0, batching is transparent."""
 
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -56,3 +59,19 @@ def test_espeak_falls_back_when_lines_do_not_map():
     # A comma makes espeak start a new output line: the batch is redone text by text.
     texts = ["사과, 배", "나는 학교에 간다"]
     assert EspeakG2P().phonemes(texts) == [EspeakG2P().phonemes([t])[0] for t in texts]
+
+
+def test_choosing_g2pk_never_sends_nltk_to_the_network(tmp_path):
+    # Importing g2pk downloads NLTK's cmudict unless trainer.data.phones has put its offline
+    # stand-in in place first; picking the backend must not import it behind that step's back.
+    pytest.importorskip("g2pk", reason="g2pk not installed")
+    script = "from trainer.evaluation.g2p import make_g2p; print(make_g2p('auto').phonemes(['국물이']))"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NLTK_DATA": str(tmp_path), "TRAINER_CACHE_DIR": str(tmp_path / "cache")},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "[nltk_data]" not in done.stdout + done.stderr

@@ -16,6 +16,7 @@ trainer.data.phones, so both PERs count the same phones.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 from typing import Iterable, Sequence
@@ -120,12 +121,11 @@ def make_g2p(backend: str = "auto") -> G2P:
     if backend == "espeak":
         return EspeakG2P()
     if backend in ("g2pk", "auto"):
-        try:
-            import g2pk  # noqa: F401  (imported again, lazily, by trainer.data.phones)
-
+        # Found, not imported: importing g2pk downloads NLTK's cmudict unless trainer.data.phones
+        # first puts its offline stand-in in place (an error printed on every offline evaluation).
+        if importlib.util.find_spec("g2pk") is not None:
             return G2pkG2P()
-        except ImportError as exc:
-            if backend == "g2pk":
-                raise ConfigError(f"g2p: g2pk is not installed ({exc}); pip install g2pk") from None
-            return EspeakG2P()
+        if backend == "g2pk":
+            raise ConfigError("g2p: g2pk is not installed; pip install g2pk")
+        return EspeakG2P()
     raise ConfigError(f"g2p: unknown backend {backend!r} (auto, g2pk, espeak)")
