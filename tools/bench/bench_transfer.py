@@ -7,7 +7,8 @@ the children's data, with the same training budget. Reads a finished local demo 
 (`-m` from the repository root: it reads the demo's plan through tools/submit.py.)
 
 The budget is what the three LoRA phases used: the sum of their optimizer steps (metrics.json) at
-the preset's `max_batch_seconds`, i.e. the same steps x padded audio seconds per step. The
+the preset's `max_batch_seconds`, i.e. the same steps x padded audio seconds per step, with the
+phases' speed perturbation. The
 contender is `pretrain-base` (the base's architecture and from-scratch recipe) on phase 3's
 training manifest (all the child data the last phase saw), its best checkpoint picked on the same
 child validation set. Both are scored by `trainer compare` on the held-out child test set; the
@@ -60,7 +61,8 @@ def main() -> int:
     demo = locate(args.preset, args.rank, args.storage)
     run_dir, data, phases = demo.run_dir, demo.data, demo.phases
     steps = sum(json.loads(Path(p, L.METRICS_FILE).read_text(encoding="utf-8"))["steps"] for p in phases)
-    batch_seconds = resolve("train", args.preset, None, {"phase": 3, "max_steps": 1}).max_batch_seconds
+    lora_cfg = resolve("train", args.preset, None, {"phase": max(PHASES), "max_steps": 1})
+    batch_seconds = lora_cfg.max_batch_seconds
     print(f"budget: {steps} steps x {batch_seconds:g} s of padded audio (the LoRA phases 1-3 of {run_dir})", flush=True)
 
     out = P.join(run_dir, "bench-transfer")
@@ -81,6 +83,9 @@ def main() -> int:
         str(steps),
         "--max-batch-seconds",
         P.flag_value(float(batch_seconds)),
+        # The phases' augmentation, not the base's: the contender hears the same perturbed audio.
+        "--speed-perturb",
+        *(P.flag_value(float(f)) for f in lora_cfg.speed_perturb),
     )
     report = P.join(out, "report")
     lora = P.join(phases[-1], L.CHECKPOINT_BEST)
