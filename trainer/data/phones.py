@@ -47,7 +47,9 @@ REGEX_CACHE_FOR_G2PK = 2048
 
 
 @functools.cache
-def _g2pk():
+def load_g2pk():
+    """g2pK's converter, imported once, with the offline cmudict stand-in in place first (the only
+    place g2pk should be imported: its import otherwise goes to the network)."""
     _ensure_cmudict_for_g2pk()
     import g2pk
 
@@ -65,7 +67,7 @@ def g2pk_name() -> str:
 @functools.lru_cache(maxsize=PRONOUNCE_CACHE)
 def pronounce(text: str) -> str:
     """`text` (normalised Hangul) spelled as pronounced, by g2pK with vowel grouping."""
-    return unicodedata.normalize("NFC", _g2pk()(text, group_vowels=True))
+    return unicodedata.normalize("NFC", load_g2pk()(text, group_vowels=True))
 
 
 def pronounce_all(texts: list[str], workers: int = 1) -> dict[str, str]:

@@ -16,7 +16,6 @@ trainer.data.phones, so both PERs count the same phones.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 from typing import Iterable, Sequence
@@ -50,8 +49,9 @@ class G2P:
 class G2pkG2P(G2P):
     def __init__(self) -> None:
         super().__init__()
-        from trainer.data.phones import g2pk_name
+        from trainer.data.phones import g2pk_name, load_g2pk
 
+        load_g2pk()  # ImportError here when g2pk is missing or broken: make_g2p's "auto" falls back
         self.name = g2pk_name()
 
     def _convert(self, texts: list[str]) -> Iterable[Phonemes]:
@@ -121,11 +121,10 @@ def make_g2p(backend: str = "auto") -> G2P:
     if backend == "espeak":
         return EspeakG2P()
     if backend in ("g2pk", "auto"):
-        # Found, not imported: importing g2pk downloads NLTK's cmudict unless trainer.data.phones
-        # first puts its offline stand-in in place (an error printed on every offline evaluation).
-        if importlib.util.find_spec("g2pk") is not None:
+        try:
             return G2pkG2P()
-        if backend == "g2pk":
-            raise ConfigError("g2p: g2pk is not installed; pip install g2pk")
-        return EspeakG2P()
+        except ImportError as exc:
+            if backend == "g2pk":
+                raise ConfigError(f"g2p: g2pk is not installed ({exc}); pip install g2pk") from None
+            return EspeakG2P()
     raise ConfigError(f"g2p: unknown backend {backend!r} (auto, g2pk, espeak)")
