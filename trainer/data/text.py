@@ -3,7 +3,9 @@
 Normalisation (`normalize_transcript`) turns an AI Hub / KsponSpeech label into what the model
 should write, in this order:
 
-1. Unicode NFC (labels saved on macOS arrive as NFD: decomposed jamo).
+1. Unicode NFC (labels saved on macOS arrive as NFD: decomposed jamo), and invisible format
+   characters (category Cf: zero-width space, ZWJ/ZWNJ, soft hyphen, BOM) removed: they sit inside
+   words, so a space in their place would split one.
 2. Dual transcriptions `(철자)/(발음)` (orthographic / spoken, e.g. `(3월)/(삼 월)`) keep one side,
    `dual="spoken"` (default: what was said) or `"orthographic"`.
 3. Event tags `(XX:...)` such as `(SP:...)`, `(NO:...)`, `(SN:...)`, `(FP:...)` are removed with
@@ -63,7 +65,7 @@ def normalize_transcript(text: str, dual: Literal["spoken", "orthographic"] = "s
     """The transcript the model should learn (steps in the module docstring); may return ""."""
     if dual not in ("spoken", "orthographic"):
         raise ConfigError(f"dual: must be 'spoken' or 'orthographic', got {dual!r}")
-    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch for ch in unicodedata.normalize("NFC", text) if unicodedata.category(ch) != "Cf")
     side = 2 if dual == "spoken" else 1
     text = _DUAL.sub(lambda m: m.group(side), text)
     text = _EVENT_TAG.sub(" ", text)
