@@ -23,6 +23,8 @@ syllable is decomposed into conjoining jamo (U+1100-U+11FF, under 70 units, whic
 faster); `from_units` recomposes jamo into syllables (NFC). With `"phone"` the units are the
 phones of the pronounced form (trainer.data.phones: 국물 -> 궁물 -> ㄱㅜㅇㅁㅜㄹ), so the model
 writes what was said rather than how it is spelled; `from_units` shows them as pronounced Hangul.
+A text whose pronounced form is no valid phone string (Latin letters, g2pK garbage) raises
+trainer.data.phones.PhoneError, which every caller counts as a skipped row ("invalid_phones").
 Rows prepared for phone units carry their pronounced form (`pronounced`, from g2pK, which takes
 ~35 ms a sentence); `to_units` takes it when given instead of running g2pK again.
 
@@ -84,12 +86,13 @@ def to_units(text: str, unit: Unit, pronounced: str | None = None) -> str:
     """The string the CTC tokenizer sees char by char (spaces stay spaces; see module docstring).
 
     `pronounced`: the text's pronounced form when known (phone units only; g2pK otherwise).
+    Phone units raise trainer.data.phones.PhoneError for a text without a valid phone string.
     """
     _check_unit(unit)
     if unit == "phone":
-        from trainer.data.phones import pronounce, to_phones
+        from trainer.data.phones import text_phones
 
-        return to_phones(pronounced if pronounced is not None else pronounce(text))
+        return text_phones(text, pronounced)
     return unicodedata.normalize("NFD" if unit == "jamo" else "NFC", text)
 
 
