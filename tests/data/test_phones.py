@@ -146,6 +146,22 @@ def test_import_skips_and_counts_texts_without_phones(tmp_path):
     assert row["pronounced"] == "닥 키우기"
 
 
+def test_changed_phone_rules_make_prepared_phone_data_stale(tmp_path, monkeypatch):
+    """`data prepare` reuses a folder whose inputs hash matches: for phone units the hash covers
+    the G2P and its corrections, whose targets the rows carry."""
+    from trainer.data import phones
+    from trainer.data.prepare import PrepareOptions, inputs_hash
+
+    (tmp_path / "list.jsonl").write_text("", encoding="utf-8")
+    options = {
+        unit: PrepareOptions(source=str(tmp_path / "list.jsonl"), out="x", unit=unit) for unit in ("phone", "jamo")
+    }
+    before = {unit: inputs_hash(o) for unit, o in options.items()}
+    monkeypatch.setattr(phones, "PRONUNCIATION_EXCEPTIONS", {**phones.PRONUNCIATION_EXCEPTIONS, "솜이불": "솜니불"})
+    assert inputs_hash(options["phone"]) != before["phone"]
+    assert inputs_hash(options["jamo"]) == before["jamo"]
+
+
 def test_g2pk_compiles_its_patterns_once_per_process(monkeypatch):
     """g2pK's ~570 patterns overflow Python's default regex cache: each sentence recompiled them."""
     pronounce("나는 사과를 먹어요")  # loads g2pK and fills the pattern cache

@@ -72,7 +72,9 @@ UNKNOWN_CHAR = "\ufffd"
 # Bumped when the rows or the scoring change, so `compare` re-evaluates older results. 2: rows are
 # screened with the rules that hold for every model (screen_test_rows), not the model's own.
 # 3: model_seconds leaves decoding out, so speeds from older results are not comparable.
-SCORING_VERSION = 3
+# 4: texts are read NFC, sWER respaces only between matched characters (never above WER), rows
+# without valid phones are skipped where g2pK's phones are scored.
+SCORING_VERSION = 4
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _log = logging.getLogger(__name__)
 
