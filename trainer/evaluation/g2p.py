@@ -60,10 +60,13 @@ class G2pkG2P(G2P):
         self.name = g2pk_name()
 
     def _convert(self, texts: list[str]) -> Iterable[Phonemes]:
-        from trainer.data.phones import text_phones
+        # Hypotheses too: what a model wrote is scored as it is (Latin letters, if its vocabulary
+        # has them, are phonemes no reference has); the references were screened for valid
+        # phones (reads_phone_targets).
+        from trainer.data.phones import pronounce, to_phones
 
         for text in texts:
-            yield tuple(c for c in text_phones(text) if not c.isspace())
+            yield tuple(c for c in to_phones(pronounce(text)) if not c.isspace())
 
 
 class ModelPhones(G2P):
