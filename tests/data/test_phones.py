@@ -113,7 +113,7 @@ def test_latin_letters_are_never_pronounced_whatever_nltk_has(monkeypatch):
 
 @pytest.mark.slow
 def test_every_syllable_alone_and_before_a_suffix_has_phones_of_the_inventory():
-    """All 11,172 Hangul syllables, alone and before 이, 다, 도 (~45k g2pK calls, ~100 s on one
+    """All 11,172 Hangul syllables, alone and before 이, 다, 도 (~45k g2pK calls, ~100 s on an idle
     core): valid phone strings (text_phones raises otherwise) of PHONES only."""
     failures = []
     for code in range(0xAC00, 0xD7A4):
