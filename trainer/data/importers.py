@@ -37,10 +37,11 @@ bad_label_json, unreadable_label (a filesystem error), bad_encoding (a label or 
 not UTF-8; the byte offset is in the example), unreadable_folder (a folder os.walk could not list),
 missing_transcript, missing_speaker, duplicate_utt_id, invalid_field (a value the manifest format
 rejects), invalid_phones (phone units: a text without a valid phone string, e.g. with Latin
-letters: trainer.data.phones), and the rules shared with training and evaluation (trainer.data.screening):
-missing_audio, not_a_file, permission_denied, io_error, empty_audio, unreadable_audio (including
-truncated WAVs), too_short, too_long, empty_transcript, labels_too_long (at XLS-R's 20 ms frames)
-and duration_mismatch (the label's duration against the audio's). A CSV that is not UTF-8 or that
+letters: trainer.data.phones), and the rules shared with training and evaluation
+(trainer.data.screening): missing_audio, not_a_file, permission_denied, io_error, empty_audio,
+unreadable_audio (including truncated WAVs), too_short, too_long, empty_transcript,
+labels_too_long (at XLS-R's 20 ms frames; phone units count their phones) and duration_mismatch
+(the label's duration against the audio's). A CSV that is not UTF-8 or that
 csv cannot parse, and an import that keeps nothing, are errors (exit 78) naming the line or the
 first skip.
 """

@@ -69,12 +69,14 @@ REGEX_CACHE_FOR_G2PK = 2048
 
 
 # g2pK 0.9.4's rule table (table.csv: coda x next onset -> replacement) has cells that were cut or
-# run together: they write "1)" and drop the next onset and the space (닭 키우기 -> 다1)이우기),
-# write a literal "1" (있 풀 -> 읻1풀), double a coda (읊 키 -> 읍 ᆸ 피), turn ㅌ into ㅍ
-# (흙투성이 -> 흑푸성이, ㄺ ㄼ ㄳ ㅄ ㄿ before ㅋ ㅌ ㅍ) or leave the cluster unreduced (없토). Each
-# pattern below replaces its cell (or fills the empty one) with what the rules say: a cluster keeps
-# the consonant of rules 10-11, ㅆ becomes ㄷ (rule 9), ㅀ keeps the next word's delimiter as every
-# other coda does, and ㅍ before ㄹ is nasalised to ㅁ (rules 18-19) as ㅂ is.
+# run together, in the rows of ㄺ ㄼ ㄽ ㄿ ㅄ ㅆ before ㅋ ㅌ ㅍ: they write "1)" and drop the next
+# onset and the space (닭 키우기 -> 다1)이우기), write a literal "1" (있 풀 -> 읻1풀), double a
+# coda (읊 키 -> 읍 ᆸ 피), turn ㅋ or ㅌ into ㅍ (값 키 -> 갑 피, 흙투성이 -> 흑푸성이) or are
+# empty, leaving the cluster unreduced inside a word (없토). ㅀ before a word boundary drops the
+# delimiter, and ㅍ before ㄹ becomes ㄴ (앞로 -> 안노). Each pattern below replaces its cell (or
+# fills the empty one) with what the rules say: a cluster keeps the consonant of rules 10-11, ㅆ
+# becomes ㄷ (rule 9), ㅀ keeps the delimiter as every other coda does, and ㅍ before ㄹ is
+# nasalised to ㅁ (rules 18-19) as ㅂ is.
 TABLE_CORRECTIONS = {
     "ᆰ( ?)ᄏ": "ᆨ\\1ᄏ",
     "ᆰ( ?)ᄐ": "ᆨ\\1ᄐ",
@@ -140,7 +142,7 @@ def g2pk_name() -> str:
     so phones from different rules are never compared as equal."""
     from importlib.metadata import version
 
-    rules = json.dumps([TABLE_CORRECTIONS, PRONUNCIATION_EXCEPTIONS, "latin:unconverted"], ensure_ascii=False)
+    rules = json.dumps([TABLE_CORRECTIONS, PRONUNCIATION_EXCEPTIONS], ensure_ascii=False)
     return f"g2pk-{version('g2pk')}+fixes-{hashlib.sha256(rules.encode()).hexdigest()[:8]} (latin letters unconverted)"
 
 
