@@ -94,6 +94,7 @@ def test_phone_strings_outside_the_inventory_are_refused(text, pronounced, compl
 def test_latin_letters_are_never_pronounced_whatever_nltk_has(monkeypatch):
     """With NLTK's cmudict installed g2pK spells TV as 티비, with the offline stand-in it keeps TV:
     targets would depend on the machine. They never convert English: such a text has no target."""
+    load_g2pk()  # g2pk's import needs the offline cmudict stand-in in place
     import g2pk.english
     from nltk.corpus import cmudict
 
@@ -108,7 +109,7 @@ def test_latin_letters_are_never_pronounced_whatever_nltk_has(monkeypatch):
     finally:
         load_g2pk.cache_clear()
         pronounce.cache_clear()
-    assert "latin letters unconverted" in g2pk_name()
+    assert g2pk_name().endswith("+latin-unconverted")
 
 
 @pytest.mark.slow

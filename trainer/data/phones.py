@@ -143,7 +143,7 @@ def g2pk_name() -> str:
     from importlib.metadata import version
 
     rules = json.dumps([TABLE_CORRECTIONS, PRONUNCIATION_EXCEPTIONS], ensure_ascii=False)
-    return f"g2pk-{version('g2pk')}+fixes-{hashlib.sha256(rules.encode()).hexdigest()[:8]} (latin letters unconverted)"
+    return f"g2pk-{version('g2pk')}+fixes-{hashlib.sha256(rules.encode()).hexdigest()[:8]}+latin-unconverted"
 
 
 @functools.lru_cache(maxsize=PRONOUNCE_CACHE)
