@@ -57,13 +57,24 @@ def test_phone_units_follow_the_standard_pronunciation(written, spoken):
         ("닭털", "닥털"),  # g2pK: 닥펄
         ("값 키", "갑 키"),  # g2pK: 갑 피
         ("앞로", "암노"),  # g2pK: 안노
-        # Upstream misses, suffixed forms included: rule 15 and rule 29 (ㄴ insertion).
+        # Upstream misses (the standard's examples where it has them), suffixed forms included:
+        # rule 15, a coda before a real morpheme's vowel, and rule 29, ㄴ inserted in a compound.
         ("겉옷", "거돋"),
         ("겉옷이", "거도시"),
+        ("윗옷", "위돋"),
         ("헛웃음", "허두슴"),
         ("헛웃음이", "허두스미"),
+        ("첫인상이", "처딘상이"),
+        ("웃어른", "우더른"),
+        ("맛없어요", "마덥써요"),
         ("한여름", "한녀름"),
         ("한여름에", "한녀르메"),
+        ("늦여름", "는녀름"),
+        ("알약을", "알랴글"),
+        ("옛이야기", "옌니야기"),
+        ("뒷일", "뒨닐"),
+        ("집안일", "지반닐"),
+        ("이번 한여름", "이번 한녀름"),
     ],
 )
 def test_corrected_g2pk_follows_the_standard_pronunciation(written, spoken):

@@ -95,12 +95,35 @@ TABLE_CORRECTIONS = {
     "ᆶ(\\W|$)": "ᆯ\\1",
     "ᇁ( ?)ᄅ": "ᆷ\\1ᄂ",
 }
-# Words whose pronunciation is lexical, which g2pK's rules get wrong. Each is respelled before g2pK
-# runs so that its rules then give the standard form, suffixes included (겉옷을 [거도슬]): rule 15,
-# a coda before the vowel of a real morpheme takes its representative sound first (겉옷 [거돋],
-# 헛웃음 [허두슴]); rule 29, ㄴ is inserted in a compound before 여 (한여름 [한녀름]).
-PRONUNCIATION_EXCEPTIONS = {"겉옷": "걷옷", "헛웃음": "헏웃음", "한여름": "한녀름"}
-_EXCEPTION_WORDS = re.compile("|".join(map(re.escape, PRONUNCIATION_EXCEPTIONS)))
+# Words whose pronunciation is lexical, which g2pK's rules get wrong: a coda before the vowel of a
+# real morpheme takes its representative sound first (rule 15: 겉옷 [거돋], 헛웃음 [허두슴], 맛없다
+# [마덥따]), ㄴ is inserted in a compound before 이 야 여 요 유 (rule 29: 한여름 [한녀름], 알약
+# [알략], 뒷일 [뒨닐]). Each word is respelled where it starts a word, before g2pK runs, so that
+# its rules then give the standard form, suffixes included (겉옷을 [거도슬]); a word whose reading
+# depends on its parse (밭이랑: 밭 + 이랑 [바치랑], or furrow [반니랑]) is left to g2pK.
+PRONUNCIATION_EXCEPTIONS = {
+    # rule 15
+    "겉옷": "걷옷",
+    "윗옷": "윋옷",
+    "웃옷": "욷옷",
+    "헛웃음": "헏웃음",
+    "첫인상": "처딘상",  # 첟인상 would be palatalised as 첟이 is
+    "웃어른": "욷어른",
+    "맛없": "맏없",
+    "멋없": "먿없",
+    # rule 29
+    "한여름": "한녀름",
+    "늦여름": "늦녀름",
+    "첫여름": "첫녀름",
+    "알약": "알냑",
+    "눈약": "눈냑",
+    "옛이야기": "옛니야기",
+    "뒷일": "뒷닐",
+    "앞일": "앞닐",
+    "부엌일": "부엌닐",
+    "집안일": "집안닐",
+}
+_EXCEPTION_WORDS = re.compile(r"(?<!\S)(?:" + "|".join(map(re.escape, PRONUNCIATION_EXCEPTIONS)) + ")")
 
 
 class PhoneError(ConfigError):
