@@ -252,6 +252,17 @@ class OrchestratorConfig:
         minimum=0,
         maximum=1000,
     )
+    # The Argo executor pods only create and watch the Jobs (each task's outcome stays on the
+    # Workflow's nodes); the Jobs keep their own pods and logs until job.ttlSecondsAfterFinished.
+    workflow_pod_gc: Literal["OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess"] = _v(
+        "OnWorkflowCompletion", "chain: argo: when Argo deletes the Workflow's executor pods (podGC strategy)"
+    )
+    workflow_ttl_seconds: int = _v(
+        604800,
+        "chain: argo: a finished Workflow is deleted after this long, with the Jobs it owns (ttlStrategy)",
+        minimum=0,
+        maximum=2147483647,
+    )
 
 
 @dataclass
