@@ -15,7 +15,7 @@ from trainer.pipeline import render
 from trainer.pipeline.cluster import workflow_status
 
 from . import crds
-from .helpers import ARGO_CASES, JOBSET_CASES, workflow
+from .helpers import ARGO_CASES, JOBSET_CASES, SAMPLES, workflow
 
 
 @pytest.mark.parametrize("case", sorted(ARGO_CASES))
@@ -64,13 +64,14 @@ def test_transition_rules_are_left_to_updates() -> None:
     ]
 
 
-@pytest.mark.parametrize("case", ["embedded"])
+@pytest.mark.parametrize("case", ["embedded", "argo-jobset-s3-digest"])
 def test_argo_deletes_its_pods_and_the_finished_workflow(case: str, renderer: Any) -> None:
-    values = ARGO_CASES[case]
+    values = ARGO_CASES.get(case) or SAMPLES[case]
     orchestrator = C.from_values(values).orchestrator
     spec = workflow(renderer(values))["spec"]
     assert spec["podGC"] == {"strategy": orchestrator.workflow_pod_gc}
     assert spec["ttlStrategy"] == {"secondsAfterCompletion": orchestrator.workflow_ttl_seconds}
+    assert ("argo-jobset-s3-digest" == case) == (spec["ttlStrategy"]["secondsAfterCompletion"] == 3600)
 
 
 @pytest.mark.parametrize("case", sorted(ARGO_CASES))

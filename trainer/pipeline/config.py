@@ -53,6 +53,9 @@ LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 IMAGE = r"^[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*$"
 DIGEST = r"^(sha256:[a-f0-9]{64})?$"
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()=+-]+)*$"  # no trailing '/'
+# The key of storage.s3.secretName's Secret that holds an AWS shared credentials file
+# ([default] aws_access_key_id = ..., aws_secret_access_key = ...); pods mount it read-only.
+S3_CREDENTIALS_KEY = "credentials"
 # Paths below the storage root and preset names: plain relative paths, no "..", no specials.
 REL_PATH = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
 PRESET = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
@@ -202,7 +205,7 @@ class S3Config:
     )
     secret_name: str = _v(
         "",
-        "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never inlined)",
+        f"Secret whose key `{S3_CREDENTIALS_KEY}` is an AWS shared credentials file, mounted read-only in the pods",
         flag="--s3-secret",
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
