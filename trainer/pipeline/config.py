@@ -151,7 +151,7 @@ class Resources:
 
 @dataclass
 class ResourcesConfig:
-    trainer: Resources = _v(Resources(), "train, base and eval Jobs (plus gpusPerNode GPUs each)")
+    trainer: Resources = _v(Resources(), "train, base and eval Jobs (plus their GPUs, see gpusPerNode)")
     prepare: Resources = _v(Resources("2", "8Gi"), "the CPU-only data prepare Job")
     orchestrator: Resources = _v(Resources("100m", "256Mi"), "the chain orchestrator and marker checks")
     tensorboard: Resources = _v(Resources("250m", "1Gi"), "the TensorBoard Deployment")
@@ -323,7 +323,14 @@ class PipelineConfig:
         SynthConfig(), "the embedded default's synthetic corpus (submit.py takes it from the preset)"
     )
     train_overrides: dict[str, Any] = _v({}, "`trainer train` settings: TrainConfig field -> value")
-    gpus_per_node: int = _v(1, "nvidia.com/gpu per pod (0: CPU only)", flag="--gpus", minimum=0, maximum=16)
+    gpus_per_node: int = _v(
+        1,
+        "nvidia.com/gpu per training pod, one torchrun process each; base and evaluation (one process) use one "
+        "(0: CPU only)",
+        flag="--gpus",
+        minimum=0,
+        maximum=16,
+    )
     nodes: int = _v(
         1, "pods per training Job; >1: Indexed Job + torchrun rendezvous", flag="--nodes", minimum=1, maximum=64
     )
