@@ -51,7 +51,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from trainer import storage
-from trainer.data.manifest import atomic_write, load_manifest, write_json
+from trainer.data.manifest import atomic_write, fetch_audio, load_manifest, write_json
 from trainer.data.screening import AUDIO_SKIP_REASONS, model_frames, model_limit, screen_test_rows
 from trainer.evaluation.breakdown import CI_LEVEL, breakdowns, summarise
 from trainer.evaluation.confidence import calibration
@@ -251,6 +251,7 @@ def evaluate(
     rows = load_manifest(manifest)
     if not rows:
         raise ConfigError(f"{manifest}: no utterances to evaluate")
+    fetch_audio(rows)
     loaded = loaded or load_model(model_uri)
     device = loaded.runs_on(resolve_device(cfg.device))
     g2p = g2p_for_unit(loaded.info["unit"], g2p or make_g2p(cfg.g2p))
