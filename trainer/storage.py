@@ -791,6 +791,11 @@ def local_folder(uri: str | Path, names: Iterable[str]) -> Path:
     return cached_path(str(uri))
 
 
+def absolute(uri: str) -> str:
+    """A local path made absolute (links resolved); a URI as it is."""
+    return uri if is_s3(uri) else str(Path(uri).expanduser().resolve())
+
+
 def parent_uri(uri: str) -> str:
     """The folder holding the file `uri` (local path or s3:// URI)."""
     return posixpath.dirname(uri.rstrip("/")) if is_s3(uri) else str(Path(uri).expanduser().resolve().parent)

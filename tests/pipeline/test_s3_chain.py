@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,10 +90,16 @@ def test_demo_chain_on_s3_storage_writes_only_the_bucket_and_resumes(s3_server, 
     assert list(workdir.iterdir()) == []
 
 
+def _entrypoint() -> list[str]:
+    """The image's ENTRYPOINT (what runs when a container sets no `command`)."""
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text(encoding="utf-8")
+    return json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE).group(1))
+
+
 def _rendered_command(job: dict) -> list[str]:
-    """The container's command and args exactly as rendered, with this interpreter for `python`."""
+    """What the Job's container runs, exactly as rendered, with this interpreter for `python`."""
     [container] = job["spec"]["template"]["spec"]["containers"]
-    command = [*container["command"], *container["args"]]
+    command = [*container.get("command", _entrypoint()), *container["args"]]
     assert command[0] == "python", command
     return [sys.executable, *command[1:]]
 
@@ -100,9 +107,10 @@ def _rendered_command(job: dict) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_rendered_s3_jobs_run_as_rendered_against_the_server(s3_env, tmp_path):
-    """The synth, prepare and phase-1 Jobs of a rendered S3 run, each running its container's own
-    command: the data steps fill the bucket, the phase reads curriculum, validation manifest,
-    vocabulary, audio and base model from it and publishes its checkpoint there."""
+    """The synth, prepare, phase-1 and evaluation Jobs of a rendered S3 run, each running its
+    container's own command: the data steps fill the bucket, the phase reads curriculum,
+    validation manifest, vocabulary, audio and base model from it and publishes its checkpoint
+    there, the evaluation reads models and test sets from it and publishes the report there."""
     from trainer import storage
     from trainer.training.smoke import make_random_base
 
@@ -111,12 +119,12 @@ def test_rendered_s3_jobs_run_as_rendered_against_the_server(s3_env, tmp_path):
     cfg = C.from_values(
         {
             "runName": "s3jobs",
+            "embeddedDefault": True,
             "ranks": [4],
             "phases": [1],
-            "evaluate": False,
             "preset": "smoke",
-            "synthetic": {"childSpeakers": 4, "adultSpeakers": 4, "utterancesPerSpeaker": 4, "workers": 1},
-            "data": {"unit": "jamo", "valFraction": 0.2, "testFraction": 0.2, "fractions": [0.3, 0.6, 1.0]},
+            "synthetic": {"childSpeakers": 4, "adultSpeakers": 4, "utterancesPerSpeaker": 10, "workers": 1},
+            "data": {"unit": "jamo", "valFraction": 0.2, "testFraction": 0.2, "fractions": [0.5, 0.75, 1.0]},
             "storage": {"type": "s3", "s3": {"prefix": root, "secretName": "s3-creds"}},
         }
     )
@@ -137,12 +145,12 @@ def test_rendered_s3_jobs_run_as_rendered_against_the_server(s3_env, tmp_path):
     vocab = steps["train"].argv[steps["train"].argv.index("--vocab") + 1]
     storage.publish_dir(steps["base"].output, lambda staged: make_random_base(vocab, staged, seed=0))
 
-    train = steps["train"]
-    command = _rendered_command(jobs[train.name])
+    command = _rendered_command(jobs[steps["train"].name])
     assert f"--curriculum-dir {root}/data/synthetic-smoke/curriculum" in " ".join(command)
-    done = _run(command, workdir, env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert not markers.missing(train.markers)
+    for kind in ("train", "eval"):
+        done = _run(_rendered_command(jobs[steps[kind].name]), workdir, env, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert not markers.missing(steps[kind].markers)
     assert list(workdir.iterdir()) == []
     assert not _colon_folders(workdir, cache)
 

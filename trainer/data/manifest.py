@@ -194,7 +194,8 @@ def write_manifest(rows: Iterable[dict], path: str | Path) -> int:
     count = 0
     with atomic_write(path, binary=True) as handle:
         for row in rows:
-            uri = storage.uri_of_cached(row["audio_filepath"])
+            audio = row.get("audio_filepath")  # a report's rows (skipped ones) may have none
+            uri = storage.uri_of_cached(audio) if isinstance(audio, str) else None
             if uri:
                 row = {**row, "audio_filepath": uri}
             handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))

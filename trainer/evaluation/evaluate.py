@@ -192,7 +192,7 @@ def score_utterances(refs: Sequence[str], hyps: Sequence[str], g2p: G2P) -> tupl
 
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(storage.local_file(path), "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -296,7 +296,7 @@ def evaluate(
     report = {
         "model": loaded.info,
         "test_set": {
-            "manifest": str(Path(manifest).resolve()),
+            "manifest": storage.absolute(manifest),
             "sha256": file_sha256(manifest),
             "utterances": skips.total,
             "scored": len(scored),
