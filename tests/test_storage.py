@@ -187,6 +187,10 @@ def test_output_folder_publishes_what_changed_and_refuses_a_foreign_prefix(s3_en
     store = open_store(uri)
     assert store.complete("") and store.list_files() == [MARKER, "a.wav", "summary.json"]
     marker = store.read_text(MARKER)
+    # The folder written in the cache is the published version: readers in this pod fetch nothing.
+    cached = storage.cached_path(f"{uri}/a.wav")
+    inode = cached.stat().st_ino
+    assert storage.local_file(f"{uri}/a.wav") == cached and cached.stat().st_ino == inode
 
     with storage.output_folder(uri, last="summary.json") as folder:  # the step found nothing to do
         assert (folder / "a.wav").read_text() == "a"

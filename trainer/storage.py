@@ -848,11 +848,11 @@ def materialize(uri: str | Path) -> Path:
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    """(size, mtime) of every file below `folder`, temporary (dot) files left out."""
+    """(size, mtime) of every file below `folder`, its marker and temporary (dot) files left out."""
     found = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
-        if path.is_file() and not any(part.startswith(".") for part in rel.split("/")):
+        if path.is_file() and rel != MARKER and not any(part.startswith(".") for part in rel.split("/")):
             stat = path.stat()
             found[rel] = (stat.st_size, stat.st_mtime_ns)
     return found
@@ -895,6 +895,14 @@ def output_folder(uri: str, last: str, setting: str = "--out") -> Iterator[Path]
                 f"{' ...' if len(foreign) > 3 else ''}); choose a new or empty prefix"
             )
     body = store.upload_tree(folder, list(files), last)
+    # The cached copy now is the published version, marker included and stamped as a download
+    # of it would be (`materialize`), so readers in this pod (prefetch) fetch nothing again and a
+    # step that fingerprints the folder (prepare's inputs hash) sees what any other pod sees.
+    (folder / MARKER).write_text(body, encoding="utf-8")
+    listed = _objects(store.client, bucket, store._key() + "/")
+    for rel in [*files, MARKER]:
+        stamp = listed[store._key(rel)]["LastModified"].timestamp()
+        os.utime(folder / rel, (stamp, stamp))
     _version_file(folder).write_text(body, encoding="utf-8")
 
 

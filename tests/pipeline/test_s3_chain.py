@@ -77,7 +77,8 @@ def test_demo_chain_on_s3_storage_writes_only_the_bucket_and_resumes(s3_server, 
     assert "| base |" in first.stdout and "| r32 |" in first.stdout
 
     assert list(workdir.iterdir()) == [], "the chain wrote into the working directory"
-    assert not _colon_folders(workdir, cache, REPO), "a URI was taken for a local path"
+    assert not _colon_folders(workdir, cache), "a URI was taken for a local path"
+    assert not [p for p in REPO.iterdir() if p.name.endswith(":")]
 
     # The same command again: every finished step is skipped, nothing is uploaded again.
     again = _run(cmd, workdir, env, timeout=600)
@@ -153,6 +154,14 @@ def test_rendered_s3_jobs_run_as_rendered_against_the_server(s3_env, tmp_path):
         assert not markers.missing(steps[kind].markers)
     assert list(workdir.iterdir()) == []
     assert not _colon_folders(workdir, cache)
+
+    # The data steps again, in a new pod (an empty cache): they find their outputs up to date.
+    published = _keys(s3_env, bucket, "runs/")
+    new_pod = {**env, "TRAINER_CACHE_DIR": str(tmp_path / "new-pod-cache")}
+    for kind in ("synth", "prepare"):
+        done = _run(_rendered_command(jobs[steps[kind].name]), workdir, new_pod, timeout=300)
+        assert done.returncode == 0 and "nothing to do" in done.stdout, done.stdout + done.stderr[-3000:]
+    assert _keys(s3_env, bucket, "runs/") == published
 
 
 def _one_error(capsys) -> str:

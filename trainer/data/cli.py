@@ -59,6 +59,12 @@ def _add_source_flags(parser: argparse.ArgumentParser, remote: bool) -> None:
     )
 
 
+def _add_local_io(parser: argparse.ArgumentParser, out_help: str, manifest_help: str | None = None) -> None:
+    """--manifest and --out of a command that reads and writes local files only."""
+    parser.add_argument("--manifest", required=True, type=_path_type("--manifest", False), help=manifest_help)
+    parser.add_argument("--out", required=True, type=_path_type("--out", False), help=out_help)
+
+
 def _path_type(flag: str, remote: bool):
     """argparse type of a path flag: a local path or s3:// URI (`remote`), else a local path only."""
     from trainer.storage import local_arg, location_arg
@@ -299,38 +305,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_import)
 
     p = commands.add_parser("split", help="speaker-disjoint stratified train/val/test")
-    p.add_argument("--manifest", required=True, type=_path_type("--manifest", False))
-    p.add_argument(
-        "--out",
-        required=True,
-        type=_path_type("--out", False),
-        help="folder for train/val/test.jsonl and split_report.json",
-    )
+    _add_local_io(p, "folder for train/val/test.jsonl and split_report.json")
     _add_split_flags(p)
     p.add_argument("--skip-invalid", action="store_true", help="skip and count bad manifest rows")
     p.set_defaults(func=_split)
 
     p = commands.add_parser("curriculum", help="nested phase subsets of a training manifest")
-    p.add_argument("--manifest", required=True, type=_path_type("--manifest", False))
-    p.add_argument(
-        "--out",
-        required=True,
-        type=_path_type("--out", False),
-        help="folder for phase1..N.jsonl and curriculum_report.json",
-    )
+    _add_local_io(p, "folder for phase1..N.jsonl and curriculum_report.json")
     _add_curriculum_targets(p, required=True)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--skip-invalid", action="store_true", help="skip and count bad manifest rows")
     p.set_defaults(func=_curriculum)
 
     p = commands.add_parser("vocab", help="CTC vocabulary (vocab.json) from the training manifest")
-    p.add_argument(
-        "--manifest", required=True, type=_path_type("--manifest", False), help="the TRAINING manifest (never val/test)"
-    )
+    _add_local_io(p, "folder for vocab.json and text_units.json", "the TRAINING manifest (never val/test)")
     p.add_argument("--unit", choices=UNITS, default="syllable")
-    p.add_argument(
-        "--out", required=True, type=_path_type("--out", False), help="folder for vocab.json and text_units.json"
-    )
     p.add_argument("--skip-invalid", action="store_true", help="skip and count bad manifest rows")
     p.set_defaults(func=_vocab)
 
