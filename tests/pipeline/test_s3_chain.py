@@ -64,7 +64,7 @@ def test_demo_chain_on_s3_storage_writes_only_the_bucket_and_resumes(s3_server, 
         assert f"{data}/{name}" in names, name
     # The prepared manifests name the audio in the bucket, so any pod (any cache) can read them.
     row = json.loads(
-        s3_server.client().get_object(Bucket=bucket, Key=f"runs/{data}/val_child.jsonl")["Body"].readline()
+        s3_server.client().get_object(Bucket=bucket, Key=f"runs/{data}/val_child.jsonl")["Body"].read().splitlines()[0]
     )
     assert row["audio_filepath"].startswith(f"s3://{bucket}/runs/{corpus}/"), row["audio_filepath"]
     assert "models/tiny-base-demo-small/COMPLETE" in names
