@@ -4,6 +4,7 @@ outside trainer.storage branching on the backend."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -137,3 +138,84 @@ def test_no_module_outside_storage_branches_on_the_backend():
         if re.search(r"\b(is_s3|S3Store|LocalStore)\b", line)
     ]
     assert not offenders
+
+
+def test_prefetch_fetches_each_object_once_and_again_when_it_changed(s3_env):
+    bucket = s3_env.new_bucket()
+    client = s3_env.client()
+    uris = [f"s3://{bucket}/corpus/a/{i}.wav" for i in range(20)]
+    for i, uri in enumerate(uris):
+        client.put_object(Bucket=bucket, Key=storage.split_s3(uri)[1], Body=f"v1-{i}".encode())
+    storage.prefetch([*uris[:10], "/a/local/file.wav", f"s3://{bucket}/corpus/missing.wav"])
+    cached = [storage.cached_path(uri) for uri in uris]
+    assert [p.read_text() for p in cached[:10]] == [f"v1-{i}" for i in range(10)]
+    assert not any(p.exists() for p in cached[10:]), "only the files asked for are fetched"
+    assert not storage.cached_path(f"s3://{bucket}/corpus/missing.wav").exists()
+
+    stamps = [p.stat().st_mtime_ns for p in cached[:10]]
+    storage.prefetch(uris[:10])  # unchanged: not downloaded again
+    assert [p.stat().st_mtime_ns for p in cached[:10]] == stamps
+    client.put_object(Bucket=bucket, Key="corpus/a/3.wav", Body=b"version two")  # another size
+    assert storage.local_file(uris[3]).read_text() == "version two"
+    assert storage.cached_file(uris[15]).read_text() == "v1-15"  # not cached yet: fetched on first use
+
+
+def test_a_manifest_in_s3_names_its_audio_in_s3_and_written_from_the_cache_names_the_objects(s3_env):
+    from trainer.data.manifest import load_manifest, write_manifest
+
+    bucket = s3_env.new_bucket()
+    row = {"utt_id": "u1", "duration": 1.0, "text": "가", "speaker_id": "s", "age": 5, "gender": "F", "snr_db": None}
+    body = json.dumps({**row, "audio_filepath": "../corpus/u1.wav"}) + "\n"
+    s3_env.client().put_object(Bucket=bucket, Key="runs/data/val.jsonl", Body=body.encode())
+    [read] = load_manifest(f"s3://{bucket}/runs/data/val.jsonl")
+    assert read["audio_filepath"] == f"s3://{bucket}/runs/corpus/u1.wav"
+
+    cached = storage.cached_path(f"s3://{bucket}/runs/corpus/u1.wav")
+    target = storage.cached_path(f"s3://{bucket}/runs/out/val.jsonl")
+    write_manifest([{**row, "audio_filepath": str(cached.resolve())}], target)
+    assert json.loads(target.read_text())["audio_filepath"] == f"s3://{bucket}/runs/corpus/u1.wav"
+    with pytest.raises(ConfigError, match=rf"s3://{bucket}/runs/data/nothing.jsonl: manifest not found"):
+        load_manifest(f"s3://{bucket}/runs/data/nothing.jsonl")
+
+
+def test_output_folder_publishes_what_changed_and_refuses_a_foreign_prefix(s3_env):
+    bucket = s3_env.new_bucket()
+    uri = f"s3://{bucket}/corpus"
+    with storage.output_folder(uri, last="summary.json") as folder:
+        (folder / "a.wav").write_text("a")
+        (folder / "summary.json").write_text("{}")
+    store = open_store(uri)
+    assert store.complete("") and store.list_files() == [MARKER, "a.wav", "summary.json"]
+    marker = store.read_text(MARKER)
+    # The folder written in the cache is the published version: readers in this pod fetch nothing.
+    cached = storage.cached_path(f"{uri}/a.wav")
+    inode = cached.stat().st_ino
+    assert storage.local_file(f"{uri}/a.wav") == cached and cached.stat().st_ino == inode
+
+    with storage.output_folder(uri, last="summary.json") as folder:  # the step found nothing to do
+        assert (folder / "a.wav").read_text() == "a"
+    assert store.read_text(MARKER) == marker
+
+    with storage.output_folder(uri, last="summary.json") as folder:  # a new version without a.wav
+        (folder / "a.wav").unlink()
+        (folder / "b.wav").write_text("b")
+    assert store.list_files() == [MARKER, "b.wav", "summary.json"]
+
+    s3_env.client().put_object(Bucket=bucket, Key="theirs/data.csv", Body=b"x")
+    with pytest.raises(ConfigError, match=r"--out: s3://.*/theirs already holds other objects \(data.csv\)"):
+        with storage.output_folder(f"s3://{bucket}/theirs", last="summary.json") as folder:
+            (folder / "summary.json").write_text("{}")
+    assert open_store(f"s3://{bucket}/theirs").list_files() == ["data.csv"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("gs://bucket/x", "only local paths and s3:// URIs"), ("s3://", "expected s3://BUCKET/KEY")],
+)
+def test_locations_other_than_local_paths_and_s3_are_refused(text, problem):
+    assert storage.check_location("s3://bucket/runs", "--out") == "s3://bucket/runs"
+    assert storage.check_location("runs/data", "--out") == "runs/data"
+    with pytest.raises(ConfigError, match=f"--out: {text}: {problem}"):
+        storage.check_location(text, "--out")
+    with pytest.raises(ConfigError, match="--out: s3://b/k: a local path is needed here; use X"):
+        storage.local_arg("--out", "use X")("s3://b/k")

@@ -40,5 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args = build_parser().parse_args(argv)
-    return exit_codes.run_main(lambda: args.func(args), debug=args.debug)
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    # Parsed inside run_main: a path flag's type refuses a URI it cannot take with a ConfigError.
+    return exit_codes.run_main(lambda: _run(build_parser().parse_args(argv)), debug=debug)
+
+
+def _run(args: argparse.Namespace) -> int:
+    return args.func(args)

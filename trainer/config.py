@@ -22,6 +22,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from trainer.exit_codes import ConfigError
+from trainer.storage import check_location
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ MODULE_NAME = r"[A-Za-z_][A-Za-z0-9_.]*"
 def setting(default: Any, help: str, **metadata: Any) -> Any:
     """A config dataclass field with help text (the generated flags' and the chart's documentation)
     and metadata: bounds (`above`, `at_least`, `below`, `at_most`; for strings `pattern` and
-    `max_length`; for a list, each item) that `check_bounds` enforces, and roles (PLAN_SET, RUNTIME)."""
+    `max_length`; for a list, each item; `location`: a local path or s3:// URI, see
+    trainer.storage.check_location) that `check_bounds` enforces, and roles (PLAN_SET, RUNTIME)."""
     meta = {"help": help, **metadata}
     if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
         return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
@@ -79,7 +81,7 @@ def fields_with(cls: type, role: str) -> frozenset[str]:
 
 def _path(default: str, help: str, **roles: bool) -> Any:
     """A path or URI field: any printable text up to MAX_PATH characters."""
-    return setting(default, help, pattern=PATH_TEXT, max_length=MAX_PATH, **roles)
+    return setting(default, help, pattern=PATH_TEXT, max_length=MAX_PATH, location=True, **roles)
 
 
 @dataclass
@@ -212,6 +214,8 @@ def check_bounds(config: Any) -> None:
                     raise ConfigError(f"{f.name}: must be {sign} {f.metadata[key]}, got {value}")
             if isinstance(item, str):
                 check_text(item, f.name, f.metadata.get("pattern", PATH_TEXT), f.metadata.get("max_length", MAX_PATH))
+                if f.metadata.get("location"):
+                    check_location(item, f.name)
 
 
 def check_text(value: str, setting: str, pattern: str, max_length: int) -> str:

@@ -20,21 +20,35 @@ backend (`publish_files` the files of one next to its subfolders) and `read_publ
 reads a file of one only once it is complete;
 `materialize(uri)` / `stored_folder(uri)` give a local path for any URI (S3 objects are downloaded
 into a cache folder) for code that needs files on disk.
+
+Inputs and outputs of the data steps (any path of the pipeline may be an `s3://` URI):
+- `check_location(text, setting)`: the one check, where flags and settings are parsed, that a
+  value is a local path or an `s3://bucket/...` URI (any other `scheme://` is refused), so a URI
+  never reaches `pathlib.Path` (which would collapse `s3://b/k` to the local folder `s3:/b/k`);
+- `local_file(uri)` / `local_folder(uri, names)`: a file, or chosen files of a folder, fetched
+  into the pod's cache (`cached_path`: cache/s3/<bucket>/<key>) and fetched again only when the
+  object changed; `prefetch(uris)` fetches many in parallel (the audio a step's manifests name);
+- `output_folder(uri, last)`: a local folder to write a data step's output in; for S3 it is the
+  cached copy of the published folder, and what changed in it is published like a checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import json
 import logging
 import os
+import posixpath
 import re
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Protocol, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, TypeVar
 
 from trainer.exit_codes import ConfigError, StorageUnavailable
 from trainer.layout import COMPLETE_MARKER as MARKER
@@ -49,10 +63,40 @@ RETRY_SECONDS = float(os.environ.get("TRAINER_S3_RETRY_SECONDS", "600"))
 # stops with a configuration error (a wrong AWS_ENDPOINT_URL should not cost 10 minutes).
 FIRST_CONTACT_SECONDS = float(os.environ.get("TRAINER_S3_FIRST_CONTACT_SECONDS", "20"))
 MULTIPART_BYTES = 8 * 1024 * 1024
+# Parallel downloads into the cache (boto3 clients are thread-safe; small files are latency-bound).
+FETCH_THREADS = 16
 
 
 def is_s3(uri: str | Path) -> bool:
     return str(uri).startswith("s3://")
+
+
+def check_location(text: str, setting: str) -> str:
+    """`text` when it is a local path or an `s3://bucket[/key]` URI; otherwise a ConfigError naming
+    `setting` (another scheme, or an s3:// URI without a bucket)."""
+    scheme, sep, _ = text.partition("://")
+    if sep and scheme != "s3":
+        raise ConfigError(f"{setting}: {text}: only local paths and s3:// URIs are supported")
+    if sep and not re.fullmatch(r"s3://[^/]+(/.*)?", text):
+        raise ConfigError(f"{setting}: {text}: expected s3://BUCKET/KEY")
+    return text
+
+
+def location_arg(flag: str) -> Callable[[str], str]:
+    """argparse type of a flag taking a local path or an s3:// URI (`check_location`)."""
+    return lambda text: check_location(text, flag)
+
+
+def local_arg(flag: str, instead: str) -> Callable[[str], Path]:
+    """argparse type of a flag taking a local path only: a URI is refused (ConfigError naming
+    `flag`, `instead` saying what to use), never turned into a Path."""
+
+    def parse(text: str) -> Path:
+        if "://" in text:
+            raise ConfigError(f"{flag}: {text}: a local path is needed here; {instead}")
+        return Path(text)
+
+    return parse
 
 
 def split_s3(uri: str) -> tuple[str, str]:
@@ -316,6 +360,7 @@ def s3_client() -> Any:
         # out longer outages on top.
         retries={"mode": "standard"},
         connect_timeout=5,
+        max_pool_connections=FETCH_THREADS,  # one connection per transfer thread
         read_timeout=60,
         # Path-style works with every S3-compatible server; virtual hosts need DNS per bucket.
         s3={"addressing_style": "path" if endpoint else "auto"},
@@ -478,17 +523,37 @@ class S3Store:
     def publish(self, staged: Path, name: str, last: Optional[str] = None) -> None:
         """Upload `staged` as folder `name`, file `last` after all others, the marker at the end
         (name "" = this prefix itself: other objects under it stay)."""
+        files = _file_list(staged)
         marker_key = self._key(name, MARKER)
         with_retries(lambda: self.client.delete_object(Bucket=self.bucket, Key=marker_key), "unmark")
-        files = _file_list(staged)
         if name:  # a folder of its own: drop files the new version no longer has
             stale = [k for k in self._keys(self._key(name) + "/") if k[len(self._key(name)) + 1 :] not in files]
             self._delete(stale)
-        for rel in sorted(files, key=lambda rel: rel == last):
-            self.upload_file(staged / rel, self._key(name, rel))
-        body = json.dumps({"files": files}).encode()
-        with_retries(lambda: self.client.put_object(Bucket=self.bucket, Key=marker_key, Body=body), "mark")
+        self._upload_marked(staged, name, files, last)
         shutil.rmtree(staged, ignore_errors=True)
+
+    def upload_tree(self, folder: Path, names: list[str], last: str) -> str:
+        """Publish the files `names` of `folder` (kept) as this prefix itself: unmark, drop the
+        objects the new version no longer has, upload (`last` after all others), mark. Returns
+        the marker's text."""
+        files = {rel: (folder / rel).stat().st_size for rel in names}
+        self._delete([self._key(MARKER)])
+        self._delete([k for k in self._keys(self._key() + "/") if k[len(self._key()) + 1 :] not in files])
+        return self._upload_marked(folder, "", files, last)
+
+    def _upload_marked(self, folder: Path, name: str, files: dict[str, int], last: Optional[str]) -> str:
+        """Upload `files` of `folder` into folder `name` in parallel, then `last`, then the marker."""
+        rest = [rel for rel in files if rel != last]
+        self.client  # noqa: B018 (created once here, not by each upload thread)
+        with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
+            for future in [pool.submit(self.upload_file, folder / rel, self._key(name, rel)) for rel in rest]:
+                future.result()
+        if last in files:
+            self.upload_file(folder / last, self._key(name, last))
+        body = json.dumps({"files": files})
+        marker_key = self._key(name, MARKER)
+        with_retries(lambda: self.client.put_object(Bucket=self.bucket, Key=marker_key, Body=body.encode()), "mark")
+        return body
 
     def check_writable(self, setting: str = "output") -> None:
         """ConfigError naming `setting` when the bucket is missing, the credentials are rejected
@@ -596,28 +661,155 @@ class S3Store:
         """Unmarked folders are simply overwritten by the next publish; nothing to clean."""
 
 
+def _objects(client: Any, bucket: str, prefix: str) -> dict[str, dict]:
+    """{key: listing entry (Size, LastModified ...)} of every object whose key starts with `prefix`."""
+
+    def listing() -> dict[str, dict]:
+        paginator = client.get_paginator("list_objects_v2")
+        return {
+            o["Key"]: o for page in paginator.paginate(Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])
+        }
+
+    return with_retries(listing, f"list s3://{bucket}/{prefix}")
+
+
+def _fresh(path: Path, entry: dict) -> bool:
+    """Whether the cached `path` is the object `entry` describes (size and modification time,
+    which `_download` copies from the object, like `aws s3 sync`)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return stat.st_size == entry["Size"] and int(stat.st_mtime) == int(entry["LastModified"].timestamp())
+
+
+def _download(client: Any, bucket: str, entry: dict, target: Path) -> None:
+    """Download one object into `target` atomically, stamped with the object's modification time."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{target.name}-", dir=target.parent)
+    os.close(fd)
+    try:
+        with_retries(lambda: client.download_file(bucket, entry["Key"], tmp), f"download s3://{bucket}/{entry['Key']}")
+        stamp = entry["LastModified"].timestamp()
+        os.utime(tmp, (stamp, stamp))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _download_all(client: Any, bucket: str, jobs: list[tuple[dict, Path]]) -> None:
+    """Download (listing entry, target) pairs in parallel; the first failure is raised."""
+    if len(jobs) <= 1:
+        for entry, target in jobs:
+            _download(client, bucket, entry, target)
+        return
+    with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
+        for future in [pool.submit(_download, client, bucket, e, t) for e, t in jobs]:
+            future.result()
+
+
 def download_prefix(client: Any, bucket: str, prefix: str, dest: Path) -> None:
     """Download every object under `prefix/` into `dest`, keeping the relative layout."""
-    paginator = client.get_paginator("list_objects_v2")
-
-    def keys() -> list[str]:
-        return [
-            o["Key"]
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
-            for o in page.get("Contents", [])
-        ]
-
-    found = with_retries(keys, f"list s3://{bucket}/{prefix}")
+    base = prefix.rstrip("/") + "/"
+    found = _objects(client, bucket, base)
     if not found:
         raise ConfigError(f"s3://{bucket}/{prefix}: no objects under this prefix")
-    for key in found:
-        target = dest / key[len(prefix.rstrip("/")) + 1 :]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with_retries(lambda: client.download_file(bucket, key, str(target)), f"download s3://{bucket}/{key}")  # noqa: B023
+    _download_all(client, bucket, [(entry, dest / key[len(base) :]) for key, entry in found.items()])
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("TRAINER_CACHE_DIR", Path.home() / ".cache" / "trainer"))
+
+
+def cached_path(uri: str) -> Path:
+    """Where this pod's cache keeps the object or folder `uri`: <cache>/s3/<bucket>/<key>."""
+    bucket, key = split_s3(uri)
+    return cache_dir().absolute() / "s3" / bucket / key
+
+
+@functools.lru_cache(maxsize=4)
+def _resolved_s3_cache(cache: str) -> str:
+    """<cache>/s3/ as resolved paths spell it (once per cache: manifests have millions of rows)."""
+    return os.path.join(os.path.realpath(cache), "s3", "")
+
+
+def uri_of_cached(path: str) -> Optional[str]:
+    """The s3:// URI that a resolved path (absolute, links resolved) in this pod's cache (`cached_path`) stands for; None for any other
+    path. Files written from the cache (a manifest naming cached audio) name the object instead,
+    so that another pod, with another cache, reads the same data."""
+    root = _resolved_s3_cache(str(cache_dir()))
+    return "s3://" + path[len(root) :].replace(os.sep, "/") if path.startswith(root) else None
+
+
+def prefetch(uris: Iterable[str]) -> None:
+    """Fetch the s3:// objects among `uris` into the cache in parallel: those not cached yet or
+    changed since (one listing per bucket and common prefix, then only the needed downloads).
+    Objects that do not exist are left out; whoever opens them reports them missing."""
+    by_bucket: dict[str, set[str]] = {}
+    for uri in uris:
+        if is_s3(uri):
+            bucket, key = split_s3(uri)
+            by_bucket.setdefault(bucket, set()).add(key)
+    for bucket, keys in by_bucket.items():
+        common = os.path.commonprefix(sorted(keys))
+        client = s3_client()
+        listed = _objects(client, bucket, common if len(keys) == 1 else common[: common.rfind("/") + 1])
+        jobs = []
+        for key in sorted(keys & listed.keys()):
+            target = cached_path(f"s3://{bucket}/{key}")
+            if not _fresh(target, listed[key]):
+                jobs.append((listed[key], target))
+        if jobs:
+            _log.info("fetching %d objects from s3://%s into %s", len(jobs), bucket, cache_dir())
+        _download_all(client, bucket, jobs)
+
+
+def local_file(uri: str | Path) -> Path:
+    """A local path holding the file `uri`: a local path as it is; an S3 object fetched into the
+    cache (again only when it changed). A missing object gives a path that does not exist."""
+    if not is_s3(uri):
+        return Path(uri).expanduser()
+    prefetch([str(uri)])
+    return cached_path(str(uri))
+
+
+def cached_file(uri: str | Path) -> Path:
+    """Like `local_file`, but an object already in the cache is used as it is (no request): for
+    files read many times after a `prefetch` checked them, e.g. audio in every epoch."""
+    if not is_s3(uri):
+        return Path(uri)
+    path = cached_path(str(uri))
+    return path if path.is_file() else local_file(uri)
+
+
+def local_folder(uri: str | Path, names: Iterable[str]) -> Path:
+    """A local folder holding the files `names` of the folder `uri` (only those are fetched)."""
+    if not is_s3(uri):
+        return Path(uri).expanduser()
+    prefetch(join(str(uri), name) for name in names)
+    return cached_path(str(uri))
+
+
+def absolute(uri: str) -> str:
+    """A local path made absolute (links resolved); a URI as it is."""
+    return uri if is_s3(uri) else str(Path(uri).expanduser().resolve())
+
+
+def parent_uri(uri: str) -> str:
+    """The folder holding the file `uri` (local path or s3:// URI)."""
+    return posixpath.dirname(uri.rstrip("/")) if is_s3(uri) else str(Path(uri).expanduser().resolve().parent)
+
+
+def resolve_below(folder: str, path: str) -> str:
+    """`path` as it is when absolute or a URI, else resolved against `folder` (a local folder or
+    s3:// URI), `..` folded."""
+    if os.path.isabs(path) or "://" in path:
+        return path
+    if is_s3(folder):
+        bucket, key = split_s3(folder)
+        return f"s3://{bucket}/" + posixpath.normpath(posixpath.join(key, path)).lstrip("/")
+    return os.path.normpath(os.path.join(folder, path))
 
 
 def stored_folder(uri: str | Path) -> Optional[Path]:
@@ -625,6 +817,11 @@ def stored_folder(uri: str | Path) -> Optional[Path]:
     the cache, or a local path that exists); None otherwise (e.g. a Hugging Face Hub id)."""
     local = local_path(uri)
     return materialize(uri) if local is None or local.exists() else None
+
+
+def _version_file(dest: Path) -> Path:
+    """Which published version a cached folder holds; beside it, so it is not one of its files."""
+    return dest.parent / f".{dest.name}.materialized"
 
 
 def materialize(uri: str | Path) -> Path:
@@ -637,16 +834,76 @@ def materialize(uri: str | Path) -> Path:
     bucket, prefix = split_s3(uri)
     store = S3Store(bucket, prefix)
     version = store.read_text(MARKER) or uri
-    dest = cache_dir() / "s3" / bucket / prefix
-    done = dest / ".materialized"
-    if done.is_file() and done.read_text(encoding="utf-8") == version:
+    dest = cached_path(uri)
+    done = _version_file(dest)
+    if done.is_file() and done.read_text(encoding="utf-8") == version and dest.is_dir():
         return dest
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=_mkdir(dest.parent)))
     download_prefix(store.client, bucket, prefix, tmp)
+    done.unlink(missing_ok=True)
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
     done.write_text(version, encoding="utf-8")
     return dest
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file below `folder`, its marker and temporary (dot) files left out."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and rel != MARKER and not any(part.startswith(".") for part in rel.split("/")):
+            stat = path.stat()
+            found[rel] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+@contextlib.contextmanager
+def output_folder(uri: str, last: str, setting: str = "--out") -> Iterator[Path]:
+    """A local folder for a step to write the folder `uri` in, that step deciding itself what is
+    up to date. Local: `uri` itself. S3: the cached copy of the published folder (`materialize`;
+    an empty folder when none is published); when the block ends without an error and changed
+    files in it, the folder is published: uploads, `last` (what readers wait for) after all
+    others, then the completion marker, objects the new version no longer has deleted. A prefix
+    holding objects the new version does not rewrite is not ours: ConfigError, nothing touched."""
+    local = local_path(uri)
+    if local is not None:
+        yield local
+        return
+    bucket, prefix = split_s3(uri)
+    if not prefix:
+        raise ConfigError(f"{setting}: {uri} needs a folder below the bucket")
+    store = S3Store(bucket, prefix)
+    store.check_writable(setting)
+    if store.complete(""):
+        folder = materialize(uri)
+    else:
+        folder = cached_path(uri)
+        _version_file(folder).unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    before = _snapshot(folder)
+    yield folder
+    files = _snapshot(folder)
+    if files == before:
+        return
+    if not store.complete(""):
+        foreign = sorted(set(store.list_files()) - set(files) - {MARKER})
+        if foreign:
+            raise ConfigError(
+                f"{setting}: {uri} already holds other objects ({', '.join(foreign[:3])}"
+                f"{' ...' if len(foreign) > 3 else ''}); choose a new or empty prefix"
+            )
+    body = store.upload_tree(folder, list(files), last)
+    # The cached copy now is the published version, marker included and stamped as a download
+    # of it would be (`materialize`), so readers in this pod (prefetch) fetch nothing again and a
+    # step that fingerprints the folder (prepare's inputs hash) sees what any other pod sees.
+    (folder / MARKER).write_text(body, encoding="utf-8")
+    listed = _objects(store.client, bucket, store._key() + "/")
+    for rel in [*files, MARKER]:
+        stamp = listed[store._key(rel)]["LastModified"].timestamp()
+        os.utime(folder / rel, (stamp, stamp))
+    _version_file(folder).write_text(body, encoding="utf-8")
 
 
 def _mkdir(path: Path) -> Path:

@@ -44,7 +44,7 @@ from trainer import storage
 from trainer.assessment.align import AlignmentError, forced_align, gop
 from trainer.assessment.detect import DEFAULT_THRESHOLD, calibrate_threshold, detection, flagged, syllable_scores
 from trainer.assessment.verdicts import CORRECT, SUBSTITUTED, syllable_verdicts
-from trainer.data.manifest import atomic_write, load_manifest, write_json
+from trainer.data.manifest import atomic_write, fetch_audio, load_manifest, write_json
 from trainer.data.phones import from_phones, syllables, to_phones
 from trainer.data.text import normalize_transcript, to_units
 from trainer.evaluation.breakdown import DIMENSIONS
@@ -186,6 +186,7 @@ def assess(
     rows = load_manifest(manifest)
     if not rows:
         raise ConfigError(f"{manifest}: no utterances to assess")
+    fetch_audio(rows)
     loaded = load_model(model_uri)
     device = resolve_device(cfg.device)
     batch_seconds = cfg.batch_seconds or default_batch_seconds(device)

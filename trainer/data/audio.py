@@ -30,6 +30,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from trainer import storage
+
 SAMPLE_RATE = 16000
 AUDIO_ERROR_REASONS = ("missing", "not_a_file", "denied", "io_error", "empty", "unreadable", "too_short", "too_long")
 # Shortest clip load_audio accepts by default (training and evaluation read with it).
@@ -105,8 +107,8 @@ class AudioInfo(NamedTuple):
 
 def inspect_audio(path: str | Path) -> AudioInfo:
     """Header facts of a usable file; AudioError (missing, not_a_file, denied, io_error, empty,
-    unreadable) otherwise. No decoding."""
-    path = Path(path)
+    unreadable) otherwise. No decoding. An s3:// path is read from the pod's cache (trainer.storage)."""
+    path = storage.cached_file(path)
     try:
         status = path.stat()
         # Checked before opening: opening a FIFO would block until something writes to it.
@@ -159,7 +161,7 @@ def load_audio(
     max_seconds: float | None = None,
 ) -> np.ndarray:
     """Mono float32 samples at `sample_rate`, peak-scaled into [-1, 1]; AudioError when unusable."""
-    path = Path(path)
+    path = storage.cached_file(path)
     inspect_audio(path)
     try:
         with open(path, "rb") as raw:

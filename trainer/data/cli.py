@@ -43,10 +43,33 @@ def _add_audio_flags(parser: argparse.ArgumentParser) -> None:
         fields.add_argument(flag, dest=f"field_{f.name}", default=f.default, help=f"default: {f.default}")
 
 
-def _add_source_flags(parser: argparse.ArgumentParser) -> None:
+# What the data commands that read and write local files only say to a URI.
+LOCAL_ONLY = "`data prepare` and `data synth` read and write s3:// themselves"
+
+
+def _add_source_flags(parser: argparse.ArgumentParser, remote: bool) -> None:
+    """--format/--root/--manifest; `remote`: the command also reads them from S3."""
     parser.add_argument("--format", choices=["aihub", "jsonl", "csv"], default="aihub")
-    parser.add_argument("--root", help="AI Hub-style corpus folder (--format aihub)")
-    parser.add_argument("--manifest", dest="source_manifest", help="JSONL/CSV utterance list (--format jsonl|csv)")
+    parser.add_argument("--root", type=_path_type("--root", remote), help="AI Hub-style corpus folder (--format aihub)")
+    parser.add_argument(
+        "--manifest",
+        dest="source_manifest",
+        type=_path_type("--manifest", remote),
+        help="JSONL/CSV utterance list (--format jsonl|csv)",
+    )
+
+
+def _add_local_io(parser: argparse.ArgumentParser, out_help: str, manifest_help: str | None = None) -> None:
+    """--manifest and --out of a command that reads and writes local files only."""
+    parser.add_argument("--manifest", required=True, type=_path_type("--manifest", False), help=manifest_help)
+    parser.add_argument("--out", required=True, type=_path_type("--out", False), help=out_help)
+
+
+def _path_type(flag: str, remote: bool):
+    """argparse type of a path flag: a local path or s3:// URI (`remote`), else a local path only."""
+    from trainer.storage import local_arg, location_arg
+
+    return location_arg(flag) if remote else lambda text: str(local_arg(flag, LOCAL_ONLY)(text))
 
 
 def _source(args: argparse.Namespace) -> str:
@@ -113,16 +136,19 @@ def _test_fraction(args: argparse.Namespace) -> float:
 
 def _synth(args: argparse.Namespace) -> int:
     from trainer.data.synth import synthesize_corpus
+    from trainer.layout import SYNTH_SUMMARY_FILE
+    from trainer.storage import output_folder
 
-    summary = synthesize_corpus(
-        args.out,
-        args.child_speakers,
-        args.adult_speakers,
-        args.utterances_per_speaker,
-        args.seed,
-        args.workers,
-        args.mispronounce_rate,
-    )
+    with output_folder(args.out, last=SYNTH_SUMMARY_FILE) as out:
+        summary = synthesize_corpus(
+            out,
+            args.child_speakers,
+            args.adult_speakers,
+            args.utterances_per_speaker,
+            args.seed,
+            args.workers,
+            args.mispronounce_rate,
+        )
     errors = (
         f", {summary['mispronounced_syllables']} mispronounced syllables" if args.mispronounce_rate is not None else ""
     )
@@ -196,12 +222,38 @@ def _vocab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_source(args: argparse.Namespace) -> str:
+    """The source on this machine: an S3 corpus folder, or the folder holding an S3 manifest and
+    the audio it names relative to itself, is fetched into the cache."""
+    from trainer import storage
+
+    source = _source(args)
+    if args.format == "aihub":
+        return str(storage.materialize(source))
+    folder, name = storage.split_uri(source)
+    return str(storage.materialize(folder) / name)
+
+
 def _prepare(args: argparse.Namespace) -> int:
-    from trainer.data.prepare import PREPARE_REPORT_FILE, PrepareOptions, prepare
+    from trainer.data.prepare import PREPARE_REPORT_FILE
+    from trainer.storage import join, output_folder
+
+    with output_folder(args.out, last=PREPARE_REPORT_FILE) as out:
+        report = _prepare_into(args, str(out))
+    phases = ", ".join(f"{p['hours']:.3f} h" for p in report["curriculum"])
+    print(
+        f"prepare: {report['outputs']['all.jsonl']['rows']} utterances; curriculum {phases}; "
+        f"report {join(args.out, PREPARE_REPORT_FILE)}"
+    )
+    return 0
+
+
+def _prepare_into(args: argparse.Namespace, out: str) -> dict:
+    from trainer.data.prepare import PrepareOptions, prepare
 
     options = PrepareOptions(
-        source=_source(args),
-        out=args.out,
+        source=_local_source(args),
+        out=out,
         format=args.format,
         val_fraction=args.val_fraction,
         test_fraction=_test_fraction(args),
@@ -214,12 +266,7 @@ def _prepare(args: argparse.Namespace) -> int:
         fields=_fields(args),
         **_import_kwargs(args),
     )
-    report = prepare(options, force=args.force)
-    phases = ", ".join(f"{p['hours']:.3f} h" for p in report["curriculum"])
-    print(
-        f"prepare: {report['outputs']['all.jsonl']['rows']} utterances; curriculum {phases}; report {Path(args.out) / PREPARE_REPORT_FILE}"
-    )
-    return 0
+    return prepare(options, force=args.force)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -228,7 +275,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     commands = data.add_subparsers(dest="data_command", required=True)
 
     p = commands.add_parser("synth", help="synthesise Korean child/adult speech in the AI Hub layout")
-    p.add_argument("--out", required=True, help="corpus folder (new, or one made by synth)")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=_path_type("--out", True),
+        help="corpus folder or s3:// prefix (new, or one made by synth)",
+    )
     p.add_argument("--child-speakers", type=int, default=40)
     p.add_argument("--adult-speakers", type=int, default=20)
     p.add_argument("--utterances-per-speaker", type=int, default=30)
@@ -245,36 +297,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_synth)
 
     p = commands.add_parser("import", help="corpus -> validated manifest + import_report.json")
-    _add_source_flags(p)
-    p.add_argument("--out", required=True, help="manifest to write (e.g. prepared/all.jsonl)")
+    _add_source_flags(p, remote=False)
+    p.add_argument(
+        "--out", required=True, type=_path_type("--out", False), help="manifest to write (e.g. prepared/all.jsonl)"
+    )
     _add_audio_flags(p)
     p.set_defaults(func=_import)
 
     p = commands.add_parser("split", help="speaker-disjoint stratified train/val/test")
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--out", required=True, help="folder for train/val/test.jsonl and split_report.json")
+    _add_local_io(p, "folder for train/val/test.jsonl and split_report.json")
     _add_split_flags(p)
     p.add_argument("--skip-invalid", action="store_true", help="skip and count bad manifest rows")
     p.set_defaults(func=_split)
 
     p = commands.add_parser("curriculum", help="nested phase subsets of a training manifest")
-    p.add_argument("--manifest", required=True)
-    p.add_argument("--out", required=True, help="folder for phase1..N.jsonl and curriculum_report.json")
+    _add_local_io(p, "folder for phase1..N.jsonl and curriculum_report.json")
     _add_curriculum_targets(p, required=True)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--skip-invalid", action="store_true", help="skip and count bad manifest rows")
     p.set_defaults(func=_curriculum)
 
     p = commands.add_parser("vocab", help="CTC vocabulary (vocab.json) from the training manifest")
-    p.add_argument("--manifest", required=True, help="the TRAINING manifest (never val/test)")
+    _add_local_io(p, "folder for vocab.json and text_units.json", "the TRAINING manifest (never val/test)")
     p.add_argument("--unit", choices=UNITS, default="syllable")
-    p.add_argument("--out", required=True, help="folder for vocab.json and text_units.json")
     p.add_argument("--skip-invalid", action="store_true", help="skip and count bad manifest rows")
     p.set_defaults(func=_vocab)
 
     p = commands.add_parser("prepare", help="import -> split -> child/adult views -> curriculum -> vocab")
-    _add_source_flags(p)
-    p.add_argument("--out", required=True, help="output folder (see trainer/data/prepare.py)")
+    _add_source_flags(p, remote=True)
+    p.add_argument(
+        "--out",
+        required=True,
+        type=_path_type("--out", True),
+        help="output folder or s3:// prefix (see trainer/data/prepare.py)",
+    )
     _add_split_flags(p)
     _add_curriculum_targets(p, required=False)
     p.add_argument("--curriculum-source", choices=["child", "all"], default="child")

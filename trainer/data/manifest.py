@@ -17,6 +17,12 @@ Relative `audio_filepath` values are resolved against the directory holding the 
 read, so a corpus folder can be moved together with its manifests; rows coming out of
 `read_manifest` always carry absolute paths, and `write_manifest` writes what it is given.
 
+A manifest, and the audio it names, may be in S3 (`s3://...`, see trainer.storage): the manifest
+is fetched into the pod's cache to be read, a relative audio path in it names an object below the
+manifest's own prefix, and `write_manifest` writes audio held in the cache as the URI of its
+object, so manifests written from cached data work in every pod. Readers of audio fetch what they
+need with `fetch_audio(rows)`.
+
 Reading validates every row. A bad row raises ManifestError naming file, line and field; with
 `skip_invalid=True` it is skipped instead and counted by reason in the caller's `stats` dict.
 """
@@ -36,6 +42,7 @@ from typing import IO, Any
 
 import orjson
 
+from trainer import storage
 from trainer.exit_codes import ConfigError
 
 REQUIRED_FIELDS = ("utt_id", "audio_filepath", "duration", "text", "speaker_id", "age", "gender", "snr_db")
@@ -110,13 +117,13 @@ def read_manifest(path: str | Path, skip_invalid: bool = False, stats: dict | No
     bad_json, not_an_object, missing_field, invalid_field, duplicate_utt_id); otherwise the first
     bad row raises ManifestError.
     """
-    path = Path(path)
-    base = str(path.resolve().parent)
+    local = storage.local_file(path)
+    base = storage.parent_uri(str(path))
     seen_ids: set[str] = set()
     # One string object per distinct speaker / source split instead of one per row.
     shared: dict[str, str] = {}
     try:
-        handle = open(path, "rb")
+        handle = open(local, "rb")
     except FileNotFoundError:
         raise ConfigError(f"{path}: manifest not found") from None
     except OSError as exc:
@@ -144,13 +151,18 @@ def read_manifest(path: str | Path, skip_invalid: bool = False, stats: dict | No
                 continue
             seen_ids.add(row["utt_id"])
             audio = row["audio_filepath"]
-            if not os.path.isabs(audio):
-                row["audio_filepath"] = os.path.normpath(os.path.join(base, audio))
+            row["audio_filepath"] = storage.resolve_below(base, audio)
             row["speaker_id"] = shared.setdefault(row["speaker_id"], row["speaker_id"])
             split = row.get("source_split")
             if isinstance(split, str):
                 row["source_split"] = shared.setdefault(split, split)
             yield row
+
+
+def fetch_audio(rows: Iterable[dict]) -> None:
+    """Fetch the audio of `rows` that is in S3 into the pod's cache, in parallel (only what is
+    missing or changed); load_audio then reads the cached copies."""
+    storage.prefetch(row["audio_filepath"] for row in rows)
 
 
 def load_manifest(path: str | Path, **kw: Any) -> list[dict]:
@@ -182,6 +194,10 @@ def write_manifest(rows: Iterable[dict], path: str | Path) -> int:
     count = 0
     with atomic_write(path, binary=True) as handle:
         for row in rows:
+            audio = row.get("audio_filepath")  # a report's rows (skipped ones) may have none
+            uri = storage.uri_of_cached(audio) if isinstance(audio, str) else None
+            if uri:
+                row = {**row, "audio_filepath": uri}
             handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
             count += 1
     return count

@@ -42,6 +42,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
+from trainer import storage
 from trainer.exit_codes import ConfigError
 from trainer.layout import UNITS_FILE, VOCAB_FILE
 
@@ -141,11 +142,12 @@ def save_vocab(vocab: dict[str, int], directory: str | Path, unit: Unit) -> Path
 
 def load_unit(directory: str | Path) -> Unit:
     """The unit recorded next to a vocab.json by save_vocab."""
-    path = Path(directory) / UNITS_FILE
+    path = storage.local_folder(directory, (UNITS_FILE,)) / UNITS_FILE
     try:
         unit = json.loads(path.read_text(encoding="utf-8"))["unit"]
     except FileNotFoundError:
-        raise ConfigError(f"{path}: not found (write it with `python -m trainer data vocab`)") from None
+        where = storage.join(str(directory), UNITS_FILE)
+        raise ConfigError(f"{where}: not found (write it with `python -m trainer data vocab`)") from None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: field 'unit': unreadable ({exc})") from None
     _check_unit(unit)

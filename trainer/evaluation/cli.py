@@ -9,21 +9,32 @@ from trainer.config import FOLDER_NAME, MAX_FOLDER_NAME, MAX_PATH, PATH_TEXT, ad
 from trainer.evaluation.config import EvalConfig
 from trainer.exit_codes import ConfigError
 from trainer.model.onnx_runtime import EXPORT_FORMATS
+from trainer.storage import check_location, location_arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="WER/sWER/CER/JER/PER of one model on a test manifest")
     p.add_argument(
-        "--model", required=True, help="base model folder, adapter checkpoint or merged export (local or s3://)"
+        "--model",
+        required=True,
+        type=location_arg("--model"),
+        help="base model folder, adapter checkpoint or merged export (local or s3://)",
     )
-    p.add_argument("--manifest", required=True, help="test manifest (JSONL)")
-    p.add_argument("--output", required=True, help="folder (local, PVC or s3://) for metrics.json + predictions.jsonl")
+    p.add_argument("--manifest", required=True, type=location_arg("--manifest"), help="test manifest (JSONL)")
+    p.add_argument(
+        "--output",
+        required=True,
+        type=location_arg("--output"),
+        help="folder (local, PVC or s3://) for metrics.json + predictions.jsonl",
+    )
     add_dataclass_flags(p, EvalConfig)
     p.set_defaults(func=_evaluate)
 
     p = subparsers.add_parser("compare", help="several models on the same test set(s): tables and charts")
     p.add_argument("--model", action="append", required=True, metavar="NAME=URI", help="a model to compare (repeat)")
-    p.add_argument("--manifest", required=True, help="main test manifest (reported as 'test')")
+    p.add_argument(
+        "--manifest", required=True, type=location_arg("--manifest"), help="main test manifest (reported as 'test')"
+    )
     p.add_argument(
         "--manifest-extra",
         action="append",
@@ -31,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME=PATH",
         help="another test set, e.g. adult=test_adult.jsonl",
     )
-    p.add_argument("--output", required=True, help="report folder (local, PVC or s3://)")
+    p.add_argument("--output", required=True, type=location_arg("--output"), help="report folder (local, PVC or s3://)")
     p.add_argument("--baseline", help="model the inference speed is relative to (default: the first base model)")
     p.add_argument(
         "--assess",
@@ -41,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--assess-calibration",
         metavar="MANIFEST",
+        type=location_arg("--assess-calibration"),
         help="with --assess: calibrate each model's decision threshold on this labelled manifest first "
         "(`trainer assess --calibrate`; default threshold without it)",
     )
@@ -85,7 +97,7 @@ def named_values(pairs: list[str], flag: str) -> dict[str, str]:
         if name in out:
             raise ConfigError(f"{flag}: name {name!r} given twice")
         check_text(name, f"{flag} {pair}: the name (it names a folder)", FOLDER_NAME, MAX_FOLDER_NAME)
-        out[name] = check_text(value, f"{flag} {name}", PATH_TEXT, MAX_PATH)
+        out[name] = check_location(check_text(value, f"{flag} {name}", PATH_TEXT, MAX_PATH), f"{flag} {name}")
     return out
 
 

@@ -72,11 +72,11 @@ def compare(
     if baseline is not None and baseline not in models:
         raise ConfigError(f"baseline: {baseline!r} is not one of the models ({', '.join(models)})")
     for set_name, manifest in test_sets.items():
-        if not Path(manifest).is_file():
+        if not storage.local_file(manifest).is_file():
             raise ConfigError(f"test set {set_name!r}: manifest {manifest} not found")
     if assess_calibration and not assess_phones:
         raise ConfigError("--assess-calibration: calibrates the assessment; give --assess too")
-    if assess_calibration and not Path(assess_calibration).is_file():
+    if assess_calibration and not storage.local_file(assess_calibration).is_file():
         raise ConfigError(f"--assess-calibration: manifest {assess_calibration} not found")
     g2p = make_g2p(cfg.g2p)
     units = {name: model_unit(uri) for name, uri in models.items()}

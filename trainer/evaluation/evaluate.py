@@ -52,7 +52,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from trainer import storage
-from trainer.data.manifest import atomic_write, load_manifest, write_json
+from trainer.data.manifest import atomic_write, fetch_audio, load_manifest, write_json
 from trainer.data.screening import AUDIO_SKIP_REASONS, model_frames, model_limit, screen_test_rows
 from trainer.evaluation.breakdown import CI_LEVEL, breakdowns, summarise
 from trainer.evaluation.confidence import calibration
@@ -195,7 +195,7 @@ def score_utterances(refs: Sequence[str], hyps: Sequence[str], g2p: G2P) -> tupl
 
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(storage.local_file(path), "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -254,6 +254,7 @@ def evaluate(
     rows = load_manifest(manifest)
     if not rows:
         raise ConfigError(f"{manifest}: no utterances to evaluate")
+    fetch_audio(rows)
     loaded = loaded or load_model(model_uri)
     device = loaded.runs_on(resolve_device(cfg.device))
     g2p = g2p_for_unit(loaded.info["unit"], g2p or make_g2p(cfg.g2p))
@@ -298,7 +299,7 @@ def evaluate(
     report = {
         "model": loaded.info,
         "test_set": {
-            "manifest": str(Path(manifest).resolve()),
+            "manifest": storage.absolute(manifest),
             "sha256": file_sha256(manifest),
             "utterances": skips.total,
             "scored": len(scored),

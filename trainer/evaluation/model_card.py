@@ -10,7 +10,7 @@ is said to be missing.
 
 from __future__ import annotations
 
-from pathlib import Path
+import posixpath
 from typing import Any, Optional
 
 from trainer.model.chunking import CHUNK_SECONDS
@@ -37,7 +37,7 @@ def render_model_card(
     `test`: an `evaluate` metrics.json of this model (or None)."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    test_name = Path(test["test_set"]["manifest"]).stem if test else None
+    test_name = posixpath.splitext(posixpath.basename(test["test_set"]["manifest"]))[0] if test else None
     eval_results = (
         [
             EvalResult(

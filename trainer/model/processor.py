@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
 
+from trainer import storage
 from trainer.data.audio import SAMPLE_RATE
 from trainer.data.text import (
     PAD,
@@ -33,9 +34,12 @@ from trainer.exit_codes import ConfigError
 
 
 def build_processor(vocab_dir: str | Path) -> Wav2Vec2Processor:
-    vocab_file = Path(vocab_dir) / VOCAB_FILE
+    vocab_file = storage.local_folder(vocab_dir, (VOCAB_FILE, UNITS_FILE)) / VOCAB_FILE
     if not vocab_file.is_file():
-        raise ConfigError(f"{vocab_file}: vocabulary not found (build it with `python -m trainer data prepare`)")
+        raise ConfigError(
+            f"{storage.join(str(vocab_dir), VOCAB_FILE)}: vocabulary not found "
+            "(build it with `python -m trainer data prepare`)"
+        )
     check_vocab(vocab_file)
     tokenizer = Wav2Vec2CTCTokenizer(
         str(vocab_file),
@@ -72,7 +76,7 @@ def check_vocab(vocab_file: Path) -> None:
 def save_processor(processor: Wav2Vec2Processor, vocab_dir: str | Path, dest: str | Path) -> None:
     """Write the processor files and the text-units file into `dest`."""
     processor.save_pretrained(str(dest))
-    shutil.copyfile(Path(vocab_dir) / UNITS_FILE, Path(dest) / UNITS_FILE)
+    shutil.copyfile(storage.local_folder(vocab_dir, (UNITS_FILE,)) / UNITS_FILE, Path(dest) / UNITS_FILE)
 
 
 def read_vocab(folder: str | Path) -> dict[str, int] | None:

@@ -422,8 +422,9 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def from_values(values: dict[str, Any], source: str = "values") -> PipelineConfig:
-    """Validate Helm-style values (defaults filled in) and build the config; ConfigError lists every problem."""
+def from_values(values: dict[str, Any], source: str = "values", cluster: bool = True) -> PipelineConfig:
+    """Validate Helm-style values (defaults filled in) and build the config; ConfigError lists every
+    problem. `cluster`: the run is rendered for Kubernetes (not run `--local` on this machine)."""
     from trainer.pipeline import schema
 
     merged = merge(to_values(PipelineConfig()), values)
@@ -431,7 +432,7 @@ def from_values(values: dict[str, Any], source: str = "values") -> PipelineConfi
     if errors:
         raise ConfigError(f"{source}: invalid values:\n  " + "\n  ".join(errors))
     cfg = _from_values(PipelineConfig, merged)
-    found = problems(cfg)
+    found = problems(cfg, cluster)
     if found:
         raise ConfigError(f"{source}: invalid values:\n  " + "\n  ".join(found))
     return cfg
@@ -461,8 +462,10 @@ def _has_control(text: str) -> bool:
 # ----------------------------------------------------------------------------- cross-field checks
 
 
-def problems(cfg: PipelineConfig) -> list[str]:
-    """Every cross-field problem (mirrored by the chart's validateValues helper), all at once."""
+def problems(cfg: PipelineConfig, cluster: bool = True) -> list[str]:
+    """Every cross-field problem (mirrored by the chart's validateValues helper), all at once.
+    `cluster=False` (a `--local` run): S3 credentials are this machine's own (environment,
+    profile or instance role), so no Secret or service account is needed."""
     found = []
     if cfg.run_name in RESERVED_RUN_NAMES:
         found.append(f"runName: '{cfg.run_name}' is reserved for the storage layout")
@@ -471,7 +474,7 @@ def problems(cfg: PipelineConfig) -> list[str]:
     if cfg.storage.type == "s3":
         if not cfg.storage.s3.prefix:
             found.append("storage.s3.prefix: required when storage.type is s3")
-        if not (cfg.storage.s3.secret_name or cfg.storage.s3.service_account_name):
+        if cluster and not (cfg.storage.s3.secret_name or cfg.storage.s3.service_account_name):
             found.append("storage.s3: set secretName (credentials Secret) or serviceAccountName (workload identity)")
     if cfg.embedded_default and cfg.data.corpus:
         found.append("data.corpus: the embedded default synthesises its corpus; leave corpus empty")

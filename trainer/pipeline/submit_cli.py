@@ -31,6 +31,7 @@ from trainer import exit_codes
 from trainer.config import flag_options, load_config, parse_config
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
+from trainer.storage import location_arg
 
 LOCAL_ROOT = Path("runs")
 LOCAL_PRESET = "demo"
@@ -140,7 +141,7 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
         merged = C.merge(merged, layer)
     if merged.get("embeddedDefault") and merged.get("preset"):
         merged = C.merge(preset_data_values(merged["preset"]), merged)
-    return C.from_values(merged, source="flags")
+    return C.from_values(merged, source="flags", cluster=not args.local)
 
 
 # The embedded default's data settings a trainer preset may carry in its `smoke_data` section.
@@ -175,10 +176,10 @@ def _local(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
     from trainer.pipeline.local import run_local
     from trainer.pipeline.orchestrator import argv_problems
     from trainer.pipeline.plan import build_plan
-    from trainer.storage import local_path
+    from trainer.storage import cache_dir, local_path
 
     root = getattr(args, "storage", None) or str(LOCAL_ROOT)
-    local_root = local_path(root)  # None: an s3:// root; the step logs then go below ./runs
+    local_root = local_path(root)  # None: an s3:// root; the step logs then go into the cache
     plan = build_plan(cfg, root if local_root is None else str(local_root))
     problems = [f"{job.name}: {p}" for job in plan.jobs for p in argv_problems(list(job.argv))]
     if problems:
@@ -187,7 +188,7 @@ def _local(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
         for job in plan.jobs:
             print(f"# {job.name}\npython -m trainer {shlex.join(job.argv)}")
         return exit_codes.OK
-    logs = (local_root or LOCAL_ROOT) / plan.run / "logs"
+    logs = (local_root or cache_dir() / "runs") / plan.run / "logs"
     return run_local(plan, logs)
 
 
@@ -279,7 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--image", default=S, help="trainer image REPOSITORY[:TAG][@sha256:DIGEST]")
     run.add_argument("--corpus", default=S, help="AI Hub corpus folder below the storage root: prepare it first")
-    run.add_argument("--storage", default=S, help="s3://bucket/prefix, or (with --local) a folder (default ./runs)")
+    run.add_argument(
+        "--storage",
+        default=S,
+        type=location_arg("--storage"),
+        help="s3://bucket/prefix, or (with --local) a folder (default ./runs)",
+    )
     run.add_argument("--node-selector", action="append", default=S, metavar="KEY=VALUE")
     run.add_argument("--toleration", action="append", default=S, metavar="KEY[=VALUE][:EFFECT]")
     run.add_argument(
@@ -335,8 +341,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         args = build_subcommand_parser().parse_args(argv)
         return exit_codes.run_main(lambda: _subcommand(args), debug=args.debug)
-    args = build_parser().parse_args(argv)
-    return exit_codes.run_main(lambda: (_local if args.local else _cluster)(args, build_config(args)), debug=args.debug)
+    # Parsed inside run_main: a path flag's type refuses a URI it cannot take with a ConfigError.
+    return exit_codes.run_main(lambda: _act(build_parser().parse_args(argv)), debug="--debug" in argv)
+
+
+def _act(args: argparse.Namespace) -> int:
+    return (_local if args.local else _cluster)(args, build_config(args))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from typing import Any
 
 from trainer.config import PHASES, TrainConfig, build, load_config
 from trainer.exit_codes import ConfigError
+from trainer.layout import phase_file
+from trainer.storage import join
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 DEFAULT_PRESET = "xlsr"
@@ -52,7 +54,7 @@ def apply_phase_defaults(cfg: TrainConfig, check: bool = True) -> TrainConfig:
         if not cfg.wer_target:
             changes["wer_target"] = spec.wer_target
         if not cfg.train_manifest and cfg.curriculum_dir:
-            changes["train_manifest"] = str(Path(cfg.curriculum_dir) / f"phase{cfg.phase}.jsonl")
+            changes["train_manifest"] = join(cfg.curriculum_dir, phase_file(cfg.phase))
     cfg = dataclasses.replace(cfg, **changes)
     if check and not cfg.epochs and not cfg.max_steps:
         raise ConfigError("epochs: set --epochs, --max-steps or --phase (which brings its epochs)")

@@ -41,7 +41,7 @@ from transformers import Wav2Vec2Processor, get_linear_schedule_with_warmup
 
 from trainer import exit_codes
 from trainer.config import RUNTIME, TrainConfig, fields_with
-from trainer.data.manifest import read_manifest
+from trainer.data.manifest import fetch_audio, read_manifest
 from trainer.data.screening import SkipTally, conv_frames, join_shares, model_frames, screen_rows, share
 from trainer.data.text import load_unit
 from trainer.evaluation.breakdown import data_summary
@@ -52,7 +52,7 @@ from trainer.model.lora import HEAD
 from trainer.model.processor import TextCodec, save_processor
 from trainer.model.step_options import apply_step_options, base_of
 from trainer.runtime_env import usable_cpus
-from trainer.storage import open_store
+from trainer.storage import local_file, open_store
 from trainer.training import checkpoint as ckpt
 from trainer.training.augment import Perturbation
 from trainer.training.ctc import ctc_loss, label_id_problem, label_lengths
@@ -129,12 +129,13 @@ def resolve_precision(cfg: TrainConfig) -> str:
 def read_rows(path: str, flag: str, stats: dict[str, int]) -> list[dict]:
     if not path:
         raise ConfigError(f"{flag}: required")
-    if not Path(path).is_file():
+    if not local_file(path).is_file():
         raise ConfigError(f"{flag}: {path}: manifest not found")
     rows = list(read_manifest(path, skip_invalid=True, stats=stats))
     if not rows:
         list(read_manifest(path))  # raises the first bad row's ManifestError, naming file, line and field
         raise ConfigError(f"{flag}: {path}: no rows")
+    fetch_audio(rows)
     return rows
 
 

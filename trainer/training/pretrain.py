@@ -21,13 +21,12 @@ import hashlib
 import json
 import logging
 import shutil
-from pathlib import Path
 
 from trainer import exit_codes
 from trainer.config import RUNTIME, TrainConfig, fields_with
 from trainer.model.processor import UNITS_FILE, VOCAB_FILE, build_processor
 from trainer.model.scratch import scratch_config
-from trainer.storage import MARKER, join, open_store
+from trainer.storage import MARKER, join, local_file, local_folder, open_store
 from trainer.training import checkpoint as ckpt
 from trainer.training.loop import run_training
 from trainer.training.methods import ScratchMethod
@@ -42,8 +41,9 @@ def inputs_digest(cfg: TrainConfig) -> str:
     """Hash of everything the base's weights depend on: data, vocabulary, settings and the
     architecture built from them (a changed front end in code rebuilds the base too)."""
     h = hashlib.sha256()
-    for path in (cfg.train_manifest, cfg.val_manifest, Path(cfg.vocab) / VOCAB_FILE, Path(cfg.vocab) / UNITS_FILE):
-        h.update(Path(path).read_bytes())
+    vocab = local_folder(cfg.vocab, (VOCAB_FILE, UNITS_FILE))
+    for path in (local_file(cfg.train_manifest), local_file(cfg.val_manifest), vocab / VOCAB_FILE, vocab / UNITS_FILE):
+        h.update(path.read_bytes())
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUNTIME_FIELDS}
     settings.update(train_manifest=None, val_manifest=None, vocab=None)  # contents hashed above
     h.update(json.dumps(settings, sort_keys=True).encode())
