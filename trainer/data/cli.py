@@ -9,6 +9,8 @@
         --out prepared/curriculum            (or --fractions 0.2 0.6 1.0)
     python -m trainer data vocab --manifest prepared/train.jsonl --unit jamo --out prepared
     python -m trainer data prepare --format aihub --root corpus --out prepared [--fractions ...]
+    python -m trainer data prepare --format hf --dataset PATH_OR_HUB_ID [--split train ...] \
+        [--config NAME] --out prepared         (a Hugging Face dataset; trainer/data/hf_source.py)
 
 All logic lives in the modules next to this one; bad input raises ConfigError (exit 78) naming
 the file, line and field.
@@ -44,19 +46,32 @@ def _add_audio_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_source_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=["aihub", "jsonl", "csv"], default="aihub")
+    parser.add_argument("--format", choices=["aihub", "jsonl", "csv", "hf"], default="aihub")
     parser.add_argument("--root", help="AI Hub-style corpus folder (--format aihub)")
     parser.add_argument("--manifest", dest="source_manifest", help="JSONL/CSV utterance list (--format jsonl|csv)")
+    hf = parser.add_argument_group("Hugging Face dataset (--format hf; columns map through the --field-* flags)")
+    hf.add_argument("--dataset", help="save_to_disk folder, Parquet/Arrow file or folder, audiofolder, or Hub id")
+    hf.add_argument(
+        "--split", dest="hf_splits", action="append", default=[], help="a split to import (repeat; default: all)"
+    )
+    hf.add_argument("--config", dest="hf_config", help="the dataset's configuration (subset) name")
+    hf.add_argument("--hf-cache", help="where a Hub dataset is downloaded (default: the huggingface_hub cache)")
 
 
 def _source(args: argparse.Namespace) -> str:
     from trainer.exit_codes import ConfigError
 
     if args.format == "aihub":
-        if not args.root or args.source_manifest:
-            raise ConfigError("--format aihub needs --root DIR (and no --manifest)")
+        if not args.root or args.source_manifest or args.dataset:
+            raise ConfigError("--format aihub needs --root DIR (and no --manifest or --dataset)")
         return args.root
-    if not args.source_manifest or args.root:
+    if args.format == "hf":
+        if not args.dataset or args.root or args.source_manifest:
+            raise ConfigError("--format hf needs --dataset PATH_OR_ID (and no --root or --manifest)")
+        return args.dataset
+    if args.hf_splits or args.hf_config or args.hf_cache:
+        raise ConfigError(f"--split/--config/--hf-cache: only with --format hf, not {args.format}")
+    if not args.source_manifest or args.root or args.dataset:
         raise ConfigError(f"--format {args.format} needs --manifest FILE (and no --root)")
     return args.source_manifest
 
@@ -139,6 +154,18 @@ def _import(args: argparse.Namespace) -> int:
     source = _source(args)
     if args.format == "aihub":
         report = import_aihub(source, args.out, fields=_fields(args), **_import_kwargs(args))
+    elif args.format == "hf":
+        from trainer.data.hf_source import import_hf
+
+        report = import_hf(
+            source,
+            args.out,
+            args.hf_splits,
+            args.hf_config,
+            args.hf_cache,
+            fields=_fields(args),
+            **_import_kwargs(args),
+        )
     else:
         report = import_generic(
             source, args.format, args.out, filename_pattern=args.field_filename_pattern, **_import_kwargs(args)
@@ -212,6 +239,9 @@ def _prepare(args: argparse.Namespace) -> int:
         curriculum_source=args.curriculum_source,
         unit=args.unit,
         fields=_fields(args),
+        hf_splits=tuple(args.hf_splits),
+        hf_config=args.hf_config,
+        hf_cache=args.hf_cache,
         **_import_kwargs(args),
     )
     report = prepare(options, force=args.force)
