@@ -23,7 +23,7 @@ from tests.data.hf_datasets import (
     write_jsonl,
 )
 from tests.data.test_prepare import trainer_cli
-from tests.training.helpers import run_cli
+from tests.training.helpers import run_cli, smoke_args
 from trainer.data.audio import decode_audio as decode
 from trainer.data.audio import load_audio
 from trainer.data.hf_source import AUDIO_DIR
@@ -208,23 +208,7 @@ def test_smoke_training_on_each_prepared_source(kind, sources, tmp_path):
 
     prepared = _prepare_hf(sources[kind], tmp_path / "prepared", FIELDS.get(kind, AihubFields()))
     make_random_base(prepared, tmp_path / "base", seed=0)
-    result = run_cli(
-        [
-            "train",
-            "--preset",
-            "smoke",
-            "--output",
-            str(tmp_path / "run"),
-            "--train-manifest",
-            str(prepared / "train.jsonl"),
-            "--val-manifest",
-            str(prepared / "val.jsonl"),
-            "--vocab",
-            str(prepared),
-            "--model",
-            str(tmp_path / "base"),
-        ]
-    )
+    result = run_cli(smoke_args(tmp_path, tmp_path / "run"))  # tmp_path/prepared, tmp_path/base
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["finished"] and metrics["train_utterances"] == len(load_manifest(prepared / "train.jsonl"))

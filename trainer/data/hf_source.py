@@ -26,11 +26,14 @@ speaker are required (a missing one is an error naming its flag); the rest may b
 Audio is decoded by the project's reader (trainer.data.audio.decode_audio: soundfile, mixed to
 mono, resampled to 16 kHz with soxr) and written once as 16-bit FLAC to `audio/` next to the
 manifest, named by a digest of the source bytes: a rerun finds the files an interrupted run wrote
-and decodes only the rest, and changed audio never reuses a stale file. Memory holds one batch
-(with `--workers N`, at most 2N small chunks in flight), not the corpus. The rows then go through
-the importer shared with the other formats (trainer.data.importers: screening, skip-and-count,
-reports); rows skipped here (missing_transcript, missing_speaker, missing_audio, unreadable_audio,
-too_short, ...) are counted there too.
+and decodes only the rest, and changed audio never reuses a stale file.
+
+Memory holds what Arrow reads at once (one Parquet row group: datasets writes them up to 100 MB)
+and one batch of rows (with `--workers N`, at most 2N chunks of rows in flight), not the corpus
+(tools/bench/bench_hf_import.py). The rows then go through the importer shared with the other
+formats (trainer.data.importers: screening, skip-and-count, reports); rows skipped here
+(missing_transcript, missing_speaker, missing_audio, unreadable_audio, too_short, ...) are counted
+in the same report.
 """
 
 from __future__ import annotations
@@ -303,7 +306,8 @@ def import_hf(
     def flac_tasks() -> Iterator[tuple[str, str, bytes, Path]]:
         for name, split in opened.items():
             features = getattr(split, "features", None)
-            columns = resolve_columns(list(features or split.column_names), features, fields, f"{dataset} [{name}]")
+            names = list(features or split.column_names or ())
+            columns = resolve_columns(names, features, fields, f"{dataset} [{name}]")
             report.columns[name] = columns
             for where, record, data, path in _split_rows(name, split, columns, base):
                 try:
