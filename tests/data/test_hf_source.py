@@ -113,12 +113,13 @@ def test_stereo_22k_bytes_and_broken_rows(rows, tmp_path):
             {"bytes": b"RIFF not really a wav", "path": "broken.wav"},
             {"bytes": Path(rows[0]["wav"]).read_bytes(), "path": None},
             {"bytes": Path(rows[1]["wav"]).read_bytes(), "path": None},
+            {"bytes": None, "path": "gone.wav"},  # a path into the dataset's folder, no such file
         ],
-        "sentence": ["좋아요", None, "  "],
-        "client_id": ["x", "x", "x"],
-        "age": ["7", "7", "7"],
-        "gender": ["", "", ""],
-        "id": ["broken-audio", "no-text", "blank-text"],
+        "sentence": ["좋아요", None, "  ", "좋아요"],
+        "client_id": ["x", "x", "x", "x"],
+        "age": ["7", "7", "7", "7"],
+        "gender": ["", "", "", ""],
+        "id": ["broken-audio", "no-text", "blank-text", "no-file"],
     }
     source = save_to_disk_folder(
         rows,
@@ -128,10 +129,15 @@ def test_stereo_22k_bytes_and_broken_rows(rows, tmp_path):
     )
     out = _prepare_hf(source, tmp_path / "prepared", AihubFields())
     report = json.loads((out / "import_report.json").read_text(encoding="utf-8"))
-    assert report["skipped"] == {"missing_transcript": 2, "unreadable_audio": 1}
-    assert report["candidates"] == 33 and report["kept"] == 30
+    assert report["skipped"] == {"missing_audio": 1, "missing_transcript": 2, "unreadable_audio": 1}
+    assert report["candidates"] == 34 and report["kept"] == 30
     skipped = [json.loads(line) for line in (out / "import_skipped.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert sorted(s["reason"] for s in skipped) == ["missing_transcript", "missing_transcript", "unreadable_audio"]
+    assert sorted(s["reason"] for s in skipped) == [
+        "missing_audio",
+        "missing_transcript",
+        "missing_transcript",
+        "unreadable_audio",
+    ]
     assert all(s["where"].startswith("train[") for s in skipped)
 
     kept = {r["utt_id"]: r for r in load_manifest(out / "all.jsonl")}

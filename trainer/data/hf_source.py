@@ -54,6 +54,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from trainer.data.audio import SAMPLE_RATE, AudioError, decode_audio
+from trainer.data.audio import _os_error as audio_os_error
 from trainer.data.importers import (
     _CONTEXT,
     AihubFields,
@@ -194,14 +195,9 @@ def _read_audio_bytes(data: bytes | None, path: str | None) -> bytes:
     try:
         with open(path, "rb") as handle:
             return handle.read()
-    except FileNotFoundError:
-        raise _Skip("missing_audio", path) from None
-    except IsADirectoryError:
-        raise _Skip("not_a_file", path) from None
-    except PermissionError:
-        raise _Skip("permission_denied", path) from None
-    except OSError as exc:
-        raise _Skip("io_error", f"{path}: {exc.strerror or exc}") from None
+    except OSError as exc:  # counted as the other formats count a file they cannot read
+        error = audio_os_error(exc, path)
+        raise _Skip(audio_skip_reason(error), f"{path}: {error.detail}" if error.detail else path) from None
 
 
 def flac_path(audio_dir: Path, data: bytes) -> Path:
