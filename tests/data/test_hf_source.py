@@ -26,7 +26,7 @@ from tests.data.test_prepare import trainer_cli
 from tests.training.helpers import run_cli, smoke_args
 from trainer.data.audio import decode_audio as decode
 from trainer.data.audio import load_audio
-from trainer.data.hf_source import AUDIO_DIR
+from trainer.data.hf_source import AUDIO_DIR, import_hf
 from trainer.data.importers import AihubFields
 from trainer.data.manifest import load_manifest
 from trainer.data.prepare import PrepareOptions, prepare
@@ -113,13 +113,12 @@ def test_stereo_22k_bytes_and_broken_rows(rows, tmp_path):
             {"bytes": b"RIFF not really a wav", "path": "broken.wav"},
             {"bytes": Path(rows[0]["wav"]).read_bytes(), "path": None},
             {"bytes": Path(rows[1]["wav"]).read_bytes(), "path": None},
-            {"bytes": None, "path": "gone.wav"},  # a path into the dataset's folder, no such file
         ],
-        "sentence": ["좋아요", None, "  ", "좋아요"],
-        "client_id": ["x", "x", "x", "x"],
-        "age": ["7", "7", "7", "7"],
-        "gender": ["", "", "", ""],
-        "id": ["broken-audio", "no-text", "blank-text", "no-file"],
+        "sentence": ["좋아요", None, "  "],
+        "client_id": ["x", "x", "x"],
+        "age": ["7", "7", "7"],
+        "gender": ["", "", ""],
+        "id": ["broken-audio", "no-text", "blank-text"],
     }
     source = save_to_disk_folder(
         rows,
@@ -129,15 +128,10 @@ def test_stereo_22k_bytes_and_broken_rows(rows, tmp_path):
     )
     out = _prepare_hf(source, tmp_path / "prepared", AihubFields())
     report = json.loads((out / "import_report.json").read_text(encoding="utf-8"))
-    assert report["skipped"] == {"missing_audio": 1, "missing_transcript": 2, "unreadable_audio": 1}
-    assert report["candidates"] == 34 and report["kept"] == 30
+    assert report["skipped"] == {"missing_transcript": 2, "unreadable_audio": 1}
+    assert report["candidates"] == 33 and report["kept"] == 30
     skipped = [json.loads(line) for line in (out / "import_skipped.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert sorted(s["reason"] for s in skipped) == [
-        "missing_audio",
-        "missing_transcript",
-        "missing_transcript",
-        "unreadable_audio",
-    ]
+    assert sorted(s["reason"] for s in skipped) == ["missing_transcript", "missing_transcript", "unreadable_audio"]
     assert all(s["where"].startswith("train[") for s in skipped)
 
     kept = {r["utt_id"]: r for r in load_manifest(out / "all.jsonl")}
@@ -151,6 +145,15 @@ def test_stereo_22k_bytes_and_broken_rows(rows, tmp_path):
         n = min(len(original), len(converted))
         # Mixed down (0.9 of the original) and resampled twice: the same signal, scaled.
         assert np.corrcoef(original[:n], converted[:n])[0, 1] > 0.99
+
+
+def test_audiofolder_row_without_its_file_is_counted(rows, tmp_path):
+    folder = audiofolder(rows, tmp_path / "recordings")
+    gone = folder / "train" / f"{rows[0]['utt_id']}.wav"
+    gone.unlink()
+    report = import_hf(str(folder), tmp_path / "imported" / "all.jsonl")
+    assert dict(report.skipped) == {"missing_audio": 1} and report.kept == len(rows) - 1
+    assert report.examples["missing_audio"] == [f"train[0]: {gone}"]
 
 
 def test_rerun_decodes_only_missing_audio(sources, tmp_path, monkeypatch):
