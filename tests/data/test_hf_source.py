@@ -208,6 +208,8 @@ def test_bad_input_exits_78_naming_the_flag(sources, tmp_path):
         assert done.returncode == 78, (flags, done.stderr)
         assert done.stderr.startswith("error: ") and message in done.stderr, (flags, done.stderr)
         assert done.stderr.count("\n") == 1, done.stderr
+    done = trainer_cli("data", "prepare", "--root", sources["parquet"], "--split", "train", "--out", out)
+    assert done.returncode == 78 and "only with --format hf, not aihub" in done.stderr, done.stderr
 
 
 @pytest.mark.slow

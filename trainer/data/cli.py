@@ -61,6 +61,8 @@ def _add_source_flags(parser: argparse.ArgumentParser) -> None:
 def _source(args: argparse.Namespace) -> str:
     from trainer.exit_codes import ConfigError
 
+    if args.format != "hf" and (args.hf_splits or args.hf_config or args.hf_cache):
+        raise ConfigError(f"--split/--config/--hf-cache: only with --format hf, not {args.format}")
     if args.format == "aihub":
         if not args.root or args.source_manifest or args.dataset:
             raise ConfigError("--format aihub needs --root DIR (and no --manifest or --dataset)")
@@ -69,8 +71,6 @@ def _source(args: argparse.Namespace) -> str:
         if not args.dataset or args.root or args.source_manifest:
             raise ConfigError("--format hf needs --dataset PATH_OR_ID (and no --root or --manifest)")
         return args.dataset
-    if args.hf_splits or args.hf_config or args.hf_cache:
-        raise ConfigError(f"--split/--config/--hf-cache: only with --format hf, not {args.format}")
     if not args.source_manifest or args.root or args.dataset:
         raise ConfigError(f"--format {args.format} needs --manifest FILE (and no --root)")
     return args.source_manifest
