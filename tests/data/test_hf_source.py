@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,19 @@ def test_audiofolder_row_without_its_file_is_counted(rows, tmp_path):
     report = import_hf(str(folder), tmp_path / "imported" / "all.jsonl")
     assert dict(report.skipped) == {"missing_audio": 1} and report.kept == len(rows) - 1
     assert report.examples["missing_audio"] == [f"train[0]: {gone}"]
+
+
+def test_hub_id_is_read_from_its_snapshot_in_the_cache(sources, tmp_path):
+    """Offline (HF_HUB_OFFLINE=1), huggingface_hub serves a Hub id from the cache as a download left it."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf-cache" / "datasets--org--kids"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(sources["parquet"], repo / "snapshots" / commit)
+    report = import_hf(
+        "org/kids", tmp_path / "imported" / "all.jsonl", splits=["test"], cache=str(tmp_path / "hf-cache")
+    )
+    assert report.source == "org/kids" and report.kept == 5 and list(report.columns) == ["test"]
 
 
 def test_rerun_decodes_only_missing_audio(sources, tmp_path, monkeypatch):
