@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
 import pytest
@@ -11,7 +12,17 @@ import pytest
 pytest.importorskip("g2pk", reason="g2pk not installed")
 
 from trainer.data.manifest import load_manifest  # noqa: E402
-from trainer.data.phones import from_phones, pronounce, syllables, text_phones, to_phones  # noqa: E402
+from trainer.data.phones import (  # noqa: E402
+    PHONES,
+    PhoneError,
+    from_phones,
+    g2pk_name,
+    load_g2pk,
+    pronounce,
+    syllables,
+    text_phones,
+    to_phones,
+)
 from trainer.data.text import WORD_DELIMITER, build_vocab, from_units, load_unit, to_units  # noqa: E402
 
 
@@ -32,10 +43,139 @@ def test_phone_units_follow_the_standard_pronunciation(written, spoken):
     assert to_units(written, "phone", pronounced=spoken) == to_units(written, "phone")
 
 
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [
+        # Corrupt cells of g2pK 0.9.4's rule table: a coda cluster or ㅆ before ㅋ ㅌ ㅍ, ㅍ
+        # before ㄹ. Expected: the cluster's consonant (rules 9-11), the next onset and the word
+        # delimiter kept, ㅍ nasalised like ㅂ (rules 18-19).
+        ("닭 키우기", "닥 키우기"),  # g2pK: 다1)이우기
+        ("흙 케이크", "흑 케이크"),  # g2pK: 흐1)에이크
+        ("있 풀", "읻 풀"),  # g2pK: 읻1풀
+        ("읊 키", "읍 키"),  # g2pK: 읍 ᆸ 피
+        ("흙투성이", "흑투성이"),  # g2pK: 흑푸성이
+        ("닭털", "닥털"),  # g2pK: 닥펄
+        ("값 키", "갑 키"),  # g2pK: 갑 피
+        ("앞로", "암노"),  # g2pK: 안노
+        # Upstream misses (the standard's examples where it has them), suffixed forms included:
+        # rule 15, a coda before a real morpheme's vowel, and rule 29, ㄴ inserted in a compound.
+        ("겉옷", "거돋"),
+        ("겉옷이", "거도시"),
+        ("윗옷", "위돋"),
+        ("헛웃음", "허두슴"),
+        ("헛웃음이", "허두스미"),
+        ("첫인상이", "처딘상이"),
+        ("웃어른", "우더른"),
+        ("맛없어요", "마덥써요"),
+        ("한여름", "한녀름"),
+        ("한여름에", "한녀르메"),
+        ("늦여름", "는녀름"),
+        ("알약을", "알랴글"),
+        ("옛이야기", "옌니야기"),
+        ("뒷일", "뒨닐"),
+        ("집안일", "지반닐"),
+        ("이번 한여름", "이번 한녀름"),
+    ],
+)
+def test_corrected_g2pk_follows_the_standard_pronunciation(written, spoken):
+    assert pronounce(written) == spoken
+    assert text_phones(written) == jamo(spoken)
+
+
+def test_a_coda_before_a_vowel_initial_word_keeps_the_word_delimiter():
+    # g2pK's ㅀ + word end cell wrote "ᆯ" without the delimiter that every other coda keeps.
+    assert text_phones("싫 어").count(" ") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "pronounced", "complaint"),
+    [
+        ("닭 키우기", "다1)이우기", "'1', ')' not phones"),  # g2pK 0.9.4's corrupt output
+        ("읊 키", "읍 \u11b8 피", "outside any syllable"),  # a coda without a vowel
+        ("개", "개", "not phones"),  # ㅐ is grouped with ㅔ: never a target
+        ("ㅋㅋ", "ㅋㅋ", "not phones"),  # compatibility jamo are letters, not phones
+    ],
+)
+def test_phone_strings_outside_the_inventory_are_refused(text, pronounced, complaint):
+    with pytest.raises(PhoneError, match=re.escape(complaint)) as caught:
+        to_units(text, "phone", pronounced)
+    assert caught.value.reason == "invalid_phones"
+
+
+def test_latin_letters_are_never_pronounced_whatever_nltk_has(monkeypatch):
+    """With NLTK's cmudict installed g2pK spells TV as 티비, with the offline stand-in it keeps TV:
+    targets would depend on the machine. They never convert English: such a text has no target."""
+    load_g2pk()  # g2pk's import needs the offline cmudict stand-in in place
+    import g2pk.english
+    from nltk.corpus import cmudict
+
+    installed = {"tv": [["T", "IY1", "V", "IY1"]]}  # cmudict's entry
+    assert g2pk.english.convert_eng("TV를 봤다", installed) == "티비를 봤다"
+    try:
+        monkeypatch.setattr(cmudict, "dict", lambda: installed)
+        load_g2pk.cache_clear()
+        pronounce.cache_clear()
+        with pytest.raises(PhoneError, match="'T', 'V' not phones"):
+            to_units("TV를 봤다", "phone")
+    finally:
+        load_g2pk.cache_clear()
+        pronounce.cache_clear()
+    assert g2pk_name().endswith("+latin-unconverted")
+
+
+@pytest.mark.slow
+def test_every_syllable_alone_and_before_a_suffix_has_phones_of_the_inventory():
+    """All 11,172 Hangul syllables, alone and before 이, 다, 도 (~45k g2pK calls, ~100 s on an idle
+    core): valid phone strings (text_phones raises otherwise) of PHONES only."""
+    failures = []
+    for code in range(0xAC00, 0xD7A4):
+        for text in (chr(code), chr(code) + "이", chr(code) + "다", chr(code) + "도"):
+            try:
+                phones = text_phones(text)
+            except PhoneError as exc:
+                failures.append(str(exc))
+                continue
+            if not set(phones) <= PHONES:
+                failures.append(f"{text!r} -> {phones!r}")
+    assert failures == [], f"{len(failures)} texts, e.g. {failures[:5]}"
+
+
+def test_import_skips_and_counts_texts_without_phones(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from trainer.data.importers import import_generic
+
+    lines = []
+    for name, text in (("latin", "TV를 봤다"), ("hangul", "닭 키우기")):
+        sf.write(tmp_path / f"{name}.wav", np.zeros(16000, dtype=np.float32), 16000)
+        lines.append({"audio_filepath": f"{name}.wav", "text": text, "speaker_id": "s1"})
+    jsonl = tmp_path / "list.jsonl"
+    jsonl.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+    report = import_generic(jsonl, "jsonl", tmp_path / "out" / "all.jsonl", unit="phone")
+    assert report.kept == 1 and dict(report.skipped) == {"invalid_phones": 1}
+    (row,) = load_manifest(tmp_path / "out" / "all.jsonl")
+    assert row["pronounced"] == "닥 키우기"
+
+
+def test_changed_phone_rules_make_prepared_phone_data_stale(tmp_path, monkeypatch):
+    """`data prepare` reuses a folder whose inputs hash matches: for phone units the hash covers
+    the G2P and its corrections, whose targets the rows carry."""
+    from trainer.data import phones
+    from trainer.data.prepare import PrepareOptions, inputs_hash
+
+    (tmp_path / "list.jsonl").write_text("", encoding="utf-8")
+    options = {
+        unit: PrepareOptions(source=str(tmp_path / "list.jsonl"), out="x", unit=unit) for unit in ("phone", "jamo")
+    }
+    before = {unit: inputs_hash(o) for unit, o in options.items()}
+    monkeypatch.setattr(phones, "PRONUNCIATION_EXCEPTIONS", {**phones.PRONUNCIATION_EXCEPTIONS, "솜이불": "솜니불"})
+    assert inputs_hash(options["phone"]) != before["phone"]
+    assert inputs_hash(options["jamo"]) == before["jamo"]
+
+
 def test_g2pk_compiles_its_patterns_once_per_process(monkeypatch):
     """g2pK's ~570 patterns overflow Python's default regex cache: each sentence recompiled them."""
-    import re
-
     pronounce("나는 사과를 먹어요")  # loads g2pK and fills the pattern cache
     compiled = []
     real_compile = re._compiler.compile

@@ -192,6 +192,25 @@ def test_test_rows_keep_what_only_some_models_cannot_write(tmp_path):
     assert model_limit([5, 6, 7], 49, 1, 2) is None
 
 
+def test_rows_without_phones_are_skipped_where_phones_are_scored(tmp_path):
+    pytest.importorskip("g2pk", reason="g2pk not installed")
+    from trainer.data.screening import screen_test_rows
+    from trainer.data.text import to_units
+
+    rows = [
+        {"utt_id": name, "audio_filepath": str(_wav(tmp_path / f"{name}.wav", 1.0)), "duration": 1.0, "text": text}
+        for name, text in (("latin", "TV를 봤다"), ("hangul", "우리 같이 놀자"))
+    ]
+    kept, tally = screen_test_rows(rows, "test", phones=True)
+    assert [r["utt_id"] for r in kept] == ["hangul"] and dict(tally.counts) == {"invalid_phones": 1}
+    assert "'T', 'V' not phones" in tally.examples[0]["detail"]
+    kept, tally = screen_test_rows(rows, "test")  # a grapheme model scored without g2pK's phones
+    assert len(kept) == 2 and tally.skipped == 0
+    # Training: the codec's phone labels raise for the row, which is counted, not fatal.
+    kept, tally = screen_rows(rows, "train", lambda row: to_units(row["text"], "phone"), lambda s: 50 * int(s))
+    assert [r["utt_id"] for r in kept] == ["hangul"] and dict(tally.counts) == {"invalid_phones": 1}
+
+
 def test_screening_in_shares_reads_each_header_once_and_equals_one_screening(tmp_path, monkeypatch):
     """DDP: each process screens its share of the rows; the joined shares are the whole screening."""
     from trainer.data import screening

@@ -39,6 +39,16 @@ def test_normalize_transcript(raw, spoken, orthographic):
     assert normalize_transcript(raw, dual="orthographic") == (orthographic or spoken)
 
 
+@pytest.mark.parametrize(
+    "invisible",
+    ["\u200b", "\u200c", "\u200d", "\u00ad", "\ufeff"],
+    ids=["zero-width space", "ZWNJ", "ZWJ", "soft hyphen", "BOM"],
+)
+def test_invisible_format_characters_are_removed_not_spaced(invisible):
+    assert normalize_transcript(f"학교{invisible}에 가") == "학교에 가"
+    assert normalize_transcript(f"{invisible}(3월)/(삼 월{invisible})에 가요") == "삼 월에 가요"
+
+
 def test_normalize_rejects_unknown_side():
     with pytest.raises(ConfigError, match="dual"):
         normalize_transcript("가", dual="both")

@@ -30,6 +30,12 @@ def test_g2pk_applies_pronunciation_rules(g2pk):
         assert token_edits(a, b).errors == 0
 
 
+def test_g2pk_scores_a_hypothesis_without_valid_phones_as_written(g2pk):
+    # A reference like this is screened out (invalid_phones); a model's output is scored as it is.
+    (latin,) = g2pk.phonemes(["TV를 봤다"])
+    assert latin[:2] == ("T", "V")
+
+
 def test_g2pk_phonemes_drop_silent_initial(g2pk):
     # 아이 = ㅇ+ㅏ ㅇ+ㅣ: the initial ㅇ is silent, two phonemes remain.
     assert g2pk.phonemes(["아이"]) == [("\u1161", "\u1175")]

@@ -1,5 +1,8 @@
 """Metric values against hand-computed examples (Hangul spacing, substitutions, empty hypothesis)."""
 
+import random
+import unicodedata
+
 import pytest
 
 from trainer.evaluation.metrics import (
@@ -80,3 +83,69 @@ def test_token_edits_on_phoneme_like_tokens():
 def test_error_rate_of_nothing_is_an_error():
     with pytest.raises(ValueError):
         error_rate([Edits(0, 0)])
+
+
+def test_a_hypothesis_spaced_as_the_reference_is_never_charged_more_by_swer():
+    # 가방 -> 방가: one word either way. Aligned as 방 inserted, 가 kept, 방 deleted, the kept 가
+    # once took the reference's word start and split the hypothesis into two words.
+    assert word_edits("가방", "방가") == Edits(1, 1)
+    assert respace_like_reference("가방", "방가") == "방가"
+    assert space_normalised_word_edits("가방", "방가") == Edits(1, 1)
+
+
+@pytest.mark.parametrize(
+    ("ref", "hyp", "respaced", "swer_errors", "wer_errors"),
+    [
+        ("가나", "가 다 나", "가다나", 1, 3),  # an inserted syllable inside a word joins the word
+        ("가 나", "가다나", "가다 나", 1, 2),  # the reference's boundary is kept next to it
+        ("가 나 다", "가다", "가 다", 1, 3),  # a deleted word leaves its boundary
+    ],
+)
+def test_spacing_around_unmatched_characters_follows_the_reference(ref, hyp, respaced, swer_errors, wer_errors):
+    assert respace_like_reference(ref, hyp) == respaced
+    assert space_normalised_word_edits(ref, hyp).errors == swer_errors
+    assert word_edits(ref, hyp).errors == wer_errors
+
+
+def test_swer_never_exceeds_wer_on_edited_sentences():
+    """Random syllable substitutions, deletions, insertions and swaps inside the words of the
+    synthetic corpus' child-directed sentences (the hypothesis keeps the reference's spaces):
+    sWER <= WER on every pair."""
+    import numpy as np
+
+    from trainer.data.synth.lexicon import make_sentence
+
+    sentences = [" ".join(make_sentence(np.random.default_rng(seed))) for seed in range(200)]
+    syllables = sorted({c for s in sentences for c in s if not c.isspace()})
+    rng = random.Random(7)
+    for _ in range(2000):
+        ref = rng.choice(sentences)
+        words = [list(w) for w in ref.split()]
+        for _ in range(rng.randint(1, 4)):
+            word = rng.choice(words)
+            i = rng.randrange(len(word))
+            edit = rng.choice("sdiw")
+            if edit == "s":
+                word[i] = rng.choice(syllables)
+            elif edit == "d" and len(word) > 1:
+                del word[i]
+            elif edit == "w" and len(word) > 1:
+                j = (i + 1) % len(word)
+                word[i], word[j] = word[j], word[i]
+            else:
+                word.insert(i, rng.choice(syllables))
+        hyp = " ".join("".join(w) for w in words)
+        assert space_normalised_word_edits(ref, hyp).errors <= word_edits(ref, hyp).errors, (ref, hyp)
+
+
+def test_metrics_read_nfd_text_as_the_same_text():
+    nfd = unicodedata.normalize("NFD", "갔다 왔다")
+    assert nfd != "갔다 왔다"
+    assert cer(["갔다 왔다"], [nfd]) == wer(["갔다 왔다"], [nfd]) == swer(["갔다 왔다"], [nfd]) == 0.0
+    assert jer(["갔다 왔다"], [nfd]) == 0.0
+    assert text_edits(nfd, "갔다 왔다") == {
+        "wer": Edits(0, 2),
+        "swer": Edits(0, 2),
+        "cer": Edits(0, 4),
+        "jer": Edits(0, 10),
+    }

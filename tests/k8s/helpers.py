@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tools.testenv.fetch_helm import binary_path
 from trainer.pipeline import render
@@ -124,6 +126,32 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "orchestrator": {"chain": "client"},
         "storage": {"pvc": {"claimName": "shared-data"}},
     },
+    "argo-jobset-s3-digest": {
+        "runName": "wfs3",
+        "phases": [1, 2],
+        "nodes": 2,
+        "gpusPerNode": 8,
+        "multinode": "jobset",
+        "orchestrator": {"chain": "argo", "workflowPodGc": "OnPodSuccess", "workflowTtlSeconds": 3600},
+        "storage": {
+            "type": "s3",
+            "s3": {"prefix": "s3://asr-bucket/team", "secretName": "s3-creds", "endpoint": "https://s3.example.com"},
+        },
+        "image": {"tag": "1.2.3", "digest": "sha256:" + "ab" * 32},
+        "nodeSelector": {"pool": "gpu"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    },
+    "argo-indexed-workload-identity-kueue": {
+        "runName": "wfwi",
+        "ranks": [16, 32],
+        "nodes": 2,
+        "gpusPerNode": 2,
+        "orchestrator": {"chain": "argo", "maxParallel": 2},
+        "storage": {"type": "s3", "s3": {"prefix": "s3://asr", "serviceAccountName": "asr-s3"}},
+        "queue": "gpu-team",
+        "cpuQueue": "cpu-team",
+        "priorityClass": "research",
+    },
 }
 # Runs that use the engines: one Argo Workflow (chain: argo), JobSets (multinode: jobset).
 ARGO_CASES = {
@@ -135,6 +163,22 @@ JOBSET_CASES = {
     "orchestrator": SAMPLES["jobset-kueue"],
     "argo": {**SAMPLES["jobset-kueue"], "orchestrator": {"chain": "argo"}},
 }
+
+# Every storage (ReadWriteOnce and ReadWriteMany claims, created and existing, S3 with a Secret and
+# with workload identity), chain (orchestrator, client, Argo), multi-node mode (single node,
+# Indexed Job, JobSet), Kueue and a digest-pinned image, in some combination.
+VARIANTS = {
+    **SAMPLES,
+    **{f"argo-case-{name}": values for name, values in ARGO_CASES.items()},
+    **{f"jobset-case-{name}": values for name, values in JOBSET_CASES.items()},
+}
+
+
+def minimum_kube_version() -> str:
+    """The oldest Kubernetes minor the chart declares (Chart.yaml `kubeVersion: ">=1.26.0-0"` -> "1.26")."""
+    chart = yaml.safe_load((render.CHART_DIR / "Chart.yaml").read_text(encoding="utf-8"))
+    major, minor = re.fullmatch(r">=(\d+)\.(\d+)\.0-0", chart["kubeVersion"]).groups()
+    return f"{major}.{minor}"
 
 
 def helm_path(version: str) -> Path:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -34,7 +36,7 @@ from trainer.pipeline.cluster import ENGINES, RUN_KINDS, STORAGE_KIND, WORKFLOW_
 from trainer.pipeline.orchestrator import MISSING, PRESENT, Chain, ChainPlan  # noqa: E402
 
 from . import crds  # noqa: E402
-from .helpers import ARGO_CASES, JOBSET_CASES, helm_path, workflow  # noqa: E402
+from .helpers import ARGO_CASES, JOBSET_CASES, helm_path, minimum_kube_version, workflow  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -315,6 +317,33 @@ def test_cancel_deletes_the_run_and_keeps_its_storage_unless_asked(api: Any, nam
 CI_VALUES = render.CHART_DIR / "ci" / "ci-values.yaml"
 
 
+@pytest.fixture(scope="module")
+def chart_for_this_server(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The chart with its kubeVersion lowered to this v1.20 server's, which Helm would otherwise
+    refuse (test_helm_refuses_a_server_older_than_the_charts_minimum): what the install tests check
+    (objects created, hooks, notes, kept claim) does not depend on the newer fields, which this
+    server drops anyway; the schema tests check those (test_manifest_schemas.py)."""
+    chart = tmp_path_factory.mktemp("chart") / render.CHART_DIR.name
+    shutil.copytree(render.CHART_DIR, chart)
+    meta = chart / "Chart.yaml"
+    text, count = re.subn(r"(?m)^kubeVersion: .*$", 'kubeVersion: ">=1.20.0-0"', meta.read_text(encoding="utf-8"))
+    assert count == 1
+    meta.write_text(text, encoding="utf-8")
+    return chart
+
+
+def test_helm_refuses_a_server_older_than_the_charts_minimum(kube: KubeServer, namespace: str, tmp_path: Path) -> None:
+    """kubeVersion is enforced: on this v1.20 server, podFailurePolicy would be dropped silently."""
+    proc = subprocess.run(
+        [str(helm_path("v3")), "install", "old", str(render.CHART_DIR), "-n", namespace, "-f", str(CI_VALUES)],
+        capture_output=True,
+        text=True,
+        env=helm_env(kube, tmp_path),
+    )
+    assert proc.returncode != 0
+    assert f"chart requires kubeVersion: >={minimum_kube_version()}.0-0" in proc.stderr, proc.stderr
+
+
 def helm_env(kube: KubeServer, home: Path) -> dict[str, str]:
     return {
         "KUBECONFIG": str(kube.kubeconfig),
@@ -327,12 +356,14 @@ def helm_env(kube: KubeServer, home: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("version", ["v3", "v4"])
-def test_helm_install_succeeds(version: str, kube: KubeServer, api: Any, namespace: str) -> None:
+def test_helm_install_succeeds(
+    version: str, kube: KubeServer, api: Any, namespace: str, chart_for_this_server: Path
+) -> None:
     helm = helm_path(version)
     release = f"ci{version}"
     env = helm_env(kube, kube.workdir)
     proc = subprocess.run(
-        [str(helm), "install", release, str(render.CHART_DIR), "-n", namespace, "-f", str(CI_VALUES)],
+        [str(helm), "install", release, str(chart_for_this_server), "-n", namespace, "-f", str(CI_VALUES)],
         capture_output=True,
         text=True,
         env=env,
@@ -557,7 +588,7 @@ class TestWithTheEnginesInstalled:
 
     @pytest.mark.parametrize("version", ["v3", "v4"])
     def test_helm_install_with_the_argo_chain_succeeds(
-        self, version: str, kube: KubeServer, api: Any, namespace: str, tmp_path: Path
+        self, version: str, kube: KubeServer, api: Any, namespace: str, tmp_path: Path, chart_for_this_server: Path
     ) -> None:
         helm, release, env = helm_path(version), f"wf{version}", helm_env(kube, tmp_path)
         proc = subprocess.run(
@@ -565,7 +596,7 @@ class TestWithTheEnginesInstalled:
                 str(helm),
                 "install",
                 release,
-                str(render.CHART_DIR),
+                str(chart_for_this_server),
                 "-n",
                 namespace,
                 "-f",

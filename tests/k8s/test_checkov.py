@@ -35,9 +35,18 @@ def checkov() -> str:
     return found
 
 
+# The same exceptions hold on every storage: S3 credentials are a mounted file, not env vars (CKV_K8S_35).
+STORAGE = {
+    "pvc": [],
+    "s3-secret": ["--storage", "s3://asr-bucket/runs", "--s3-secret", "s3-creds"],
+    "s3-workload-identity": ["--storage", "s3://asr-bucket/runs", "--service-account", "asr-s3"],
+}
+
+
+@pytest.mark.parametrize("storage", sorted(STORAGE))
 @pytest.mark.parametrize("renderer", ["jinja", "helm"])
 def test_checkov_fails_only_the_deliberate_exceptions(
-    renderer: str, tmp_path: Path, request: pytest.FixtureRequest
+    renderer: str, storage: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     binary = checkov()
     if renderer == "helm":
@@ -57,6 +66,7 @@ def test_checkov_fails_only_the_deliberate_exceptions(
         renderer,
         "--render-only",
         str(out),
+        *STORAGE[storage],
     ]
     assert submit.main(argv) == exit_codes.OK
     proc = subprocess.run(

@@ -15,7 +15,7 @@ from trainer.pipeline import render
 from trainer.pipeline.cluster import workflow_status
 
 from . import crds
-from .helpers import ARGO_CASES, JOBSET_CASES, workflow
+from .helpers import ARGO_CASES, JOBSET_CASES, SAMPLES, workflow
 
 
 @pytest.mark.parametrize("case", sorted(ARGO_CASES))
@@ -31,6 +31,47 @@ def test_strict_validation_catches_a_misplaced_field() -> None:
     wf = workflow(render.render_jinja(C.from_values(ARGO_CASES["embedded"]), "asr"))
     wf["spec"]["templates"][0]["dag"]["tasks"][0]["dependsOn"] = ["x"]
     assert any("dependsOn" in p for p in crds.problems(crd, wf))
+
+
+def test_the_crds_cel_rules_are_evaluated_at_their_depth() -> None:
+    """Argo's rule on each DAG task (continueOn beside depends, as this chart once rendered) and its
+    rule on the template list; JobSet's rule on its spec. Each fails the object it should."""
+    wf = workflow(render.render_jinja(C.from_values(ARGO_CASES["embedded"]), "asr"))
+    tasks = wf["spec"]["templates"][0]["dag"]["tasks"]
+    index = next(i for i, t in enumerate(tasks) if "depends" in t)
+    tasks[index]["continueOn"] = {"failed": True}
+    wf["spec"]["templates"][1]["container"] = {"image": "x"}  # beside its resource: two template types
+    assert crds.problems(crds.load(crds.ARGO_WORKFLOW), wf) == [
+        ".spec.templates: template must have at most one template type",
+        f".spec.templates[0].dag.tasks[{index}]: cannot use 'continueOn' when using 'depends'",
+    ]
+    jobset = render.job_manifests(render.render_jinja(C.from_values(JOBSET_CASES["orchestrator"]), "asr"))[
+        "gang-r16-p1"
+    ]
+    jobset["spec"]["startupPolicy"] = {"startupPolicyOrder": "InOrder"}
+    jobset["spec"]["replicatedJobs"][0]["dependsOn"] = [{"name": "x", "status": "Ready"}]
+    assert crds.problems(crds.load(crds.JOBSET), jobset) == [
+        ".spec: StartupPolicy and DependsOn APIs are mutually exclusive"
+    ]
+
+
+def test_transition_rules_are_left_to_updates() -> None:
+    """JobSet marks fields immutable with `self == oldSelf`; a create has no old object, so no error."""
+    schema = {"type": "object", "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "immutable"}]}
+    assert crds.cel_problems(schema, {"a": 1}) == []
+    assert crds.cel_problems({**schema, "x-kubernetes-validations": [{"rule": "self.a == 2"}]}, {"a": 1}) == [
+        "<root>: self.a == 2"
+    ]
+
+
+@pytest.mark.parametrize("case", ["embedded", "argo-jobset-s3-digest"])
+def test_argo_deletes_its_pods_and_the_finished_workflow(case: str, renderer: Any) -> None:
+    values = ARGO_CASES.get(case) or SAMPLES[case]
+    orchestrator = C.from_values(values).orchestrator
+    spec = workflow(renderer(values))["spec"]
+    assert spec["podGC"] == {"strategy": orchestrator.workflow_pod_gc}
+    assert spec["ttlStrategy"] == {"secondsAfterCompletion": orchestrator.workflow_ttl_seconds}
+    assert ("argo-jobset-s3-digest" == case) == (spec["ttlStrategy"]["secondsAfterCompletion"] == 3600)
 
 
 @pytest.mark.parametrize("case", sorted(ARGO_CASES))
@@ -55,7 +96,6 @@ def test_the_dag_is_the_plan_and_each_template_creates_the_plans_job(case: str, 
         assert sorted(after) == sorted(d + "-verify" for d in step["dependsOn"]), name
         assert tasks[name + "-verify"]["depends"] == name
         if step["skippable"]:  # skip-if-done: the step and its verification run only when the check failed
-            assert tasks[first]["continueOn"] == {"failed": True}
             assert tasks[name]["depends"] == f"{first}.Succeeded || {first}.Failed"
             for task in (name, name + "-verify"):
                 assert tasks[task]["when"] == f"{{{{tasks.{first}.status}}}} == Failed"

@@ -82,18 +82,69 @@ SCHEDULING = {
 }
 
 
-def test_marker_checks_run_where_their_step_may_run(rendered: Any) -> None:
+GPU_NODES = ("nodeSelector", "tolerations", "affinity")
+
+
+def pod_templates(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every pod template of a run (top-level objects and the plan's Jobs), by object name."""
+    return {
+        o["metadata"]["name"]: o["spec"]["template"] for o in all_manifests(objects) if "template" in o.get("spec", {})
+    }
+
+
+def requested_gpus(template: dict[str, Any]) -> int:
+    return sum(int(c["resources"]["requests"].get("nvidia.com/gpu", 0)) for c in template["spec"]["containers"])
+
+
+@pytest.mark.parametrize(
+    "storage",
+    [{"pvc": {"accessMode": "ReadWriteMany"}}, {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}],
+)
+def test_without_a_read_write_once_claim_only_gpu_pods_go_to_the_gpu_nodes(rendered: Any, storage: dict) -> None:
+    """Marker checks, data steps and TensorBoard use no GPU: nothing draws them onto (or scales up)
+    the GPU nodes; the GPU steps carry the GPU nodes' constraints."""
+    templates = pod_templates(rendered({**SCHEDULING, "embeddedDefault": True, "preset": "smoke", "storage": storage}))
+    checks = [n for n in templates if n.endswith(("-check", "-verify"))]
+    assert checks and {"pol-prepare", "pol-synth", "pol-tensorboard", "pol-orchestrator"} <= set(templates)
+    for name, template in templates.items():
+        pod = template["spec"]
+        if requested_gpus(template):
+            assert {k: pod.get(k) for k in GPU_NODES} == SCHEDULING, name
+        else:
+            assert not any(k in pod for k in GPU_NODES), name
+
+
+def test_marker_checks_see_the_storage_as_their_step_does_without_a_gpu(rendered: Any) -> None:
     objects = rendered({**SCHEDULING, "ranks": [16], "storage": {"pvc": {"accessMode": "ReadWriteMany"}}})
     steps = render.job_manifests(objects)
     checks = {j["metadata"]["name"]: j for j in render.plan_jobs(objects) if j["metadata"]["name"] not in steps}
     assert sorted(checks) == sorted(f"{s}{suffix}" for s in steps for suffix in ("-check", "-verify"))
     for name, check in checks.items():
         pod = check["spec"]["template"]["spec"]
-        assert {k: pod.get(k) for k in SCHEDULING} == SCHEDULING, name
         assert "nvidia.com/gpu" not in json.dumps(pod["containers"][0]["resources"]), name
         assert pod["containers"][0]["args"][0] == "check-marker"
         storage = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "storage")
         assert storage["readOnly"] is True
+
+
+@pytest.mark.parametrize("gpus_per_node", [0, 1, 8])
+def test_each_step_requests_the_gpus_its_processes_use(rendered: Any, gpus_per_node: int) -> None:
+    """Training runs one torchrun process per GPU; the tiny base and the evaluation are one process
+    (no torchrun): one GPU at most, whatever gpusPerNode says."""
+    objects = rendered({"gpusPerNode": gpus_per_node, "embeddedDefault": True, "preset": "smoke"})
+    steps = render.job_manifests(objects)
+    gpus = {name: requested_gpus(job["spec"]["template"]) for name, job in steps.items()}
+    assert gpus == {
+        "pol-synth": 0,
+        "pol-prepare": 0,
+        "pol-base": min(gpus_per_node, 1),
+        "pol-r32-p1": gpus_per_node,
+        "pol-r32-p2": gpus_per_node,
+        "pol-r32-p3": gpus_per_node,
+        "pol-eval": min(gpus_per_node, 1),
+    }
+    for name in ("pol-base", "pol-eval"):
+        assert "command" not in steps[name]["spec"]["template"]["spec"]["containers"][0], name  # one process
 
 
 def test_status_reports_a_step_that_kueue_holds_suspended() -> None:
@@ -141,7 +192,11 @@ def test_pods_of_a_read_write_once_claim_share_its_node(rendered: Any) -> None:
     )
     assert gpu_side["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == [own_term, term]
     assert gpu_side["affinity"]["nodeAffinity"] == SCHEDULING["affinity"]["nodeAffinity"]
-    assert "nodeSelector" not in users["pol-prepare"]["spec"]  # a CPU step: only the claim's node
+    for name, template in users.items():  # CPU pods too: the claim holds them on the GPU node
+        pod = template["spec"]
+        assert (pod["nodeSelector"], pod["tolerations"]) == (SCHEDULING["nodeSelector"], SCHEDULING["tolerations"]), (
+            name
+        )
 
 
 @pytest.mark.parametrize(

@@ -1,28 +1,34 @@
-"""Every rendered object of both renderers (including the step Jobs kept in the plan ConfigMap,
-their marker-check Jobs and the `helm test` pod) is valid against the Kubernetes 1.29 and 1.33
-OpenAPI schemas, strictly: an unknown or misplaced field fails."""
+"""Every rendered object of both renderers, over the variant matrix (helpers.VARIANTS), is valid as a
+current API server sees it on create:
+- Kubernetes objects against the OpenAPI schemas (kubernetes-validate) of the chart's minimum version
+  (Chart.yaml kubeVersion) and of 1.35, strictly: an unknown or misplaced field fails;
+- Argo Workflows and JobSets against their CRDs: schema, strictly, and CEL rules (tests/k8s/crds.py).
+That includes the Jobs kept in the plan ConfigMap (steps and marker checks), the objects each
+Workflow template creates, a JobSet's replicated Job, and the `helm test` pod."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+from typing import Any, Iterator
 
 import kubernetes_validate
+import pytest
 import yaml
+from kubernetes_validate.utils import all_versions
 
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from .helpers import all_manifests
+from . import crds
+from .helpers import VARIANTS, all_manifests, minimum_kube_version
 
-VERSIONS = ("1.29", "1.33")
-
-
-# Objects of other engines' CRDs: tests/k8s/test_engines.py validates them against those CRDs.
-CUSTOM_API_GROUPS = ("argoproj.io/", "jobset.x-k8s.io/")
+VERSIONS = (minimum_kube_version(), "1.35")
+CRDS = {"Workflow": crds.ARGO_WORKFLOW, "JobSet": crds.JOBSET}
 
 
-def _replicated_jobs(obj: dict) -> list[dict]:
+def _replicated_jobs(obj: dict[str, Any]) -> list[dict[str, Any]]:
     """A JobSet's Jobs as Job objects, so that their spec is validated like every other Job's."""
     return [
         {
@@ -35,30 +41,61 @@ def _replicated_jobs(obj: dict) -> list[dict]:
     ]
 
 
-def _invalid(objects: list[dict]) -> list[str]:
+def _created(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects a Workflow's resource templates create."""
+    templates = obj.get("spec", {}).get("templates", []) if obj["kind"] == "Workflow" else []
+    return [json.loads(t["resource"]["manifest"]) for t in templates if "resource" in t]
+
+
+def everything(objects: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every object a run creates: top-level, in the plan ConfigMap, made by the Workflow, and the
+    Jobs inside JobSets."""
+    for one in [*all_manifests(objects), *(made for obj in objects for made in _created(obj))]:
+        yield one
+        yield from _replicated_jobs(one)
+
+
+def invalid(objects: list[dict[str, Any]], versions: tuple[str, ...] = VERSIONS) -> list[str]:
     problems = []
-    objects = [*objects, *(job for obj in objects for job in _replicated_jobs(obj))]
-    for version in VERSIONS:
-        for obj in objects:
-            if obj["apiVersion"].startswith(CUSTOM_API_GROUPS):
-                continue
+    for obj in objects:
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        if obj["kind"] in CRDS:
+            problems += [f"{name}: {p}" for p in crds.problems(crds.load(CRDS[obj["kind"]]), obj)]
+            continue
+        for version in versions:
             try:
                 kubernetes_validate.validate(obj, version, strict=True)
             except kubernetes_validate.ValidationError as exc:
-                problems.append(
-                    f"{version} {obj['kind']}/{obj['metadata']['name']}: {'.'.join(map(str, exc.path))}: {exc.message}"
-                )
+                problems.append(f"{version} {name}: {'.'.join(map(str, exc.path))}: {exc.message}")
     return problems
 
 
-def test_jinja_objects_are_valid(sample: tuple[str, C.PipelineConfig]) -> None:
-    _, cfg = sample
-    assert _invalid(all_manifests(render.render_jinja(cfg, "asr"))) == []
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_object_of_every_variant_is_valid(variant: str, renderer: Any) -> None:
+    objects = list(everything(renderer(VARIANTS[variant])))
+    assert invalid(objects) == []
 
 
-def test_helm_objects_are_valid(sample: tuple[str, C.PipelineConfig], helm3: Path) -> None:
-    _, cfg = sample
-    assert _invalid(all_manifests(render.render_helm(cfg, "asr", helm=str(helm3)))) == []
+def test_the_matrix_reaches_every_kind_and_storage() -> None:
+    """The matrix above is what it says: every kind of object a run can create, on every storage."""
+    kinds, storages = set(), set()
+    for values in VARIANTS.values():
+        cfg = C.from_values(values)
+        kinds |= {o["kind"] for o in everything(render.render_jinja(cfg, "asr"))}
+        s3 = cfg.storage.s3
+        storages.add(
+            ("s3", "secret" if s3.secret_name else "workload-identity")
+            if cfg.storage.type == "s3"
+            else ("pvc", cfg.storage.pvc.access_mode, "existing" if cfg.storage.pvc.claim_name else "created")
+        )
+    assert {"Workflow", "JobSet", "Job", "Deployment", "PersistentVolumeClaim", "ConfigMap"} <= kinds
+    assert {
+        ("s3", "secret"),
+        ("s3", "workload-identity"),
+        ("pvc", "ReadWriteOnce", "created"),
+        ("pvc", "ReadWriteMany", "created"),
+        ("pvc", "ReadWriteOnce", "existing"),
+    } <= storages
 
 
 def test_helm_test_pod_is_valid(helm3: Path) -> None:
@@ -68,11 +105,50 @@ def test_helm_test_pod_is_valid(helm3: Path) -> None:
         text=True,
         check=True,
     ).stdout
-    assert _invalid([yaml.safe_load(out)]) == []
+    assert invalid([yaml.safe_load(out)]) == []
+
+
+def _jobs(values: dict[str, Any]) -> list[dict[str, Any]]:
+    objects = everything(render.render_jinja(C.from_values({"runName": "v", **values}), "asr"))
+    return [o for o in objects if o["kind"] == "Job"]
+
+
+def test_pod_failure_policies_are_valid_on_every_schema_from_the_minimum_on() -> None:
+    """A step, an Indexed step and a marker check against every schema kubernetes-validate ships
+    from the chart's minimum on (their podFailurePolicy rules changed shape across them)."""
+    minimum = tuple(map(int, minimum_kube_version().split(".")))
+    versions = tuple(v for v in all_versions() if tuple(map(int, v.split(".")[:2])) >= minimum)
+    jobs = [
+        j
+        for j in _jobs({"nodes": 2, "storage": {"pvc": {"accessMode": "ReadWriteMany"}}})
+        if j["metadata"]["name"] in ("v-r32-p1", "v-r32-p2-check")
+    ]
+    assert len(jobs) == 2 and len(versions) >= 10
+    assert invalid(jobs, versions) == []
 
 
 def test_validation_catches_a_misplaced_field() -> None:
-    """The check itself: a field in the wrong place is reported."""
     job = render.job_manifests(render.render_jinja(C.from_values({"runName": "v"}), "asr"))["v-r32-p1"]
     job["spec"]["template"]["spec"]["containers"][0]["gpu"] = 1
-    assert _invalid([job])
+    assert all(v in " ".join(invalid([job])) for v in VERSIONS)
+
+
+def test_validation_uses_the_minimum_versions_schema() -> None:
+    """A podFailurePolicy rule without onPodConditions is what the 1.26-1.28 schemas refuse, 1.35's not."""
+    [job] = [j for j in _jobs({}) if j["metadata"]["name"] == "v-r32-p1"]
+    for rule in job["spec"]["podFailurePolicy"]["rules"]:
+        if "onExitCodes" in rule:
+            del rule["onPodConditions"]
+    found = invalid([job])
+    assert found and all(p.startswith(f"{minimum_kube_version()} ") and "onPodConditions" in p for p in found)
+
+
+def test_validation_catches_a_broken_cel_rule_inside_a_workflow() -> None:
+    objects = render.render_jinja(C.from_values({**VARIANTS["argo-case-embedded"], "runName": "v"}), "asr")
+    wf = next(o for o in objects if o["kind"] == "Workflow")
+    task = next(t for t in wf["spec"]["templates"][0]["dag"]["tasks"] if "depends" in t)
+    task["continueOn"] = {"failed": True}
+    assert invalid([wf]) == [
+        f"Workflow/v: .spec.templates[0].dag.tasks[{wf['spec']['templates'][0]['dag']['tasks'].index(task)}]: "
+        "cannot use 'continueOn' when using 'depends'"
+    ]

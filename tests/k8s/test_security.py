@@ -4,6 +4,7 @@ credential value anywhere in the manifests."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any, Iterator
@@ -100,7 +101,7 @@ def test_orchestrator_role_is_limited_to_what_the_chain_needs() -> None:
 
 
 def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3: Path) -> None:
-    """Credentials are referenced (secretKeyRef), never copied, even when the submitting shell has them."""
+    """Credentials are referenced (a Secret volume), never copied, even when the submitting shell has them."""
     secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
@@ -110,8 +111,63 @@ def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3:
     for objects in (render.render_jinja(cfg, "asr"), render.render_helm(cfg, "asr", helm=str(helm3))):
         text = json.dumps(all_manifests(objects))
         assert secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text
+
+
+CREDENTIALS = "[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
+
+
+def test_s3_credentials_reach_boto3_only_as_a_read_only_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_server: Any, helm3: Path
+) -> None:
+    """storage.s3.secretName: every pod that uses the storage mounts the Secret's credentials file
+    read-only and points AWS_SHARED_CREDENTIALS_FILE at it; no env var comes from a Secret (checkov
+    CKV_K8S_35). Laid out as the kubelet lays out the Secret (under tmp_path), the container's own
+    env is all boto3 needs to reach the S3 server, and a wrong file is refused."""
+    values = {
+        "runName": "cred",
+        "storage": {
+            "type": "s3",
+            "s3": {"prefix": "s3://bkt/p", "secretName": "creds", "endpoint": s3_server.endpoint},
+        },
+    }
+    cfg = C.from_values(values)
+    for objects in (render.render_jinja(cfg, "asr"), render.render_helm(cfg, "asr", helm=str(helm3))):
+        envs = []
         for name, pod in pod_specs(all_manifests(objects)):
+            volumes = {v["name"]: v for v in pod.get("volumes", [])}
             for c in pod["containers"]:
-                for e in c.get("env", []):
-                    if e["name"].startswith("AWS_") and e["name"] != "AWS_ENDPOINT_URL":
-                        assert e["valueFrom"]["secretKeyRef"]["name"] == "creds", name
+                assert not any("valueFrom" in e and "secretKeyRef" in e["valueFrom"] for e in c["env"]), name
+                env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+                mounts = [
+                    (m, volumes[m["name"]]["secret"]) for m in c["volumeMounts"] if "secret" in volumes[m["name"]]
+                ]
+                if "AWS_ENDPOINT_URL" not in env:  # the orchestrator reads no storage
+                    assert not mounts, name
+                    continue
+                [(mount, secret)] = mounts
+                assert mount["readOnly"] is True and secret["secretName"] == "creds", name
+                assert secret["items"] == [{"key": C.S3_CREDENTIALS_KEY, "path": C.S3_CREDENTIALS_KEY}], name
+                assert env["AWS_SHARED_CREDENTIALS_FILE"] == f"{mount['mountPath']}/{C.S3_CREDENTIALS_KEY}", name
+                envs.append(env)
+        assert len(envs) >= 5 and all(env == envs[0] for env in envs)
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    credentials = tmp_path / envs[0]["AWS_SHARED_CREDENTIALS_FILE"].lstrip("/")  # the Secret's key, as mounted
+    credentials.parent.mkdir(parents=True)
+    for name, value in envs[0].items():
+        monkeypatch.setenv(name, str(credentials) if name == "AWS_SHARED_CREDENTIALS_FILE" else value)
+
+    def list_buckets() -> Any:
+        import boto3
+
+        return boto3.session.Session(region_name="us-east-1").client("s3").list_buckets()
+
+    credentials.write_text(CREDENTIALS.format(key="test", secret="test"), encoding="utf-8")
+    assert "Buckets" in list_buckets()
+    credentials.write_text(CREDENTIALS.format(key="test", secret="wrong"), encoding="utf-8")
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+        list_buckets()

@@ -29,17 +29,19 @@ Generic corpora (`import_generic`): JSONL or CSV rows with the manifest's field 
 aliases: path/audio/wav, transcript/sentence, speaker/client_id); relative audio paths are
 resolved against the input file's folder; a missing duration is probed. With phone units
 (`unit="phone"`: `data prepare --unit phone`) each kept row also gets its pronounced form
-(`pronounced`, trainer.data.phones) before the manifest is written.
+(`pronounced`, trainer.data.phones), and its phones are the labels checked.
 
 Nothing is dropped silently: each skipped utterance is counted by reason in the report
 (`import_report.json` next to the output) and listed in `import_skipped.jsonl`. Reasons:
 bad_label_json, unreadable_label (a filesystem error), bad_encoding (a label or JSONL line that is
 not UTF-8; the byte offset is in the example), unreadable_folder (a folder os.walk could not list),
 missing_transcript, missing_speaker, duplicate_utt_id, invalid_field (a value the manifest format
-rejects), and the rules shared with training and evaluation (trainer.data.screening):
-missing_audio, not_a_file, permission_denied, io_error, empty_audio, unreadable_audio (including
-truncated WAVs), too_short, too_long, empty_transcript, labels_too_long (at XLS-R's 20 ms frames)
-and duration_mismatch (the label's duration against the audio's). A CSV that is not UTF-8 or that
+rejects), invalid_phones (phone units: a text without a valid phone string, e.g. with Latin
+letters: trainer.data.phones), and the rules shared with training and evaluation
+(trainer.data.screening): missing_audio, not_a_file, permission_denied, io_error, empty_audio,
+unreadable_audio (including truncated WAVs), too_short, too_long, empty_transcript,
+labels_too_long (at XLS-R's 20 ms frames; phone units count their phones) and duration_mismatch
+(the label's duration against the audio's). A CSV that is not UTF-8 or that
 csv cannot parse, and an import that keeps nothing, are errors (exit 78) naming the line or the
 first skip.
 """
@@ -72,6 +74,7 @@ from trainer.data.audio import (
     load_audio,
 )
 from trainer.data.manifest import ManifestError, validate_row, write_json, write_manifest
+from trainer.data.phones import PhoneError, pronounce
 from trainer.data.screening import CONV_KERNEL, CONV_STRIDE, audio_skip_reason, conv_frames, row_problem
 from trainer.data.text import WORD_DELIMITER, Unit, normalize_transcript, to_units
 from trainer.exit_codes import ConfigError
@@ -251,7 +254,11 @@ def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str]:
         check_duration(info.duration, path, options.min_seconds, options.max_seconds)
     except AudioError as exc:
         raise _Skip(audio_skip_reason(exc), f"{exc.path}: {exc.detail}" if exc.detail else exc.path) from None
-    labels = to_units(text, "jamo" if options.unit == "phone" else options.unit).replace(" ", WORD_DELIMITER)
+    pronounced = pronounce(text) if options.unit == "phone" else None
+    try:
+        labels = to_units(text, options.unit, pronounced).replace(" ", WORD_DELIMITER)
+    except PhoneError as exc:
+        raise _Skip(exc.reason, str(exc)) from None
     frames = conv_frames(CONV_KERNEL, CONV_STRIDE, round(info.duration * SAMPLE_RATE))
     problem = row_problem(labels, frames, candidate["label_duration"], info.duration, delimiter=WORD_DELIMITER)
     if problem == "duration_mismatch":
@@ -277,6 +284,8 @@ def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str]:
         "source_split": candidate["source_split"],
         "audio_fingerprint": fingerprint,
     }
+    if pronounced is not None:  # spares training and evaluation a g2pK call (trainer.data.text)
+        row["pronounced"] = pronounced
     prompt = candidate.get("prompt")
     if isinstance(prompt, str) and (prompt := normalize_transcript(prompt, "orthographic")):
         row["prompt"] = prompt
@@ -483,11 +492,6 @@ def _run(tasks: list[tuple[str, Any]], report: ImportReport, out: Path, options:
         report.source_splits[row["source_split"] or "(root)"] += 1
         for name in ("age", "gender", "snr_db"):
             report.unknown_fields[name] += row[name] is None
-    if options.unit == "phone" and rows:  # phone-unit rows carry their pronounced form (trainer.data.text)
-        from trainer.data.phones import pronounce_all
-
-        spoken = pronounce_all([row["text"] for row in rows], options.workers)
-        rows = [{**row, "pronounced": spoken[row["text"]]} for row in rows]
     write_manifest(rows, out)
     write_manifest(report.records, out.parent / SKIPPED_FILE)
     write_json(report.to_dict(), out.parent / REPORT_FILE)

@@ -44,6 +44,7 @@ from trainer.config import PHASES
 from trainer.data.curriculum import nested_subsets
 from trainer.data.importers import REPORT_FILE, SKIPPED_FILE, AihubFields, import_aihub, import_generic
 from trainer.data.manifest import load_manifest, write_json, write_manifest
+from trainer.data.phones import g2pk_name
 from trainer.data.split import SPLITS, split_by_speaker
 from trainer.data.text import UNITS_FILE, VOCAB_FILE, Unit, build_vocab, save_vocab
 from trainer.exit_codes import ConfigError
@@ -56,7 +57,9 @@ CURRICULUM_REPORT_FILE = "curriculum_report.json"
 GROUPS = ("child", "adult")
 ADULT_AGE = 18
 # Bump when prepare's outputs change meaning, so old outputs are not taken as up to date.
-PREPARE_VERSION = 2  # 2: rows checked by trainer.data.screening
+# 2: rows checked by trainer.data.screening. 3: format characters removed from transcripts, phone
+# rows checked against the phone inventory.
+PREPARE_VERSION = 3
 
 
 def split_file(split: str) -> str:
@@ -127,6 +130,8 @@ def inputs_hash(options: PrepareOptions) -> str:
     if not source.exists():
         raise ConfigError(f"{'--root' if options.format == 'aihub' else '--manifest'}: {source} does not exist")
     shaping = {k: v for k, v in asdict(options).items() if k not in ("out", "workers", "source", "hf_cache")}
+    if options.unit == "phone":  # the targets are the G2P's: corrected rules make other targets
+        shaping["g2p"] = g2pk_name()
     digest = hashlib.sha256(json.dumps([PREPARE_VERSION, shaping], sort_keys=True, ensure_ascii=False).encode())
     for entry in _source_listing(source):
         digest.update(json.dumps(entry, ensure_ascii=False).encode())

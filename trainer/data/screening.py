@@ -6,6 +6,7 @@ file's duration from its header. A row that fails is skipped and counted by reas
     missing_audio, not_a_file, permission_denied, io_error, empty_audio, unreadable_audio,
     too_short, too_long        the audio itself (trainer.data.audio's AudioError, renamed here)
     empty_transcript           no label left after normalisation
+    invalid_phones             phone units: the text has no valid phone string (trainer.data.phones)
     all_unknown                every label is the vocabulary's unknown unit: nothing to learn
     labels_too_long            CTC needs a frame per label and a blank between repeated labels;
                                with fewer frames (at the model's frame rate, from its conv strides)
@@ -17,9 +18,11 @@ file's duration from its header. A row that fails is skipped and counted by reas
 Kept rows carry the *measured* duration, so batches are budgeted on the audio, not on trust.
 
 Evaluation (`screen_test_rows`) drops only the rows no model could be scored on: unusable audio,
-an empty transcript, a duration mismatch. `all_unknown` and `labels_too_long` depend on the
-model's vocabulary and frame rate: a test row that fails them is the model's failure, scored as
-its errors (`model_limits` counts them), so every model is scored on the same rows.
+an empty transcript, a duration mismatch, and where the scoring reads g2pK's phones of the
+reference (phone-unit models, PER by g2pK) a text without valid phones. `all_unknown` and
+`labels_too_long` depend on the model's vocabulary and frame rate: a test row that fails them is
+the model's failure, scored as its errors (`model_limits` counts them), so every model is scored
+on the same rows.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Optional, Sequence
 
 from trainer.data.audio import MIN_SECONDS, SAMPLE_RATE, AudioError, check_duration, inspect_audio
-from trainer.data.text import normalize_transcript
+from trainer.data.phones import INVALID_PHONES, PhoneError
+from trainer.data.text import normalize_transcript, to_units
 from trainer.exit_codes import ConfigError
 
 AUDIO_SKIP_REASONS = {
@@ -45,10 +49,10 @@ AUDIO_SKIP_REASONS = {
     "too_short": "too_short",
     "too_long": "too_long",
 }
-LABEL_SKIP_REASONS = ("empty_transcript", "all_unknown", "labels_too_long", "duration_mismatch")
+LABEL_SKIP_REASONS = ("empty_transcript", INVALID_PHONES, "all_unknown", "labels_too_long", "duration_mismatch")
 # What keeps one model from writing a test row's reference in full (its units express none of it,
-# e.g. Latin letters as phones; its vocabulary lacks some or all of it; its frames are too few):
-# scored as that model's errors, counted.
+# its vocabulary lacks some or all of it, its frames are too few): scored as that model's errors,
+# counted.
 MODEL_LIMITS = ("empty_transcript", "all_unknown", "out_of_vocabulary", "labels_too_long")
 SKIP_REASONS = (*AUDIO_SKIP_REASONS.values(), *LABEL_SKIP_REASONS)
 # The standard wav2vec2 / XLS-R convolutional front end: 320x downsampling (20 ms frames at 16 kHz),
@@ -187,7 +191,7 @@ def screen_rows(
 ) -> tuple[list[dict], SkipTally]:
     """The learnable rows (copies, `duration` = measured from the audio header) and the tally.
 
-    `encode`: a row's label ids (TextCodec.encode_row).
+    `encode`: a row's label ids (TextCodec.encode_row); a PhoneError it raises skips the row.
 
     `invalid`: rows the manifest reader already rejected, by reason (trainer.data.manifest);
     counted into the tally, so the share of skipped rows covers them too. `max_seconds`: longer
@@ -211,7 +215,11 @@ def screen_rows(
         if isinstance(seconds, AudioError):
             tally.add(audio_skip_reason(seconds), row["utt_id"], str(seconds))
             continue
-        labels = encode(row)
+        try:
+            labels = encode(row)
+        except PhoneError as exc:
+            tally.add(exc.reason, row["utt_id"], str(exc))
+            continue
         reason = row_problem(labels, frames_for_seconds(seconds), row["duration"], seconds, unknown, delimiter)
         if reason is not None:
             detail = (
@@ -247,10 +255,16 @@ def join_shares(shares: Sequence[tuple[list[dict], SkipTally]], source: str) -> 
     return rows, tally
 
 
-def screen_test_rows(rows: Sequence[dict], source: str) -> tuple[list[dict], SkipTally]:
+def screen_test_rows(rows: Sequence[dict], source: str, phones: bool = False) -> tuple[list[dict], SkipTally]:
     """`screen_rows` with only the rules that hold for every model (audio, empty transcript,
-    duration mismatch): the rows any model is scored on, and the tally."""
-    return screen_rows(rows, source, lambda row: normalize_transcript(row["text"]), lambda seconds: sys.maxsize)
+    duration mismatch; with `phones`, when the scoring reads g2pK's phones of the references, a text
+    without valid phones): the rows any model is scored on, and the tally."""
+
+    def labels(row: dict) -> str:
+        text = normalize_transcript(row["text"])
+        return to_units(text, "phone", row.get("pronounced")) if phones else text
+
+    return screen_rows(rows, source, labels, lambda seconds: sys.maxsize)
 
 
 def model_limit(labels: Sequence[Hashable], frames: int, unknown: Hashable, delimiter: Hashable) -> Optional[str]:

@@ -3,7 +3,9 @@
 Normalisation (`normalize_transcript`) turns an AI Hub / KsponSpeech label into what the model
 should write, in this order:
 
-1. Unicode NFC (labels saved on macOS arrive as NFD: decomposed jamo).
+1. Unicode NFC (labels saved on macOS arrive as NFD: decomposed jamo), and invisible format
+   characters (category Cf: zero-width space, ZWJ/ZWNJ, soft hyphen, BOM) removed: they sit inside
+   words, so a space in their place would split one.
 2. Dual transcriptions `(철자)/(발음)` (orthographic / spoken, e.g. `(3월)/(삼 월)`) keep one side,
    `dual="spoken"` (default: what was said) or `"orthographic"`.
 3. Event tags `(XX:...)` such as `(SP:...)`, `(NO:...)`, `(SN:...)`, `(FP:...)` are removed with
@@ -21,6 +23,8 @@ syllable is decomposed into conjoining jamo (U+1100-U+11FF, under 70 units, whic
 faster); `from_units` recomposes jamo into syllables (NFC). With `"phone"` the units are the
 phones of the pronounced form (trainer.data.phones: 국물 -> 궁물 -> ㄱㅜㅇㅁㅜㄹ), so the model
 writes what was said rather than how it is spelled; `from_units` shows them as pronounced Hangul.
+A text whose pronounced form is no valid phone string (Latin letters, g2pK garbage) raises
+trainer.data.phones.PhoneError, which every caller counts as a skipped row ("invalid_phones").
 Rows prepared for phone units carry their pronounced form (`pronounced`, from g2pK, which takes
 ~35 ms a sentence); `to_units` takes it when given instead of running g2pK again.
 
@@ -63,7 +67,7 @@ def normalize_transcript(text: str, dual: Literal["spoken", "orthographic"] = "s
     """The transcript the model should learn (steps in the module docstring); may return ""."""
     if dual not in ("spoken", "orthographic"):
         raise ConfigError(f"dual: must be 'spoken' or 'orthographic', got {dual!r}")
-    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch for ch in unicodedata.normalize("NFC", text) if unicodedata.category(ch) != "Cf")
     side = 2 if dual == "spoken" else 1
     text = _DUAL.sub(lambda m: m.group(side), text)
     text = _EVENT_TAG.sub(" ", text)
@@ -82,12 +86,13 @@ def to_units(text: str, unit: Unit, pronounced: str | None = None) -> str:
     """The string the CTC tokenizer sees char by char (spaces stay spaces; see module docstring).
 
     `pronounced`: the text's pronounced form when known (phone units only; g2pK otherwise).
+    Phone units raise trainer.data.phones.PhoneError for a text without a valid phone string.
     """
     _check_unit(unit)
     if unit == "phone":
-        from trainer.data.phones import pronounce, to_phones
+        from trainer.data.phones import text_phones
 
-        return to_phones(pronounced if pronounced is not None else pronounce(text))
+        return text_phones(text, pronounced)
     return unicodedata.normalize("NFD" if unit == "jamo" else "NFC", text)
 
 

@@ -10,7 +10,8 @@ metrics.json:
                 adapter_params, unit, size_bytes (weights on disk)
     test_set    manifest, sha256, utterances, scored, skipped {count, by_reason, utt_ids}, hours,
                 model_limits {count, by_reason}. Skipped are only rows no model can be scored on
-                (unusable audio, empty transcript, duration mismatch: screening.screen_test_rows),
+                (unusable audio, empty transcript, duration mismatch, and invalid_phones where the
+                references' g2pK phones are scored: screening.screen_test_rows),
                 so every model is scored on the same rows; rows this model cannot write in full
                 (unknown characters, more labels than its frames) are scored as its errors and
                 counted in model_limits
@@ -71,7 +72,9 @@ UNKNOWN_CHAR = "\ufffd"
 # Bumped when the rows or the scoring change, so `compare` re-evaluates older results. 2: rows are
 # screened with the rules that hold for every model (screen_test_rows), not the model's own.
 # 3: model_seconds leaves decoding out, so speeds from older results are not comparable.
-SCORING_VERSION = 3
+# 4: texts are read NFC, sWER respaces only between matched characters (never above WER), rows
+# without valid phones are skipped where g2pK's phones are scored.
+SCORING_VERSION = 4
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _log = logging.getLogger(__name__)
 
@@ -254,7 +257,7 @@ def evaluate(
     loaded = loaded or load_model(model_uri)
     device = loaded.runs_on(resolve_device(cfg.device))
     g2p = g2p_for_unit(loaded.info["unit"], g2p or make_g2p(cfg.g2p))
-    rows, skips = screen_test_rows(rows, str(manifest))
+    rows, skips = screen_test_rows(rows, str(manifest), phones=g2p.reads_phone_targets)
     _log.info(
         "evaluating %s (%s) on %s: %d utterances, %s", model_uri, loaded.info["kind"], manifest, len(rows), device
     )

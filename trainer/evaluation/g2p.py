@@ -32,6 +32,9 @@ class G2P:
     """Base class: converts texts to phoneme tuples, converting each distinct text once."""
 
     name = "g2p"
+    # Whether the references' phones are the project's phone targets (trainer.data.phones): then a
+    # test row without valid ones cannot be scored (screening.screen_test_rows).
+    reads_phone_targets = False
 
     def __init__(self) -> None:
         self._cache: dict[str, Phonemes] = {}
@@ -47,6 +50,8 @@ class G2P:
 
 
 class G2pkG2P(G2P):
+    reads_phone_targets = True
+
     def __init__(self) -> None:
         super().__init__()
         from trainer.data.phones import g2pk_name, load_g2pk
@@ -55,16 +60,21 @@ class G2pkG2P(G2P):
         self.name = g2pk_name()
 
     def _convert(self, texts: list[str]) -> Iterable[Phonemes]:
-        from trainer.data.phones import text_phones
+        # Hypotheses too: what a model wrote is scored as it is (Latin letters, if its vocabulary
+        # has them, are phonemes no reference has); the references were screened for valid
+        # phones (reads_phone_targets).
+        from trainer.data.phones import pronounce, to_phones
 
         for text in texts:
-            yield tuple(c for c in text_phones(text) if not c.isspace())
+            yield tuple(c for c in to_phones(pronounce(text)) if not c.isspace())
 
 
 class ModelPhones(G2P):
     """A phone-unit model's own output (pronounced Hangul) read back as its phones: no G2P of the
     hypothesis. The tokens are g2pK's (the references were pronounced by it), so PER is comparable
     with that of grapheme models scored through G2pkG2P."""
+
+    reads_phone_targets = True
 
     def __init__(self) -> None:
         super().__init__()

@@ -9,10 +9,16 @@ The metrics and their tokens:
 - wer:  words as spaced (eojeol). Korean spacing varies between transcribers and writers
         (학교 에 / 학교에), so plain WER mixes recognition errors with spacing conventions.
 - swer: space-normalised WER, KsponSpeech's sWER (Bang et al., Appl. Sci. 2020, 10(19), 6936):
-        the two texts are aligned character by character ignoring spaces; every hypothesis
-        character that matches its reference character takes the reference's word boundary
-        (space before it or not), unmatched characters keep the hypothesis's own spacing, then
-        plain WER is computed. A hypothesis that differs only in spacing scores 0; one wrong
+        the hypothesis is respaced like the reference, then scored as WER. The two texts are
+        aligned character by character ignoring spaces; between two successive hypothesis
+        characters that equal their reference characters, and any unmatched ones between them,
+        the hypothesis takes the reference's spacing: no space where the reference has none
+        between those two (unmatched characters join the word), and where it has one, the
+        hypothesis' own spaces there, or one before the second character if it has none. Before
+        the first and after the last matched character the hypothesis keeps its own spacing. Of
+        the respaced and the hypothesis' own spacing the one with fewer word errors counts (both
+        spell the same characters; an alignment that pairs repeated characters oddly can respace
+        worse), so sWER <= WER. A hypothesis that differs only in spacing scores 0; one wrong
         syllable costs one word, as it would with the reference's spacing.
 - cer:  Hangul syllables (characters) with all spaces removed: spacing is WER's business, so CER
         counts recognition errors only.
@@ -20,10 +26,14 @@ The metrics and their tokens:
         removed. 교 -> 겨 is one jamo error of three, where CER counts the whole syllable.
 - per:  phoneme error rate over phoneme sequences from a Korean G2P (see `g2p.py`); this module
         only scores the sequences it is given.
+
+Every per-utterance function reads its texts as Unicode NFC, so a caller's NFD text (decomposed
+jamo, as macOS writes it) is the same text, not a different one.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -49,11 +59,11 @@ def token_edits(ref: Sequence[str], hyp: Sequence[str]) -> Edits:
 
 
 def word_edits(ref: str, hyp: str) -> Edits:
-    return token_edits(ref.split(), hyp.split())
+    return token_edits(_nfc(ref).split(), _nfc(hyp).split())
 
 
 def char_edits(ref: str, hyp: str) -> Edits:
-    return token_edits(_spaceless(ref), _spaceless(hyp))
+    return token_edits(_spaceless(_nfc(ref)), _spaceless(_nfc(hyp)))
 
 
 def jamo_edits(ref: str, hyp: str) -> Edits:
@@ -61,7 +71,7 @@ def jamo_edits(ref: str, hyp: str) -> Edits:
 
 
 def space_normalised_word_edits(ref: str, hyp: str) -> Edits:
-    return word_edits(ref, respace_like_reference(ref, hyp))
+    return min(word_edits(ref, hyp), word_edits(ref, respace_like_reference(ref, hyp)), key=lambda e: e.errors)
 
 
 def to_jamo(text: str) -> list[str]:
@@ -70,21 +80,30 @@ def to_jamo(text: str) -> list[str]:
 
 
 def respace_like_reference(ref: str, hyp: str) -> str:
-    """`hyp` with the reference's word boundaries on every character that matches the reference."""
-    ref_chars, ref_starts = _chars_and_word_starts(ref)
-    hyp_chars, hyp_starts = _chars_and_word_starts(hyp)
+    """`hyp` with the reference's spacing between its characters that match reference characters
+    (module docstring, swer)."""
+    ref_chars, ref_starts = _chars_and_word_starts(_nfc(ref))
+    hyp_chars, hyp_starts = _chars_and_word_starts(_nfc(hyp))
     if ref_chars and hyp_chars:
-        alignment = jiwer.process_characters("".join(ref_chars), "".join(hyp_chars)).alignments[0]
-        for chunk in alignment:
+        aligned: dict[int, int] = {}  # hypothesis character -> the equal reference character
+        for chunk in jiwer.process_characters("".join(ref_chars), "".join(hyp_chars)).alignments[0]:
             if chunk.type == "equal":
-                span = range(chunk.hyp_end_idx - chunk.hyp_start_idx)
-                for k in span:
-                    hyp_starts[chunk.hyp_start_idx + k] = ref_starts[chunk.ref_start_idx + k]
+                aligned.update(
+                    zip(range(chunk.hyp_start_idx, chunk.hyp_end_idx), range(chunk.ref_start_idx, chunk.ref_end_idx))
+                )
+        order = sorted(aligned)
+        for before, after in zip(order, order[1:]):
+            gaps = range(before + 1, after + 1)  # hyp_starts[k]: a space before character k
+            if not any(ref_starts[aligned[before] + 1 : aligned[after] + 1]):
+                hyp_starts[before + 1 : after + 1] = [False] * len(gaps)
+            elif not any(hyp_starts[k] for k in gaps):
+                hyp_starts[after] = True
     return "".join((" " if start and i else "") + c for i, (c, start) in enumerate(zip(hyp_chars, hyp_starts)))
 
 
 def correct_words(ref: str, hyp: str) -> list[bool]:
     """For each word of `hyp`, whether the word alignment with `ref` matches it to an equal word."""
+    ref, hyp = _nfc(ref), _nfc(hyp)
     words = hyp.split()
     correct = [False] * len(words)
     if words and ref.split():
@@ -129,6 +148,10 @@ def text_edits(ref: str, hyp: str) -> dict[str, Edits]:
         "cer": char_edits(ref, hyp),
         "jer": jamo_edits(ref, hyp),
     }
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
 
 
 def _spaceless(text: str) -> list[str]:

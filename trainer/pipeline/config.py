@@ -53,6 +53,9 @@ LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 IMAGE = r"^[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*$"
 DIGEST = r"^(sha256:[a-f0-9]{64})?$"
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()=+-]+)*$"  # no trailing '/'
+# The key of storage.s3.secretName's Secret that holds an AWS shared credentials file
+# ([default] aws_access_key_id = ..., aws_secret_access_key = ...); pods mount it read-only.
+S3_CREDENTIALS_KEY = "credentials"
 # Paths below the storage root and preset names: plain relative paths, no "..", no specials.
 REL_PATH = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
 PRESET = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
@@ -169,7 +172,7 @@ class Resources:
 
 @dataclass
 class ResourcesConfig:
-    trainer: Resources = _v(Resources(), "train, base and eval Jobs (plus gpusPerNode GPUs each)")
+    trainer: Resources = _v(Resources(), "train, base and eval Jobs (plus their GPUs, see gpusPerNode)")
     prepare: Resources = _v(Resources("2", "8Gi"), "the CPU-only data prepare Job")
     orchestrator: Resources = _v(Resources("100m", "256Mi"), "the chain orchestrator and marker checks")
     tensorboard: Resources = _v(Resources("250m", "1Gi"), "the TensorBoard Deployment")
@@ -223,7 +226,7 @@ class S3Config:
     )
     secret_name: str = _v(
         "",
-        "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never inlined)",
+        f"Secret whose key `{S3_CREDENTIALS_KEY}` is an AWS shared credentials file, mounted read-only in the pods",
         flag="--s3-secret",
         pattern=f"({DNS_LABEL})|^$",
         maxLength=MAX_NAME,
@@ -272,6 +275,17 @@ class OrchestratorConfig:
         metavar="N",
         minimum=0,
         maximum=1000,
+    )
+    # The Argo executor pods only create and watch the Jobs (each task's outcome stays on the
+    # Workflow's nodes); the Jobs keep their own pods and logs until job.ttlSecondsAfterFinished.
+    workflow_pod_gc: Literal["OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess"] = _v(
+        "OnWorkflowCompletion", "chain: argo: when Argo deletes the Workflow's executor pods (podGC strategy)"
+    )
+    workflow_ttl_seconds: int = _v(
+        604800,
+        "chain: argo: a finished Workflow is deleted after this long, with the Jobs it owns (ttlStrategy)",
+        minimum=0,
+        maximum=2147483647,
     )
 
 
@@ -330,7 +344,14 @@ class PipelineConfig:
         SynthConfig(), "the embedded default's synthetic corpus (submit.py takes it from the preset)"
     )
     train_overrides: dict[str, Any] = _v({}, "`trainer train` settings: TrainConfig field -> value")
-    gpus_per_node: int = _v(1, "nvidia.com/gpu per pod (0: CPU only)", flag="--gpus", minimum=0, maximum=16)
+    gpus_per_node: int = _v(
+        1,
+        "nvidia.com/gpu per training pod, one torchrun process each; base and evaluation (one process) use one "
+        "(0: CPU only)",
+        flag="--gpus",
+        minimum=0,
+        maximum=16,
+    )
     nodes: int = _v(
         1, "pods per training Job; >1: Indexed Job + torchrun rendezvous", flag="--nodes", minimum=1, maximum=64
     )

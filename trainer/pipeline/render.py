@@ -42,6 +42,8 @@ def _shipped(folder: str) -> Path:
 K8S_DIR = _shipped("k8s")
 CHART_DIR = _shipped("charts") / "ko-child-asr"
 STORAGE_MOUNT = "/storage"
+# Where pods mount storage.s3.secretName's credentials file (AWS_SHARED_CREDENTIALS_FILE points into it).
+S3_CREDENTIALS_DIR = "/var/run/secrets/aws"
 MASTER_PORT = 29500
 POD_UID = 10001  # the image's user (docker/Dockerfile); above 10000, so no node user shares it
 # torchrun SIGKILLs its workers this long after passing on SIGTERM (default 30 s: too short for a
@@ -102,6 +104,14 @@ def launcher(cfg: C.PipelineConfig, job: PlannedJob, run: str) -> list[str]:
     ]
 
 
+def gpus(cfg: C.PipelineConfig, job: PlannedJob) -> int:
+    """GPUs a step's pod requests: one per torchrun process for training, at most one for the other
+    GPU steps (base and evaluation run as a single process)."""
+    if not job.uses_gpu:
+        return 0
+    return cfg.gpus_per_node if job.distributed else min(cfg.gpus_per_node, 1)
+
+
 def check_names(job: PlannedJob) -> list[str]:
     """The step's marker-check Jobs: one before it when it may be done already, one after it."""
     before = [job.name + CHECK_SUFFIX] if job.skippable else []
@@ -143,6 +153,8 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
         "logdir": plan.logdir,
         "master_port": MASTER_PORT,
         "uid": POD_UID,
+        "s3_credentials_dir": S3_CREDENTIALS_DIR,
+        "s3_credentials_key": C.S3_CREDENTIALS_KEY,
         "config_error": exit_codes.CONFIG_ERROR,
         "preempted": exit_codes.PREEMPTED,
         "markers_missing": exit_codes.MARKERS_MISSING,
@@ -154,7 +166,7 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
     manifests = {}
     for job in plan.jobs:
         manifests[job.name] = render(
-            "job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run), gang=gang(cfg, job)
+            "job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run), gang=gang(cfg, job), gpus=gpus(cfg, job)
         )[0]
         if gang(cfg, job):
             manifests[job.name] = render("jobset.yaml.j2", job=job, step=manifests[job.name], replica=JOBSET_REPLICA)[0]

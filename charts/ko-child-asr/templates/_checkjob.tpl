@@ -1,7 +1,7 @@
 {{/*
 ko-child-asr.checkJob: a step's marker check (k8s/check-job.yaml.j2 renders the same): a small CPU Job
-reporting whether the step's completion markers exist, seeing the storage as the step does, from
-where the step may run, queued with the CPU Jobs.
+reporting whether the step's completion markers exist, seeing the storage as the step does, on the
+GPU nodes only when a ReadWriteOnce claim holds it there, queued with the CPU Jobs.
 Usage: {{ include "ko-child-asr.checkJob" (dict "root" $ "job" $step "name" "<step>-check") | fromYaml }}
 */}}
 {{- define "ko-child-asr.checkJob" -}}
@@ -18,10 +18,12 @@ spec:
   backoffLimit: 2
   activeDeadlineSeconds: 1800
   # Markers missing is an answer, not an error: no retry (and a failed Job is how Argo sees it).
+  # onPodConditions: required by the 1.26-1.28 OpenAPI schemas (_job.tpl).
   podFailurePolicy:
     rules:
       - action: FailJob
         onExitCodes: {containerName: check, operator: In, values: [3]}
+        onPodConditions: []
   ttlSecondsAfterFinished: {{ int $v.job.ttlSecondsAfterFinished }}
   template:
     metadata:
@@ -35,7 +37,7 @@ spec:
       terminationGracePeriodSeconds: 30
       {{- include "ko-child-asr.podSecurity" .root | nindent 6 }}
       {{- include "ko-child-asr.pullSecrets" .root | indent 6 }}
-      {{- include "ko-child-asr.scheduling" (dict "root" .root "gpu" (not (has .job.kind (list "synth" "prepare")))) | indent 6 }}
+      {{- include "ko-child-asr.scheduling" (dict "root" .root "usesGpu" false) | indent 6 }}
       containers:
         - name: check
           {{- include "ko-child-asr.image" .root | nindent 10 }}

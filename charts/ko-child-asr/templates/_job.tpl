@@ -8,8 +8,9 @@ Usage: {{ include "ko-child-asr.job" (dict "root" $ "job" $step) | fromYaml }}
 {{- $job := .job -}}
 {{- $run := include "ko-child-asr.run" .root -}}
 {{- $usesGpu := not (has $job.kind (list "synth" "prepare")) -}}
-{{- $gpus := ternary (int $v.gpusPerNode) 0 $usesGpu -}}
 {{- $distributed := eq $job.kind "train" -}}
+{{- /* one GPU per torchrun process for training; base and evaluation are one process */ -}}
+{{- $gpus := ternary (ternary (int $v.gpusPerNode) (min (int $v.gpusPerNode) 1) $distributed) 0 $usesGpu -}}
 {{- $indexed := and $distributed (gt (int $v.nodes) 1) -}}
 {{- $gang := and $indexed (eq $v.multinode "jobset") -}}
 {{- $r := ternary $v.resources.trainer $v.resources.prepare $usesGpu -}}
@@ -51,13 +52,16 @@ spec:
   # Preemption is not the trainer's fault: the pod is retried (resuming from its last checkpoint)
   # without using up backoffLimit, whether the cluster marked it (DisruptionTarget) or the trainer
   # saved a checkpoint after SIGTERM and exited 75; activeDeadlineSeconds still bounds the Job.
-  # A config error (exit 78) cannot be fixed by retrying: fail at once.
+  # A config error (exit 78) cannot be fixed by retrying: fail at once. The 1.26-1.28 OpenAPI schemas
+  # require onPodConditions in every rule (empty beside onExitCodes; the server accepts both forms).
   podFailurePolicy:
     rules:
       - action: FailJob
         onExitCodes: {containerName: trainer, operator: In, values: [78]}
+        onPodConditions: []
       - action: Ignore
         onExitCodes: {containerName: trainer, operator: In, values: [75]}
+        onPodConditions: []
       - action: Ignore
         onPodConditions: [{type: DisruptionTarget, status: "True"}]
   template:
@@ -79,7 +83,7 @@ spec:
       {{- if and $indexed (not $gang) }}
       subdomain: {{ printf "%s-ddp" $run | toJson }}
       {{- end }}
-      {{- include "ko-child-asr.scheduling" (dict "root" .root "gpu" $usesGpu) | indent 6 }}
+      {{- include "ko-child-asr.scheduling" (dict "root" .root "usesGpu" $usesGpu) | indent 6 }}
       containers:
         - name: trainer
           {{- include "ko-child-asr.image" .root | nindent 10 }}

@@ -42,17 +42,15 @@ securityContext:
 {{- end -}}
 
 {{/*
-ko-child-asr.storageEnv: S3 credentials from the referenced Secret (never inlined), and the endpoint.
+ko-child-asr.storageEnv: where boto3 finds the S3 credentials file (mounted read-only from the
+referenced Secret, never inlined, never in env), and the endpoint.
 Usage: {{- include "ko-child-asr.storageEnv" . | nindent 12 }}
 */}}
 {{- define "ko-child-asr.storageEnv" -}}
 {{- $s3 := .Values.storage.s3 -}}
 {{- if eq .Values.storage.type "s3" -}}
 {{- if $s3.secretName }}
-- name: AWS_ACCESS_KEY_ID
-  valueFrom: {secretKeyRef: {name: {{ $s3.secretName | toJson }}, key: AWS_ACCESS_KEY_ID}}
-- name: AWS_SECRET_ACCESS_KEY
-  valueFrom: {secretKeyRef: {name: {{ $s3.secretName | toJson }}, key: AWS_SECRET_ACCESS_KEY}}
+- {name: AWS_SHARED_CREDENTIALS_FILE, value: /var/run/secrets/aws/credentials}
 {{- end }}
 {{- if $s3.endpoint }}
 - {name: AWS_ENDPOINT_URL, value: {{ $s3.endpoint | toJson }}}
@@ -65,12 +63,21 @@ Usage: {{- include "ko-child-asr.storageEnv" . | nindent 12 }}
 {{- define "ko-child-asr.storageMount" -}}
 {{- if eq .root.Values.storage.type "pvc" }}
 - {name: storage, mountPath: /storage, readOnly: {{ .readOnly | toJson }}}
+{{- else if .root.Values.storage.s3.secretName }}
+- {name: s3-credentials, mountPath: /var/run/secrets/aws, readOnly: true}
 {{- end -}}
 {{- end -}}
 
+{{/* ko-child-asr.storageVolume: the claim, or the credentials Secret's key `credentials` (defaultMode 288 = 0440). */}}
 {{- define "ko-child-asr.storageVolume" -}}
 {{- if eq .Values.storage.type "pvc" }}
 - {name: storage, persistentVolumeClaim: {claimName: {{ include "ko-child-asr.claim" . | toJson }}}}
+{{- else if .Values.storage.s3.secretName }}
+- name: s3-credentials
+  secret:
+    secretName: {{ .Values.storage.s3.secretName | toJson }}
+    defaultMode: 288
+    items: [{key: credentials, path: credentials}]
 {{- end -}}
 {{- end -}}
 
@@ -90,13 +97,14 @@ ko-child-asr.colocate: "true" when the storage is a ReadWriteOnce claim, whose p
 {{- end -}}
 
 {{/*
-ko-child-asr.scheduling: where a pod may run; with gpu, where the GPU steps may; on a ReadWriteOnce
-claim, beside the claim's other pods (k8s/_pod.j2 scheduling explains why).
-Usage: include "ko-child-asr.scheduling" (dict "root" $ "gpu" true) | indent 6
+ko-child-asr.scheduling: where a pod may run; where the GPU steps may when it uses a GPU or a
+ReadWriteOnce claim holds it beside the claim's other pods (k8s/_pod.j2 scheduling explains why).
+Usage: include "ko-child-asr.scheduling" (dict "root" $ "usesGpu" true) | indent 6
 */}}
 {{- define "ko-child-asr.scheduling" -}}
 {{- $v := .root.Values -}}
-{{- if .gpu }}
+{{- $gpuNodes := or .usesGpu (include "ko-child-asr.colocate" .root) -}}
+{{- if $gpuNodes }}
 {{- range $key := list "nodeSelector" "tolerations" }}
 {{- with index $v $key }}
 {{ $key }}: {{ toJson . }}
@@ -104,7 +112,7 @@ Usage: include "ko-child-asr.scheduling" (dict "root" $ "gpu" true) | indent 6
 {{- end }}
 {{- end }}
 {{- $own := dict -}}
-{{- if .gpu }}{{ $own = deepCopy $v.affinity }}{{ end -}}
+{{- if $gpuNodes }}{{ $own = deepCopy $v.affinity }}{{ end -}}
 {{- if include "ko-child-asr.colocate" .root }}
 {{- $podAffinity := get $own "podAffinity" | default dict -}}
 {{- $term := dict "labelSelector" (dict "matchLabels" (dict "ko-child-asr/claim" (include "ko-child-asr.claim" .root))) "topologyKey" "kubernetes.io/hostname" -}}
