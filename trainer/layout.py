@@ -27,6 +27,7 @@ UNITS_FILE = "text_units.json"
 # Below the storage root and a run (trainer.pipeline.plan).
 CORPORA_DIR = "corpora"
 MODELS_DIR = "models"
+HF_CACHE_DIR = "cache/huggingface"  # Hub datasets that `data prepare --format hf` downloads
 REPORT_DIR = "report"
 
 

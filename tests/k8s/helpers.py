@@ -75,6 +75,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "storage": {"type": "s3", "s3": {"prefix": "s3://asr", "serviceAccountName": "asr-s3"}},
         "tensorboard": {"enabled": False},
     },
+    "hf-hub-dataset": {
+        "runName": "hfkids",
+        "data": {"prepare": True, "format": "hf", "hubDataset": "org/kids", "hfSplits": ["train"], "hfConfig": "clean"},
+    },
     "kueue-side-by-side": {
         "runName": "queued",
         "ranks": [16, 32],

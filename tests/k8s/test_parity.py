@@ -35,6 +35,9 @@ def test_normalise_keeps_real_differences(helm3: Path) -> None:
         {"data": {"prepare": True}},  # nothing to prepare
         {"phases": [], "evaluate": False},  # nothing to run
         {"embeddedDefault": True, "data": {"corpus": "c"}},
+        {"data": {"prepare": True, "hubDataset": "org/kids"}},  # a Hub id needs format hf
+        {"embeddedDefault": True, "data": {"format": "hf"}},  # the synthetic corpus is aihub
+        {"data": {"prepare": True, "format": "hf", "corpus": "c", "hubDataset": "org/kids"}},
         {"assess": True, "evaluate": False},  # assess runs in the comparison Job
         {"assess": True, "embeddedDefault": True},  # the models would write syllables
         {"trainOverrides": {"save_steps": 0}},  # out of the field's bounds

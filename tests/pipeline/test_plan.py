@@ -101,6 +101,46 @@ def test_real_corpus_prepare_step() -> None:
     assert plan.jobs[1].depends_on == ("run-prepare",)
 
 
+def test_hugging_face_dataset_prepare_step() -> None:
+    """A dataset below the storage root, or a Hub id whose download is cached on a mounted storage."""
+    local = plan_of({"data": {"prepare": True, "format": "hf", "corpus": "corpora/kids.parquet"}}).jobs[0]
+    assert local.argv[:7] == (
+        "data",
+        "prepare",
+        "--format",
+        "hf",
+        "--dataset",
+        "/storage/corpora/kids.parquet",
+        "--out",
+    )
+    hub = {
+        "prepare": True,
+        "format": "hf",
+        "hubDataset": "org/kids",
+        "hfSplits": ["train", "test"],
+        "hfConfig": "clean",
+    }
+    source = ("--format", "hf", "--dataset", "org/kids", "--split", "train", "--split", "test", "--config", "clean")
+    on_pvc = plan_of({"data": hub}).jobs[0].argv
+    assert on_pvc[2:16] == (*source, "--hf-cache", "/storage/cache/huggingface", "--out", "/storage/data")
+    on_s3 = plan_of({"data": hub}, root="s3://bucket/asr").jobs[0].argv
+    assert on_s3[2:14] == (*source, "--out", "s3://bucket/asr/data")  # the pod's own cache
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"prepare": True, "hubDataset": "org/kids"},  # a Hub id needs format hf
+        {"hfSplits": ["train"]},
+        {"prepare": True, "format": "hf", "corpus": "corpora/kids", "hubDataset": "org/kids"},
+        {"prepare": True, "format": "hf"},  # nothing to import
+    ],
+)
+def test_hugging_face_values_that_contradict_each_other(data: dict) -> None:
+    with pytest.raises(ConfigError, match="data"):
+        plan_of({"data": data})
+
+
 def test_train_overrides_become_sorted_flags() -> None:
     argv = (
         plan_of(

@@ -2,8 +2,9 @@
 
 `load_audio` reads with soundfile (wav/flac/ogg/mp3 via libsndfile; KsponSpeech-style headerless
 `.pcm` as 16 kHz 16-bit mono), mixes down to mono, resamples with soxr to 16 kHz and returns
-peak-safe float32 (|x| <= 1). `probe_audio` gives the duration from the header only. Both raise
-AudioError with a `.reason` (trainer.data.screening names the skip it counts):
+peak-safe float32 (|x| <= 1); `decode_audio` does the same for a file's bytes held in memory.
+`probe_audio` gives the duration from the header only. All raise AudioError with a `.reason`
+(trainer.data.screening names the skip it counts):
 
     missing     no such file
     not_a_file  a directory (or other non-file) where the audio file should be
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import stat
 import struct
@@ -170,6 +172,36 @@ def load_audio(
         raise _os_error(exc, path) from None
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError("unreadable", path, str(exc)) from None
+    return _mono_at_rate(data, rate, sample_rate, path, min_seconds, max_seconds)
+
+
+def decode_audio(
+    data: bytes,
+    name: str,
+    sample_rate: int = SAMPLE_RATE,
+    min_seconds: float | None = MIN_SECONDS,
+    max_seconds: float | None = None,
+) -> np.ndarray:
+    """`load_audio` for an encoded file held in memory (a dataset's audio bytes); `name` stands for
+    the path in AudioError (a `.pcm` name reads as headerless 16 kHz PCM, as on disk)."""
+    if not data:
+        raise AudioError("empty", name, "0 bytes")
+    try:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True, **_open_kwargs(Path(name)))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError("unreadable", name, str(exc)) from None
+    return _mono_at_rate(samples, rate, sample_rate, name, min_seconds, max_seconds)
+
+
+def _mono_at_rate(
+    data: np.ndarray,
+    rate: int,
+    sample_rate: int,
+    path: str | Path,
+    min_seconds: float | None,
+    max_seconds: float | None,
+) -> np.ndarray:
+    """Decoded (frames, channels) samples -> checked, peak-safe mono float32 at `sample_rate`."""
     if data.shape[0] == 0:
         raise AudioError("empty", path, "no samples")
     samples = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]

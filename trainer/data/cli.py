@@ -9,6 +9,8 @@
         --out prepared/curriculum            (or --fractions 0.2 0.6 1.0)
     python -m trainer data vocab --manifest prepared/train.jsonl --unit jamo --out prepared
     python -m trainer data prepare --format aihub --root corpus --out prepared [--fractions ...]
+    python -m trainer data prepare --format hf --dataset PATH_OR_HUB_ID [--split train ...] \
+        [--config NAME] --out prepared         (a Hugging Face dataset; trainer/data/hf_source.py)
 
 All logic lives in the modules next to this one; bad input raises ConfigError (exit 78) naming
 the file, line and field.
@@ -48,14 +50,33 @@ LOCAL_ONLY = "`data prepare` and `data synth` read and write s3:// themselves"
 
 
 def _add_source_flags(parser: argparse.ArgumentParser, remote: bool) -> None:
-    """--format/--root/--manifest; `remote`: the command also reads them from S3."""
-    parser.add_argument("--format", choices=["aihub", "jsonl", "csv"], default="aihub")
+    """--format/--root/--manifest and a Hugging Face dataset's flags; `remote`: the command also
+    reads --root/--manifest from S3."""
+    from trainer.storage import local_arg
+
+    parser.add_argument("--format", choices=["aihub", "jsonl", "csv", "hf"], default="aihub")
     parser.add_argument("--root", type=_path_type("--root", remote), help="AI Hub-style corpus folder (--format aihub)")
     parser.add_argument(
         "--manifest",
         dest="source_manifest",
         type=_path_type("--manifest", remote),
         help="JSONL/CSV utterance list (--format jsonl|csv)",
+    )
+    hf = parser.add_argument_group("Hugging Face dataset (--format hf; columns map through the --field-* flags)")
+    not_s3 = "copy the dataset to a local folder, or name a Hub id"
+    hf.add_argument(
+        "--dataset",
+        type=lambda text: str(local_arg("--dataset", not_s3)(text)),
+        help="save_to_disk folder, Parquet/Arrow file or folder, audiofolder, or Hub id",
+    )
+    hf.add_argument(
+        "--split", dest="hf_splits", action="append", default=[], help="a split to import (repeat; default: all)"
+    )
+    hf.add_argument("--config", dest="hf_config", help="the dataset's configuration (subset) name")
+    hf.add_argument(
+        "--hf-cache",
+        type=_path_type("--hf-cache", False),
+        help="where a Hub dataset is downloaded (default: the huggingface_hub cache)",
     )
 
 
@@ -75,11 +96,17 @@ def _path_type(flag: str, remote: bool):
 def _source(args: argparse.Namespace) -> str:
     from trainer.exit_codes import ConfigError
 
+    if args.format != "hf" and (args.hf_splits or args.hf_config or args.hf_cache):
+        raise ConfigError(f"--split/--config/--hf-cache: only with --format hf, not {args.format}")
     if args.format == "aihub":
-        if not args.root or args.source_manifest:
-            raise ConfigError("--format aihub needs --root DIR (and no --manifest)")
+        if not args.root or args.source_manifest or args.dataset:
+            raise ConfigError("--format aihub needs --root DIR (and no --manifest or --dataset)")
         return args.root
-    if not args.source_manifest or args.root:
+    if args.format == "hf":
+        if not args.dataset or args.root or args.source_manifest:
+            raise ConfigError("--format hf needs --dataset PATH_OR_ID (and no --root or --manifest)")
+        return args.dataset
+    if not args.source_manifest or args.root or args.dataset:
         raise ConfigError(f"--format {args.format} needs --manifest FILE (and no --root)")
     return args.source_manifest
 
@@ -163,8 +190,22 @@ def _import(args: argparse.Namespace) -> int:
     from trainer.data.importers import import_aihub, import_generic
 
     source = _source(args)
+    if args.format == "hf":  # a local dataset or a Hub id, resolved by the importer
+        return source
     if args.format == "aihub":
         report = import_aihub(source, args.out, fields=_fields(args), **_import_kwargs(args))
+    elif args.format == "hf":
+        from trainer.data.hf_source import import_hf
+
+        report = import_hf(
+            source,
+            args.out,
+            args.hf_splits,
+            args.hf_config,
+            args.hf_cache,
+            fields=_fields(args),
+            **_import_kwargs(args),
+        )
     else:
         report = import_generic(
             source, args.format, args.out, filename_pattern=args.field_filename_pattern, **_import_kwargs(args)
@@ -224,10 +265,13 @@ def _vocab(args: argparse.Namespace) -> int:
 
 def _local_source(args: argparse.Namespace) -> str:
     """The source on this machine: an S3 corpus folder, or the folder holding an S3 manifest and
-    the audio it names relative to itself, is fetched into the cache."""
+    the audio it names relative to itself, is fetched into the cache; a Hugging Face dataset is
+    left to its importer (a Hub id is no path)."""
     from trainer import storage
 
     source = _source(args)
+    if args.format == "hf":  # a local dataset or a Hub id, resolved by the importer
+        return source
     if args.format == "aihub":
         return str(storage.materialize(source))
     folder, name = storage.split_uri(source)
@@ -264,6 +308,9 @@ def _prepare_into(args: argparse.Namespace, out: str) -> dict:
         curriculum_source=args.curriculum_source,
         unit=args.unit,
         fields=_fields(args),
+        hf_splits=tuple(args.hf_splits),
+        hf_config=args.hf_config,
+        hf_cache=args.hf_cache,
         **_import_kwargs(args),
     )
     return prepare(options, force=args.force)

@@ -162,6 +162,7 @@ class ImportReport:
     source_splits: Counter = field(default_factory=Counter)
     unknown_fields: Counter = field(default_factory=Counter)
     audio_match: Counter = field(default_factory=Counter)  # AI Hub: matching rule -> kept rows
+    columns: dict[str, dict] = field(default_factory=dict)  # hf: split -> role -> column (trainer.data.hf_source)
     records: list[dict] = field(default_factory=list)  # every skip, for import_skipped.jsonl
 
     def skip(self, reason: str, where: str, detail: str) -> None:

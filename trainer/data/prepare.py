@@ -2,7 +2,7 @@
 
 One step a cluster user (or the local demo) runs once per corpus:
 
-    import (aihub | jsonl | csv; with phone units, pronounce) -> split by speaker -> child/adult views -> curriculum
+    import (aihub | jsonl | csv | hf; with phone units, pronounce) -> split by speaker -> child/adult views -> curriculum
     -> vocabulary
 
 With `--unit phone` every row gets its pronounced form (`pronounced`: g2pK's Hangul, see
@@ -73,9 +73,9 @@ def age_group(row: dict) -> str:
 
 @dataclass(frozen=True)
 class PrepareOptions:
-    source: str  # --root DIR for aihub, --manifest FILE for jsonl/csv
+    source: str  # --root DIR for aihub, --manifest FILE for jsonl/csv, --dataset PATH_OR_ID for hf
     out: str
-    format: Literal["aihub", "jsonl", "csv"] = "aihub"
+    format: Literal["aihub", "jsonl", "csv", "hf"] = "aihub"
     val_fraction: float = 0.05
     test_fraction: float = 0.05
     seed: int = 42
@@ -90,6 +90,10 @@ class PrepareOptions:
     estimate_snr: bool = False
     workers: int = 1
     fields: AihubFields = field(default_factory=AihubFields)
+    # --format hf (trainer.data.hf_source): splits to import (all when empty), configuration, Hub cache.
+    hf_splits: tuple[str, ...] = ()
+    hf_config: str | None = None
+    hf_cache: str | None = None
 
     def curriculum_targets(self) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
         if self.hours is None and self.fractions is None:
@@ -117,10 +121,15 @@ def _source_listing(source: Path) -> list[tuple[str, int, int]]:
 
 def inputs_hash(options: PrepareOptions) -> str:
     """SHA-256 of the options that shape the outputs and of the source listing."""
-    source = Path(options.source)
+    if options.format == "hf":  # a Hub id is listed as its downloaded snapshot
+        from trainer.data.hf_source import local_source
+
+        source = local_source(options.source, options.hf_cache)
+    else:
+        source = Path(options.source)
     if not source.exists():
         raise ConfigError(f"{'--root' if options.format == 'aihub' else '--manifest'}: {source} does not exist")
-    shaping = {k: v for k, v in asdict(options).items() if k not in ("out", "workers", "source")}
+    shaping = {k: v for k, v in asdict(options).items() if k not in ("out", "workers", "source", "hf_cache")}
     if options.unit == "phone":  # the targets are the G2P's: corrected rules make other targets
         shaping["g2p"] = g2pk_name()
     digest = hashlib.sha256(json.dumps([PREPARE_VERSION, shaping], sort_keys=True, ensure_ascii=False).encode())
@@ -185,6 +194,18 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
     )
     if options.format == "aihub":
         imported = import_aihub(options.source, out / ALL_FILE, fields=options.fields, **audio)
+    elif options.format == "hf":
+        from trainer.data.hf_source import import_hf
+
+        imported = import_hf(
+            options.source,
+            out / ALL_FILE,
+            options.hf_splits,
+            options.hf_config,
+            options.hf_cache,
+            fields=options.fields,
+            **audio,
+        )
     else:
         imported = import_generic(
             options.source, options.format, out / ALL_FILE, filename_pattern=options.fields.filename_pattern, **audio

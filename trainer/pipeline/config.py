@@ -61,6 +61,9 @@ REL_PATH = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
 PRESET = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
 # A model: a hub id (org/name), an absolute path (e.g. below /storage) or an s3:// URI.
 MODEL = r"^(/|s3://)?[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
+# Hugging Face names: a Hub dataset id (name or owner/name); a split or configuration name.
+HUB_DATASET = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?$"
+HF_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 
 # TrainConfig fields that the plan sets for each job; overriding them would break the chain.
 PLAN_OWNED_TRAIN_FIELDS = fields_with(TrainConfig, PLAN_SET)
@@ -109,9 +112,27 @@ class DataConfig:
     )
     corpus: str = _v(
         "",
-        "AI Hub-layout corpus folder below the storage root, imported by the prepare job",
+        "corpus folder (or Parquet/Arrow file) below the storage root, imported by the prepare job",
         pattern=f"({REL_PATH})|^$",
         maxLength=MAX_PATH,
+    )
+    format: Literal["aihub", "hf"] = _v(
+        "aihub",
+        "how the corpus is stored: aihub (AI Hub-layout tree) or hf (Hugging Face dataset: save_to_disk folder, "
+        "Parquet/Arrow files, audiofolder, or data.hubDataset)",
+    )
+    hub_dataset: str = _v(
+        "",
+        f"format hf: a Hugging Face Hub dataset id imported instead of data.corpus (the cluster must reach the Hub; "
+        f"downloads are cached in {L.HF_CACHE_DIR}/ below a PVC storage root)",
+        pattern=f"({HUB_DATASET})|^$",
+        maxLength=MAX_PATH,
+    )
+    hf_splits: list[str] = _v(
+        [], "format hf: the dataset splits to import ([]: all)", items={"pattern": HF_NAME, "maxLength": MAX_NAME}
+    )
+    hf_config: str = _v(
+        "", "format hf: the dataset's configuration (subset) name", pattern=f"({HF_NAME})|^$", maxLength=MAX_NAME
     )
     prepare: bool = _v(False, "run `trainer data prepare` first (import, split, curriculum, vocab)")
     unit: Literal["syllable", "jamo", "phone"] = _v(
@@ -478,8 +499,14 @@ def problems(cfg: PipelineConfig, cluster: bool = True) -> list[str]:
             found.append("storage.s3: set secretName (credentials Secret) or serviceAccountName (workload identity)")
     if cfg.embedded_default and cfg.data.corpus:
         found.append("data.corpus: the embedded default synthesises its corpus; leave corpus empty")
-    if cfg.data.prepare and not cfg.data.corpus and not cfg.embedded_default:
-        found.append("data.prepare: needs data.corpus (or embeddedDefault)")
+    if cfg.data.prepare and not (cfg.data.corpus or cfg.data.hub_dataset) and not cfg.embedded_default:
+        found.append("data.prepare: needs data.corpus (or data.hubDataset, or embeddedDefault)")
+    if cfg.data.format != "hf" and (cfg.data.hub_dataset or cfg.data.hf_splits or cfg.data.hf_config):
+        found.append("data.format: hubDataset, hfSplits and hfConfig need format hf")
+    if cfg.data.format == "hf" and cfg.embedded_default:
+        found.append("data.format: the embedded default's synthetic corpus is aihub")
+    if cfg.data.corpus and cfg.data.hub_dataset:
+        found.append("data.hubDataset: set data.corpus or data.hubDataset, not both")
     if not cfg.phases and not cfg.evaluate:
         found.append("phases: empty and evaluate is false: nothing to run")
     if cfg.assess and not cfg.evaluate:

@@ -172,6 +172,22 @@ def base_model(cfg: C.PipelineConfig, root: str) -> str:
     return cfg.base_model
 
 
+def _prepare_source(cfg: C.PipelineConfig, root: str, corpus: str) -> list[str]:
+    """`data prepare`'s source flags: an AI Hub tree, or a Hugging Face dataset (a path or a Hub id,
+    whose download is cached on the storage when that is a mounted folder)."""
+    d = cfg.data
+    if d.format != "hf":
+        return ["--root", corpus]
+    flags = ["--format", "hf", "--dataset", d.hub_dataset or corpus]
+    for split in d.hf_splits:
+        flags += ["--split", split]
+    if d.hf_config:
+        flags += ["--config", d.hf_config]
+    if d.hub_dataset and not root.startswith("s3://"):
+        flags += ["--hf-cache", join(root, L.HF_CACHE_DIR)]
+    return flags
+
+
 def _preset(cfg: C.PipelineConfig) -> list[str]:
     return ["--preset", cfg.preset] if cfg.preset else []
 
@@ -222,8 +238,7 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
                 argv=(
                     "data",
                     "prepare",
-                    "--root",
-                    corpus,
+                    *_prepare_source(cfg, root, corpus),
                     "--out",
                     data,
                     "--unit",

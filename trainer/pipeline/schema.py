@@ -138,6 +138,8 @@ PATTERN_NAMES = {
     C.REL_PATH: "a relative path of plain names (no '..', no leading '/')",
     C.MODEL: "a hub id or a relative path of plain names",
     C.PRESET: "a preset name (lowercase letters, digits, '-')",
+    C.HUB_DATASET: "a Hub dataset id such as owner/name",
+    C.HF_NAME: "a split or configuration name (letters, digits, '_', '.', '-')",
     PLAIN_STRING: "text without control characters or newlines",
 }
 

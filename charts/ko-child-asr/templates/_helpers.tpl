@@ -81,8 +81,17 @@ collects every problem and fails once. Usage: {{ include "ko-child-asr.validateV
 {{- if and $v.embeddedDefault $v.data.corpus -}}
 {{- $problems = append $problems "data.corpus: the embedded default synthesises its corpus; leave corpus empty" -}}
 {{- end -}}
-{{- if and $v.data.prepare (not $v.data.corpus) (not $v.embeddedDefault) -}}
-{{- $problems = append $problems "data.prepare: needs data.corpus (or embeddedDefault)" -}}
+{{- if and $v.data.prepare (not (or $v.data.corpus $v.data.hubDataset)) (not $v.embeddedDefault) -}}
+{{- $problems = append $problems "data.prepare: needs data.corpus (or data.hubDataset, or embeddedDefault)" -}}
+{{- end -}}
+{{- if and (ne $v.data.format "hf") (or $v.data.hubDataset $v.data.hfSplits $v.data.hfConfig) -}}
+{{- $problems = append $problems "data.format: hubDataset, hfSplits and hfConfig need format hf" -}}
+{{- end -}}
+{{- if and (eq $v.data.format "hf") $v.embeddedDefault -}}
+{{- $problems = append $problems "data.format: the embedded default's synthetic corpus is aihub" -}}
+{{- end -}}
+{{- if and $v.data.corpus $v.data.hubDataset -}}
+{{- $problems = append $problems "data.hubDataset: set data.corpus or data.hubDataset, not both" -}}
 {{- end -}}
 {{- if and (not $v.phases) (not $v.evaluate) -}}
 {{- $problems = append $problems "phases: empty and evaluate is false: nothing to run" -}}

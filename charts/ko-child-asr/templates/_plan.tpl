@@ -34,7 +34,16 @@ Usage: {{ $plan := include "ko-child-asr.plan" . | fromYaml }} -> {jobs: [...], 
 {{- end -}}
 {{- if or $v.data.prepare $v.embeddedDefault -}}
 {{- $d := $v.data -}}
-{{- $argv := list "data" "prepare" "--root" $corpus "--out" $data "--unit" $d.unit "--val-fraction" (include "ko-child-asr.flagValue" $d.valFraction) "--test-fraction" (include "ko-child-asr.flagValue" $d.testFraction) -}}
+{{- $source := list "--root" $corpus -}}
+{{- if eq $d.format "hf" -}}
+{{- $source = list "--format" "hf" "--dataset" ($d.hubDataset | default $corpus) -}}
+{{- range $d.hfSplits -}}{{- $source = concat $source (list "--split" .) -}}{{- end -}}
+{{- if $d.hfConfig -}}{{- $source = concat $source (list "--config" $d.hfConfig) -}}{{- end -}}
+{{- if and $d.hubDataset (not (hasPrefix "s3://" $root)) -}}
+{{- $source = concat $source (list "--hf-cache" (printf "%s/cache/huggingface" $root)) -}}
+{{- end -}}
+{{- end -}}
+{{- $argv := concat (list "data" "prepare") $source (list "--out" $data "--unit" $d.unit "--val-fraction" (include "ko-child-asr.flagValue" $d.valFraction) "--test-fraction" (include "ko-child-asr.flagValue" $d.testFraction)) -}}
 {{- if $d.fractions -}}
 {{- $argv = append $argv "--fractions" -}}
 {{- range $d.fractions -}}{{- $argv = append $argv (include "ko-child-asr.flagValue" .) -}}{{- end -}}
