@@ -71,7 +71,7 @@ from trainer.data.audio import (
     inspect_audio,
     load_audio,
 )
-from trainer.data.manifest import ManifestError, validate_row, write_json, write_manifest
+from trainer.data.manifest import ManifestError, speaker_identity, validate_row, write_json, write_manifest
 from trainer.data.screening import CONV_KERNEL, CONV_STRIDE, audio_skip_reason, conv_frames, row_problem
 from trainer.data.text import WORD_DELIMITER, Unit, normalize_transcript, to_units
 from trainer.exit_codes import ConfigError
@@ -321,10 +321,11 @@ def _aihub_candidate(label: Path) -> dict:
         else None
     )
     named = stem_info.groupdict() if stem_info else {}
-    speaker = _nfc(_lookup(data, fields.speaker_id))
+    speaker = _lookup(data, fields.speaker_id)
     if isinstance(speaker, (int, float)) and not isinstance(speaker, bool):
         speaker = str(speaker)
-    if not isinstance(speaker, str) or not speaker:
+    speaker = speaker_identity(speaker) if isinstance(speaker, str) else None
+    if not speaker:
         speaker = named.get("speaker")
     if not speaker:
         raise _Skip("missing_speaker", f"no {fields.speaker_id!r} and the file name does not match the pattern")
@@ -597,7 +598,8 @@ def _generic_candidate(where: str, record: dict, base: Path, filename_pattern: s
     if match:
         named = match.groupdict()
     speaker = pick("speaker_id")
-    speaker = str(speaker) if speaker not in (None, "") else named.get("speaker")
+    speaker = speaker_identity(str(speaker)) if speaker is not None else ""
+    speaker = speaker or named.get("speaker")
     if not speaker:
         raise _Skip("missing_speaker", "no speaker_id/speaker/client_id field and no match in the file name")
     age = parse_age(record.get("age"))
