@@ -571,6 +571,31 @@ def _generic_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
         raise ConfigError(f"--format: must be aihub, jsonl or csv, got {fmt!r}")
 
 
+def _generic_field(record: dict, name: str) -> Any:
+    """The first non-empty value among `name`'s aliases (_GENERIC_ALIASES), NFC-normalised."""
+    for alias in _GENERIC_ALIASES.get(name, (name,)):
+        if record.get(alias) not in (None, ""):
+            return _nfc(record[alias])
+    return None
+
+
+def _generic_audio(record: dict, base: Path) -> Path | None:
+    """The audio file a generic record names (relative to the list's folder `base`), if any."""
+    audio = _generic_field(record, "audio_filepath")
+    if not isinstance(audio, str):
+        return None
+    return Path(audio) if os.path.isabs(audio) else base / audio
+
+
+def generic_audio_files(path: str | Path, fmt: str) -> Iterator[Path]:
+    """Every audio file a JSONL or CSV list names, as import reads them (rows it would skip for
+    other reasons included): what a rerun must look at besides the list itself."""
+    path = Path(path).resolve()
+    for _, record in _generic_rows(path, fmt):
+        if isinstance(record, dict) and (audio := _generic_audio(record, path.parent)) is not None:
+            yield audio
+
+
 def _generic_candidate(where: str, record: dict, base: Path, filename_pattern: str) -> dict:
     """A generic row as a candidate; raises _Skip."""
     if not isinstance(record, dict):
@@ -581,18 +606,14 @@ def _generic_candidate(where: str, record: dict, base: Path, filename_pattern: s
         raise _Skip("bad_label_json", record["__error__"])
 
     def pick(name: str) -> Any:
-        for alias in _GENERIC_ALIASES.get(name, (name,)):
-            if record.get(alias) not in (None, ""):
-                return _nfc(record[alias])
-        return None
+        return _generic_field(record, name)
 
     raw_text = pick("text")
     if not isinstance(raw_text, str) or not raw_text:
         raise _Skip("missing_transcript", "no text/transcript/sentence field")
-    audio = pick("audio_filepath")
-    if not isinstance(audio, str):
+    audio_path = _generic_audio(record, base)
+    if audio_path is None:
         raise _Skip("missing_audio", "no audio_filepath/path/audio field")
-    audio_path = Path(audio) if os.path.isabs(audio) else base / audio
     named = {}
     match = re.search(filename_pattern, audio_path.stem + "_") if filename_pattern else None
     if match:
