@@ -21,6 +21,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from trainer import lease
 from trainer.data.text import UNITS
 
 
@@ -214,7 +215,8 @@ def _prepare(args: argparse.Namespace) -> int:
         fields=_fields(args),
         **_import_kwargs(args),
     )
-    report = prepare(options, force=args.force)
+    with lease.hold(args.out, "--out"):
+        report = prepare(options, force=args.force)
     phases = ", ".join(f"{p['hours']:.3f} h" for p in report["curriculum"])
     print(
         f"prepare: {report['outputs']['all.jsonl']['rows']} utterances; curriculum {phases}; report {Path(args.out) / PREPARE_REPORT_FILE}"

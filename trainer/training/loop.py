@@ -39,7 +39,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, gather_object
 from transformers import Wav2Vec2Processor, get_linear_schedule_with_warmup
 
-from trainer import exit_codes
+from trainer import exit_codes, lease
 from trainer.config import RUNTIME, TrainConfig, fields_with
 from trainer.data.manifest import read_manifest
 from trainer.data.screening import SkipTally, conv_frames, join_shares, model_frames, screen_rows, share
@@ -859,4 +859,5 @@ def run_training(cfg: TrainConfig, method: Method) -> int:
     if not cfg.output:
         raise ConfigError("output: required (local path, PVC path or s3://bucket/prefix)")
     open_store(cfg.output).check_writable()
-    return TrainingRun(cfg, method).train()
+    with lease.hold(cfg.output):
+        return TrainingRun(cfg, method).train()
