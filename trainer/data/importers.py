@@ -63,6 +63,7 @@ import orjson
 from tqdm import tqdm
 
 from trainer.data.audio import (
+    FLOAT_SUBTYPES,
     SAMPLE_RATE,
     AudioError,
     audio_fingerprint,
@@ -195,8 +196,14 @@ class _Skip(Exception):
 # ----------------------------------------------------------------------------- field parsing
 
 
+def _nfc_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A label's JSON object with NFC keys: macOS tools write Hangul keys (녹음자정보) as NFD, which
+    the configured field paths would not find."""
+    return {unicodedata.normalize("NFC", key): value for key, value in pairs}
+
+
 def _lookup(obj: Any, dotted: str) -> Any:
-    for part in dotted.split(".") if dotted else ():
+    for part in unicodedata.normalize("NFC", dotted).split(".") if dotted else ():
         if not isinstance(obj, dict) or part not in obj:
             return None
         obj = obj[part]
@@ -248,6 +255,8 @@ def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str]:
     try:
         info = inspect_audio(path)
         check_duration(info.duration, path, options.min_seconds, options.max_seconds)
+        if info.subtype in FLOAT_SUBTYPES:  # NaN/Inf samples: decoded here, as training would
+            load_audio(path, min_seconds=None)
     except AudioError as exc:
         raise _Skip(audio_skip_reason(exc), f"{exc.path}: {exc.detail}" if exc.detail else exc.path) from None
     labels = to_units(text, "jamo" if options.unit == "phone" else options.unit).replace(" ", WORD_DELIMITER)
@@ -298,7 +307,7 @@ def _aihub_candidate(label: Path) -> dict:
     except OSError as exc:
         raise _Skip("unreadable_label", exc.strerror or str(exc)) from None
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
+        data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_nfc_keys)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise _Skip("bad_encoding", f"line {line}: not valid UTF-8 at byte offset {exc.start} ({exc.reason})") from None
