@@ -199,10 +199,12 @@ class _S3Lease:
         return self.replace(seen, body)
 
     def delete(self, seen: Any) -> None:
-        from botocore.exceptions import ClientError
-
-        with contextlib.suppress(ClientError):  # already taken over: not ours to delete
+        """Delete the lease if it is still ours; storage trouble leaves it to expire (the step's
+        own outcome, e.g. exit 75 for an outage, is what the caller reports)."""
+        try:
             self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=seen)
+        except Exception as exc:  # noqa: BLE001 - PreconditionFailed: taken over; else unreachable
+            _log.warning("lease s3://%s/%s not released (%s); it expires on its own", self.bucket, self.key, exc)
 
 
 @dataclass
