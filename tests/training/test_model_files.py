@@ -84,7 +84,7 @@ def test_warm_start_from_a_run_folder_or_the_base_names_what_to_pass(smoke_data,
     from_base = run_cli(
         smoke_args(smoke_data, tmp_path / "b", "--max-steps", "1", "--init-from", str(smoke_data / "base"))
     )
-    assert_one_error_line(from_base, exit_codes.CONFIG_ERROR, "not a adapter checkpoint", "--model")
+    assert_one_error_line(from_base, exit_codes.CONFIG_ERROR, "is a full model, not an adapter checkpoint", "--model")
 
 
 def _truncated_weights(folder: Path) -> str:

@@ -397,8 +397,9 @@ class TrainingRun:
         vocabulary is the run's (or --new-head replaces its head)."""
         kind = artefact.check_model(folder, "init_from", with_base=False)  # the run's --model is the base
         if kind != self.method.checkpoint_kind:
+            named = {"adapter": "an adapter checkpoint", "full": "a full model"}
             raise ConfigError(
-                f"init_from: {self.cfg.init_from} is a {kind} model, not a {self.method.checkpoint_kind} checkpoint"
+                f"init_from: {self.cfg.init_from} is {named[kind]}, not {named[self.method.checkpoint_kind]}"
                 + (" (a base model goes in --model)" if self.method.checkpoint_kind == "adapter" else "")
             )
         changed = artefact.vocabulary_change(folder, self.cfg.vocab)
