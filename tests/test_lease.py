@@ -80,3 +80,19 @@ def test_conditional_create_is_honoured_by_the_s3_server(s3_env):
         client.put_object(Bucket=bucket, Key="k", Body=b"2", IfNoneMatch="*")
     assert second.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
     assert lease_uri(f"s3://{bucket}/a/out") == f"s3://{bucket}/a/.out.lease"
+
+
+def test_a_lease_whose_beats_stopped_is_waited_for_then_taken(tmp_path, monkeypatch):
+    monkeypatch.setattr(lease, "LEASE_SECONDS", 2.0)
+    elsewhere = {"host": "other-node", "pid": 1, "pod": "asr-r16-p1-x", "token": "y", "since": 0}
+    (tmp_path / ".out.lease").write_text(json.dumps({**elsewhere, "heartbeat": time.time() - 1.5}), encoding="utf-8")
+    started = time.monotonic()
+    taken = acquire(str(tmp_path / "out"))  # beats missed but not yet for LEASE_SECONDS: it waits
+    try:
+        assert time.monotonic() - started >= 0.4
+        assert json.loads((tmp_path / ".out.lease").read_text(encoding="utf-8"))["token"] == taken.body["token"]
+    finally:
+        taken.release()
+    (tmp_path / ".out.lease").write_text(json.dumps({**elsewhere, "heartbeat": time.time()}), encoding="utf-8")
+    with pytest.raises(LeaseHeld, match="pod asr-r16-p1-x"):  # beating on another node: retry later
+        acquire(str(tmp_path / "out"))

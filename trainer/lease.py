@@ -115,7 +115,10 @@ class _LocalLease:
         try:
             return json.loads(text), text
         except ValueError:  # half-written (its creator was killed at once, or is writing now)
-            return {"heartbeat": self.path.stat().st_mtime}, text
+            try:
+                return {"heartbeat": self.path.stat().st_mtime}, text
+            except FileNotFoundError:
+                return None
 
     def replace(self, seen: Any, body: dict[str, Any]) -> bool:
         """Write `body` if the lease still reads as `seen` (not atomic with the check: a taker
