@@ -23,7 +23,7 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = exit_codes.ArgumentParser(
         prog="python -m trainer",
         description="Korean children's ASR: prepare data, fine-tune wav2vec2 with LoRA, evaluate and export. "
         f"Exit codes: 0 done, {exit_codes.PREEMPTED} interrupted: preempted or storage unreachable (rerun to resume), "

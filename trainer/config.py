@@ -98,6 +98,11 @@ class TrainConfig:
     curriculum_dir: str = _path("", "directory with phase1.jsonl..phase3.jsonl (picks --train-manifest)", plan_set=True)
     vocab: str = _path("", "vocab.json built from the training split (see `trainer data vocab`)", plan_set=True)
     init_from: str = _path("", "warm start: adapter checkpoint URI (weights only, fresh optimizer)", plan_set=True)
+    new_head: bool = setting(
+        False,
+        "with --init-from: keep the checkpoint's adapters but start a new CTC head for --vocab (needed when the "
+        "checkpoint was trained with another vocabulary: without it that is exit 78)",
+    )
     # --- curriculum
     phase: int = setting(0, "curriculum phase 1|2|3 (0: no phase defaults)", choices=[0, 1, 2, 3], plan_set=True)
     epochs: float = setting(0.0, "epochs (0: the phase's default)", at_least=0)

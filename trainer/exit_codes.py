@@ -5,17 +5,18 @@ The Job's podFailurePolicy keys off these numbers, so they are part of the produ
   checkpoint: it got SIGTERM and saved one, or its storage stayed unreachable for the whole retry
   budget (EX_TEMPFAIL). Neither is the trainer's fault: the Job replaces the pod without counting
   it against backoffLimit (podFailurePolicy action Ignore), bounded by activeDeadlineSeconds.
-- CONFIG_ERROR: bad flags, config file or manifest, an output the run cannot write (missing
+- CONFIG_ERROR: bad flags (ArgumentParser), config file or manifest, an output the run cannot write (missing
   bucket, rejected credentials, an endpoint that never answers, a read-only or full disk);
   retrying cannot help, so the Job fails at once (podFailurePolicy action FailJob).
 - FAILED: anything else, i.e. a bug; the only case that prints a traceback.
 """
 
+import argparse
 import errno
 import os
 import sys
 import traceback
-from typing import Callable
+from typing import Callable, NoReturn
 
 OK = 0
 FAILED = 1
@@ -52,6 +53,15 @@ class StorageUnavailable(TrainerError):
     """Storage kept failing with transient errors for the whole retry budget; a rerun resumes."""
 
     exit_code = PREEMPTED
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with this module's contract: a bad flag or value is one `error:` line and exit
+    CONFIG_ERROR (argparse's own is a usage block and exit 2). Subparsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(CONFIG_ERROR)
 
 
 def disk_error(exc: OSError) -> ConfigError | None:

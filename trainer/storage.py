@@ -135,6 +135,7 @@ class Store(Protocol):
     def log_dir(self, name: str) -> Path: ...
     def sync_log_dir(self, name: str) -> None: ...
     def cleanup_stale(self) -> None: ...
+    def cleanup_staging(self, name: str) -> None: ...
 
 
 def open_store(uri: str | Path) -> Store:
@@ -331,6 +332,20 @@ class LocalStore:
             for path in self.root.iterdir():
                 if path.name.startswith((".tmp-", ".trash-")):
                     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
+
+    def cleanup_staging(self, name: str) -> None:
+        """Remove the staging and trash folders of publishing `name` (`staging_dir(name)`) that a
+        killed writer left; only a writer holding `name`'s lease (trainer.lease) may call this."""
+        if self.root.is_dir():
+            own = re.compile(rf"\.(tmp|trash)-{re.escape(name)}-{_TEMP_SUFFIX}")
+            for path in self.root.iterdir():
+                if own.fullmatch(path.name) and path.is_dir():
+                    _log.info("removing %s, left by an interrupted writer of %s", path, name)
+                    shutil.rmtree(path, ignore_errors=True)
+
+
+# What tempfile.mkdtemp appends to a prefix (tempfile._RandomNameSequence: 8 of [a-z0-9_]).
+_TEMP_SUFFIX = "[a-z0-9_]{8}"
 
 
 def _unused(name: str, taken: set[str]) -> str:
@@ -659,6 +674,9 @@ class S3Store:
 
     def cleanup_stale(self) -> None:
         """Unmarked folders are simply overwritten by the next publish; nothing to clean."""
+
+    def cleanup_staging(self, name: str) -> None:
+        """Nothing to do: S3 staging folders are local temporary folders of the writing process."""
 
 
 def _objects(client: Any, bucket: str, prefix: str) -> dict[str, dict]:

@@ -130,7 +130,7 @@ def test_output_disk_full_mid_run_is_a_config_error(smoke_data, tmp_path):
     taken for a checkpoint."""
     output = tmp_path / "mnt" / "run"
     args = smoke_args(smoke_data, output, "--max-steps", "2", "--save-steps", "1", "--eval-steps", "2")
-    result = _in_own_mount(tmp_path, "size=96k", args)
+    result = _in_own_mount(tmp_path, "size=100k", args)
     assert_one_error_line(
         result, exit_codes.CONFIG_ERROR, f"{output}/.tmp-checkpoint-1-", "No space left on device", "rerun"
     )

@@ -38,6 +38,8 @@ SAMPLE_RATE = 16000
 AUDIO_ERROR_REASONS = ("missing", "not_a_file", "denied", "io_error", "empty", "unreadable", "too_short", "too_long")
 # Shortest clip load_audio accepts by default (training and evaluation read with it).
 MIN_SECONDS = 0.5
+# Sample formats that can hold NaN or infinity (integer PCM cannot): import decodes these to check.
+FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 # KsponSpeech ships raw 16-bit little-endian 16 kHz mono samples without a header.
 _RAW_PCM = {"samplerate": 16000, "channels": 1, "subtype": "PCM_16", "format": "RAW", "endian": "LITTLE"}
 

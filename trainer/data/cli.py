@@ -23,6 +23,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from trainer import lease
 from trainer.data.text import UNITS
 
 
@@ -282,7 +283,7 @@ def _prepare(args: argparse.Namespace) -> int:
     from trainer.data.prepare import PREPARE_REPORT_FILE
     from trainer.storage import join, output_folder
 
-    with output_folder(args.out, last=PREPARE_REPORT_FILE) as out:
+    with lease.hold(args.out, "--out"), output_folder(args.out, last=PREPARE_REPORT_FILE) as out:
         report = _prepare_into(args, str(out))
     phases = ", ".join(f"{p['hours']:.3f} h" for p in report["curriculum"])
     print(

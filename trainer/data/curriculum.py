@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from trainer.data.manifest import speaker_identity
 from trainer.data.strata import combined_code, interleaved_order, share_report, strata_codes
 from trainer.exit_codes import ConfigError
 
@@ -113,7 +114,11 @@ def nested_subsets(
             "hours": list(hours) if hours is not None else None,
             "fractions": list(fractions) if fractions is not None else None,
         },
-        "pool": {"rows": len(rows), "hours": round(total / 3600, 4), "speakers": len({r["speaker_id"] for r in rows})},
+        "pool": {
+            "rows": len(rows),
+            "hours": round(total / 3600, 4),
+            "speakers": len({speaker_identity(r["speaker_id"]) for r in rows}),
+        },
         "tolerance_pct": TOLERANCE * 100,
         "nested": all(a <= b for a, b in zip(counts, counts[1:])),
         "phases": [],
@@ -128,7 +133,7 @@ def nested_subsets(
                 "hours": round(seconds / 3600, 4),
                 "deviation_pct": round(100 * (seconds - target) / target, 4),
                 "rows": count,
-                "speakers": len({rows[i]["speaker_id"] for i in chosen.tolist()}),
+                "speakers": len({speaker_identity(rows[i]["speaker_id"]) for i in chosen.tolist()}),
                 "strata": share_report(codes, chosen),
             }
         )

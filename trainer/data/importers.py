@@ -65,6 +65,7 @@ import orjson
 from tqdm import tqdm
 
 from trainer.data.audio import (
+    FLOAT_SUBTYPES,
     SAMPLE_RATE,
     AudioError,
     audio_fingerprint,
@@ -73,7 +74,7 @@ from trainer.data.audio import (
     inspect_audio,
     load_audio,
 )
-from trainer.data.manifest import ManifestError, validate_row, write_json, write_manifest
+from trainer.data.manifest import ManifestError, speaker_identity, validate_row, write_json, write_manifest
 from trainer.data.phones import PhoneError, pronounce
 from trainer.data.screening import CONV_KERNEL, CONV_STRIDE, audio_skip_reason, conv_frames, row_problem
 from trainer.data.text import WORD_DELIMITER, Unit, normalize_transcript, to_units
@@ -199,8 +200,14 @@ class _Skip(Exception):
 # ----------------------------------------------------------------------------- field parsing
 
 
+def _nfc_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A label's JSON object with NFC keys: macOS tools write Hangul keys (녹음자정보) as NFD, which
+    the configured field paths would not find."""
+    return {unicodedata.normalize("NFC", key): value for key, value in pairs}
+
+
 def _lookup(obj: Any, dotted: str) -> Any:
-    for part in dotted.split(".") if dotted else ():
+    for part in unicodedata.normalize("NFC", dotted).split(".") if dotted else ():
         if not isinstance(obj, dict) or part not in obj:
             return None
         obj = obj[part]
@@ -252,6 +259,8 @@ def _finish(candidate: dict, options: ImportOptions) -> tuple[dict, str]:
     try:
         info = inspect_audio(path)
         check_duration(info.duration, path, options.min_seconds, options.max_seconds)
+        if info.subtype in FLOAT_SUBTYPES:  # NaN/Inf samples: decoded here, as training would
+            load_audio(path, min_seconds=None)
     except AudioError as exc:
         raise _Skip(audio_skip_reason(exc), f"{exc.path}: {exc.detail}" if exc.detail else exc.path) from None
     pronounced = pronounce(text) if options.unit == "phone" else None
@@ -308,7 +317,7 @@ def _aihub_candidate(label: Path) -> dict:
     except OSError as exc:
         raise _Skip("unreadable_label", exc.strerror or str(exc)) from None
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
+        data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_nfc_keys)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise _Skip("bad_encoding", f"line {line}: not valid UTF-8 at byte offset {exc.start} ({exc.reason})") from None
@@ -331,10 +340,11 @@ def _aihub_candidate(label: Path) -> dict:
         else None
     )
     named = stem_info.groupdict() if stem_info else {}
-    speaker = _nfc(_lookup(data, fields.speaker_id))
+    speaker = _lookup(data, fields.speaker_id)
     if isinstance(speaker, (int, float)) and not isinstance(speaker, bool):
         speaker = str(speaker)
-    if not isinstance(speaker, str) or not speaker:
+    speaker = speaker_identity(speaker) if isinstance(speaker, str) else None
+    if not speaker:
         speaker = named.get("speaker")
     if not speaker:
         raise _Skip("missing_speaker", f"no {fields.speaker_id!r} and the file name does not match the pattern")
@@ -575,6 +585,31 @@ def _generic_rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
         raise ConfigError(f"--format: must be aihub, jsonl or csv, got {fmt!r}")
 
 
+def _generic_field(record: dict, name: str) -> Any:
+    """The first non-empty value among `name`'s aliases (_GENERIC_ALIASES), NFC-normalised."""
+    for alias in _GENERIC_ALIASES.get(name, (name,)):
+        if record.get(alias) not in (None, ""):
+            return _nfc(record[alias])
+    return None
+
+
+def _generic_audio(record: dict, base: Path) -> Path | None:
+    """The audio file a generic record names (relative to the list's folder `base`), if any."""
+    audio = _generic_field(record, "audio_filepath")
+    if not isinstance(audio, str):
+        return None
+    return Path(audio) if os.path.isabs(audio) else base / audio
+
+
+def generic_audio_files(path: str | Path, fmt: str) -> Iterator[Path]:
+    """Every audio file a JSONL or CSV list names, as import reads them (rows it would skip for
+    other reasons included): what a rerun must look at besides the list itself."""
+    path = Path(path).resolve()
+    for _, record in _generic_rows(path, fmt):
+        if isinstance(record, dict) and (audio := _generic_audio(record, path.parent)) is not None:
+            yield audio
+
+
 def _generic_candidate(where: str, record: dict, base: Path, filename_pattern: str) -> dict:
     """A generic row as a candidate; raises _Skip."""
     if not isinstance(record, dict):
@@ -585,24 +620,21 @@ def _generic_candidate(where: str, record: dict, base: Path, filename_pattern: s
         raise _Skip("bad_label_json", record["__error__"])
 
     def pick(name: str) -> Any:
-        for alias in _GENERIC_ALIASES.get(name, (name,)):
-            if record.get(alias) not in (None, ""):
-                return _nfc(record[alias])
-        return None
+        return _generic_field(record, name)
 
     raw_text = pick("text")
     if not isinstance(raw_text, str) or not raw_text:
         raise _Skip("missing_transcript", "no text/transcript/sentence field")
-    audio = pick("audio_filepath")
-    if not isinstance(audio, str):
+    audio_path = _generic_audio(record, base)
+    if audio_path is None:
         raise _Skip("missing_audio", "no audio_filepath/path/audio field")
-    audio_path = Path(audio) if os.path.isabs(audio) else base / audio
     named = {}
     match = re.search(filename_pattern, audio_path.stem + "_") if filename_pattern else None
     if match:
         named = match.groupdict()
     speaker = pick("speaker_id")
-    speaker = str(speaker) if speaker not in (None, "") else named.get("speaker")
+    speaker = speaker_identity(str(speaker)) if speaker is not None else ""
+    speaker = speaker or named.get("speaker")
     if not speaker:
         raise _Skip("missing_speaker", "no speaker_id/speaker/client_id field and no match in the file name")
     age = parse_age(record.get("age"))

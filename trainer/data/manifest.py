@@ -6,7 +6,8 @@ Every row has the fields in REQUIRED_FIELDS:
     audio_filepath  str         absolute, or relative to the manifest's own directory
     duration        float       seconds, > 0
     text            str         normalised transcript (see trainer.data.text), not empty
-    speaker_id      str         ints are accepted and turned into strings
+    speaker_id      str         ints are accepted and turned into strings; NFC, whitespace
+                                collapsed (`speaker_identity`: one child, one id)
     age             int | null  years
     gender          "M" | "F" | null
     snr_db          float | null
@@ -36,6 +37,7 @@ import math
 import os
 import sys
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -57,6 +59,13 @@ class ManifestError(ConfigError):
         self.where = where
         self.field = field
         self.reason = reason
+
+
+def speaker_identity(speaker: str) -> str:
+    """The id that names one speaker wherever speakers are told apart (import, split, its leakage
+    audit, the curriculum): NFC, whitespace trimmed and collapsed. The same child written as NFC,
+    as NFD (macOS tools) or with a trailing space is one speaker, not three."""
+    return " ".join(unicodedata.normalize("NFC", speaker).split())
 
 
 def _number(value: Any) -> bool:
@@ -86,6 +95,8 @@ def validate_row(row: dict, where: str) -> dict:
         raise ManifestError(where, "text", f"must be a non-empty string, got {text!r}")
     if isinstance(speaker, int) and not isinstance(speaker, bool):
         speaker = str(speaker)
+    if isinstance(speaker, str):
+        speaker = speaker_identity(speaker)
     if not isinstance(speaker, str) or not speaker:
         raise ManifestError(where, "speaker_id", f"must be a non-empty string, got {speaker!r}")
     if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= 130):

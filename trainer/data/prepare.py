@@ -26,7 +26,8 @@ Outputs in OUT (names are the constants below):
     prepare_report.json                                       options, inputs hash, outputs, figures
 
 Idempotent: the inputs hash covers the options and the source (every file's path, size and
-modification time); when prepare_report.json already records the same hash and every output it
+modification time; for a JSONL/CSV list also those of every audio file it names, so restored or
+replaced audio is imported again); when prepare_report.json already records the same hash and every output it
 lists exists, nothing is redone.
 """
 
@@ -42,7 +43,14 @@ from typing import Literal
 
 from trainer.config import PHASES
 from trainer.data.curriculum import nested_subsets
-from trainer.data.importers import REPORT_FILE, SKIPPED_FILE, AihubFields, import_aihub, import_generic
+from trainer.data.importers import (
+    REPORT_FILE,
+    SKIPPED_FILE,
+    AihubFields,
+    generic_audio_files,
+    import_aihub,
+    import_generic,
+)
 from trainer.data.manifest import load_manifest, write_json, write_manifest
 from trainer.data.phones import g2pk_name
 from trainer.data.split import SPLITS, split_by_speaker
@@ -101,11 +109,20 @@ class PrepareOptions:
         return self.hours, self.fractions
 
 
-def _source_listing(source: Path) -> list[tuple[str, int, int]]:
-    """(relative path, size, mtime_ns) of every file of the source: the cheap change detector."""
+def _source_listing(source: Path, fmt: str) -> list[tuple[str, int, int]]:
+    """(path, size, mtime_ns) of every file of the source, for a list (JSONL/CSV) the audio files
+    it names too (-1, -1: missing): the cheap change detector. A Parquet/Arrow file holds its audio."""
     if source.is_file():
         stat = source.stat()
-        return [(source.name, stat.st_size, stat.st_mtime_ns)]
+        listing = [(source.name, stat.st_size, stat.st_mtime_ns)]
+        named = generic_audio_files(source, fmt) if fmt in ("jsonl", "csv") else ()  # hf: audio inside
+        for audio in named:
+            try:
+                audio_stat = audio.stat()
+                listing.append((str(audio), audio_stat.st_size, audio_stat.st_mtime_ns))
+            except OSError:  # missing or unreadable: import skips the row; restoring it must count
+                listing.append((str(audio), -1, -1))
+        return listing
     listing = []
     for folder, dirs, files in os.walk(source):
         dirs.sort()
@@ -133,7 +150,7 @@ def inputs_hash(options: PrepareOptions) -> str:
     if options.unit == "phone":  # the targets are the G2P's: corrected rules make other targets
         shaping["g2p"] = g2pk_name()
     digest = hashlib.sha256(json.dumps([PREPARE_VERSION, shaping], sort_keys=True, ensure_ascii=False).encode())
-    for entry in _source_listing(source):
+    for entry in _source_listing(source, options.format):
         digest.update(json.dumps(entry, ensure_ascii=False).encode())
     return digest.hexdigest()
 

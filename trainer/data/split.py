@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from trainer.data.manifest import speaker_identity
 from trainer.data.strata import DIMENSIONS, share_report, strata_codes
 from trainer.exit_codes import ConfigError
 
@@ -63,7 +64,9 @@ def _drop_leaks(rows: list[dict], keep_source_test: bool) -> tuple[list[int], li
     dropped: list[dict] = []
     test_speakers: set[str] = set()
     if keep_source_test:
-        test_speakers = {r["speaker_id"] for r in rows if _TEST_FOLDER.search(r.get("source_split") or "")}
+        test_speakers = {
+            speaker_identity(r["speaker_id"]) for r in rows if _TEST_FOLDER.search(r.get("source_split") or "")
+        }
     seen_ids: set[str] = set()
     seen_audio: set[str] = set()
     kept: list[int] = []
@@ -74,7 +77,9 @@ def _drop_leaks(rows: list[dict], keep_source_test: bool) -> tuple[list[int], li
             reason = "duplicate_utt_id"
         elif audio in seen_audio:
             reason = "duplicate_audio"
-        elif row["speaker_id"] in test_speakers and not _TEST_FOLDER.search(row.get("source_split") or ""):
+        elif speaker_identity(row["speaker_id"]) in test_speakers and not _TEST_FOLDER.search(
+            row.get("source_split") or ""
+        ):
             reason = "speaker_in_source_test"
         if reason:
             dropped.append({**row, "drop_reason": reason})
@@ -121,8 +126,9 @@ def _assign(profiles: np.ndarray, order: np.ndarray, targets: np.ndarray, fixed:
 
 
 def _audit(parts: dict[str, list[dict]]) -> dict:
-    """Leakage recomputed from the outputs alone (sets of the smaller splits' keys, probed by train)."""
-    speakers = {name: {r["speaker_id"] for r in rows} for name, rows in parts.items()}
+    """Leakage recomputed from the outputs alone (sets of the smaller splits' keys, probed by train),
+    speakers told apart as the split told them apart (`speaker_identity`)."""
+    speakers = {name: {speaker_identity(r["speaker_id"]) for r in rows} for name, rows in parts.items()}
     shared = (
         (speakers["train"] & speakers["val"])
         | (speakers["train"] & speakers["test"])
@@ -158,7 +164,9 @@ def split_by_speaker(
     codes = strata_codes(kept)
     speaker_index: dict[str, int] = {}
     speaker_of_row = np.fromiter(
-        (speaker_index.setdefault(r["speaker_id"], len(speaker_index)) for r in kept), dtype=np.int64, count=len(kept)
+        (speaker_index.setdefault(speaker_identity(r["speaker_id"]), len(speaker_index)) for r in kept),
+        dtype=np.int64,
+        count=len(kept),
     )
     names = list(speaker_index)
     fixed = np.full(len(names), -1, dtype=np.int64)

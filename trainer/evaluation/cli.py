@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from trainer import lease
 from trainer.config import FOLDER_NAME, MAX_FOLDER_NAME, MAX_PATH, PATH_TEXT, add_dataclass_flags, build, check_text
 from trainer.evaluation.config import EvalConfig
 from trainer.exit_codes import ConfigError
@@ -113,7 +114,8 @@ def _writable(output: str) -> str:
 def _evaluate(args: argparse.Namespace) -> int:
     from trainer.evaluation.evaluate import evaluate
 
-    evaluate(args.model, args.manifest, _writable(args.output), eval_config(args))
+    with lease.hold(_writable(args.output), "--output"):
+        evaluate(args.model, args.manifest, args.output, eval_config(args))
     return 0
 
 
@@ -123,20 +125,24 @@ def _compare(args: argparse.Namespace) -> int:
     test_sets = {MAIN_TEST_SET: args.manifest, **named_values(args.manifest_extra, "--manifest-extra")}
     if len(test_sets) != 1 + len(args.manifest_extra):
         raise ConfigError(f"--manifest-extra: the name {MAIN_TEST_SET!r} is taken by --manifest")
-    compare(
-        named_values(args.model, "--model"),
-        test_sets,
-        _writable(args.output),
-        eval_config(args),
-        args.baseline,
-        assess_phones=args.assess,
-        assess_calibration=args.assess_calibration,
-    )
+    with lease.hold(_writable(args.output), "--output"):
+        compare(
+            named_values(args.model, "--model"),
+            test_sets,
+            args.output,
+            eval_config(args),
+            args.baseline,
+            assess_phones=args.assess,
+            assess_calibration=args.assess_calibration,
+        )
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     from trainer.evaluation.export import export_merged
 
-    export_merged(args.adapter, args.output, args.formats, args.test_report, args.license, args.calibration_manifest)
+    with lease.hold(args.output, "--output"):
+        export_merged(
+            args.adapter, args.output, args.formats, args.test_report, args.license, args.calibration_manifest
+        )
     return 0

@@ -15,18 +15,20 @@ from typing import Literal
 from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 
 from trainer.exit_codes import ConfigError
-from trainer.model.lora import ADAPTER_CONFIG, load_adapter_checkpoint
+from trainer.model.artefact import EXPORT_INFO, check_model
+from trainer.model.lora import load_adapter_checkpoint
 from trainer.model.processor import VOCAB_FILE, build_processor
 from trainer.storage import stored_folder
 
 ModelKind = Literal["base", "adapter", "merged"]
-EXPORT_INFO = "export_info.json"  # written next to a merged model by `trainer export`
 
 
 def load_for_inference(uri: str | Path) -> tuple[Wav2Vec2ForCTC, Wav2Vec2Processor, ModelKind]:
+    """The model at `uri`, its files checked first (trainer.model.artefact: one `error:` line
+    naming a damaged or missing file instead of a loader's traceback)."""
     uri = str(uri)
     local = stored_folder(uri)
-    if local is not None and (local / ADAPTER_CONFIG).is_file():
+    if local is not None and check_model(local) == "adapter":
         model, processor = load_adapter_checkpoint(local)
         return model, processor, "adapter"
     source = str(local) if local is not None else uri

@@ -9,7 +9,6 @@ rest; LoRA steps are ~2x faster when the encoder is out of autograd). The lower
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,18 @@ from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 
 from trainer.config import TrainConfig
 from trainer.exit_codes import ConfigError
+from trainer.model.artefact import (
+    ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
+    HEAD,
+    check_adapter,
+    check_full_model,
+    read_json_object,
+)
 from trainer.model.conv_lora import CUSTOM_LORA_LAYERS
 from trainer.model.processor import build_processor, read_vocab
 from trainer.storage import local_path, materialize, stored_folder
 
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 _log = logging.getLogger(__name__)
 
 
@@ -56,6 +61,8 @@ def load_base_model(model_uri: str, processor: Wav2Vec2Processor, overrides: dic
     base trained by `pretrain-base`); otherwise a fresh head sized to the vocabulary replaces it.
     """
     path = _model_path(model_uri)
+    if Path(path).is_dir():
+        check_full_model(Path(path))
     try:
         model = Wav2Vec2ForCTC.from_pretrained(path, **overrides)
     except OSError as exc:
@@ -70,9 +77,6 @@ def load_base_model(model_uri: str, processor: Wav2Vec2Processor, overrides: dic
     model.config.vocab_size = len(vocab)
     model.config.pad_token_id = processor.tokenizer.pad_token_id
     return model
-
-
-HEAD = "lm_head"  # Wav2Vec2ForCTC's CTC head: trained in full and saved with the adapter
 
 
 def lora_config(cfg: TrainConfig, num_layers: int) -> LoraConfig:
@@ -142,16 +146,20 @@ def save_adapter(model: PeftModel, folder: str | Path) -> None:
     model.save_pretrained(str(folder), **NO_EMBEDDINGS)
 
 
-def load_adapter_weights(model: PeftModel, folder: str | Path) -> None:
-    """Load adapter + head weights from a checkpoint folder, verifying every tensor arrived.
+def load_adapter_weights(model: PeftModel, folder: str | Path, head: bool = True) -> None:
+    """Load adapter + head weights from a checkpoint folder, verifying every tensor arrived;
+    `head=False` leaves the model's own (new) CTC head as it is and loads the adapters only.
 
     Guards against the silent LoRA-resume failures seen with HF Trainer (transformers #24252,
     #35850): the load must set exactly the model's adapter tensors to exactly the saved values.
     """
     folder = Path(folder)
-    saved_cfg = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    saved_cfg = read_json_object(folder / ADAPTER_CONFIG)
     check_compatible(saved_cfg, model.peft_config["default"], str(folder))
     weights = load_file(str(folder / ADAPTER_WEIGHTS))
+    if not head:  # the model's new head stands in for the saved one (peft loads a head either way)
+        own = get_peft_model_state_dict(model, **NO_EMBEDDINGS)
+        weights = {k: own[k].detach().clone() if HEAD in k.split(".") and k in own else v for k, v in weights.items()}
     result = set_peft_model_state_dict(model, weights)
     if result.unexpected_keys:
         raise ConfigError(f"{folder}: adapter tensors not in the model: {result.unexpected_keys[:5]}")
@@ -168,6 +176,7 @@ def load_adapter_weights(model: PeftModel, folder: str | Path) -> None:
 def load_adapter_checkpoint(uri_or_dir: str | Path) -> tuple[PeftModel, Wav2Vec2Processor]:
     """An adapter checkpoint (local or s3://) on top of its base model, ready for inference."""
     folder = materialize(uri_or_dir)
+    check_adapter(folder)
     saved = LoraConfig.from_pretrained(str(folder))
     processor = build_processor(folder)
     base = load_base_model(saved.base_model_name_or_path, processor, {})

@@ -63,10 +63,13 @@ def materialize_onnx(uri: str | Path) -> tuple[Path, Path]:
     root, _, onnx_dir = parent.rpartition("/")
     if onnx_dir != ONNX_DIR:
         raise ConfigError(f"model: {uri}: an export's ONNX file sits in its {ONNX_DIR}/ folder")
+    from trainer.model.artefact import check_onnx_export
+
     folder = storage.materialize(root)
     path = folder / ONNX_DIR / name
     if not path.is_file():
         raise ConfigError(f"model: {uri} not found")
+    check_onnx_export(folder)
     return path, folder
 
 

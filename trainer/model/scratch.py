@@ -9,10 +9,10 @@ from safetensors.torch import load_file
 from transformers import Wav2Vec2Config, Wav2Vec2ForCTC, Wav2Vec2Processor
 
 from trainer.config import TrainConfig
+from trainer.exit_codes import ConfigError
+from trainer.model.artefact import HEAD, MODEL_WEIGHTS
 from trainer.model.factory import SCRATCH_FRONT_END, tiny_wav2vec2_config
 from trainer.model.lora import training_overrides
-
-MODEL_WEIGHTS = "model.safetensors"
 
 
 def scratch_config(cfg: TrainConfig, processor: Wav2Vec2Processor) -> Wav2Vec2Config:
@@ -32,6 +32,13 @@ def build_scratch_model(cfg: TrainConfig, processor: Wav2Vec2Processor) -> Wav2V
     return Wav2Vec2ForCTC(scratch_config(cfg, processor))
 
 
-def load_full_weights(model: Wav2Vec2ForCTC, folder: str | Path) -> None:
-    """Load every weight saved by `save_pretrained` into `model`, refusing partial matches."""
-    model.load_state_dict(load_file(str(Path(folder) / MODEL_WEIGHTS)), strict=True)
+def load_full_weights(model: Wav2Vec2ForCTC, folder: str | Path, head: bool = True) -> None:
+    """Load every weight saved by `save_pretrained` into `model`, refusing partial matches;
+    `head=False` keeps the model's own (new) CTC head."""
+    weights = {
+        k: v for k, v in load_file(str(Path(folder) / MODEL_WEIGHTS)).items() if head or HEAD not in k.split(".")
+    }
+    result = model.load_state_dict(weights, strict=head)
+    missing = [k for k in result.missing_keys if HEAD not in k.split(".")]
+    if missing or result.unexpected_keys:
+        raise ConfigError(f"{folder}: weights do not match the model: {(missing + result.unexpected_keys)[:5]}")

@@ -423,7 +423,7 @@ def _cmd_check_plan(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(
+    parser = exit_codes.ArgumentParser(
         prog="python -m trainer.pipeline.orchestrator", description=__doc__.split("\n\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)

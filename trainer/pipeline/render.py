@@ -322,8 +322,43 @@ def _pod_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return templates
 
 
+# What `kubectl apply -f DIR` reads from a folder.
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _previous_render(directory: Path, run: str) -> list[Path]:
+    """The manifests an earlier render of run `run` left in `directory` (replaced by this one);
+    ConfigError when it holds any other manifest: `kubectl apply -f DIR` would submit it too."""
+    if not directory.is_dir():
+        return []
+    ours = []
+    for path in sorted(directory.iterdir()):
+        if path.suffix not in MANIFEST_SUFFIXES:
+            continue
+        try:
+            docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            docs = []
+        owners = {
+            (d.get("metadata") or {}).get("labels", {}).get(RUN_LABEL) if isinstance(d, dict) else None for d in docs
+        }
+        if owners != {run}:
+            other = ", ".join(sorted(str(o) for o in owners)) or "none"
+            raise ConfigError(
+                f"--render-only: {path} is not a manifest of run {run} (run label: {other}); `kubectl apply -f "
+                f"{directory}` would submit it too: choose an empty folder or remove it"
+            )
+        ours.append(path)
+    return ours
+
+
 def write_dir(objects: list[dict[str, Any]], directory: Path) -> list[Path]:
-    """`--render-only DIR`: one file per object (plus each Job of the plan, for reading and validating)."""
+    """`--render-only DIR`: one file per object (plus each Job of the plan, for reading and
+    validating). A render of the same run there before is replaced as a whole (a Job it had and
+    this one has not must not be submitted); any other manifest there is a ConfigError."""
+    run = plan_configmap(objects)["metadata"]["labels"][RUN_LABEL]
+    for stale in _previous_render(directory, run):
+        stale.unlink()
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     everything = [*objects, *plan_jobs(objects)]

@@ -10,7 +10,6 @@ Every object in the schema has `additionalProperties: false`: Helm does not noti
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -18,6 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
+from trainer import exit_codes
 from trainer.config import MAX_PATH, PATH_TEXT
 from trainer.pipeline import config as C
 
@@ -189,7 +189,7 @@ def values_yaml() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = exit_codes.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"write values.yaml and values.schema.json in {CHART_DIR}")
     args = parser.parse_args(argv)
     schema_text = json.dumps(values_schema(), indent=2, ensure_ascii=False) + "\n"

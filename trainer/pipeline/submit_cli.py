@@ -271,7 +271,7 @@ def _connection_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = exit_codes.ArgumentParser(
         prog="ko-child-asr-submit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     run = p.add_argument_group("the run (shorthands for several values)")
@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_subcommand_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ko-child-asr-submit")
+    p = exit_codes.ArgumentParser(prog="ko-child-asr-submit")
     sub = p.add_subparsers(dest="command", required=True)
     for name, help in (
         ("status", "where the chain is"),

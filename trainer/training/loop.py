@@ -39,7 +39,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, gather_object
 from transformers import Wav2Vec2Processor, get_linear_schedule_with_warmup
 
-from trainer import exit_codes
+from trainer import exit_codes, lease
 from trainer.config import RUNTIME, TrainConfig, fields_with
 from trainer.data.manifest import fetch_audio, read_manifest
 from trainer.data.screening import SkipTally, conv_frames, join_shares, model_frames, screen_rows, share
@@ -47,8 +47,10 @@ from trainer.data.text import load_unit
 from trainer.evaluation.breakdown import data_summary
 from trainer.evaluation.metrics import char_edits, word_edits
 from trainer.exit_codes import ConfigError
+from trainer.layout import VOCAB_FILE
+from trainer.model import artefact
+from trainer.model.artefact import HEAD
 from trainer.model.factory import min_samples_for_frames
-from trainer.model.lora import HEAD
 from trainer.model.processor import TextCodec, save_processor
 from trainer.model.step_options import apply_step_options, base_of
 from trainer.runtime_env import usable_cpus
@@ -72,10 +74,11 @@ class Method(Protocol):
     """How the weights are trained: LoRA adapters on a base, or a full model from scratch."""
 
     name: str
+    checkpoint_kind: str  # trainer.model.artefact.Kind of the checkpoints it writes and loads
 
     def build(self, cfg: TrainConfig) -> tuple[torch.nn.Module, Wav2Vec2Processor]: ...
 
-    def load(self, model: torch.nn.Module, folder: Path) -> None: ...
+    def load(self, model: torch.nn.Module, folder: Path, head: bool = True) -> None: ...
 
     def save(self, model: torch.nn.Module, folder: Path) -> None: ...
 
@@ -349,6 +352,13 @@ class TrainingRun:
             if verified is None or verified.name != name:
                 verified = ckpt.Verified(name, self.store.fetch(name))
             folder = verified.folder
+            changed = artefact.vocabulary_change(folder, self.cfg.vocab)
+            if changed:
+                raise ConfigError(
+                    f"{self.store.uri}/{name}/{VOCAB_FILE}: this run was trained with another vocabulary than "
+                    f"{Path(self.cfg.vocab) / VOCAB_FILE} ({changed}); restore the run's vocabulary, or start a new "
+                    "--output with --init-from this checkpoint and --new-head"
+                )
             self.method.load(self.model, folder)
             self.optimizer.load_state_dict(verified.read(ckpt.OPTIMIZER_FILE))
             self.scheduler.load_state_dict(verified.read(ckpt.SCHEDULER_FILE))
@@ -372,13 +382,34 @@ class TrainingRun:
             from trainer.storage import materialize
 
             folder = materialize(self.cfg.init_from)
-            if not folder.is_dir():
-                raise ConfigError(f"init_from: {self.cfg.init_from}: not found")
-            self.method.load(self.model, folder)
+            self._check_init_from(folder)
+            self.method.load(self.model, folder, head=not self.cfg.new_head)
             if self.ema is not None:
                 self.ema = EMA(self.model, self.cfg.ema_decay)
-            _log.info("warm start from %s (weights only; fresh optimizer and schedule)", self.cfg.init_from)
+            _log.info(
+                "warm start from %s (weights only%s; fresh optimizer and schedule)",
+                self.cfg.init_from,
+                ", new CTC head" if self.cfg.new_head else "",
+            )
         return None
+
+    def _check_init_from(self, folder: Path) -> None:
+        """ConfigError unless `folder` is a checkpoint of this method whose files load and whose
+        vocabulary is the run's (or --new-head replaces its head)."""
+        kind = artefact.check_model(folder, "init_from", with_base=False)  # the run's --model is the base
+        if kind != self.method.checkpoint_kind:
+            named = {"adapter": "an adapter checkpoint", "full": "a full model"}
+            raise ConfigError(
+                f"init_from: {self.cfg.init_from} is {named[kind]}, not {named[self.method.checkpoint_kind]}"
+                + (" (a base model goes in --model)" if self.method.checkpoint_kind == "adapter" else "")
+            )
+        changed = artefact.vocabulary_change(folder, self.cfg.vocab)
+        if changed and not self.cfg.new_head:
+            raise ConfigError(
+                f"init_from: {Path(self.cfg.init_from) / VOCAB_FILE} is not the run's vocabulary "
+                f"{Path(self.cfg.vocab) / VOCAB_FILE} ({changed}); its CTC head would emit other units: "
+                "use the checkpoint's vocabulary, or --new-head to keep its adapters and train a new head"
+            )
 
     def _warn_config_drift(self, saved: dict[str, Any]) -> None:
         ignore = fields_with(TrainConfig, RUNTIME)
@@ -830,4 +861,5 @@ def run_training(cfg: TrainConfig, method: Method) -> int:
     if not cfg.output:
         raise ConfigError("output: required (local path, PVC path or s3://bucket/prefix)")
     open_store(cfg.output).check_writable()
-    return TrainingRun(cfg, method).train()
+    with lease.hold(cfg.output):
+        return TrainingRun(cfg, method).train()

@@ -17,12 +17,13 @@ class LoraMethod:
     """LoRA adapters (+ CTC head) on a frozen base: `python -m trainer train`."""
 
     name = "lora"
+    checkpoint_kind = "adapter"  # what its checkpoints are (trainer.model.artefact)
 
     def build(self, cfg: TrainConfig) -> tuple[torch.nn.Module, Wav2Vec2Processor]:
         return build_lora_model(cfg, cfg.vocab)
 
-    def load(self, model: torch.nn.Module, folder: Path) -> None:
-        load_adapter_weights(model, folder)
+    def load(self, model: torch.nn.Module, folder: Path, head: bool = True) -> None:
+        load_adapter_weights(model, folder, head)
 
     def save(self, model: torch.nn.Module, folder: Path) -> None:
         save_adapter(model, folder)
@@ -32,13 +33,14 @@ class ScratchMethod:
     """Every weight of a tiny randomly initialised model: `python -m trainer pretrain-base`."""
 
     name = "full"
+    checkpoint_kind = "full"
 
     def build(self, cfg: TrainConfig) -> tuple[torch.nn.Module, Wav2Vec2Processor]:
         processor = build_processor(cfg.vocab)
         return build_scratch_model(cfg, processor), processor
 
-    def load(self, model: torch.nn.Module, folder: Path) -> None:
-        load_full_weights(model, folder)
+    def load(self, model: torch.nn.Module, folder: Path, head: bool = True) -> None:
+        load_full_weights(model, folder, head)
 
     def save(self, model: torch.nn.Module, folder: Path) -> None:
         model.save_pretrained(str(folder))

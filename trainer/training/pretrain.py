@@ -22,7 +22,7 @@ import json
 import logging
 import shutil
 
-from trainer import exit_codes
+from trainer import exit_codes, lease
 from trainer.config import RUNTIME, TrainConfig, fields_with
 from trainer.model.processor import UNITS_FILE, VOCAB_FILE, build_processor
 from trainer.model.scratch import scratch_config
@@ -60,17 +60,18 @@ def pretrain_base(cfg: TrainConfig) -> int:
     if built and json.loads(built).get("digest") == digest:
         _log.info("%s: base model is up to date (inputs digest %s); nothing to do", store.uri, digest[:12])
         return exit_codes.OK
-    store.cleanup_stale()  # the staging folder of a publish that was killed
-    run_uri = join(cfg.output, "runs", digest[:12])
-    code = run_training(dataclasses.replace(cfg, output=run_uri), ScratchMethod())
-    if code != exit_codes.OK:
-        return code
-    best = open_store(run_uri).fetch(ckpt.BEST)
-    staged = store.staging_dir("base")
-    for path in best.iterdir():
-        if path.is_file() and path.name not in _NOT_EXPORTED:
-            shutil.copy2(path, staged / path.name)
-    (staged / BUILD_INFO).write_text(json.dumps({"digest": digest, "run": run_uri}, indent=2), encoding="utf-8")
-    store.publish(staged, "")
+    with lease.hold(cfg.output):
+        store.cleanup_stale()  # the staging folder of a publish that was killed
+        run_uri = join(cfg.output, "runs", digest[:12])
+        code = run_training(dataclasses.replace(cfg, output=run_uri), ScratchMethod())
+        if code != exit_codes.OK:
+            return code
+        best = open_store(run_uri).fetch(ckpt.BEST)
+        staged = store.staging_dir("base")
+        for path in best.iterdir():
+            if path.is_file() and path.name not in _NOT_EXPORTED:
+                shutil.copy2(path, staged / path.name)
+        (staged / BUILD_INFO).write_text(json.dumps({"digest": digest, "run": run_uri}, indent=2), encoding="utf-8")
+        store.publish(staged, "")
     _log.info("base model written to %s", store.uri)
     return exit_codes.OK
