@@ -387,10 +387,10 @@ def s3_client() -> Any:
 _CONFIG_ERRORS = {
     "NoSuchBucket": "the bucket does not exist (check the s3:// URI, or create the bucket)",
     "InvalidBucketName": "not a valid bucket name (check the s3:// URI)",
-    "InvalidAccessKeyId": "AWS_ACCESS_KEY_ID is not known to the endpoint",
-    "SignatureDoesNotMatch": "AWS_SECRET_ACCESS_KEY does not match AWS_ACCESS_KEY_ID",
-    "AccessDenied": "the credentials (AWS_ACCESS_KEY_ID or the workload identity) may not access it",
-    "403": "the credentials (AWS_ACCESS_KEY_ID or the workload identity) may not access it",
+    "InvalidAccessKeyId": "the access key (AWS_ACCESS_KEY_ID or AWS_SHARED_CREDENTIALS_FILE's) is not known to the endpoint",
+    "SignatureDoesNotMatch": "the secret key does not match the access key (AWS_SECRET_ACCESS_KEY or AWS_SHARED_CREDENTIALS_FILE)",
+    "AccessDenied": "the credentials (AWS_ACCESS_KEY_ID, AWS_SHARED_CREDENTIALS_FILE or the workload identity) may not access it",
+    "403": "the credentials (AWS_ACCESS_KEY_ID, AWS_SHARED_CREDENTIALS_FILE or the workload identity) may not access it",
     "AllAccessDisabled": "all access to the bucket is disabled",
 }
 # Endpoints that have answered in this process: before the first answer an unreachable endpoint
@@ -418,7 +418,10 @@ def _config_problem(exc: BaseException) -> Optional[str]:
     from botocore.exceptions import NoCredentialsError, PartialCredentialsError
 
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a workload identity)"
+        return (
+            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_SHARED_CREDENTIALS_FILE "
+            "(a cluster run mounts it from the Secret) or a workload identity"
+        )
     code = _error_code(exc)
     return f"{code}: {_CONFIG_ERRORS[code]}" if code in _CONFIG_ERRORS else None
 
