@@ -94,15 +94,18 @@ def strict_json_lines(path: Path) -> list[dict]:
 
 def test_rows_without_prompt_phones_are_skipped_and_empty_prompts_counted(prompted, tmp_path):
     rows = load_manifest(prompted["manifest"])
-    punctuation, empty, kept = dict(rows[0], prompt="…?!"), dict(rows[1], prompt=" "), rows[2:]
+    punctuation, empty, kept = dict(rows[0], prompt="…?!"), dict(rows[1], prompt=" "), rows[3:]
+    no_audio = dict(rows[2], audio_filepath=str(tmp_path / "gone.wav"))
     manifest = tmp_path / "odd.jsonl"
     manifest.write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [punctuation, empty, *kept]), encoding="utf-8"
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [punctuation, empty, no_audio, *kept]),
+        encoding="utf-8",
     )
     summary = assess(prompted["phone"], manifest, str(tmp_path / "out"), CFG, progress=False)
     lines = {line["utt_id"]: line for line in strict_json_lines(tmp_path / "out" / ASSESSMENT_FILE)}
     assert punctuation["utt_id"] not in lines and punctuation["utt_id"] in summary["skipped"]["utt_ids"]
     assert summary["skipped"]["by_reason"].get("no_prompt_phones") == 1
+    assert no_audio["utt_id"] not in lines and no_audio["utt_id"] in summary["skipped"]["utt_ids"]
     # An empty prompt: the transcript is assessed instead, and counted as such.
     assert lines[empty["utt_id"]]["prompt"] == empty["text"] and lines[empty["utt_id"]]["prompt_from_text"]
     assert summary["prompt_from_text"] == 1
