@@ -11,8 +11,9 @@ New synthetic children (`--seed`, voices and sentences the model never heard) re
 - per process P, a test set (the same children and sentences, seed + 1) whose children make P
   alone, kept to the children at the ages P is reported (the others make no error at all): the
   held-out figures, the rule calibrated on the calibration set without its P errors.
-Each set is assessed once (`trainer assess`, default rule); the rules are then calibrated and
-applied to the scores (trainer.assessment.assess.calibrated_rule, judge). Every syllable of the
+Each set is assessed once as `trainer assess` does (trainer.assessment.assess.assess_rows; the
+model is run once per distinct audio); the rules are then calibrated and applied to the scores
+(calibrated_rule, judge). Every syllable of the
 test children is scored: a flag on a correct syllable is a false positive, whatever the process.
 Writes DIR/lopo.json and prints the table (the README's pronunciation section).
 """
@@ -20,26 +21,63 @@ Writes DIR/lopo.json and prints the table (the README's pronunciation section).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
-from trainer.assessment.assess import ASSESSMENT_FILE, assess, calibrated_rule, ground_truth_scores, judge
+from trainer.assessment.assess import (
+    CtcPosteriors,
+    assess_rows,
+    calibrated_rule,
+    frame_seconds,
+    ground_truth_scores,
+    judge,
+)
 from trainer.data.importers import import_aihub
 from trainer.data.manifest import load_manifest, write_json, write_manifest
 from trainer.data.processes import PROCESSES, select
 from trainer.data.synth import synthesize_corpus
 from trainer.evaluation.config import EvalConfig
+from trainer.evaluation.evaluate import load_model, resolve_device
+from trainer.evaluation.inference import default_batch_seconds, transcribe
+
+
+class Assessor:
+    """The model loaded once; log posteriors kept by audio fingerprint, so an utterance said the same
+    in several sets (one without an error) is run through the model once."""
+
+    def __init__(self, model: str) -> None:
+        self.loaded = load_model(model)
+        cfg = EvalConfig(num_workers=0)
+        device = resolve_device(cfg.device)
+        self.batch_seconds = default_batch_seconds(device)
+        self.posteriors = CtcPosteriors(
+            self.loaded.model, self.loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds
+        )
+        self.cache: dict[str, np.ndarray] = {}
+        self.skipped: dict[str, str] = {}
+
+    def lines(self, rows: list[dict]) -> list[dict]:
+        new = [r for r in rows if r["audio_fingerprint"] not in self.cache]
+        result = transcribe(self.posteriors, new, self.batch_seconds, 0, False)
+        by_id = {r["utt_id"]: r["audio_fingerprint"] for r in new}
+        self.cache.update({by_id[u]: log_probs for u, log_probs in result.decoded.items()})
+        self.skipped.update(result.skipped)
+        log_probs = {
+            r["utt_id"]: self.cache[r["audio_fingerprint"]] for r in rows if r["audio_fingerprint"] in self.cache
+        }
+        lines, skipped = assess_rows(rows, log_probs, self.loaded.codec, frame_seconds(self.loaded.model))
+        self.skipped.update(skipped)
+        return lines
 
 
 def assessed_lines(
-    model: str, out: Path, name: str, args, processes: tuple[str, ...] | None, seed: int, ages: tuple[int, int] | None
+    assessor: Assessor, out: Path, name: str, args, processes: tuple[str, ...] | None, seed: int, ages
 ) -> list[dict]:
     """Synthesise (or reuse) a corpus of children making `processes`, keep those aged within
-    `ages`, assess it; its assessment.jsonl lines."""
+    `ages` (None: all), assess it."""
     corpus = out / "corpora" / name
     synthesize_corpus(corpus, args.children, 0, args.utterances, seed, args.workers, args.rate, processes)
     manifest = out / "manifests" / f"{name}.jsonl"
@@ -48,9 +86,7 @@ def assessed_lines(
     if ages is not None:
         rows = [r for r in rows if ages[0] <= int(r["age"]) <= ages[1]]
         write_manifest(rows, manifest)
-    folder = out / "assessments" / name
-    assess(model, manifest, str(folder), EvalConfig(num_workers=0), progress=False)
-    return [json.loads(x) for x in (folder / ASSESSMENT_FILE).read_text(encoding="utf-8").splitlines()]
+    return assessor.lines(rows)
 
 
 def scored(lines: list[dict], calibration: list[dict], leave_out: str | None) -> dict:
@@ -92,15 +128,13 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
     held_out = select(tuple(args.processes) if args.processes else None)
-    calibration = assessed_lines(args.model, args.out, "calibration", args, None, args.seed, None)
-    results = {
-        "all processes (in-distribution)": scored(
-            assessed_lines(args.model, args.out, "test-all", args, None, args.seed + 1, None), calibration, None
-        )
-    }
+    assessor = Assessor(args.model)
+    calibration = assessed_lines(assessor, args.out, "calibration", args, None, args.seed, None)
+    test_all = assessed_lines(assessor, args.out, "test-all", args, None, args.seed + 1, None)
+    results = {"all processes (in-distribution)": scored(test_all, calibration, None)}
     for process in held_out:
         lines = assessed_lines(
-            args.model, args.out, f"test-{process.name}", args, (process.name,), args.seed + 1, process.ages
+            assessor, args.out, f"test-{process.name}", args, (process.name,), args.seed + 1, process.ages
         )
         results[f"held out: {process.name}"] = scored(lines, calibration, process.name)
     held = [r for name, r in results.items() if name.startswith("held out")]
@@ -115,6 +149,7 @@ def main() -> None:
             "f1": float(np.mean([r["detection"]["f1"] for r in held])) if held else None,
             "gop_auc": float(np.mean([r["gop_auc"] for r in held if r["gop_auc"] is not None])) if held else None,
         },
+        "skipped": {"count": len(assessor.skipped), "utt_ids": sorted(assessor.skipped)},
         "results": results,
         "seconds": round(time.monotonic() - started, 1),
     }

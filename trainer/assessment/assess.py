@@ -44,7 +44,7 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -215,34 +215,8 @@ def assess(
     batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
     posteriors = CtcPosteriors(loaded.model, loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
     result = transcribe(posteriors, rows, batch_seconds, cfg.num_workers, progress)
-    seconds_per_frame = frame_seconds(loaded.model)
-    skipped: dict[str, str] = dict(result.skipped)
-    lines = []
-    for row in rows:
-        log_probs = result.decoded.get(row["utt_id"])
-        if log_probs is None:
-            continue
-        prompt = prompt_of(row)
-        try:
-            assessed = assess_utterance(log_probs, loaded.codec, prompt, seconds_per_frame)
-        except AlignmentError:
-            skipped[row["utt_id"]] = "audio_too_short_for_prompt"
-            continue
-        except NoPromptPhones as exc:
-            skipped[row["utt_id"]] = f"no_prompt_phones: {exc}"
-            continue
-        except ConfigError as exc:
-            skipped[row["utt_id"]] = f"prompt_not_assessable: {exc}"
-            continue
-        lines.append(
-            {
-                **{k: row.get(k) for k in ("utt_id", "speaker_id", "age", "gender", "duration")},
-                "prompt": prompt,
-                "prompt_from_text": prompt != row.get("prompt"),
-                **assessed,
-                **({"mispronunciations": row["mispronunciations"]} if "mispronunciations" in row else {}),
-            }
-        )
+    lines, not_assessable = assess_rows(rows, result.decoded, loaded.codec, frame_seconds(loaded.model))
+    skipped = {**result.skipped, **not_assessable}
     if not lines:
         raise ConfigError(f"{manifest}: none of the {len(rows)} utterances could be assessed ({_reasons(skipped)})")
     if calibrate:
@@ -276,6 +250,40 @@ def assess(
     storage.publish_dir(output, write)
     _log.info("assessed %d utterances (%d skipped) -> %s", len(lines), len(skipped), output)
     return summary
+
+
+def assess_rows(
+    rows: list[dict], log_probs: Mapping[str, np.ndarray], codec, seconds_per_frame: float
+) -> tuple[list[dict], dict[str, str]]:
+    """The assessment line of each row with posteriors in `log_probs` (by utt_id; rows without are
+    left out), and the rows that cannot be assessed with their reason."""
+    skipped: dict[str, str] = {}
+    lines = []
+    for row in rows:
+        if row["utt_id"] not in log_probs:
+            continue
+        prompt = prompt_of(row)
+        try:
+            assessed = assess_utterance(log_probs[row["utt_id"]], codec, prompt, seconds_per_frame)
+        except AlignmentError:
+            skipped[row["utt_id"]] = "audio_too_short_for_prompt"
+            continue
+        except NoPromptPhones as exc:
+            skipped[row["utt_id"]] = f"no_prompt_phones: {exc}"
+            continue
+        except ConfigError as exc:
+            skipped[row["utt_id"]] = f"prompt_not_assessable: {exc}"
+            continue
+        lines.append(
+            {
+                **{k: row.get(k) for k in ("utt_id", "speaker_id", "age", "gender", "duration")},
+                "prompt": prompt,
+                "prompt_from_text": prompt != row.get("prompt"),
+                **assessed,
+                **({"mispronunciations": row["mispronunciations"]} if "mispronunciations" in row else {}),
+            }
+        )
+    return lines, skipped
 
 
 def prompt_of(row: dict[str, Any]) -> str:
