@@ -150,4 +150,8 @@ def test_rate_outside_zero_to_one_is_bad_input(tmp_path):
 
     with pytest.raises(ConfigError, match="mispronounce-rate"):
         synthesize_corpus(tmp_path / "c", 1, 0, 1, seed=0, mispronounce_rate=1.5)
+    with pytest.raises(ConfigError, match="unknown phonological process nope"):
+        synthesize_corpus(tmp_path / "c", 1, 0, 1, seed=0, mispronounce_rate=0.1, processes=("tensing", "nope"))
+    with pytest.raises(ConfigError, match="mispronounce-rate"):
+        synthesize_corpus(tmp_path / "c", 1, 0, 1, seed=0, processes=("tensing",))
     assert not (tmp_path / "c").exists()

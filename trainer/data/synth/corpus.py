@@ -194,6 +194,8 @@ def synthesize_corpus(
         raise ConfigError(f"synth: --utterances-per-speaker must be positive, got {utterances_per_speaker}")
     if mispronounce_rate is not None and not 0 <= mispronounce_rate <= 1:
         raise ConfigError(f"synth: --mispronounce-rate must be within [0, 1], got {mispronounce_rate}")
+    if processes is not None and mispronounce_rate is None:
+        raise ConfigError("synth: --processes picks the errors of --mispronounce-rate; give that too")
     try:
         chosen = select(processes)
     except ValueError as exc:
