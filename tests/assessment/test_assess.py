@@ -20,7 +20,7 @@ from trainer.assessment.assess import (  # noqa: E402
     SUMMARY_FILE,
     assess,
 )
-from trainer.assessment.detect import DEFAULT_THRESHOLD  # noqa: E402
+from trainer.assessment.detect import DEFAULT_RULE  # noqa: E402
 from trainer.assessment.report import CONFUSION_CHART, PATTERNS_CHART  # noqa: E402
 from trainer.data.manifest import load_manifest  # noqa: E402
 from trainer.data.phones import syllables, text_phones, to_phones  # noqa: E402
@@ -53,7 +53,7 @@ def test_assess_writes_verdicts_scores_and_report(prompted, tmp_path):
     out = tmp_path / "assessment"
     summary = assess(prompted["phone"], prompted["manifest"], str(out), CFG, progress=False)
     rows = {r["utt_id"]: r for r in load_manifest(prompted["manifest"])}
-    lines = [json.loads(line) for line in (out / ASSESSMENT_FILE).read_text(encoding="utf-8").splitlines()]
+    lines = strict_json_lines(out / ASSESSMENT_FILE)
     assert json.loads((out / SUMMARY_FILE).read_text(encoding="utf-8")) == summary
     assert len(lines) + summary["skipped"]["count"] == len(rows) and lines
     for line in lines:
@@ -62,21 +62,56 @@ def test_assess_writes_verdicts_scores_and_report(prompted, tmp_path):
         assert len(line["syllables"]) == len(syllables(text_phones(row["prompt"])))
         for entry in line["syllables"]:
             assert entry["verdict"] in ("correct", "substituted", "deleted")
+            assert isinstance(entry["llr"], float)  # every syllable is scored
             assert entry["gop"] <= 0 and entry["start"] < entry["end"] <= row["duration"] + 0.05
             assert entry["gop"] == min(p["gop"] for p in entry["phones"])
-            assert (entry["verdict"] != "correct") == (entry["llr"] is not None and entry["llr"] < DEFAULT_THRESHOLD)
+            assert (entry["verdict"] != "correct") == DEFAULT_RULE.flags(entry["llr"], entry["gop"])
             assert entry["recognised"]["verdict"] in ("correct", "substituted", "deleted")
     assert summary["syllables"] == sum(len(line["syllables"]) for line in lines)
     assert sum(summary["verdicts"].values()) == summary["syllables"]
     assert summary["insertions_heard"] == sum(len(line["inserted"]) for line in lines)
-    assert summary["threshold"] == {"value": DEFAULT_THRESHOLD, "source": "default"}
+    assert summary["threshold"] == {"value": DEFAULT_RULE.threshold, "gop_weight": 0.0, "source": "default"}
     truth = summary["ground_truth"]
     assert truth["injected_syllables"] == sum(len(rows[line["utt_id"]]["mispronunciations"]) for line in lines) > 0
     assert 0 <= truth["detection"]["f1"] <= 1 and 0 <= truth["gop_auc"] <= 1 and 0 <= truth["llr_auc"] <= 1
+    per_process = truth["recall_per_process"]
+    assert sum(r["errors"] for r in per_process.values()) == truth["injected_syllables"]
+    assert sum(r["flagged"] for r in per_process.values()) == truth["detection"]["tp"]
     report = (out / REPORT_FILE).read_text(encoding="utf-8")
     assert "## Against the known mispronunciations" in report and "## Phone confusions" in report
     for chart in (PATTERNS_CHART, CONFUSION_CHART):
         assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def strict_json_lines(path: Path) -> list[dict]:
+    """The lines of a JSONL file, refusing NaN and Infinity (not JSON)."""
+
+    def refuse(constant: str):
+        raise ValueError(f"{path}: {constant} is not JSON")
+
+    return [json.loads(x, parse_constant=refuse) for x in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_rows_without_prompt_phones_are_skipped_and_empty_prompts_counted(prompted, tmp_path):
+    rows = load_manifest(prompted["manifest"])
+    punctuation, empty, kept = dict(rows[0], prompt="…?!"), dict(rows[1], prompt=" "), rows[4:]
+    no_audio = dict(rows[2], audio_filepath=str(tmp_path / "gone.wav"))
+    latin = dict(rows[3], prompt="TV를 봤다")  # Latin letters have no phone target (g2p: never converted)
+    manifest = tmp_path / "odd.jsonl"
+    manifest.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [punctuation, empty, no_audio, latin, *kept]),
+        encoding="utf-8",
+    )
+    summary = assess(prompted["phone"], manifest, str(tmp_path / "out"), CFG, progress=False)
+    lines = {line["utt_id"]: line for line in strict_json_lines(tmp_path / "out" / ASSESSMENT_FILE)}
+    assert punctuation["utt_id"] not in lines and punctuation["utt_id"] in summary["skipped"]["utt_ids"]
+    assert summary["skipped"]["by_reason"].get("no_prompt_phones") == 1
+    assert latin["utt_id"] not in lines and summary["skipped"]["by_reason"].get("invalid_phones") == 1
+    assert no_audio["utt_id"] not in lines and no_audio["utt_id"] in summary["skipped"]["utt_ids"]
+    # An empty prompt: the transcript is assessed instead, and counted as such.
+    assert lines[empty["utt_id"]]["prompt"] == empty["text"] and lines[empty["utt_id"]]["prompt_from_text"]
+    assert summary["prompt_from_text"] == 1
+    assert len(lines) + summary["skipped"]["count"] == len(rows)
 
 
 def test_calibrate_writes_the_threshold_that_a_later_assessment_uses(prompted, tmp_path):
@@ -85,7 +120,11 @@ def test_calibrate_writes_the_threshold_that_a_later_assessment_uses(prompted, t
     assert written["threshold"] == calibrated["threshold"]["value"]
     assert written["detection"] == calibrated["ground_truth"]["detection"]
     used = assess(prompted["phone"], prompted["manifest"], str(tmp_path / "a"), CFG, False, str(tmp_path / "cal"))
-    assert used["threshold"] == {"value": written["threshold"], "source": str(tmp_path / "cal" / CALIBRATION_FILE)}
+    assert used["threshold"] == {
+        "value": written["threshold"],
+        "gop_weight": written["gop_weight"],
+        "source": str(tmp_path / "cal" / CALIBRATION_FILE),
+    }
     assert used["ground_truth"]["detection"] == written["detection"]  # same manifest, same threshold
     with pytest.raises(ConfigError, match="calibrate"):
         assess(prompted["phone"], prompted["manifest"], str(tmp_path / "b"), CFG, False, str(tmp_path / "cal"), True)
@@ -157,8 +196,12 @@ def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
     assert list(summary["assessments"]) == ["phone"]  # the spelling model is compared, not assessed
     assert "ground_truth" in summary["assessments"]["phone"]
     calibration = tmp_path / "cmp" / ASSESSMENT_CALIBRATION_DIR / "phone" / CALIBRATION_FILE
-    threshold = json.loads(calibration.read_text(encoding="utf-8"))["threshold"]
-    assert summary["assessments"]["phone"]["threshold"] == {"value": threshold, "source": str(calibration)}
+    written = json.loads(calibration.read_text(encoding="utf-8"))
+    assert summary["assessments"]["phone"]["threshold"] == {
+        "value": written["threshold"],
+        "gop_weight": written["gop_weight"],
+        "source": str(calibration),
+    }
     assert (Path(assessment_dir(str(tmp_path / "cmp"), "phone")) / REPORT_FILE).is_file()
     report = (tmp_path / "cmp" / COMPARISON).read_text(encoding="utf-8")
     assert "## Pronunciation assessment" in report and "| phone | 0 |" not in report

@@ -1,6 +1,7 @@
-"""Mispronunciation detection: the threshold calibration, and that the calibrated rule beats
-flagging every syllable free recognition gets wrong, on synthetic readings whose posteriors come
-from what was said (with noise that makes greedy recognition err)."""
+"""Mispronunciation detection: every syllable against every single-phone edit of it, the rule's
+calibration, and that the calibrated rule beats flagging every syllable free recognition gets
+wrong, on synthetic readings whose posteriors come from what was said (with noise that makes
+greedy recognition err)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ pytest.importorskip("g2pk", reason="g2pk not installed")
 from tests.assessment.test_align import synthetic_posteriors  # noqa: E402
 from trainer.assessment.assess import assess_utterance, ground_truth_scores, judge, labelled_syllables  # noqa: E402
 from trainer.assessment.detect import (  # noqa: E402
-    DEFAULT_THRESHOLD,
-    calibrate_threshold,
+    DEFAULT_RULE,
+    Rule,
+    best_threshold,
+    calibrate,
     detection,
-    flagged,
     sequence_log_likelihoods,
+    single_edits,
 )
+from trainer.data.phones import text_phones  # noqa: E402
+from trainer.data.processes import OTHER, PROCESSES  # noqa: E402
 from trainer.data.synth.lexicon import make_sentence  # noqa: E402
 from trainer.data.synth.mispronounce import read_prompt  # noqa: E402
 from trainer.data.text import build_vocab, save_vocab  # noqa: E402
@@ -31,14 +36,24 @@ def test_detection_counts():
 
 
 def test_calibration_picks_the_threshold_with_the_best_f1():
-    scores = [-9.0, -5.0, -2.0, 1.0, 3.0, None]
-    truth = [True, True, False, False, True, False]
-    threshold = calibrate_threshold(scores, truth)
-    # Flagging the two lowest (F1 0.8) beats every other cut (all five scored: 0.75); a syllable
-    # without a score is never flagged.
-    assert threshold == pytest.approx(-3.5)
-    assert [flagged(s, threshold) for s in scores] == [True, True, False, False, False, False]
-    assert calibrate_threshold([-1.0, 2.0], [False, False]) == DEFAULT_THRESHOLD
+    scores = [-9.0, -5.0, -2.0, 1.0, 3.0]
+    truth = [True, True, False, False, True]
+    threshold, f1 = best_threshold(scores, truth)
+    # Flagging the two lowest (F1 0.8) beats every other cut (all five: 0.75).
+    assert threshold == pytest.approx(-3.5) and f1 == pytest.approx(0.8)
+    assert calibrate([-1.0, 2.0], [0.0, 0.0], [False, False]) == DEFAULT_RULE
+
+
+def test_calibration_weighs_gop_in_when_it_separates_better():
+    # llr alone cannot separate (the first error scores above the second correct syllable);
+    # GOP can: the rule found uses it and flags exactly the errors.
+    llrs, gops = [-1.0, 2.0, 1.0, 3.0], [-4.0, -4.0, 0.0, -0.1]
+    truth = [True, True, False, False]
+    rule = calibrate(llrs, gops, truth)
+    assert rule.gop_weight > 0
+    assert [rule.flags(llr, gop) for llr, gop in zip(llrs, gops)] == truth
+    only_llr = calibrate(llrs, [0.0] * 4, truth)
+    assert only_llr.gop_weight == 0 and [only_llr.flags(llr, 0.0) for llr in llrs] != truth
 
 
 def test_ctc_likelihood_prefers_what_was_said():
@@ -48,9 +63,54 @@ def test_ctc_likelihood_prefers_what_was_said():
     assert said > other and too_long == -np.inf
 
 
-def readings(seed: int, count: int):
+def test_single_edits_substitute_delete_and_insert_one_phone():
+    onsets, vowels, finals = ["\u1100", "\u1102", "\u1109"], ["\u1161", "\u1165"], ["\u11a8", "\u11ab"]
+    edits = single_edits("\u1109\u1161", onsets + vowels + finals)  # 사
+    assert "\u1109\u1161" not in edits and len(edits) == len(set(edits))
+    assert {"\u1100\u1161", "\u1102\u1161"} <= set(edits)  # onset substituted
+    assert "\u1109\u1165" in edits  # vowel substituted
+    assert {"\u1161", "\u1109"} <= set(edits)  # onset, vowel deleted
+    assert {"\u1109\u1161\u11a8", "\u1109\u1161\u11ab"} <= set(edits)  # final inserted
+    assert len(edits) == 2 + 1 + 1 + 1 + 2  # nothing else: no onset to insert, one vowel, no final
+    assert single_edits("\u1161", vowels) == ["", "\u1165"]  # 아: deleted or another vowel
+
+
+def codec_for(tmp_path, texts):
+    save_vocab(build_vocab(texts, "phone"), tmp_path, "phone")
+    return TextCodec.from_dir(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "said", "heard"),
+    [
+        ("사자가 와요", "하자가 와요", "하"),  # an onset no process changes that way
+        ("사자가 와요", "사자가 오요", "오"),  # a vowel
+        ("곰도 와요", "고도 와요", "고"),  # a final left out (final_dropped: named)
+        ("바나나 줘요", "바나난 줘요", "난"),  # a final added
+        ("오이 와요", "이 와요", ""),  # a syllable of one phone left out
+    ],
+)
+def test_any_single_phone_error_is_flagged_and_what_was_heard_named(tmp_path, prompt, said, heard):
+    codec = codec_for(tmp_path, ["하자가 사자 오이 이 바나난 줘요 오요 곰도 고도 와요 가나다라마바사아자차카타파하"])
+    tokenizer = codec.processor.tokenizer
+    rng = np.random.default_rng(5)
+    log_probs, _ = synthetic_posteriors(
+        tokenizer(text_phones(said)).input_ids, rng, 6.0, codec.vocab_size, tokenizer.pad_token_id
+    )
+    line = assess_utterance(log_probs, codec, prompt, 0.02)
+    # A neighbour of an error shares its window of frames, so its score dips a little too (a
+    # calibrated threshold lies below): -1, not the default 0.
+    judge(line, Rule(-1.0))
+    wrong = [e for e in line["syllables"] if e["verdict"] != "correct"]
+    assert len(wrong) == 1, [(e["expected"], e["llr"]) for e in line["syllables"]]
+    assert wrong[0]["said"] == heard and wrong[0]["llr"] < -3
+    named = {"하": OTHER, "오": OTHER, "고": "final_dropped", "난": OTHER, "": OTHER}
+    assert wrong[0]["pattern"] == named[heard]
+
+
+def readings(seed: int, count: int, processes):
     rng = np.random.default_rng(seed)
-    return [read_prompt(make_sentence(rng), 0.3, rng) for _ in range(count)]
+    return [read_prompt(make_sentence(rng), 0.3, rng, processes) for _ in range(count)]
 
 
 def assessed(reading, codec, rng, peak):
@@ -62,11 +122,13 @@ def assessed(reading, codec, rng, peak):
     return {**line, "mispronunciations": reading.errors}
 
 
-def test_the_calibrated_rule_beats_flagging_what_recognition_gets_wrong(tmp_path):
-    validation, test = readings(1, 40), readings(2, 40)
+def test_the_rule_calibrated_on_other_processes_beats_flagging_what_recognition_gets_wrong(tmp_path):
+    # Calibrated on errors of some processes, scored on errors of the others only.
+    validation, test = readings(1, 40, PROCESSES[::2]), readings(2, 40, PROCESSES[1::2])
+    seen = {e["pattern"] for r in validation for e in r.errors}
+    assert seen and not seen & {e["pattern"] for r in test for e in r.errors}
     texts = [" ".join(r.said) for r in validation + test] + [" ".join(r.prompt) for r in validation + test]
-    save_vocab(build_vocab(texts, "phone"), tmp_path, "phone")
-    codec = TextCodec.from_dir(tmp_path)
+    codec = codec_for(tmp_path, texts)
     rng = np.random.default_rng(3)
     # A weak model: the said phone only 3.5 logits above noise over ~50 classes, so greedy
     # decoding inserts and swaps phones now and then.
@@ -74,12 +136,13 @@ def test_the_calibrated_rule_beats_flagging_what_recognition_gets_wrong(tmp_path
     lines = [assessed(r, codec, rng, peak=3.5) for r in test]
     entries, truth = labelled_syllables(calibration)
     assert sum(truth) > 10
-    threshold = calibrate_threshold([e["llr"] for e in entries], truth)
+    rule = calibrate([e["llr"] for e in entries], [e["gop"] for e in entries], truth)
     for line in lines:
-        judge(line, threshold)
-    scores = ground_truth_scores(lines)
-    rule, recognition = scores["detection"], scores["recognition_detection"]
+        judge(line, rule)
+    scores = ground_truth_scores(lines, rule)
+    detected, recognition = scores["detection"], scores["recognition_detection"]
     assert recognition["fp"] > 0  # recognition did err: the comparison means something
-    assert rule["f1"] > recognition["f1"]
+    assert detected["f1"] > recognition["f1"]
+    assert set(scores["recall_per_process"]) == {e["pattern"] for r in test for e in r.errors}
     flagged_entries = [e for line in lines for e in line["syllables"] if e["verdict"] != "correct"]
-    assert flagged_entries and all(e["pattern"] and e["said"] for e in flagged_entries)
+    assert flagged_entries and all(e["pattern"] and "said" in e for e in flagged_entries)

@@ -1,5 +1,6 @@
-"""Mispronunciation ground truth in the synthetic corpus: the patterns, what the labels record,
-and that a corpus is the same for a seed."""
+"""Mispronunciation ground truth in the synthetic corpus: the process table, what the labels
+record, that children make only the processes asked for at their age, and that a corpus is the
+same for a seed."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ pytest.importorskip("g2pk", reason="g2pk not installed")
 from trainer.data.importers import import_aihub  # noqa: E402
 from trainer.data.manifest import load_manifest  # noqa: E402
 from trainer.data.phones import from_phones, syllables, text_phones  # noqa: E402
+from trainer.data.processes import BY_NAME, OTHER, PROCESSES, classify, select  # noqa: E402
 from trainer.data.synth import synthesize_corpus  # noqa: E402
-from trainer.data.synth.mispronounce import OTHER, PATTERNS, applicable, classify, read_prompt  # noqa: E402
+from trainer.data.synth.mispronounce import read_prompt  # noqa: E402
 from trainer.data.text import normalize_transcript, to_units  # noqa: E402
 
 RATE = 0.3
 
 
 @pytest.mark.parametrize(
-    ("expected", "spoken", "pattern"),
+    ("expected", "spoken", "process"),
     [
         ("토", "도", "tense_aspirated_to_plain"),
         ("끼", "기", "tense_aspirated_to_plain"),
@@ -31,16 +33,50 @@ RATE = 0.3
         ("라", "다", "liquid_stopping"),
         ("여", "어", "diphthong_to_monophthong"),
         ("귀", "기", "diphthong_to_monophthong"),
-        ("사", "가", OTHER),
+        ("사", "다", "fricative_stopping"),
+        ("사", "자", "affrication"),
+        ("차", "타", "affricate_stopping"),
+        ("고", "도", "velar_fronting"),
+        ("다", "가", "backing"),
+        ("바", "빠", "tensing"),
+        ("하", "아", "glottal_deletion"),
+        ("공", "곤", "final_fronting"),
+        ("나", "아", "initial_deletion"),
+        ("어", "오", "vowel_rounding"),
+        ("사", "하", OTHER),
+        ("사", "사", OTHER),
     ],
 )
-def test_classify_names_the_patterns(expected, spoken, pattern):
-    assert classify(text_phones(expected), text_phones(spoken)) == pattern
+def test_classify_names_the_process(expected, spoken, process):
+    (syllable,) = syllables(text_phones(expected))
+    assert classify(syllable, text_phones(spoken)) == process
 
 
-def test_a_syllable_without_a_matching_pattern_is_never_changed():
-    (syllable,) = syllables(text_phones("사"))
-    assert applicable(syllable) == []
+def test_every_process_is_named_by_what_it_says_and_a_syllable_none_applies_to_stays():
+    # Each process changes at least one syllable, and what it says is named by it (or by an
+    # earlier process of the table that says the same: ㄹ left out is liquid_gliding's onset too).
+    cut = syllables(text_phones("토끼 곰 노라요 여 사 차 고 다 바 하 공 나 어"))
+    for process in PROCESSES:
+        changed = [s for s in cut if process.applies(s)]
+        assert changed, process.name
+        for syllable in changed:
+            said = process.apply(syllable)
+            assert said.phones != syllable.phones
+            assert BY_NAME[classify(syllable, said.phones)].apply(syllable).phones == said.phones
+    (syllable,) = syllables(text_phones("우"))
+    assert not [p.name for p in PROCESSES if p.applies(syllable)]
+    assert [p.name for p in select(("backing", "tensing"))] == ["backing", "tensing"]
+    with pytest.raises(ValueError, match="no_such"):
+        select(("no_such",))
+
+
+def test_a_child_makes_only_the_processes_given():
+    words = ["사자가", "토끼를", "보고", "달려요"]
+    chosen = select(("affrication", "final_dropped"))
+    readings = [read_prompt(words, 0.6, np.random.default_rng(seed), chosen) for seed in range(20)]
+    made = {e["pattern"] for r in readings for e in r.errors}
+    assert made == {"affrication", "final_dropped"}
+    assert not any(r.errors for r in (read_prompt(words, 0.9, np.random.default_rng(s), ()) for s in range(5)))
 
 
 def test_reading_records_prompt_phones_and_errors():
@@ -55,8 +91,9 @@ def test_reading_records_prompt_phones_and_errors():
         wrong = {k for k, (e, s) in enumerate(zip(expected, spoken)) if e.phones != s.phones}
         assert wrong == {e["syllable"] for e in reading.errors}
         for error in reading.errors:
-            assert error["pattern"] in PATTERNS
-            assert classify(error["expected"], error["spoken"]) == error["pattern"]
+            assert error["pattern"] in BY_NAME
+            (want,) = syllables(error["expected"])
+            assert BY_NAME[error["pattern"]].apply(want).phones == error["spoken"]
         # What g2pK reads from the transcript's spoken side is what was said.
         spoken_text = normalize_transcript(" ".join(reading.transcript), "spoken")
         assert normalize_transcript(" ".join(reading.transcript), "orthographic") == " ".join(words)
@@ -84,6 +121,10 @@ def test_corpus_labels_carry_the_ground_truth(corpus, tmp_path):
     adults = [t for t in truth.values() if t["group"] == "adult"]
     assert sum(len(t["mispronunciations"]) for t in children) > 0
     assert all(not t["mispronunciations"] and t["spokenPhones"] == t["expectedPhones"] for t in adults)
+    # A child makes a process only at the ages the table gives it.
+    for label in labels.values():
+        for error in label["합성정보"]["mispronunciations"]:
+            assert BY_NAME[error["pattern"]].at_age(label["녹음자정보"]["age"])
 
     import_aihub(corpus, tmp_path / "all.jsonl")
     rows = load_manifest(tmp_path / "all.jsonl")
@@ -109,4 +150,8 @@ def test_rate_outside_zero_to_one_is_bad_input(tmp_path):
 
     with pytest.raises(ConfigError, match="mispronounce-rate"):
         synthesize_corpus(tmp_path / "c", 1, 0, 1, seed=0, mispronounce_rate=1.5)
+    with pytest.raises(ConfigError, match="unknown phonological process nope"):
+        synthesize_corpus(tmp_path / "c", 1, 0, 1, seed=0, mispronounce_rate=0.1, processes=("tensing", "nope"))
+    with pytest.raises(ConfigError, match="mispronounce-rate"):
+        synthesize_corpus(tmp_path / "c", 1, 0, 1, seed=0, processes=("tensing",))
     assert not (tmp_path / "c").exists()

@@ -1,30 +1,38 @@
 """`python -m trainer assess`: how well each prompt was pronounced, syllable by syllable.
 
 For every utterance of the manifest with a known prompt (field `prompt`, the text the speaker
-was asked to read; rows without one use their transcript `text`, counted in the summary):
+was asked to read; rows without one, or with an empty one, use their transcript `text`, counted
+in the summary as `prompt_from_text`):
 
 1. expected phones: the prompt's standard pronunciation (trainer.data.phones), cut into syllables;
 2. the phone model's log posteriors; the expected phones forced-aligned to them (Viterbi over
    the CTC trellis, trainer.assessment.align) -> frames and a GOP score per phone (a syllable's
    GOP is its worst phone's);
-3. the verdict per syllable: mispronounced when the prompt is less than `threshold` more likely
-   than the prompt with that syllable said by its most likely anticipated child error (a CTC
-   log-likelihood ratio, trainer.assessment.detect); the verdict then names that error
-   (`said`, `pattern`). The threshold is calibrated on a labelled manifest (`--calibrate`, which
-   writes calibration.json; later runs read it with `--calibration DIR`), else
-   detect.DEFAULT_THRESHOLD;
+3. the verdict per syllable: every syllable is scored against every single-phone edit of it
+   (a CTC log-likelihood ratio combined with its GOP, trainer.assessment.detect), and flagged
+   when the score is below the threshold; the verdict then names what was most likely heard
+   (`said`) and, where one describes it, the phonological process (`pattern`,
+   trainer.data.processes; "other" where none does). The rule is calibrated on a labelled
+   manifest (`--calibrate`, which writes calibration.json; later runs read it with
+   `--calibration DIR`), else detect.DEFAULT_RULE;
 4. what the model recognises freely (greedy CTC) aligned to the expected phones: per syllable
    `recognised` (correct / substituted by what / deleted), phones inserted between syllables,
    and the phone confusions (trainer.assessment.verdicts).
 
+Rows that cannot be assessed are skipped and counted by reason: audio that cannot be read,
+audio too short for the prompt, a prompt without a phone (e.g. punctuation only), or phones the
+model lacks.
+
 Outputs in DIR (local, PVC or s3://):
-    assessment.jsonl     one line per assessed utterance (syllables with verdicts, scores, times)
+    assessment.jsonl     one line per assessed utterance (syllables with verdicts, scores, times;
+                         strict JSON: no NaN)
     assessment.json      counts, error patterns per age group, phone confusions, skipped rows,
-                         the threshold and where it came from; with ground truth (rows carrying
+                         the rule and where it came from; with ground truth (rows carrying
                          `mispronunciations`, as the synthetic corpus's do): syllable-level
                          detection precision/recall/F1 of the verdicts and of free recognition,
-                         and the ROC AUC of phone GOP and of the syllable score
-    calibration.json     with --calibrate: the threshold chosen and its detection figures
+                         recall per process of the injected errors, and the ROC AUC of phone GOP
+                         and of the syllable score
+    calibration.json     with --calibrate: the rule chosen and its detection figures
     assessment.md        the same as tables; charts error_patterns_by_age.png, phone_confusions.png
                          (assessment.md is written last: it marks a finished assessment)
 Only phone-unit models can be assessed: a spelling model writes what the speaker meant.
@@ -36,16 +44,18 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from trainer import storage
+from trainer.assessment import detect
 from trainer.assessment.align import AlignmentError, forced_align, gop
-from trainer.assessment.detect import DEFAULT_THRESHOLD, calibrate_threshold, detection, flagged, syllable_scores
-from trainer.assessment.verdicts import CORRECT, SUBSTITUTED, syllable_verdicts
+from trainer.assessment.detect import DEFAULT_RULE, Rule, detection, syllable_scores
+from trainer.assessment.verdicts import CORRECT, DELETED, SUBSTITUTED, syllable_verdicts
 from trainer.data.manifest import atomic_write, fetch_audio, load_manifest, write_json
-from trainer.data.phones import from_phones, syllables, to_phones
+from trainer.data.phones import PhoneError, from_phones, is_final, is_initial, is_vowel, syllables, to_phones
+from trainer.data.processes import BY_NAME, OTHER, classify
 from trainer.data.text import normalize_transcript, to_units
 from trainer.evaluation.breakdown import DIMENSIONS
 from trainer.evaluation.config import EvalConfig
@@ -58,6 +68,10 @@ ASSESSMENT_FILE = "assessment.jsonl"
 SUMMARY_FILE = "assessment.json"
 CALIBRATION_FILE = "calibration.json"
 _log = logging.getLogger(__name__)
+
+
+class NoPromptPhones(ConfigError):
+    """The prompt has no phone to assess (empty, or punctuation only)."""
 
 
 class CtcPosteriors(CtcTranscriber):
@@ -80,6 +94,8 @@ def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_fram
     """Assessment of one utterance without verdicts (`judge` adds them; module docstring);
     raises AlignmentError, ConfigError."""
     units = to_units(normalize_transcript(prompt), "phone")
+    if not units.strip():
+        raise NoPromptPhones(f"prompt {prompt!r} has no phones")
     tokenizer = codec.processor.tokenizer
     ids = tokenizer(units).input_ids
     if len(ids) != len(units):
@@ -101,12 +117,12 @@ def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_fram
         for i in positions
     ]
     cut = syllables(units)
-
-    def encode(said: str) -> list[int] | None:
-        labels = tokenizer(said).input_ids
-        return None if tokenizer.unk_token_id in labels else labels
-
-    detected = syllable_scores(log_probs, ids, positions, cut, encode, tokenizer.pad_token_id)
+    inventory = {
+        unit: i
+        for unit, i in tokenizer.get_vocab().items()
+        if len(unit) == 1 and (is_initial(unit) or is_vowel(unit) or is_final(unit))
+    }
+    detected = syllable_scores(log_probs, ids, positions, spans, cut, inventory, tokenizer.pad_token_id)
     decoded = codec.decode(log_probs).text
     recognised = to_phones(decoded.replace(tokenizer.unk_token, UNKNOWN_CHAR))
     heard, inserted, confusions = syllable_verdicts(cut, recognised)
@@ -114,10 +130,14 @@ def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_fram
     for recognition, syllable, score in zip(heard, cut, detected):
         own = phones[syllable.start : syllable.start + len(syllable)]
         entry = {k: recognition.pop(k) for k in ("index", "word", "expected")}
-        entry.update(llr=None if score.llr is None else round(score.llr, 4))
-        if score.said is not None:
-            entry["likely_error"] = {"said": from_phones(score.said), "pattern": score.pattern}
-        entry.update(gop=min(p["gop"] for p in own), start=own[0]["start"], end=own[-1]["end"], phones=own)
+        entry.update(
+            llr=round(score.llr, 4),
+            heard={"said": from_phones(score.said), "pattern": classify(syllable, score.said)},
+            gop=min(p["gop"] for p in own),
+            start=own[0]["start"],
+            end=own[-1]["end"],
+            phones=own,
+        )
         entry["recognised"] = recognition
         entries.append(entry)
     return {
@@ -130,29 +150,33 @@ def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_fram
     }
 
 
-def judge(line: dict[str, Any], threshold: float) -> None:
-    """Set each syllable's verdict by the decision rule (trainer.assessment.detect.flagged)."""
+def judge(line: dict[str, Any], rule: Rule) -> None:
+    """Set each syllable's verdict by the decision rule (trainer.assessment.detect.Rule): a flagged
+    syllable was `deleted` when nothing of it was heard, else `substituted` by what was heard."""
     for entry in line["syllables"]:
         for key in ("verdict", "said", "pattern"):
             entry.pop(key, None)
-        if flagged(entry["llr"], threshold):
-            entry.update(verdict=SUBSTITUTED, **entry["likely_error"])
+        if rule.flags(entry["llr"], entry["gop"]):
+            heard = entry["heard"]
+            entry.update(verdict=SUBSTITUTED if heard["said"] else DELETED, **heard)
         else:
             entry["verdict"] = CORRECT
 
 
-def read_threshold(folder: str) -> float:
-    """The threshold of an earlier `assess --calibrate` (its output folder, local or s3://)."""
+def read_rule(folder: str) -> Rule:
+    """The rule of an earlier `assess --calibrate` (its output folder, local or s3://)."""
     path = storage.materialize(folder) / CALIBRATION_FILE
     if not path.is_file():
         raise ConfigError(f"--calibration: {path} not found (write it with `trainer assess --calibrate`)")
     try:
-        threshold = json.loads(path.read_text(encoding="utf-8")).get("threshold")
+        fields = json.loads(path.read_text(encoding="utf-8"))
+        values = [fields.get(key) for key in ("threshold", "gop_weight")]
     except (OSError, ValueError, AttributeError) as exc:  # ValueError: not JSON; AttributeError: not an object
         raise ConfigError(f"{path}: not a readable calibration ({exc})") from None
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
-        raise ConfigError(f"{path}: field threshold must be a number, got {threshold!r}")
-    return float(threshold)
+    for key, value in zip(("threshold", "gop_weight"), values):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise ConfigError(f"{path}: field {key} must be a number, got {value!r}")
+    return Rule(float(values[0]), float(values[1]))
 
 
 def assess(
@@ -166,16 +190,16 @@ def assess(
 ) -> dict[str, Any]:
     """Assess every utterance of `manifest` with a phone model; write and return the summary.
 
-    The decision threshold: with `calibrate`, the best one on this (labelled) manifest, written to
+    The decision rule: with `calibrate`, the best one on this (labelled) manifest, written to
     calibration.json; else the one in `calibration` (an earlier calibrating run's output), else
-    DEFAULT_THRESHOLD."""
+    DEFAULT_RULE."""
     from trainer.assessment.report import render_markdown, write_charts
 
     if calibrate and calibration:
         raise ConfigError("assess: --calibrate writes a calibration; --calibration reads one: give one of them")
-    threshold, source = DEFAULT_THRESHOLD, "default"
+    rule, source = DEFAULT_RULE, "default"
     if calibration:
-        threshold, source = read_threshold(calibration), storage.join(calibration, CALIBRATION_FILE)
+        rule, source = read_rule(calibration), storage.join(calibration, CALIBRATION_FILE)
 
     unit = model_unit(model_uri)
     if unit != "phone":
@@ -192,50 +216,33 @@ def assess(
     batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
     posteriors = CtcPosteriors(loaded.model, loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
     result = transcribe(posteriors, rows, batch_seconds, cfg.num_workers, progress)
-    seconds_per_frame = frame_seconds(loaded.model)
-    skipped: dict[str, str] = dict(result.skipped)
-    lines = []
-    for row in rows:
-        log_probs = result.decoded.get(row["utt_id"])
-        if log_probs is None:
-            continue
-        try:
-            assessed = assess_utterance(log_probs, loaded.codec, row.get("prompt") or row["text"], seconds_per_frame)
-        except AlignmentError:
-            skipped[row["utt_id"]] = "audio_too_short_for_prompt"
-            continue
-        except ConfigError as exc:
-            skipped[row["utt_id"]] = f"prompt_not_assessable: {exc}"
-            continue
-        lines.append(
-            {
-                **{k: row.get(k) for k in ("utt_id", "speaker_id", "age", "gender", "duration")},
-                "prompt": row.get("prompt") or row["text"],
-                "prompt_from_text": "prompt" not in row,
-                **assessed,
-                **({"mispronunciations": row["mispronunciations"]} if "mispronunciations" in row else {}),
-            }
-        )
+    lines, not_assessable = assess_rows(rows, result.decoded, loaded.codec, frame_seconds(loaded.model))
+    skipped = {**result.skipped, **not_assessable}
     if not lines:
         raise ConfigError(f"{manifest}: none of the {len(rows)} utterances could be assessed ({_reasons(skipped)})")
     if calibrate:
         labelled = [line for line in lines if "mispronunciations" in line]
         if not labelled:
             raise ConfigError(f"--calibrate: no assessed row of {manifest} has `mispronunciations` (ground truth)")
-        entries, truth = labelled_syllables(labelled)
-        threshold, source = calibrate_threshold([e["llr"] for e in entries], truth), f"calibrated on {manifest}"
+        rule, source = calibrated_rule(labelled), f"calibrated on {manifest}"
     for line in lines:
-        judge(line, threshold)
-    summary = summarise(lines, skipped, model_uri, str(manifest), loaded.info)
-    summary["threshold"] = {"value": threshold, "source": source}
+        judge(line, rule)
+    summary = summarise(lines, skipped, model_uri, str(manifest), loaded.info, rule)
+    summary["threshold"] = {"value": rule.threshold, "gop_weight": rule.gop_weight, "source": source}
 
     def write(folder: Path) -> None:
         with atomic_write(folder / ASSESSMENT_FILE) as fh:
             for line in lines:
-                fh.write(json.dumps({k: v for k, v in line.items() if k != "confusions"}, ensure_ascii=False) + "\n")
+                line = {k: v for k, v in line.items() if k != "confusions"}
+                fh.write(json.dumps(line, ensure_ascii=False, allow_nan=False) + "\n")
         write_json(summary, folder / SUMMARY_FILE)
         if calibrate:
-            calibrated = {"threshold": threshold, "model": model_uri, "manifest": str(manifest)}
+            calibrated = {
+                "threshold": rule.threshold,
+                "gop_weight": rule.gop_weight,
+                "model": model_uri,
+                "manifest": str(manifest),
+            }
             write_json({**calibrated, "detection": summary["ground_truth"]["detection"]}, folder / CALIBRATION_FILE)
         write_charts(summary, folder)
         with atomic_write(folder / REPORT_FILE) as fh:  # last: marks a finished assessment
@@ -246,8 +253,51 @@ def assess(
     return summary
 
 
+def assess_rows(
+    rows: list[dict], log_probs: Mapping[str, np.ndarray], codec, seconds_per_frame: float
+) -> tuple[list[dict], dict[str, str]]:
+    """The assessment line of each row with posteriors in `log_probs` (by utt_id; rows without are
+    left out), and the rows that cannot be assessed with their reason."""
+    skipped: dict[str, str] = {}
+    lines = []
+    for row in rows:
+        if row["utt_id"] not in log_probs:
+            continue
+        prompt = prompt_of(row)
+        try:
+            assessed = assess_utterance(log_probs[row["utt_id"]], codec, prompt, seconds_per_frame)
+        except AlignmentError:
+            skipped[row["utt_id"]] = "audio_too_short_for_prompt"
+            continue
+        except NoPromptPhones as exc:
+            skipped[row["utt_id"]] = f"no_prompt_phones: {exc}"
+            continue
+        except PhoneError as exc:  # g2pK made no valid phone string of the prompt
+            skipped[row["utt_id"]] = f"{exc.reason}: {exc}"
+            continue
+        except ConfigError as exc:
+            skipped[row["utt_id"]] = f"prompt_not_assessable: {exc}"
+            continue
+        lines.append(
+            {
+                **{k: row.get(k) for k in ("utt_id", "speaker_id", "age", "gender", "duration")},
+                "prompt": prompt,
+                "prompt_from_text": prompt != row.get("prompt"),
+                **assessed,
+                **({"mispronunciations": row["mispronunciations"]} if "mispronunciations" in row else {}),
+            }
+        )
+    return lines, skipped
+
+
+def prompt_of(row: dict[str, Any]) -> str:
+    """The text the speaker was asked to read: `prompt`, or the transcript where it is missing or empty."""
+    prompt = row.get("prompt")
+    return prompt if isinstance(prompt, str) and prompt.strip() else row["text"]
+
+
 def summarise(
-    lines: list[dict], skipped: dict[str, str], model_uri: str, manifest: str, model_info: dict
+    lines: list[dict], skipped: dict[str, str], model_uri: str, manifest: str, model_info: dict, rule: Rule
 ) -> dict[str, Any]:
     """Counts, error patterns per age group, phone confusions and, with ground truth, detection."""
     age_group = DIMENSIONS["age_group"]
@@ -279,42 +329,64 @@ def summarise(
     }
     truth = [line for line in lines if "mispronunciations" in line]
     if truth:
-        summary["ground_truth"] = ground_truth_scores(truth)
+        summary["ground_truth"] = ground_truth_scores(truth, rule)
     return summary
 
 
-def labelled_syllables(lines: list[dict]) -> tuple[list[dict], list[bool]]:
-    """Every syllable entry of `lines` (rows with ground truth) and whether it was mispronounced."""
+def labelled_syllables(lines: list[dict], leave_out: str | None = None) -> tuple[list[dict], list[bool]]:
+    """Every syllable entry of `lines` (rows with ground truth) and whether it was mispronounced;
+    with `leave_out`, without the syllables mispronounced by that process (a calibration that
+    must not see it)."""
     entries, truth = [], []
     for line in lines:
-        injected = {e["syllable"] for e in line["mispronunciations"]}
+        injected = {e["syllable"]: e["pattern"] for e in line["mispronunciations"]}
         for entry in line["syllables"]:
-            entries.append(entry)
-            truth.append(entry["index"] in injected)
+            if leave_out is None or injected.get(entry["index"]) != leave_out:
+                entries.append(entry)
+                truth.append(entry["index"] in injected)
     return entries, truth
 
 
-def ground_truth_scores(lines: list[dict]) -> dict[str, Any]:
+def calibrated_rule(lines: list[dict], leave_out: str | None = None) -> Rule:
+    """The rule with the best syllable F1 on `lines` (rows with ground truth), without the errors of
+    process `leave_out` when given (trainer.assessment.detect.calibrate)."""
+    entries, truth = labelled_syllables(lines, leave_out)
+    return detect.calibrate([e["llr"] for e in entries], [e["gop"] for e in entries], truth)
+
+
+def ground_truth_scores(lines: list[dict], rule: Rule) -> dict[str, Any]:
     """Against the injected errors, per syllable: detection by the verdicts and by free recognition
-    alone (`recognised` not correct); ROC AUC of the syllable score (llr; none: +inf) and of
-    phone GOP, correct vs mispronounced phones (a phone of an injected syllable that changed)."""
+    alone (`recognised` not correct), recall per process of the injected errors (`pattern`; one
+    outside trainer.data.processes counts as "other"); ROC AUC of the rule's score and of llr alone
+    (syllables), and of phone GOP (correct vs mispronounced phones: a phone of an injected syllable
+    that changed)."""
     entries, truth = labelled_syllables(lines)
     gops: list[float] = []
     wrong: list[bool] = []
+    found: dict[str, Counter] = {}
     for line in lines:
         injected = {e["syllable"]: e for e in line["mispronunciations"]}
         for entry in line["syllables"]:
-            changed = _changed_roles(injected[entry["index"]]) if entry["index"] in injected else set()
+            error = injected.get(entry["index"])
+            changed = _changed_roles(error) if error else set()
             for role, phone in zip(_roles(entry["phones"]), entry["phones"]):
                 gops.append(phone["gop"])
                 wrong.append(role in changed)
-    llrs = [np.inf if e["llr"] is None else e["llr"] for e in entries]
+            if error:
+                process = error.get("pattern") if error.get("pattern") in BY_NAME else OTHER
+                found.setdefault(process, Counter())[entry["verdict"] != CORRECT] += 1
+    scores = [rule.score(e["llr"], e["gop"]) for e in entries]
     return {
         "utterances": len(lines),
         "injected_syllables": int(sum(truth)),
         "detection": detection([e["verdict"] != CORRECT for e in entries], truth),
         "recognition_detection": detection([e["recognised"]["verdict"] != CORRECT for e in entries], truth),
-        "llr_auc": roc_auc([-x for x in llrs], truth),
+        "recall_per_process": {
+            name: {"errors": c[True] + c[False], "flagged": c[True], "recall": c[True] / (c[True] + c[False])}
+            for name, c in sorted(found.items())
+        },
+        "score_auc": roc_auc([-x for x in scores], truth),
+        "llr_auc": roc_auc([-e["llr"] for e in entries], truth),
         "gop_auc": roc_auc([-g for g in gops], wrong),
         "mispronounced_phones": int(sum(wrong)),
         "phones": len(gops),

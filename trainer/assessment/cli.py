@@ -21,28 +21,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibration.add_argument(
         "--calibrate",
         action="store_true",
-        help="choose the decision threshold with the best syllable F1 on this manifest's ground truth "
-        "(rows' `mispronunciations`); writes calibration.json into --output",
+        help="choose the decision rule (threshold and GOP weight) with the best syllable F1 on this manifest's "
+        "ground truth (rows' `mispronunciations`); writes calibration.json into --output",
     )
     calibration.add_argument(
         "--calibration",
         metavar="DIR",
-        help="use the threshold of an earlier `assess --calibrate` (its --output; default threshold: 0)",
+        help="use the rule of an earlier `assess --calibrate` (its --output; default: threshold 0, no GOP)",
     )
     add_dataclass_flags(p, EvalConfig)
     p.set_defaults(func=_assess)
 
 
 def _assess(args: argparse.Namespace) -> int:
+    from trainer import lease
     from trainer.assessment.assess import assess
     from trainer.evaluation.cli import eval_config
 
-    assess(
-        args.model,
-        args.manifest,
-        args.output,
-        eval_config(args),
-        calibration=args.calibration,
-        calibrate=args.calibrate,
-    )
+    with lease.hold(args.output, "--output"):
+        assess(
+            args.model,
+            args.manifest,
+            args.output,
+            eval_config(args),
+            calibration=args.calibration,
+            calibrate=args.calibrate,
+        )
     return 0

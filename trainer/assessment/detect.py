@@ -1,42 +1,67 @@
-"""Mispronunciation detection: each prompt syllable against the errors anticipated for it.
+"""Mispronunciation detection that anticipates no error: each prompt syllable against every
+single-phone edit of it.
 
 A syllable's score is a log-likelihood ratio under the phone model's CTC posteriors: the prompt
-said as expected against the prompt with that one syllable said by its most likely anticipated
-error (the patterns of Korean children's speech in trainer.data.synth.mispronounce: tense or
-aspirated said plain, final dropped, ㄹ glided or stopped, diphthong said as a monophthong):
+said as expected against the prompt with that syllable said by its most likely edit,
 
-    llr = log P(expected phones | audio) - max over errors e of log P(phones with e | audio)
+    llr = log P(expected phones | audio) - max over edits e of log P(phones with e | audio)
 
-Each likelihood sums over all CTC alignments (torch's ctc_loss), so no frame boundary has to be
-trusted and the model's own recognition errors elsewhere in the utterance cancel out of the
-ratio: the extended-recognition-network approach of pronunciation training systems (decode
-against the anticipated errors, not freely). A syllable is judged mispronounced when
-`llr < threshold`; `calibrate_threshold` picks the threshold that maximises syllable F1 on a
-labelled set (`trainer assess --calibrate`); uncalibrated, it is DEFAULT_THRESHOLD (0: the
-error is more likely than the prompt). A syllable that no anticipated error applies to (e.g.
-가: plain initial, plain vowel, no final) has no score and is judged correct.
+where the edits are every substitution of one of its phones by another phone of the model's
+inventory in the same place (onset by onset, vowel by vowel, final by final), every deletion of
+one phone, and every insertion of an onset or a final where the syllable has none; the best edit
+is then edited once more (a second phone: e.g. 라 said 야 is ㄹ deleted and ㅏ glided), and the
+best of all of them is what was most likely heard. No list of expected errors enters the score:
+a syllable is flagged for whatever was said instead, and the verdict names the phones heard (a
+process table only names them afterwards: trainer.data.processes.classify).
+
+Each likelihood sums over all CTC alignments (torch's ctc_loss) within a window of frames: the
+syllable with its neighbouring syllables, cut at the frames that the forced alignment of the
+prompt gives them (trainer.assessment.align), so an edit is scored where it was said and the
+model's recognition errors elsewhere in the utterance cannot enter the ratio.
+
+The decision: mispronounced when `llr + gop_weight * gop < threshold`, gop being the syllable's
+worst phone GOP (posterior ratio on the phone's own frames, <= 0), which adds how far the model's
+frame-level guess is from the expected phone. `calibrate` picks the weight and threshold with the
+best syllable F1 on a labelled set (`trainer assess --calibrate`); uncalibrated they are
+DEFAULT_RULE (weight 0, threshold 0: the best edit is more likely than the prompt).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from trainer.data.phones import Syllable
-from trainer.data.synth.mispronounce import applicable, mispronounce
+from trainer.assessment.align import Span
+from trainer.data.phones import Syllable, is_final, is_initial, is_vowel, syllables
 
-DEFAULT_THRESHOLD = 0.0
+
+@dataclass(frozen=True)
+class Rule:
+    """Flag a syllable when llr + gop_weight * gop < threshold."""
+
+    threshold: float
+    gop_weight: float = 0.0
+
+    def score(self, llr: float, gop: float) -> float:
+        return llr + self.gop_weight * gop
+
+    def flags(self, llr: float, gop: float) -> bool:
+        return self.score(llr, gop) < self.threshold
+
+
+DEFAULT_RULE = Rule(0.0, 0.0)
+# Weights of GOP tried by `calibrate` (llr and GOP are both natural-log ratios).
+GOP_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 @dataclass(frozen=True)
 class SyllableScore:
-    """`llr` (None: no anticipated error applies) and the most likely error: its pattern and phones."""
+    """`llr` (module docstring) and `said`: the phones of the most likely edit ("" none left)."""
 
-    llr: Optional[float]
-    pattern: Optional[str] = None
-    said: Optional[str] = None
+    llr: float
+    said: str
 
 
 def sequence_log_likelihoods(log_probs: np.ndarray, sequences: Sequence[Sequence[int]], blank: int) -> np.ndarray:
@@ -53,48 +78,98 @@ def sequence_log_likelihoods(log_probs: np.ndarray, sequences: Sequence[Sequence
         torch.tensor([len(seq) for seq in sequences], dtype=torch.long),
         blank=blank,
         reduction="none",
+        zero_infinity=False,
     )
     return -loss.double().numpy()
+
+
+def single_edits(phones: str, inventory: Sequence[str]) -> list[str]:
+    """Every phone string one edit away from the syllable `phones` (module docstring), in a fixed
+    order, without duplicates and without `phones` itself."""
+    parts = syllables(phones)
+    if len(parts) != 1 or not parts[0].vowel:
+        # Not one syllable (an edit left a consonant alone): only deletions remain meaningful.
+        found = [phones[:i] + phones[i + 1 :] for i in range(len(phones))]
+    else:
+        (syllable,) = parts
+        onset, vowel, coda = syllable.onset, syllable.vowel, syllable.coda
+        onsets = [p for p in inventory if is_initial(p)]
+        vowels = [p for p in inventory if is_vowel(p)]
+        finals = [p for p in inventory if is_final(p)]
+        found = [o + vowel + coda for o in ["", *onsets]]
+        found += [onset + v + coda for v in ["", *vowels]]
+        found += [onset + vowel + c for c in ["", *finals]]
+    return [p for p in dict.fromkeys(found) if p != phones]
 
 
 def syllable_scores(
     log_probs: np.ndarray,
     labels: Sequence[int],
     positions: Sequence[int],
+    spans: Sequence[Span],
     cut: Sequence[Syllable],
-    encode: Callable[[str], Optional[list[int]]],
+    inventory: Mapping[str, int],
     blank: int,
 ) -> list[SyllableScore]:
     """The score of each syllable of `cut` (module docstring).
 
     labels: the prompt's label ids (word delimiters included); positions: where each phone of the
-    space-free phone sequence sits in `labels`; encode: phones -> label ids, None when the model's
-    vocabulary lacks one (that error cannot be scored and is left out)."""
-    variants: list[tuple[int, str, str, list[int]]] = []  # syllable, pattern, phones, labels
+    space-free phone sequence sits in `labels`; spans: the forced alignment's frames of each label;
+    inventory: phone -> label id, the phones an edit may use."""
+    import torch
+
+    # Each window is a small batch (~50 sequences of ~10 labels over ~40 frames): one thread does
+    # it 6x faster than two on a loaded 2-core machine (thread hand-offs cost more than the work).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _scores(log_probs, labels, positions, spans, cut, inventory, blank)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _scores(log_probs, labels, positions, spans, cut, inventory, blank) -> list[SyllableScore]:
+    phones = list(inventory)
+    frames = log_probs.shape[0]
+    result = []
     for k, syllable in enumerate(cut):
         first, last = positions[syllable.start], positions[syllable.start + len(syllable) - 1]
-        for pattern in applicable(syllable):
-            said = mispronounce(syllable, pattern).phones
-            ids = encode(said)
-            if ids is not None:
-                variants.append((k, pattern, said, [*labels[:first], *ids, *labels[last + 1 :]]))
-    if not variants:
-        return [SyllableScore(None) for _ in cut]
-    scores = sequence_log_likelihoods(log_probs, [list(labels)] + [v[3] for v in variants], blank)
-    expected, alternatives = scores[0], scores[1:]
-    best: dict[int, tuple[float, str, str]] = {}
-    for (k, pattern, said, _), score in zip(variants, alternatives):
-        if np.isfinite(score) and (k not in best or score > best[k][0]):
-            best[k] = (float(score), pattern, said)
-    return [
-        SyllableScore(expected - best[k][0], best[k][1], best[k][2]) if k in best else SyllableScore(None)
-        for k in range(len(cut))
-    ]
+        low = positions[cut[k - 1].start] if k > 0 else 0
+        high = positions[cut[k + 1].start + len(cut[k + 1]) - 1] if k + 1 < len(cut) else len(labels) - 1
+        window = _Window(
+            log_probs[(spans[low].start if low > 0 else 0) : (spans[high].end if high < len(labels) - 1 else frames)],
+            list(labels[low:first]),
+            list(labels[last + 1 : high + 1]),
+            inventory,
+            blank,
+        )
+        edits = single_edits(syllable.phones, phones)
+        expected, *scores = window.likelihoods([syllable.phones, *edits])
+        best = int(np.argmax(scores))
+        said, score = edits[best], float(scores[best])
+        second = [e for e in single_edits(said, phones) if e != syllable.phones]
+        if second:
+            again = window.likelihoods(second)
+            if float(again.max()) > score:
+                said, score = second[int(np.argmax(again))], float(again.max())
+        result.append(SyllableScore(float(expected) - score, said))
+    return result
 
 
-def flagged(score: Optional[float], threshold: float) -> bool:
-    """The decision rule: mispronounced when the expected form is not `threshold` more likely."""
-    return score is not None and score < threshold
+@dataclass(frozen=True)
+class _Window:
+    """The frames around one syllable and the labels of its neighbours there."""
+
+    log_probs: np.ndarray
+    before: list[int]
+    after: list[int]
+    inventory: Mapping[str, int]
+    blank: int
+
+    def likelihoods(self, candidates: list[str]) -> np.ndarray:
+        """log P of the window's labels with each candidate's phones in the syllable's place."""
+        sequences = [[*self.before, *(self.inventory[p] for p in c), *self.after] for c in candidates]
+        return sequence_log_likelihoods(self.log_probs, sequences, self.blank)
 
 
 def detection(flags: Sequence[bool], truth: Sequence[bool]) -> dict[str, float | int]:
@@ -107,12 +182,27 @@ def detection(flags: Sequence[bool], truth: Sequence[bool]) -> dict[str, float |
     return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
 
 
-def calibrate_threshold(scores: Sequence[Optional[float]], truth: Sequence[bool]) -> float:
-    """The threshold with the best F1 of `flagged` on labelled syllables: a midpoint between two
-    neighbouring scores (the lowest such threshold among equals, i.e. the fewest flags)."""
-    finite = np.unique([s for s in scores if s is not None])
-    if not any(truth) or not len(finite):
-        return DEFAULT_THRESHOLD
+def best_threshold(scores: Sequence[float], truth: Sequence[bool]) -> tuple[float, float]:
+    """(threshold, F1): the threshold with the best F1 of `score < threshold` on labelled
+    syllables, a midpoint between two neighbouring scores (the lowest among equals: fewest flags)."""
+    values = np.asarray(scores, dtype=float)
+    positive = np.asarray(truth, dtype=bool)
+    finite = np.unique(values)
     candidates = np.concatenate(([finite[0] - 1.0], (finite[:-1] + finite[1:]) / 2, [finite[-1] + 1.0]))
-    f1 = [detection([flagged(s, float(t)) for s in scores], truth)["f1"] for t in candidates]
-    return float(candidates[int(np.argmax(f1))])
+    f1 = [detection(values < t, positive)["f1"] for t in candidates]
+    best = int(np.argmax(f1))
+    return float(candidates[best]), float(f1[best])
+
+
+def calibrate(llrs: Sequence[float], gops: Sequence[float], truth: Sequence[bool]) -> Rule:
+    """The rule (GOP weight of GOP_WEIGHTS, threshold) with the best syllable F1 on labelled
+    syllables (the smallest weight among equals); DEFAULT_RULE without a mispronounced one."""
+    if not any(truth) or not len(llrs):
+        return DEFAULT_RULE
+    llr, gop = np.asarray(llrs, dtype=float), np.asarray(gops, dtype=float)
+    best: tuple[float, Rule] | None = None
+    for weight in GOP_WEIGHTS:
+        threshold, f1 = best_threshold(llr + weight * gop, truth)
+        if best is None or f1 > best[0]:
+            best = (f1, Rule(threshold, weight))
+    return best[1]

@@ -8,6 +8,7 @@ from typing import Any
 from trainer.assessment.verdicts import NOTHING
 from trainer.data.manifest import atomic_write
 from trainer.data.phones import from_phones
+from trainer.data.processes import OTHER
 from trainer.evaluation.report import markdown_table
 
 PATTERNS_CHART = "error_patterns_by_age.png"
@@ -33,8 +34,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
     ]
     threshold = summary["threshold"]
     lines += [
-        f"A syllable is mispronounced when its score (log-likelihood ratio of the prompt against its most "
-        f"likely anticipated error) is below {threshold['value']:.3f} ({threshold['source']}).",
+        "A syllable is mispronounced when its score (log-likelihood ratio of the prompt against the most "
+        f"likely single-phone edit of that syllable, plus {threshold['gop_weight']:g} x its worst phone GOP) is "
+        f"below {threshold['value']:.3f} ({threshold['source']}).",
         "",
     ]
     truth = summary.get("ground_truth")
@@ -44,8 +46,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
             "",
             f"{truth['utterances']} utterances with ground truth, {truth['injected_syllables']} mispronounced "
             f"syllables, {truth['mispronounced_phones']} of {truth['phones']} phones. ROC AUC of the syllable "
-            f"score: {_auc(truth['llr_auc'])}; of phone GOP (correct vs mispronounced phones): "
-            f"{_auc(truth['gop_auc'])}.",
+            f"score: {_auc(truth['score_auc'])} (its log-likelihood ratio alone: {_auc(truth['llr_auc'])}); of "
+            f"phone GOP (correct vs mispronounced phones): {_auc(truth['gop_auc'])}.",
             "",
             *markdown_table(
                 ["Syllables flagged by", "Precision", "Recall", "F1"],
@@ -57,15 +59,37 @@ def render_markdown(summary: dict[str, Any]) -> str:
                     )
                 ],
             ),
+            "Recall per process of the known errors (other: a process the table does not name):",
+            "",
+            *markdown_table(
+                ["Process", "Errors", "Flagged", "Recall"],
+                [
+                    [name, str(r["errors"]), str(r["flagged"]), f"{r['recall']:.3f}"]
+                    for name, r in truth["recall_per_process"].items()
+                ],
+            ),
         ]
     groups = summary["patterns_per_age_group"]
     names = _top_patterns(summary)
-    lines += ["## Most frequent error patterns per age group", "", "Cells: errors (per 100 prompt syllables).", ""]
+    lines += [
+        "## Errors per age group",
+        "",
+        "Cells: errors flagged (per 100 prompt syllables), in all and by the process that names what was heard "
+        f"({OTHER}: none does; the {TOP_PATTERNS} most frequent processes and {OTHER}).",
+        "",
+    ]
     rows = []
     for group, counts in groups.items():
         per = summary["syllables_per_age_group"].get(group) or 1
-        rows.append([group, *(f"{counts.get(n, 0)} ({100 * counts.get(n, 0) / per:.1f})" for n in names)])
-    lines += markdown_table(["Age group", *names], rows) if rows else ["No errors found.", ""]
+        total = sum(counts.values())
+        rows.append(
+            [
+                group,
+                f"{total} ({100 * total / per:.1f})",
+                *(f"{counts.get(n, 0)} ({100 * counts.get(n, 0) / per:.1f})" for n in names),
+            ]
+        )
+    lines += markdown_table(["Age group", "All", *names], rows) if rows else ["No errors found.", ""]
     confusions = summary["confusions"][:TOP_CONFUSIONS]
     lines += ["## Phone confusions", "", "Expected phone -> what free recognition heard (∅: nothing).", ""]
     lines += markdown_table(
@@ -88,11 +112,14 @@ def _auc(value: float | None) -> str:
 
 
 def _top_patterns(summary: dict[str, Any]) -> list[str]:
+    """The TOP_PATTERNS most frequent process names, and OTHER whenever it occurs: errors no process
+    names must show."""
     totals: dict[str, int] = {}
     for counts in summary["patterns_per_age_group"].values():
         for name, n in counts.items():
             totals[name] = totals.get(name, 0) + n
-    return sorted(totals, key=lambda n: -totals[n])[:TOP_PATTERNS]
+    named = sorted((n for n in totals if n != OTHER), key=lambda n: -totals[n])[:TOP_PATTERNS]
+    return named + ([OTHER] if OTHER in totals else [])
 
 
 def write_charts(summary: dict[str, Any], folder: Path) -> list[Path]:

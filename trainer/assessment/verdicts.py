@@ -21,7 +21,7 @@ from typing import Sequence
 import jiwer
 
 from trainer.data.phones import Syllable, from_phones
-from trainer.data.synth.mispronounce import classify
+from trainer.data.processes import classify
 
 CORRECT, SUBSTITUTED, DELETED, INSERTED = "correct", "substituted", "deleted", "inserted"
 NOTHING = "∅"  # the other side of a deletion or insertion in the confusion counts
@@ -95,7 +95,7 @@ def _entry(k: int, syllable: Syllable, said: str) -> dict:
     entry = {"index": k, "word": syllable.word, "expected": from_phones(syllable.phones), "verdict": verdict}
     if verdict == SUBSTITUTED:
         entry["said"] = from_phones(said)
-        entry["pattern"] = classify(syllable.phones, said)
+        entry["pattern"] = classify(syllable, said)
     return entry
 
 

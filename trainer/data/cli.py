@@ -176,6 +176,7 @@ def _synth(args: argparse.Namespace) -> int:
             args.seed,
             args.workers,
             args.mispronounce_rate,
+            tuple(args.processes) if args.processes else None,
         )
     errors = (
         f", {summary['mispronounced_syllables']} mispronounced syllables" if args.mispronounce_rate is not None else ""
@@ -341,6 +342,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="P",
         help="children say each syllable wrong with probability P (0-1), recorded in the labels as "
         "ground truth for `assess` (trainer/data/synth/mispronounce.py); default: no reading prompts",
+    )
+    p.add_argument(
+        "--processes",
+        nargs="+",
+        metavar="NAME",
+        help="with --mispronounce-rate: only these phonological processes (names in "
+        "trainer/data/processes.py); default: all of them",
     )
     p.set_defaults(func=_synth)
 

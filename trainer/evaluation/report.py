@@ -220,8 +220,8 @@ def _assessment_section(summary: dict[str, Any]) -> list[str]:
         f"## Pronunciation assessment (`{summary['main_test_set']}`)",
         "",
         "Syllables of each prompt judged by the phone model (a syllable is mispronounced when the prompt "
-        "is not `threshold` more likely than its most likely anticipated error; threshold calibrated on a "
-        "labelled set with --assess-calibration); precision/recall/F1: syllables flagged vs mispronounced on "
+        "is not `threshold` more likely than its most likely single-phone edit, GOP weighed in; rule calibrated "
+        "on a labelled set with --assess-calibration); precision/recall/F1: syllables flagged vs mispronounced on "
         "purpose (synthetic ground truth), and F1 of flagging what free recognition got wrong; GOP ROC AUC: "
         f"correct vs mispronounced phones. Details per model in `{ASSESSMENT_DIR}/<model>/{ASSESSMENT_REPORT_FILE}`.",
         "",

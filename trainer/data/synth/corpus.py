@@ -14,7 +14,9 @@ corpus made with the same parameters, nothing is redone; a partial one, or one m
 parameters, is replaced (only a folder holding synth_summary.json is ever cleared).
 
 With `mispronounce_rate` set, every speaker reads its prompt as pronounced and child speakers say
-each syllable wrong with that probability (trainer.data.synth.mispronounce); labels then record
+each syllable wrong with that probability, by the phonological processes of trainer.data.processes
+that are reported at the child's age (`processes`: a subset of them by name; default all;
+trainer.data.synth.mispronounce); labels then record
 under 합성정보 the prompt, the expected and spoken phones and every error (`mispronunciations`),
 and write a mispronounced word as a dual transcription `(사과를)/(사가를)`.
 """
@@ -34,6 +36,7 @@ from tqdm import tqdm
 
 from trainer.data.audio import SAMPLE_RATE
 from trainer.data.manifest import atomic_write, write_json
+from trainer.data.processes import select
 from trainer.data.synth.lexicon import make_sentence
 from trainer.data.synth.mispronounce import Reading, read_prompt
 from trainer.data.synth.render import render
@@ -55,6 +58,7 @@ class SynthParams:
     utterances_per_speaker: int
     seed: int
     mispronounce_rate: float | None = None
+    processes: list[str] | None = None  # the phonological processes children make, by name
     version: int = SYNTH_VERSION
 
 
@@ -125,16 +129,17 @@ def label_for(
     }
 
 
-def _synthesize_one(task: tuple[Path, Speaker, str, int, int, float | None]) -> dict:
+def _synthesize_one(task: tuple[Path, Speaker, str, int, int, float | None, tuple[str, ...]]) -> dict:
     """Render and write one utterance; returns its facts for the summary."""
-    out_dir, speaker, folder, number, seed, mispronounce_rate = task
+    out_dir, speaker, folder, number, seed, mispronounce_rate, processes = task
     rng = np.random.default_rng([seed, speaker.index, number])
     words = make_sentence(rng)
     reading = None
     if mispronounce_rate is not None:
         # Its own stream: the sentence and voice are the same whatever the rate.
         rate = mispronounce_rate if speaker.group == "child" else 0.0
-        reading = read_prompt(words, rate, np.random.default_rng([seed, speaker.index, number, 1]))
+        at_age = tuple(p for p in select(processes) if p.at_age(speaker.age))
+        reading = read_prompt(words, rate, np.random.default_rng([seed, speaker.index, number, 1]), at_age)
     utterance = render(speaker, words, rng, reading)
     stem = utterance_stem(speaker, number)
     duration = len(utterance.samples) / SAMPLE_RATE
@@ -173,8 +178,12 @@ def synthesize_corpus(
     seed: int = 0,
     workers: int = 1,
     mispronounce_rate: float | None = None,
+    processes: tuple[str, ...] | None = None,
 ) -> dict:
     """Write the corpus (layout in the module docstring) and return its summary dict.
+
+    `processes`: the names of the phonological processes children make (default: all of
+    trainer.data.processes).
 
     Also the function other areas' tests call for a small real corpus, e.g.
     `synthesize_corpus(tmp_path / "corpus", 4, 2, 6, seed=0)`.
@@ -185,8 +194,15 @@ def synthesize_corpus(
         raise ConfigError(f"synth: --utterances-per-speaker must be positive, got {utterances_per_speaker}")
     if mispronounce_rate is not None and not 0 <= mispronounce_rate <= 1:
         raise ConfigError(f"synth: --mispronounce-rate must be within [0, 1], got {mispronounce_rate}")
+    if processes is not None and mispronounce_rate is None:
+        raise ConfigError("synth: --processes picks the errors of --mispronounce-rate; give that too")
+    try:
+        chosen = select(processes)
+    except ValueError as exc:
+        raise ConfigError(f"synth: {exc}") from None
     out_dir = Path(out_dir)
-    params = SynthParams(n_child_speakers, n_adult_speakers, utterances_per_speaker, seed, mispronounce_rate)
+    names = [p.name for p in chosen] if mispronounce_rate is not None else None
+    params = SynthParams(n_child_speakers, n_adult_speakers, utterances_per_speaker, seed, mispronounce_rate, names)
     summary_path = out_dir / SUMMARY_FILE
     if summary_path.exists():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -206,7 +222,7 @@ def synthesize_corpus(
     speakers = make_speakers(n_child_speakers, n_adult_speakers, seed)
     folders = assign_source_splits(speakers, seed)
     tasks = [
-        (out_dir, s, folders[s.speaker_id], n, seed, mispronounce_rate)
+        (out_dir, s, folders[s.speaker_id], n, seed, mispronounce_rate, tuple(p.name for p in chosen))
         for s in speakers
         for n in range(utterances_per_speaker)
     ]
