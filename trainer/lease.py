@@ -25,7 +25,6 @@ rather than write beside the new one.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -33,12 +32,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from trainer import exit_codes
 from trainer.exit_codes import TrainerError
-from trainer.storage import is_s3, open_store, s3_client, split_s3, split_uri, with_retries
+from trainer.storage import open_record, open_store, split_uri
 
 LEASE_SECONDS = float(os.environ.get("TRAINER_LEASE_SECONDS", "120"))
 _log = logging.getLogger(__name__)
@@ -91,125 +89,6 @@ def _process_gone(holder: dict[str, Any]) -> bool:
     return False
 
 
-class _LocalLease:
-    """The lease as a file (local disk or PVC)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def create(self, body: dict[str, Any]) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(body, handle)
-        return True
-
-    def read(self) -> Optional[tuple[dict[str, Any], Any]]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        try:
-            return json.loads(text), text
-        except ValueError:  # half-written (its creator was killed at once, or is writing now)
-            try:
-                return {"heartbeat": self.path.stat().st_mtime}, text
-            except FileNotFoundError:
-                return None
-
-    def replace(self, seen: Any, body: dict[str, Any]) -> bool:
-        """Write `body` if the lease still reads as `seen` (not atomic with the check: a taker
-        only acts on a lease silent for LEASE_SECONDS, far longer than this takes)."""
-        current = self.read()
-        if current is None or current[1] != seen:
-            return False
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(body), encoding="utf-8")
-        os.replace(tmp, self.path)
-        return True
-
-    def take_over(self, seen: Any, body: dict[str, Any]) -> bool:
-        aside = self.path.with_name(f"{self.path.name}.stale-{uuid.uuid4().hex}")
-        current = self.read()
-        if current is None or current[1] != seen:
-            return False
-        try:
-            os.rename(self.path, aside)  # one taker wins; the others find the file gone
-        except FileNotFoundError:
-            return False
-        aside.unlink(missing_ok=True)
-        return self.create(body)
-
-    def delete(self, seen: Any) -> None:
-        current = self.read()
-        if current is not None and current[1] == seen:
-            self.path.unlink(missing_ok=True)
-
-
-class _S3Lease:
-    """The lease as an object, written only under a precondition (If-None-Match / If-Match)."""
-
-    def __init__(self, uri: str) -> None:
-        self.bucket, self.key = split_s3(uri)
-        self.client = s3_client()
-        self.etag: Optional[str] = None
-
-    def _put(self, body: dict[str, Any], **condition: str) -> Optional[str]:
-        from botocore.exceptions import ClientError
-
-        data = json.dumps(body).encode()
-        try:
-            put = lambda: self.client.put_object(Bucket=self.bucket, Key=self.key, Body=data, **condition)  # noqa: E731
-            return with_retries(put, f"lease s3://{self.bucket}/{self.key}")["ETag"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {
-                "PreconditionFailed",
-                "ConditionalRequestConflict",
-                "412",
-                "409",
-            }:
-                return None
-            raise
-
-    def create(self, body: dict[str, Any]) -> bool:
-        self.etag = self._put(body, IfNoneMatch="*")
-        return self.etag is not None
-
-    def read(self) -> Optional[tuple[dict[str, Any], Any]]:
-        from botocore.exceptions import ClientError
-
-        def get() -> Optional[tuple[dict[str, Any], Any]]:
-            try:
-                found = self.client.get_object(Bucket=self.bucket, Key=self.key)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-                    return None
-                raise
-            return json.loads(found["Body"].read()), found["ETag"]
-
-        return with_retries(get, f"lease s3://{self.bucket}/{self.key}")
-
-    def replace(self, seen: Any, body: dict[str, Any]) -> bool:
-        etag = self._put(body, IfMatch=seen)
-        if etag is not None:
-            self.etag = etag
-        return etag is not None
-
-    def take_over(self, seen: Any, body: dict[str, Any]) -> bool:
-        return self.replace(seen, body)
-
-    def delete(self, seen: Any) -> None:
-        """Delete the lease if it is still ours; storage trouble leaves it to expire (the step's
-        own outcome, e.g. exit 75 for an outage, is what the caller reports)."""
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=seen)
-        except Exception as exc:  # noqa: BLE001 - PreconditionFailed: taken over; else unreachable
-            _log.warning("lease s3://%s/%s not released (%s); it expires on its own", self.bucket, self.key, exc)
-
-
 @dataclass
 class Lease:
     """A held lease: `release()` it, or let `hold` do so."""
@@ -223,10 +102,10 @@ class Lease:
     def beat(self) -> bool:
         """Refresh the heartbeat; False when the lease is no longer ours."""
         body = {**self.body, "heartbeat": time.time()}
-        if not self.backend.replace(self.seen, body):
+        seen = self.backend.replace(self.seen, body)
+        if seen is None:
             return False
-        self.body = body
-        self.seen = self.backend.etag if isinstance(self.backend, _S3Lease) else json.dumps(body)
+        self.body, self.seen = body, seen
         return True
 
     def release(self) -> None:
@@ -235,27 +114,23 @@ class Lease:
         self.backend.delete(self.seen)
 
 
-def _backend(uri: str) -> Any:
-    return _S3Lease(uri) if is_s3(uri) else _LocalLease(Path(uri))
-
-
 def acquire(output: str, setting: str = "output") -> Lease:
     """The lease of `output`, taken now, taken over when stale, or LeaseHeld naming its holder."""
     uri = lease_uri(output)
-    backend = _backend(uri)
+    backend = open_record(uri)
     while True:
         body = _identity()
-        if backend.create(body):
-            return _held(uri, backend, body)
+        if (seen := backend.create(body)) is not None:
+            return _held(uri, backend, body, seen)
         found = backend.read()
         if found is None:
             continue  # released meanwhile
         holder, seen = found
         silent = time.time() - float(holder.get("heartbeat", 0))
         if silent > LEASE_SECONDS or _process_gone(holder):
-            if backend.take_over(seen, body):
+            if (taken := backend.take_over(seen, body)) is not None:
                 _log.warning("%s: took over the lease of %s (%s)", output, _describe(holder), "holder gone")
-                return _held(uri, backend, body)
+                return _held(uri, backend, body, taken)
             continue
         if silent > LEASE_SECONDS / 2:  # beats missed: the holder is probably gone; wait it out
             _log.warning("%s: waiting for the lease of %s to expire", output, _describe(holder))
@@ -267,8 +142,7 @@ def acquire(output: str, setting: str = "output") -> Lease:
         )
 
 
-def _held(uri: str, backend: Any, body: dict[str, Any]) -> Lease:
-    seen = backend.etag if isinstance(backend, _S3Lease) else json.dumps(body)
+def _held(uri: str, backend: Any, body: dict[str, Any], seen: Any) -> Lease:
     lease = Lease(uri, backend, body, seen, threading.Event())
     _HELD_HERE.add(body["token"])
     threading.Thread(target=_heartbeat, args=(lease,), name="lease-heartbeat", daemon=True).start()

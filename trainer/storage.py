@@ -45,6 +45,7 @@ import re
 import shutil
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -930,3 +931,129 @@ def output_folder(uri: str, last: str, setting: str = "--out") -> Iterator[Path]
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class LocalRecord:
+    """A small JSON record as a file (local disk or PVC), written under a precondition; "seen" is
+    the text last read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def create(self, body: dict[str, Any]) -> Optional[str]:
+        """Create the record if there is none (O_CREAT|O_EXCL: one creator wins, also on NFS v3+)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return None
+        text = json.dumps(body)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return text
+
+    def read(self) -> Optional[tuple[dict[str, Any], Any]]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            return json.loads(text), text
+        except ValueError:  # half-written (its creator was killed at once, or is writing now)
+            try:
+                return {"heartbeat": self.path.stat().st_mtime}, text
+            except FileNotFoundError:
+                return None
+
+    def replace(self, seen: Any, body: dict[str, Any]) -> Optional[str]:
+        """Write `body` if the record still reads as `seen` (not atomic with the check: the lease
+        only takes over a record silent for far longer than this takes)."""
+        current = self.read()
+        if current is None or current[1] != seen:
+            return None
+        text = json.dumps(body)
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, self.path)
+        return text
+
+    def take_over(self, seen: Any, body: dict[str, Any]) -> Optional[str]:
+        """Replace a record that still reads as `seen`, racing other takers: the rename aside has
+        one winner, who then creates it anew."""
+        aside = self.path.with_name(f"{self.path.name}.stale-{uuid.uuid4().hex}")
+        current = self.read()
+        if current is None or current[1] != seen:
+            return None
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return None
+        aside.unlink(missing_ok=True)
+        return self.create(body)
+
+    def delete(self, seen: Any) -> None:
+        current = self.read()
+        if current is not None and current[1] == seen:
+            self.path.unlink(missing_ok=True)
+
+
+class S3Record:
+    """A small JSON record as an object, written only under a precondition (If-None-Match /
+    If-Match); "seen" is its ETag."""
+
+    def __init__(self, uri: str) -> None:
+        self.bucket, self.key = split_s3(uri)
+        self.client = s3_client()
+
+    def _put(self, body: dict[str, Any], **condition: str) -> Optional[str]:
+        from botocore.exceptions import ClientError
+
+        data = json.dumps(body).encode()
+        try:
+            put = lambda: self.client.put_object(Bucket=self.bucket, Key=self.key, Body=data, **condition)  # noqa: E731
+            return with_retries(put, f"record s3://{self.bucket}/{self.key}")["ETag"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+                "412",
+                "409",
+            }:
+                return None
+            raise
+
+    def create(self, body: dict[str, Any]) -> Optional[str]:
+        return self._put(body, IfNoneMatch="*")
+
+    def read(self) -> Optional[tuple[dict[str, Any], Any]]:
+        from botocore.exceptions import ClientError
+
+        def get() -> Optional[tuple[dict[str, Any], Any]]:
+            try:
+                found = self.client.get_object(Bucket=self.bucket, Key=self.key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                    return None
+                raise
+            return json.loads(found["Body"].read()), found["ETag"]
+
+        return with_retries(get, f"record s3://{self.bucket}/{self.key}")
+
+    def replace(self, seen: Any, body: dict[str, Any]) -> Optional[str]:
+        return self._put(body, IfMatch=seen)
+
+    def take_over(self, seen: Any, body: dict[str, Any]) -> Optional[str]:
+        return self.replace(seen, body)
+
+    def delete(self, seen: Any) -> None:
+        """Delete the record if it still reads as `seen`; storage trouble leaves it be (a lease
+        then expires; the step's own outcome, e.g. exit 75 for an outage, is what counts)."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=seen)
+        except Exception as exc:  # noqa: BLE001 - PreconditionFailed: taken over; else unreachable
+            _log.warning("record s3://%s/%s not deleted (%s)", self.bucket, self.key, exc)
+
+
+def open_record(uri: str) -> LocalRecord | S3Record:
+    """The conditional-write record at `uri` (a lease, trainer/lease.py)."""
+    return S3Record(uri) if is_s3(uri) else LocalRecord(Path(uri))
