@@ -180,9 +180,12 @@ def check_onnx_export(folder: Path) -> None:
 
 
 def vocabulary_change(checkpoint: Path, vocab_dir: str | Path) -> Optional[str]:
-    """How the checkpoint's vocab.json differs from the run's (`vocab_dir`/vocab.json): None when
-    they map the same units to the same ids, else a short description for the error line."""
-    theirs, mine = read_vocab(checkpoint), read_vocab(Path(vocab_dir))
+    """How the checkpoint's vocab.json differs from the run's (`vocab_dir`/vocab.json, a local
+    folder or s3://): None when they map the same units to the same ids, else a short description
+    for the error line."""
+    from trainer.storage import local_folder
+
+    theirs, mine = read_vocab(checkpoint), read_vocab(local_folder(vocab_dir, (VOCAB_FILE,)))
     if theirs == mine:
         return None
     if len(theirs) != len(mine):

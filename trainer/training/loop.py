@@ -54,7 +54,7 @@ from trainer.model.factory import min_samples_for_frames
 from trainer.model.processor import TextCodec, save_processor
 from trainer.model.step_options import apply_step_options, base_of
 from trainer.runtime_env import usable_cpus
-from trainer.storage import local_file, open_store
+from trainer.storage import join, local_file, open_store
 from trainer.training import checkpoint as ckpt
 from trainer.training.augment import Perturbation
 from trainer.training.ctc import ctc_loss, label_id_problem, label_lengths
@@ -356,7 +356,7 @@ class TrainingRun:
             if changed:
                 raise ConfigError(
                     f"{self.store.uri}/{name}/{VOCAB_FILE}: this run was trained with another vocabulary than "
-                    f"{Path(self.cfg.vocab) / VOCAB_FILE} ({changed}); restore the run's vocabulary, or start a new "
+                    f"{join(self.cfg.vocab, VOCAB_FILE)} ({changed}); restore the run's vocabulary, or start a new "
                     "--output with --init-from this checkpoint and --new-head"
                 )
             self.method.load(self.model, folder)
@@ -406,8 +406,8 @@ class TrainingRun:
         changed = artefact.vocabulary_change(folder, self.cfg.vocab)
         if changed and not self.cfg.new_head:
             raise ConfigError(
-                f"init_from: {Path(self.cfg.init_from) / VOCAB_FILE} is not the run's vocabulary "
-                f"{Path(self.cfg.vocab) / VOCAB_FILE} ({changed}); its CTC head would emit other units: "
+                f"init_from: {join(self.cfg.init_from, VOCAB_FILE)} is not the run's vocabulary "
+                f"{join(self.cfg.vocab, VOCAB_FILE)} ({changed}); its CTC head would emit other units: "
                 "use the checkpoint's vocabulary, or --new-head to keep its adapters and train a new head"
             )
 
