@@ -122,13 +122,20 @@ def _command(smoke_data: Path, command: str, checkpoint: Path, out: Path) -> lis
     return smoke_args(smoke_data, out, "--max-steps", "1", "--init-from", str(checkpoint))
 
 
-@pytest.mark.parametrize("damage", DAMAGE)
-@pytest.mark.parametrize("command", ["evaluate", "export", "init-from"])
+# A warm start puts the adapters on the run's own --model: the base a checkpoint records is not
+# read there, so a moved base is no damage to --init-from.
+@pytest.mark.parametrize(
+    "command, damage",
+    [
+        (command, damage)
+        for command in ("evaluate", "export", "init-from")
+        for damage in DAMAGE
+        if (command, damage) != ("init-from", "moved-base")
+    ],
+)
 def test_damaged_checkpoint_given_to_a_command_is_one_line_naming_the_file(
     smoke_data, trained, tmp_path, command, damage
 ):
-    if (command, damage) == ("init-from", "moved-base"):
-        pytest.skip("a warm start puts the adapters on the run's own --model; the recorded base is not read")
     checkpoint = tmp_path / "checkpoint-best"
     shutil.copytree(trained / "checkpoint-best", checkpoint)
     named = DAMAGE[damage](checkpoint)
