@@ -126,6 +126,10 @@ def test_calibrate_writes_the_threshold_that_a_later_assessment_uses(prompted, t
         "source": str(tmp_path / "cal" / CALIBRATION_FILE),
     }
     assert used["ground_truth"]["detection"] == written["detection"]  # same manifest, same threshold
+    # The calibration folder's labelled lines give the leave-process-out figures, one per process.
+    held_out = used["ground_truth"]["held_out"]
+    assert set(held_out["per_process"]) == set(used["ground_truth"]["recall_per_process"])
+    assert "Leave-process-out" in (tmp_path / "a" / REPORT_FILE).read_text(encoding="utf-8")
     with pytest.raises(ConfigError, match="calibrate"):
         assess(prompted["phone"], prompted["manifest"], str(tmp_path / "b"), CFG, False, str(tmp_path / "cal"), True)
     with pytest.raises(ConfigError, match="not found"):
@@ -234,3 +238,24 @@ def test_an_onnx_export_of_a_phone_model_is_assessed_like_the_model(prompted, tm
     }
     assert [x["expected"] for x in lines["onnx"]] == [x["expected"] for x in lines["torch"]]
     assert [x["gop"] for x in lines["onnx"]] == pytest.approx([x["gop"] for x in lines["torch"]], abs=1e-3)
+
+
+def _line(scores: list[float], errors: dict[int, str]) -> dict:
+    return {
+        "syllables": [{"index": i, "llr": llr, "gop": 0.0} for i, llr in enumerate(scores)],
+        "mispronunciations": [{"syllable": i, "pattern": p} for i, p in errors.items()],
+    }
+
+
+def test_held_out_figures_calibrate_without_the_scored_process():
+    from trainer.assessment.assess import held_out_scores
+
+    # Calibration: process a's errors score -5, b's -1, correct syllables 0.5 and 2. With b's errors in
+    # the calibration the best threshold flags them; without them it lies below -1 (between -5 and 0.5).
+    calibration = [_line([-5.0, 0.5, -1.0, 2.0], {0: "a", 2: "b"}), _line([-5.0, 2.0, -1.0], {0: "a", 2: "b"})]
+    test = [_line([-5.0, 2.0, -1.0, 0.5], {0: "a", 2: "b"})]
+    held = held_out_scores(calibration, test)["per_process"]
+    assert held["b"]["rule"]["threshold"] < -1.0 and held["b"]["recall"] == 0.0 and held["b"]["errors"] == 1
+    # a's error is left out of b's figures (the -5 syllable flagged is neither a tp nor an fp of b).
+    assert held["b"]["fp"] == 0 and held["b"]["fn"] == 1
+    assert held["a"]["recall"] == 1.0 and held["a"]["precision"] == 1.0

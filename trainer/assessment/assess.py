@@ -44,7 +44,7 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -198,8 +198,10 @@ def assess(
     if calibrate and calibration:
         raise ConfigError("assess: --calibrate writes a calibration; --calibration reads one: give one of them")
     rule, source = DEFAULT_RULE, "default"
+    calibration_lines: list[dict] = []
     if calibration:
         rule, source = read_rule(calibration), storage.join(calibration, CALIBRATION_FILE)
+        calibration_lines = read_labelled_lines(calibration)
 
     unit = model_unit(model_uri)
     if unit != "phone":
@@ -221,13 +223,16 @@ def assess(
     if not lines:
         raise ConfigError(f"{manifest}: none of the {len(rows)} utterances could be assessed ({_reasons(skipped)})")
     if calibrate:
-        labelled = [line for line in lines if "mispronunciations" in line]
+        labelled = with_ground_truth(lines)
         if not labelled:
             raise ConfigError(f"--calibrate: no assessed row of {manifest} has `mispronunciations` (ground truth)")
         rule, source = calibrated_rule(labelled), f"calibrated on {manifest}"
+        calibration_lines = labelled
     for line in lines:
         judge(line, rule)
     summary = summarise(lines, skipped, model_uri, str(manifest), loaded.info, rule)
+    if "ground_truth" in summary and calibration_lines:
+        summary["ground_truth"]["held_out"] = held_out_scores(calibration_lines, with_ground_truth(lines))
     summary["threshold"] = {"value": rule.threshold, "gop_weight": rule.gop_weight, "source": source}
 
     def write(folder: Path) -> None:
@@ -327,7 +332,7 @@ def summarise(
         "patterns_per_age_group": {g: dict(c.most_common()) for g, c in sorted(patterns.items())},
         "confusions": [{"expected": a, "said": b, "count": n} for (a, b), n in confusions.most_common()],
     }
-    truth = [line for line in lines if "mispronunciations" in line]
+    truth = with_ground_truth(lines)
     if truth:
         summary["ground_truth"] = ground_truth_scores(truth, rule)
     return summary
@@ -345,6 +350,46 @@ def labelled_syllables(lines: list[dict], leave_out: str | None = None) -> tuple
                 entries.append(entry)
                 truth.append(entry["index"] in injected)
     return entries, truth
+
+
+def read_labelled_lines(folder: str) -> list[dict]:
+    """The lines with ground truth of an earlier `assess --calibrate`'s assessment.jsonl (none
+    when it has no such file, e.g. a calibration.json written by hand)."""
+    path = storage.materialize(folder) / ASSESSMENT_FILE
+    if not path.is_file():
+        return []
+    lines = (json.loads(text) for text in path.read_text(encoding="utf-8").splitlines() if text.strip())
+    return with_ground_truth(lines)
+
+
+def with_ground_truth(lines: Iterable[dict]) -> list[dict]:
+    """The lines of rows that carry their known mispronunciations (the synthetic corpus's do)."""
+    return [line for line in lines if "mispronunciations" in line]
+
+
+def held_out_scores(calibration_lines: list[dict], lines: list[dict]) -> dict[str, Any]:
+    """Leave-process-out: for each process with errors in `lines`, the rule calibrated on
+    `calibration_lines` without that process's errors, scored on the correct syllables of `lines`
+    and that process's errors (the other processes' errors left out). A process the calibration
+    never saw is scored as a new one would be; `mean_f1` is over the processes with errors."""
+    processes = sorted({e["pattern"] for line in lines for e in line["mispronunciations"]})
+    per_process: dict[str, Any] = {}
+    for process in processes:
+        rule = calibrated_rule(calibration_lines, process)
+        flags, truth = [], []
+        for line in lines:
+            injected = {e["syllable"]: e["pattern"] for e in line["mispronunciations"]}
+            for entry in line["syllables"]:
+                if injected.get(entry["index"], process) == process:
+                    flags.append(rule.flags(entry["llr"], entry["gop"]))
+                    truth.append(entry["index"] in injected)
+        per_process[process] = {
+            "rule": {"threshold": rule.threshold, "gop_weight": rule.gop_weight},
+            "errors": int(sum(truth)),
+            **detection(flags, truth),
+        }
+    f1s = [r["f1"] for r in per_process.values()]
+    return {"per_process": per_process, "mean_f1": float(np.mean(f1s)) if f1s else None}
 
 
 def calibrated_rule(lines: list[dict], leave_out: str | None = None) -> Rule:

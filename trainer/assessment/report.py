@@ -46,8 +46,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
             "",
             f"{truth['utterances']} utterances with ground truth, {truth['injected_syllables']} mispronounced "
             f"syllables, {truth['mispronounced_phones']} of {truth['phones']} phones. ROC AUC of the syllable "
-            f"score: {_auc(truth['score_auc'])} (its log-likelihood ratio alone: {_auc(truth['llr_auc'])}); of "
-            f"phone GOP (correct vs mispronounced phones): {_auc(truth['gop_auc'])}.",
+            f"score: {_figure(truth['score_auc'])} (its log-likelihood ratio alone: {_figure(truth['llr_auc'])}); of "
+            f"phone GOP (correct vs mispronounced phones): {_figure(truth['gop_auc'])}.",
             "",
             *markdown_table(
                 ["Syllables flagged by", "Precision", "Recall", "F1"],
@@ -69,6 +69,26 @@ def render_markdown(summary: dict[str, Any]) -> str:
                 ],
             ),
         ]
+        held_out = truth.get("held_out")
+        if held_out:
+            lines += [
+                "Leave-process-out: each process's errors (with every correct syllable) judged by a rule calibrated "
+                f"on the calibration set without that process's errors; mean F1 {_figure(held_out['mean_f1'])}:",
+                "",
+                *markdown_table(
+                    ["Process", "Errors", "Threshold", "GOP weight", "Precision", "Recall", "F1"],
+                    [
+                        [
+                            name,
+                            str(r["errors"]),
+                            f"{r['rule']['threshold']:.3f}",
+                            f"{r['rule']['gop_weight']:g}",
+                            *(f"{r[m]:.3f}" for m in ("precision", "recall", "f1")),
+                        ]
+                        for name, r in held_out["per_process"].items()
+                    ],
+                ),
+            ]
     groups = summary["patterns_per_age_group"]
     names = _top_patterns(summary)
     lines += [
@@ -107,7 +127,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _auc(value: float | None) -> str:
+def _figure(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
