@@ -129,51 +129,31 @@ def syllable_scores(
 
 
 def _scores(log_probs, labels, positions, spans, cut, inventory, blank) -> list[SyllableScore]:
-    # Twice: the second pass puts each neighbour in the window as it was most likely heard (where
-    # its best edit beat the prompt), so an error next door is not scored as this syllable's.
-    expected = [syllable.phones for syllable in cut]
-    first = [_score(k, expected, log_probs, labels, positions, spans, cut, inventory, blank) for k in range(len(cut))]
-    heard = [s.said if s.llr < 0 else phones for s, phones in zip(first, expected)]
-    if heard == expected:
-        return first
-    return [_score(k, heard, log_probs, labels, positions, spans, cut, inventory, blank) for k in range(len(cut))]
-
-
-def _score(k, context, log_probs, labels, positions, spans, cut, inventory, blank) -> SyllableScore:
-    """Syllable k's score with its neighbours said as `context` gives them."""
     phones = list(inventory)
-    syllable = cut[k]
-    first, last = positions[syllable.start], positions[syllable.start + len(syllable) - 1]
-    before, after, low, high = [], [], 0, len(labels) - 1
-    if k > 0:
-        neighbour = cut[k - 1]
-        low = positions[neighbour.start]
-        before = [inventory[p] for p in context[k - 1]]
-        before += list(labels[positions[neighbour.start + len(neighbour) - 1] + 1 : first])
-    if k + 1 < len(cut):
-        neighbour = cut[k + 1]
-        high = positions[neighbour.start + len(neighbour) - 1]
-        after = list(labels[last + 1 : positions[neighbour.start]])
-        after += [inventory[p] for p in context[k + 1]]
-    window = _Window(
-        log_probs[
-            (spans[low].start if low > 0 else 0) : (spans[high].end if high < len(labels) - 1 else len(log_probs))
-        ],
-        before,
-        after,
-        inventory,
-        blank,
-    )
-    edits = single_edits(syllable.phones, phones)
-    expected, *scores = window.likelihoods([syllable.phones, *edits])
-    best = int(np.argmax(scores))
-    said, score = edits[best], float(scores[best])
-    second = [e for e in single_edits(said, phones) if e != syllable.phones]
-    if second:
-        again = window.likelihoods(second)
-        if float(again.max()) > score:
-            said, score = second[int(np.argmax(again))], float(again.max())
-    return SyllableScore(float(expected) - score, said)
+    frames = log_probs.shape[0]
+    result = []
+    for k, syllable in enumerate(cut):
+        first, last = positions[syllable.start], positions[syllable.start + len(syllable) - 1]
+        low = positions[cut[k - 1].start] if k > 0 else 0
+        high = positions[cut[k + 1].start + len(cut[k + 1]) - 1] if k + 1 < len(cut) else len(labels) - 1
+        window = _Window(
+            log_probs[(spans[low].start if low > 0 else 0) : (spans[high].end if high < len(labels) - 1 else frames)],
+            list(labels[low:first]),
+            list(labels[last + 1 : high + 1]),
+            inventory,
+            blank,
+        )
+        edits = single_edits(syllable.phones, phones)
+        expected, *scores = window.likelihoods([syllable.phones, *edits])
+        best = int(np.argmax(scores))
+        said, score = edits[best], float(scores[best])
+        second = [e for e in single_edits(said, phones) if e != syllable.phones]
+        if second:
+            again = window.likelihoods(second)
+            if float(again.max()) > score:
+                said, score = second[int(np.argmax(again))], float(again.max())
+        result.append(SyllableScore(float(expected) - score, said))
+    return result
 
 
 @dataclass(frozen=True)
