@@ -125,6 +125,19 @@ def test_stored_folder_and_local_path(root, tmp_path):
     assert (storage.local_path(root) is None) == root.startswith("s3://")
 
 
+def test_the_helpers_that_decide_by_backend(tmp_path, monkeypatch):
+    """What callers get instead of asking which backend a location is on."""
+    monkeypatch.setenv("TRAINER_CACHE_DIR", str(tmp_path / "cache"))
+    assert storage.existing_local_dir(str(tmp_path)) == tmp_path
+    assert storage.existing_local_dir(str(tmp_path / "missing")) is None
+    assert storage.existing_local_dir("s3://bkt/model") is None
+    assert storage.expand_user("~/runs") == str(Path.home() / "runs")
+    assert storage.expand_user("s3://bkt/runs") == "s3://bkt/runs"
+    assert storage.local_or_cached_dir(str(tmp_path / "runs"), "runs") == tmp_path / "runs"
+    assert storage.local_or_cached_dir("s3://bkt/runs", "runs") == tmp_path / "cache" / "runs"
+    assert storage.needs_volume("/storage") and not storage.needs_volume("s3://bkt/runs")
+
+
 def test_prefetch_fetches_each_object_once_and_again_when_it_changed(s3_env):
     bucket = s3_env.new_bucket()
     client = s3_env.client()
