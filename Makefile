@@ -1,5 +1,5 @@
 # The two commands a newcomer needs (see README.md). Both set the machine up first, idempotently.
-.PHONY: demo test setup
+.PHONY: demo test test-fast setup
 
 # Trainer processes' CPU settings; the values and why: trainer/runtime_env.py (a test keeps them equal).
 export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
@@ -13,6 +13,11 @@ test:  ## set up (incl. real test servers, cached), lint (ruff), then run the te
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/python -m pytest
+
+test-fast:  ## the inner loop: lint, then the tests not marked slow (no setup: run `make test` once first)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/python -m pytest -m "not slow"
 
 setup:
 	bash tools/setup.sh

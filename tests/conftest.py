@@ -1,5 +1,7 @@
-"""Shared pytest setup: polite CPU threads on a shared 2-core machine, offline HF, and one real S3
-server (SeaweedFS) per session for every area's S3 tests."""
+"""Shared pytest setup: polite CPU threads on a shared 2-core machine, offline HF, one real S3
+server (SeaweedFS) per session for every area's S3 tests, and `smoke_data`: the smoke preset's tiny
+synthetic corpus (espeak-ng voices, prepared by trainer.data) and its randomly initialised 2-layer
+base, built once per session for the training and model tests."""
 
 import os
 import shutil
@@ -36,3 +38,13 @@ def s3_env(s3_server, monkeypatch, tmp_path) -> SeaweedServer:
     for key, value in {**s3_server.env(), "TRAINER_CACHE_DIR": str(tmp_path / "cache")}.items():
         monkeypatch.setenv(key, value)
     return s3_server
+
+
+@pytest.fixture(scope="session")
+def smoke_data(tmp_path_factory) -> Path:
+    from trainer.training.configure import load_preset
+    from trainer.training.smoke import build_smoke_data
+
+    folder = tmp_path_factory.mktemp("smoke") / "smoke-data"
+    build_smoke_data(folder, load_preset("smoke")["smoke_data"], seed=42)
+    return folder

@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 # No OMP_WAIT_POLICY: OpenMP's default lets a thread spin briefly after each parallel region (and
-# less when threads outnumber CPUs) before it sleeps. PASSIVE, set here until issue 11, put every
-# thread to sleep after every op, and a small model's step is thousands of small ops: on the
-# project's 2-core machine the demo's LoRA steps took 1.8x and its base steps 1.5x as long
-# (tools/bench/bench_demo_step.py). A user's own OMP_WAIT_POLICY is left as it is.
+# less when threads outnumber CPUs) before it sleeps. PASSIVE puts every thread to sleep after
+# every op, and a small model's step is thousands of small ops, so the demo's steps take far longer
+# with it (tools/bench/bench_demo_step.py; BENCHMARKS.md). A user's own OMP_WAIT_POLICY is left
+# as it is.
 CPU_ENV = {
     # glibc gives a freed block above its mmap threshold (at most 32 MiB unless set) straight back to
     # the OS, so a step whose activations exceed it pays page faults to zero fresh pages every time
     # (the reason PyTorch's CPU launcher preloads jemalloc/tcmalloc). Keeping freed memory in the
-    # heap made tiny-model steps on 48-s batches 1.3-1.5x faster on this project's 2-core machine
-    # (tools/bench/bench_train.py) for ~10% more peak memory; the demo's 12-s batches stay under
-    # the threshold and gain nothing measurable. GPU activations do not go through malloc.
+    # heap makes CPU steps on large batches faster for a little more peak memory
+    # (tools/bench/bench_train.py; BENCHMARKS.md); batches whose activations stay under the
+    # threshold gain nothing. GPU activations do not go through malloc.
     "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184",
 }
 

@@ -152,6 +152,33 @@ def local_path(uri: str | Path) -> Optional[Path]:
     return None if is_s3(uri) else Path(uri).expanduser()
 
 
+def existing_local_dir(uri: str | Path) -> Optional[Path]:
+    """The local folder `uri` names when it exists; None for an s3:// URI, a Hub id or a missing path."""
+    local = local_path(uri)
+    return local if local is not None and local.is_dir() else None
+
+
+def expand_user(uri: str) -> str:
+    """A local path with `~` expanded; a URI as it is."""
+    local = local_path(uri)
+    return uri if local is None else str(local)
+
+
+def local_or_cached_dir(uri: str | Path, cache_key: str) -> Path:
+    """A local folder for what this machine keeps of the location `uri` (step logs, scratch data
+    that is never published): the local path itself, or for an s3:// URI the folder
+    <cache>/<cache_key> of this machine's cache."""
+    local = local_path(uri)
+    return cache_dir() / cache_key if local is None else local
+
+
+def needs_volume(uri: str | Path) -> bool:
+    """Whether pods see the storage root `uri` only through a mounted volume (a local or PVC path),
+    where a folder below it is shared by every step like a local one; an s3:// prefix every pod
+    reaches over the network by itself, and keeps its own cache of it."""
+    return local_path(uri) is not None
+
+
 def split_uri(uri: str | Path) -> tuple[str, str]:
     """(parent, last component) of a local path (made absolute) or s3:// URI."""
     uri = str(uri)

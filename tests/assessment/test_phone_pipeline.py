@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("g2pk", reason="g2pk not installed")
 
-from tests.training.helpers import run_cli  # noqa: E402
+from tests.training.helpers import run_cli, smoke_args  # noqa: E402
 from trainer.assessment.assess import CALIBRATION_FILE, REPORT_FILE, SUMMARY_FILE  # noqa: E402
 from trainer.data.manifest import load_manifest  # noqa: E402
 
@@ -32,23 +32,8 @@ def test_a_phone_model_trained_through_the_cli_is_evaluated_and_assessed(tmp_pat
     ok(["data", "prepare", "--root", corpus, "--out", prepared, "--unit", "phone", *split])
     assert json.loads((prepared / "text_units.json").read_text())["unit"] == "phone"
     make_random_base(prepared, tmp_path / "base", seed=0)
-    train = ["--train-manifest", prepared / "train.jsonl", "--val-manifest", prepared / "val.jsonl"]
-    steps = ["--max-steps", "2", "--eval-steps", "2", "--save-steps", "2"]
-    ok(
-        [
-            "train",
-            "--preset",
-            "smoke",
-            "--output",
-            run,
-            "--vocab",
-            prepared,
-            "--model",
-            tmp_path / "base",
-            *train,
-            *steps,
-        ]
-    )
+    # smoke_args reads tmp_path as the smoke data: prepared/ and base/ below it.
+    ok(smoke_args(tmp_path, run, "--max-steps", "2", "--eval-steps", "2", "--save-steps", "2"))
     model = run / "checkpoint-best"
 
     ok(["evaluate", "--model", model, "--manifest", prepared / "test.jsonl", "--output", tmp_path / "eval"])

@@ -10,9 +10,17 @@ import pytest
 import yaml
 
 from tools.testenv.fetch_helm import binary_path
+from trainer.pipeline import config as C
 from trainer.pipeline import render
 
 PREPARE_HINT = "run `python -m tools.testenv prepare` (setup: tools/setup.sh --test)"
+
+
+def s3_storage(prefix: str, **s3: str) -> dict[str, Any]:
+    """Values `storage` of S3 storage below `prefix`; `s3`: its other fields (secretName or
+    serviceAccountName, endpoint)."""
+    return {"type": "s3", "s3": {"prefix": prefix, **s3}}
+
 
 # Configurations that between them reach every branch of the templates.
 SAMPLES: dict[str, dict[str, Any]] = {
@@ -31,10 +39,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "ranks": [16, 32],
         "nodes": 2,
         "gpusPerNode": 4,
-        "storage": {
-            "type": "s3",
-            "s3": {"prefix": "s3://asr-bucket/team", "secretName": "s3-creds", "endpoint": "http://minio.storage:9000"},
-        },
+        "storage": s3_storage("s3://asr-bucket/team", secretName="s3-creds", endpoint="http://minio.storage:9000"),
         "trainOverrides": {
             "learning_rate": 3.0e-4,
             "speed_perturb": [1.0, 0.9],
@@ -72,7 +77,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "corpus-workload-identity": {
         "runName": "aihub",
         "data": {"prepare": True, "corpus": "corpora/aihub-kids"},
-        "storage": {"type": "s3", "s3": {"prefix": "s3://asr", "serviceAccountName": "asr-s3"}},
+        "storage": s3_storage("s3://asr", serviceAccountName="asr-s3"),
         "tensorboard": {"enabled": False},
     },
     "hf-hub-dataset": {
@@ -133,10 +138,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "gpusPerNode": 8,
         "multinode": "jobset",
         "orchestrator": {"chain": "argo", "workflowPodGc": "OnPodSuccess", "workflowTtlSeconds": 3600},
-        "storage": {
-            "type": "s3",
-            "s3": {"prefix": "s3://asr-bucket/team", "secretName": "s3-creds", "endpoint": "https://s3.example.com"},
-        },
+        "storage": s3_storage("s3://asr-bucket/team", secretName="s3-creds", endpoint="https://s3.example.com"),
         "image": {"tag": "1.2.3", "digest": "sha256:" + "ab" * 32},
         "nodeSelector": {"pool": "gpu"},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
@@ -147,7 +149,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "nodes": 2,
         "gpusPerNode": 2,
         "orchestrator": {"chain": "argo", "maxParallel": 2},
-        "storage": {"type": "s3", "s3": {"prefix": "s3://asr", "serviceAccountName": "asr-s3"}},
+        "storage": s3_storage("s3://asr", serviceAccountName="asr-s3"),
         "queue": "gpu-team",
         "cpuQueue": "cpu-team",
         "priorityClass": "research",
@@ -186,6 +188,16 @@ def helm_path(version: str) -> Path:
     if not path.exists():
         pytest.skip(f"helm {version} not found at {path}: {PREPARE_HINT}")
     return path
+
+
+RENDERERS = ("jinja", "helm")
+
+
+def render_with(renderer: str, cfg: C.PipelineConfig, namespace: str = "asr") -> list[dict[str, Any]]:
+    """The objects `renderer` ("jinja", or "helm": the cached helm 3, skipping when absent) makes of `cfg`."""
+    if renderer == "helm":
+        return render.render_helm(cfg, namespace, helm=str(helm_path("v3")))
+    return render.render_jinja(cfg, namespace)
 
 
 def all_manifests(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:

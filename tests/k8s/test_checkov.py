@@ -22,6 +22,8 @@ from tools.testenv import fetch_checkov  # noqa: E402
 from trainer import exit_codes  # noqa: E402
 from trainer.pipeline import submit_cli as submit  # noqa: E402
 
+from .helpers import RENDERERS  # noqa: E402
+
 EXCEPTIONS = REPO / "k8s" / "checkov.yaml"
 DIGEST = "sha256:" + "ab" * 32
 
@@ -44,7 +46,7 @@ STORAGE = {
 
 
 @pytest.mark.parametrize("storage", sorted(STORAGE))
-@pytest.mark.parametrize("renderer", ["jinja", "helm"])
+@pytest.mark.parametrize("renderer", RENDERERS)
 def test_checkov_fails_only_the_deliberate_exceptions(
     renderer: str, storage: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from trainer.pipeline import config as C  # noqa: E402
 from trainer.pipeline import render  # noqa: E402
 
-from .helpers import SAMPLES  # noqa: E402
+from .helpers import RENDERERS, SAMPLES, render_with  # noqa: E402
 
 GOLDEN = Path(__file__).with_name("golden")
 CASES = ("defaults", "multinode-s3", "kueue-side-by-side")
@@ -36,14 +36,10 @@ def _config(case: str) -> C.PipelineConfig:
     return C.from_values(SAMPLES[case], source=case)
 
 
-@pytest.mark.parametrize("renderer", ["jinja", "helm"])
+@pytest.mark.parametrize("renderer", RENDERERS)
 @pytest.mark.parametrize("case", CASES)
-def test_rendered_objects_match_the_golden_file(case: str, renderer: str, request: pytest.FixtureRequest) -> None:
-    cfg = _config(case)
-    if renderer == "helm":
-        objects = render.render_helm(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
-    else:
-        objects = render.render_jinja(cfg, "asr")
+def test_rendered_objects_match_the_golden_file(case: str, renderer: str) -> None:
+    objects = render_with(renderer, _config(case))
     expected = (GOLDEN / f"{case}.yaml").read_text(encoding="utf-8")
     assert golden_text(objects) == expected, (
         f"{case}: run `python -m tests.k8s.test_golden --write` and review the diff"

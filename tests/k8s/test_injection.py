@@ -4,12 +4,15 @@ error by both front ends; values that are merely unusual stay literal strings.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 from trainer.pipeline import render
+
+from .helpers import s3_storage
 
 ATTEMPTS = [
     {"runName": "x\nkind: Secret"},
@@ -42,14 +45,12 @@ def test_helm_front_end_rejects(values: dict, helm3: Path) -> None:
         render.helm_template(raw, "inj", "asr", helm=str(helm3))
 
 
-def test_unusual_but_harmless_strings_stay_literal(helm3: Path) -> None:
+def test_unusual_but_harmless_strings_stay_literal(renderer: Any) -> None:
     """YAML-special characters without newlines are allowed where the field's pattern allows them (an
     S3 key may hold ' * ( ) ! = +), and arrive unchanged in the Job's arguments: they are quoted, never
     interpreted (an alias, a flow mapping, a comment)."""
     prefix = "s3://bkt/it's/*alias/(x)=y+z!"
-    values = {"runName": "lit", "storage": {"type": "s3", "s3": {"prefix": prefix, "secretName": "s3-creds"}}}
-    cfg = C.from_values(values)
-    for objects in (render.render_jinja(cfg, "asr"), render.render_helm(cfg, "asr", helm=str(helm3))):
-        args = render.job_manifests(objects)["lit-r32-p1"]["spec"]["template"]["spec"]["containers"][0]["args"]
-        output = args[args.index("--output") + 1]
-        assert output.startswith(prefix + "/"), output
+    objects = renderer({"runName": "lit", "storage": s3_storage(prefix, secretName="s3-creds")})
+    args = render.job_manifests(objects)["lit-r32-p1"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    output = args[args.index("--output") + 1]
+    assert output.startswith(prefix + "/"), output

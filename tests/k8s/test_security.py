@@ -15,7 +15,7 @@ import yaml
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from .helpers import all_manifests
+from .helpers import all_manifests, s3_storage
 
 SCRATCH = {"/tmp", "/home/trainer", "/cache/huggingface"}
 
@@ -100,56 +100,44 @@ def test_orchestrator_role_is_limited_to_what_the_chain_needs() -> None:
     assert not any(o["kind"] in ("ClusterRole", "ClusterRoleBinding", "Secret") for o in objects)
 
 
-def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3: Path) -> None:
+def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, renderer: Any) -> None:
     """Credentials are referenced (a Secret volume), never copied, even when the submitting shell has them."""
     secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-    cfg = C.from_values(
-        {"runName": "sec", "storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}}
-    )
-    for objects in (render.render_jinja(cfg, "asr"), render.render_helm(cfg, "asr", helm=str(helm3))):
-        text = json.dumps(all_manifests(objects))
-        assert secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text
+    objects = renderer({"runName": "sec", "storage": s3_storage("s3://bkt/p", secretName="creds")})
+    text = json.dumps(all_manifests(objects))
+    assert secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text
 
 
 CREDENTIALS = "[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
 
 
 def test_s3_credentials_reach_boto3_only_as_a_read_only_file(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_server: Any, helm3: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_server: Any, renderer: Any
 ) -> None:
     """storage.s3.secretName: every pod that uses the storage mounts the Secret's credentials file
     read-only and points AWS_SHARED_CREDENTIALS_FILE at it; no env var comes from a Secret (checkov
     CKV_K8S_35). Laid out as the kubelet lays out the Secret (under tmp_path), the container's own
     env is all boto3 needs to reach the S3 server, and a wrong file is refused."""
-    values = {
-        "runName": "cred",
-        "storage": {
-            "type": "s3",
-            "s3": {"prefix": "s3://bkt/p", "secretName": "creds", "endpoint": s3_server.endpoint},
-        },
-    }
-    cfg = C.from_values(values)
-    for objects in (render.render_jinja(cfg, "asr"), render.render_helm(cfg, "asr", helm=str(helm3))):
-        envs = []
-        for name, pod in pod_specs(all_manifests(objects)):
-            volumes = {v["name"]: v for v in pod.get("volumes", [])}
-            for c in pod["containers"]:
-                assert not any("valueFrom" in e and "secretKeyRef" in e["valueFrom"] for e in c["env"]), name
-                env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
-                mounts = [
-                    (m, volumes[m["name"]]["secret"]) for m in c["volumeMounts"] if "secret" in volumes[m["name"]]
-                ]
-                if "AWS_ENDPOINT_URL" not in env:  # the orchestrator reads no storage
-                    assert not mounts, name
-                    continue
-                [(mount, secret)] = mounts
-                assert mount["readOnly"] is True and secret["secretName"] == "creds", name
-                assert secret["items"] == [{"key": C.S3_CREDENTIALS_KEY, "path": C.S3_CREDENTIALS_KEY}], name
-                assert env["AWS_SHARED_CREDENTIALS_FILE"] == f"{mount['mountPath']}/{C.S3_CREDENTIALS_KEY}", name
-                envs.append(env)
-        assert len(envs) >= 5 and all(env == envs[0] for env in envs)
+    storage = s3_storage("s3://bkt/p", secretName="creds", endpoint=s3_server.endpoint)
+    objects = renderer({"runName": "cred", "storage": storage})
+    envs = []
+    for name, pod in pod_specs(all_manifests(objects)):
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for c in pod["containers"]:
+            assert not any("valueFrom" in e and "secretKeyRef" in e["valueFrom"] for e in c["env"]), name
+            env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+            mounts = [(m, volumes[m["name"]]["secret"]) for m in c["volumeMounts"] if "secret" in volumes[m["name"]]]
+            if "AWS_ENDPOINT_URL" not in env:  # the orchestrator reads no storage
+                assert not mounts, name
+                continue
+            [(mount, secret)] = mounts
+            assert mount["readOnly"] is True and secret["secretName"] == "creds", name
+            assert secret["items"] == [{"key": C.S3_CREDENTIALS_KEY, "path": C.S3_CREDENTIALS_KEY}], name
+            assert env["AWS_SHARED_CREDENTIALS_FILE"] == f"{mount['mountPath']}/{C.S3_CREDENTIALS_KEY}", name
+            envs.append(env)
+    assert len(envs) >= 5 and all(env == envs[0] for env in envs)
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))

@@ -1,9 +1,9 @@
 """trainer.layout holds both ends of the storage layout together: every completion marker the plan
 waits for, and every prepared file a later job reads, is what its producer really writes.
 
-The producers run for real and write exactly where the plan says: `data synth` and `data prepare`
-with the plan's own arguments (a tiny corpus), `train` and `compare` with the smoke preset's model
-into the plan's phase and report folders.
+The producers run for real and write exactly where the plan says: `data synth`, `data prepare` and
+`pretrain-base` with the plan's own arguments (a tiny corpus; a tiny base model, two steps),
+`train` and `compare` with the smoke preset's model into the plan's phase and report folders.
 """
 
 from __future__ import annotations
@@ -49,26 +49,29 @@ def missing(paths) -> list[str]:
     return [p for p in paths if not Path(p).exists()]
 
 
-def test_synth_and_prepare_write_what_the_plan_waits_for_and_what_later_jobs_read(tmp_path) -> None:
-    plan = tiny_plan(tmp_path)
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Plan:
+    """The tiny plan with its `data synth` and `data prepare` run as the plan says."""
+    plan = tiny_plan(tmp_path_factory.mktemp("layout"))
     for kind in ("synth", "prepare"):
         assert main(list(job(plan, kind).argv)) == exit_codes.OK
-        assert not missing(job(plan, kind).markers), kind
-    data = job(plan, "prepare").output
-    read_later = [a for j in plan.jobs if j.kind in ("base", "train", "eval") for a in j.argv if a.startswith(data)]
-    read_later += [a.split("=", 1)[1] for j in plan.jobs for a in j.argv if a.startswith("adult=")]
+    return plan
+
+
+def test_synth_and_prepare_write_what_the_plan_waits_for_and_what_later_jobs_read(prepared) -> None:
+    for kind in ("synth", "prepare"):
+        assert not missing(job(prepared, kind).markers), kind
+    data = job(prepared, "prepare").output
+    read_later = [a for j in prepared.jobs if j.kind in ("base", "train", "eval") for a in j.argv if a.startswith(data)]
+    read_later += [a.split("=", 1)[1] for j in prepared.jobs for a in j.argv if a.startswith("adult=")]
     assert len(read_later) >= 6  # both pretraining manifests, curriculum, validation and test sets, vocabulary
     assert not missing(read_later)
 
 
-def test_a_published_base_has_the_marker_the_plan_waits_for(tmp_path) -> None:
-    from trainer.storage import open_store
-
-    base = job(tiny_plan(tmp_path), "base")
-    store = open_store(base.output)
-    staged = store.staging_dir("base")
-    (staged / "config.json").write_text("{}", encoding="utf-8")
-    store.publish(staged, "")  # how pretrain-base publishes the base
+def test_pretrain_base_writes_what_the_plan_waits_for(prepared) -> None:
+    base = job(prepared, "base")
+    tiny = ["--max-steps", "2", "--hidden-size", "32", "--num-layers", "2", "--num-workers", "0"]
+    assert main([*base.argv, *tiny]) == exit_codes.OK
     assert not missing(base.markers)
 
 

@@ -8,46 +8,44 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from trainer.runtime_env import with_cpu_env
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def smoke_args(data: Path, output: str | Path, *extra: str) -> list[str]:
-    """`train` arguments for the smoke preset on the session's smoke data."""
+def smoke_settings(data: Path, output: str | Path, **changes: Any) -> dict[str, Any]:
+    """The smoke preset's files on the session's smoke data, as TrainConfig fields (`changes`: other
+    fields, or other values for these)."""
     prepared = data / "prepared"
-    return [
-        "train",
-        "--preset",
-        "smoke",
-        "--output",
-        str(output),
-        "--train-manifest",
-        str(prepared / "train.jsonl"),
-        "--val-manifest",
-        str(prepared / "val.jsonl"),
-        "--vocab",
-        str(prepared),
-        "--model",
-        str(data / "base"),
-        *extra,
-    ]
-
-
-def smoke_config(data: Path, output: str | Path, **overrides):
-    """The resolved smoke-preset TrainConfig on the session's smoke data (`overrides`: its fields)."""
-    from trainer.training.configure import resolve
-
-    prepared = data / "prepared"
-    paths = {
+    return {
         "output": str(output),
         "train_manifest": str(prepared / "train.jsonl"),
         "val_manifest": str(prepared / "val.jsonl"),
         "vocab": str(prepared),
         "model": str(data / "base"),
+        **changes,
     }
-    return resolve("train", "smoke", None, {**paths, **overrides})
+
+
+def smoke_args(data: Path, output: str | Path, *extra: str, command: str = "train", **changes: Any) -> list[str]:
+    """`command` arguments for the smoke preset on the session's smoke data (`smoke_settings`, each
+    field as its flag; a field changed to None is left out), then `extra`."""
+    flags = [
+        text
+        for field, value in smoke_settings(data, output, **changes).items()
+        if value is not None
+        for text in (f"--{field.replace('_', '-')}", str(value))
+    ]
+    return [command, "--preset", "smoke", *flags, *extra]
+
+
+def smoke_config(data: Path, output: str | Path, **overrides: Any):
+    """The resolved smoke-preset TrainConfig on the session's smoke data (`overrides`: its fields)."""
+    from trainer.training.configure import resolve
+
+    return resolve("train", "smoke", None, smoke_settings(data, output, **overrides))
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -58,27 +58,9 @@ def test_bad_configuration_exits_78(smoke_data, tmp_path):
 
 @pytest.mark.slow
 def test_pretrain_base_builds_once_and_serves_as_train_base(smoke_data, tmp_path):
-    prepared = smoke_data / "prepared"
     base = tmp_path / "base"
-    args = [
-        "pretrain-base",
-        "--preset",
-        "smoke",
-        "--train-manifest",
-        str(prepared / "train.jsonl"),
-        "--val-manifest",
-        str(prepared / "val.jsonl"),
-        "--vocab",
-        str(prepared),
-        "--output",
-        str(base),
-        "--max-steps",
-        "4",
-        "--hidden-size",
-        "32",
-        "--num-layers",
-        "2",
-    ]
+    tiny = ["--max-steps", "4", "--hidden-size", "32", "--num-layers", "2"]
+    args = smoke_args(smoke_data, base, *tiny, command="pretrain-base", model=None)
     first = run_cli(args)
     assert first.returncode == 0, first.stderr[-3000:]
     for name in ("config.json", "model.safetensors", "vocab.json", "text_units.json", "base_build.json", "COMPLETE"):
@@ -98,25 +80,7 @@ def test_pretrain_base_builds_once_and_serves_as_train_base(smoke_data, tmp_path
     assert (base / "COMPLETE").is_file() and (base / "model.safetensors").read_bytes() == built
     assert not (base / ".tmp-base-killed").exists()
 
-    train = run_cli(
-        [
-            "train",
-            "--preset",
-            "smoke",
-            "--model",
-            str(base),
-            "--output",
-            str(tmp_path / "lora"),
-            "--train-manifest",
-            str(prepared / "train.jsonl"),
-            "--val-manifest",
-            str(prepared / "val.jsonl"),
-            "--vocab",
-            str(prepared),
-            "--max-steps",
-            "2",
-        ]
-    )
+    train = run_cli(smoke_args(smoke_data, tmp_path / "lora", "--max-steps", "2", model=base))
     assert train.returncode == 0, train.stderr[-3000:]
     assert "new CTC head" not in train.stderr  # the base was trained on this vocabulary
 

@@ -35,17 +35,11 @@ def syllable_vocab(smoke_data, tmp_path_factory):
     return folder
 
 
-def new_head_args(smoke_data, vocab, output, *extra: str) -> list[str]:
-    args = smoke_args(smoke_data, output, *extra)
-    args[args.index("--vocab") + 1] = str(vocab)
-    return args
-
-
 def test_new_head_trains_saves_and_loads_with_its_own_learning_rate(smoke_data, syllable_vocab, tmp_path):
     vocab_size = len(json.loads((syllable_vocab / "vocab.json").read_text(encoding="utf-8")))
     output = tmp_path / "run"
     result = run_cli(
-        new_head_args(smoke_data, syllable_vocab, output, "--learning-rate", "0.001", "--head-learning-rate", "0.01")
+        smoke_args(smoke_data, output, "--learning-rate", "0.001", "--head-learning-rate", "0.01", vocab=syllable_vocab)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"new CTC head for a {vocab_size}-unit vocabulary" in result.stderr
@@ -74,7 +68,7 @@ def test_blank_only_output_after_warmup_is_reported(smoke_data, syllable_vocab, 
         "--ema-decay",
         "0",
     )
-    result = run_cli(new_head_args(smoke_data, syllable_vocab, tmp_path / "run", *extra))
+    result = run_cli(smoke_args(smoke_data, tmp_path / "run", *extra, vocab=syllable_vocab))
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads((tmp_path / "run" / "checkpoint-24" / "trainer_state.json").read_text(encoding="utf-8"))[
         "history"

@@ -10,11 +10,10 @@ import torch
 from peft import get_peft_model_state_dict
 from safetensors.torch import load_file
 
-from trainer.training.configure import resolve
 from trainer.training.loop import TrainingRun
 from trainer.training.methods import LoraMethod
 
-from .helpers import run_cli, smoke_args
+from .helpers import run_cli, smoke_args, smoke_config
 
 
 @pytest.mark.slow
@@ -25,22 +24,7 @@ def test_phase2_warm_starts_from_phase1_best_with_fresh_optimizer(smoke_data, tm
     best = load_file(str(phase1 / "checkpoint-best" / "adapter_model.safetensors"))
     assert json.loads((phase1 / "metrics.json").read_text())["phase"] == 1
 
-    prepared = smoke_data / "prepared"
-    cfg = resolve(
-        "train",
-        "smoke",
-        None,
-        {
-            "phase": 2,
-            "max_steps": 4,
-            "output": str(tmp_path / "phase2"),
-            "init_from": str(phase1 / "checkpoint-best"),
-            "train_manifest": str(prepared / "train.jsonl"),
-            "val_manifest": str(prepared / "val.jsonl"),
-            "vocab": str(prepared),
-            "model": str(smoke_data / "base"),
-        },
-    )
+    cfg = smoke_config(smoke_data, tmp_path / "phase2", phase=2, max_steps=4, init_from=str(phase1 / "checkpoint-best"))
     run = TrainingRun(cfg, LoraMethod())
     start = get_peft_model_state_dict(run.acc.unwrap_model(run.model))
     assert start.keys() == best.keys()

@@ -210,8 +210,8 @@ def model_identity(uri: str) -> str:
     adapter_config = folder / ADAPTER_CONFIG
     if adapter_config.is_file():
         base = json.loads(adapter_config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
-        local_base = storage.local_path(base)
-        if local_base is not None and local_base.is_dir():
+        local_base = storage.existing_local_dir(base)
+        if local_base is not None:
             folders.append(local_base)
     digest = hashlib.sha256()
     for root in folders:

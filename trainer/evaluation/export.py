@@ -2,9 +2,9 @@
 ONNX, with a model card.
 
 `merge_and_unload` adds the low-rank updates into the base weights and puts the trained CTC head
-in place, leaving a plain `Wav2Vec2ForCTC`: no peft at inference time and no adapter overhead
-(the seed measured unmerged adapters at 96-98% of the base's speed). The output folder follows
-the Hugging Face / Optimum layout, one folder for every format asked for (`--format`):
+in place, leaving a plain `Wav2Vec2ForCTC`: no peft at inference time and no adapter overhead.
+The output folder follows the Hugging Face / Optimum layout, one folder for every format asked
+for (`--format`):
 
     config.json, processor files, text_units.json, export_info.json, README.md   always
     model.safetensors             hf:        transformers.pipeline("automatic-speech-recognition", model=DIR)
@@ -16,25 +16,12 @@ dynamic batch and sample axes and an attention mask in one pass, with eager atte
 traced form masks twice in every layer). Weight norm of the positional convolution is folded
 into a plain weight first, so the graph holds a constant the quantiser can see. int8
 (trainer.evaluation.quantize): convolutions after the waveform one static (QLinearConv, uint8
-activations calibrated on synthetic speech), MatMuls dynamic, int8 weights per output channel.
-
-Measured with tools/bench/bench_export.py (2 threads, OMP_WAIT_POLICY=PASSIVE, shared 2-core
-machine; int8 vs the PyTorch merged model in the same run):
-- trained demo model (0.6M parameters), 200 test_child utterances: 28% of the size, 2.22x the
-  speed, CER 50.3% against the references vs PyTorch's 50.0% (fp32 ONNX 1.86x).
-- bench shape (8 x 384, 256-channel front end, 10.8M, random): 25% of the size, 2.60x (fp32 1.21x).
-- XLS-R 300M shape (315.5M, random; --model xlsr, 6 utterances): 25% of the size, 2.52x (fp32 1.04x).
-Before (last session: MatMul-only dynamic int8, SDPA graph): demo 42% and 1.52x, bench 34% and
-0.96x, XLS-R-like (16-wide positional conv) 26% and 1.45x. onnxruntime's profile of that bench int8 graph: Conv 31%, Transpose 17% (the feature
-encoder's layer norms), Where 9% (the attention mask); of the new one: dynamic int8 MatMuls 19%,
-LayerNorm 10%, attention MatMuls 9%, QLinearConv 9%, Transpose 9%. Also measured: ConvInteger
-(dynamic conv) 0.50x; static MatMuls too (QLinearMatMul) slower than dynamic ones on the bench
-shape; the QDQ format slower than QOperator (6.6 vs 4.1 s on the same batches); quantising the
-waveform conv as well cost 2.2 CER points on the demo model. int8 changes 10-12% of the
-transcripts' characters against PyTorch's on these weak or random models (near-tie frames) while
-CER against the references stays within 0.3 point. The speed-up rests on int8 dot products
-(AVX512-VNNI here). onnxruntime's worker threads spin between ops unless OMP_WAIT_POLICY=PASSIVE,
-as PyTorch's do; with only PyTorch passive, int8 measured 1.54x on the bench shape.
+activations calibrated on synthetic speech), MatMuls dynamic, int8 weights per output channel:
+with MatMuls alone quantised the convolutions dominated the int8 graph's time; dynamic
+convolutions (ConvInteger), static MatMuls and the QDQ format each ran slower, and quantising the
+waveform convolution as well cost accuracy. The speed-up rests on int8 dot products (e.g.
+AVX512-VNNI). onnxruntime's worker threads spin between ops unless OMP_WAIT_POLICY=PASSIVE, as
+PyTorch's do. Sizes, speeds, CERs and profiles (tools/bench/bench_export.py): BENCHMARKS.md.
 
 Models trained on jamo or phone units (`export_info.json` "unit") emit jamo from the pipeline as
 from any CTC decoder; `trainer.data.text.from_units(text, unit)` composes them into syllables

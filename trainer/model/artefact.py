@@ -26,6 +26,7 @@ from typing import Any, Literal, Optional
 
 from trainer.exit_codes import ConfigError
 from trainer.layout import VOCAB_FILE
+from trainer.storage import existing_local_dir
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -120,17 +121,15 @@ def _local_base(adapter_config: Path, base: Any) -> Optional[Path]:
     ConfigError when it names a local folder that is not there any more."""
     if not isinstance(base, str) or not base:
         raise ConfigError(f"{adapter_config}: field 'base_model_name_or_path': missing")
-    if base.startswith("s3://"):
-        return None
-    path = Path(base).expanduser()
-    if path.is_dir():
+    path = existing_local_dir(base)
+    if path is not None:
         return path
     if os.path.isabs(base) or base.startswith("."):
         raise ConfigError(
             f"{adapter_config}: base model {base} not found (moved or deleted?); the adapter only works "
             "on the base it was trained on: put it back, or edit base_model_name_or_path"
         )
-    return None  # a hub id
+    return None  # an s3:// URI or a hub id
 
 
 def check_adapter(folder: Path, with_base: bool = True) -> dict[str, Any]:

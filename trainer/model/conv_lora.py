@@ -5,8 +5,8 @@ channels with the layer's kernel, B: 1x1 back to out), which on a wav2vec2 front
 much as the frozen layer again at every frame (thousands of frames a second of audio). The
 weight-space form builds the (out, in, kernel) delta from A and B, a matrix product the size of
 the weights, and convolves once. Same function and gradients, same parameters and saved keys
-(an adapter trained this way loads into plain peft). The demo's phase-3 LoRA steps, whose conv
-LoRA dominated, ran at 1.31x the audio-s/s (155.6 vs 118.9, tools/bench/bench_demo_step.py).
+(an adapter trained this way loads into plain peft). Steps whose conv LoRA dominates run faster
+(tools/bench/bench_demo_step.py; BENCHMARKS.md).
 
 Only plain LoRA without dropout on an ungrouped convolution takes this form here (dropout masks
 activations, DoRA rescales them, a grouped layer such as the positional convolution has a

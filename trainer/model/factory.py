@@ -10,11 +10,10 @@ from transformers import Wav2Vec2Config
 from trainer.data.screening import CONV_KERNEL, CONV_STRIDE
 
 # A base trained from scratch (no self-supervised pretraining) leaves CTC's blank-only plateau far
-# sooner at 40 ms frames: on 48 adult utterances the loss was 1.0 after 400 steps at 40 ms and still
-# 2.8 at 20 ms. Group norm on the first conv layer only (wav2vec2-base style) instead of a layer
-# norm after every conv layer, and 32 channels, make a step ~2.5x cheaper on CPU. Five conv layers
-# with larger strides instead of seven reach the same 640x: a base step took 60 instead of 71 ms
-# of CPU (1 thread, 7 x 1.7 s) with the same validation CER at 500/750/1000 steps (issue 11).
+# sooner at 40 ms frames than at 20 ms. Group norm on the first conv layer only (wav2vec2-base
+# style) instead of a layer norm after every conv layer, and 32 channels, make a step much cheaper
+# on CPU. Five conv layers with larger strides instead of seven reach the same 640x for less CPU
+# per step at the same validation CER (figures: BENCHMARKS.md, "The demo chain").
 # Jamo labels come at ~0.2-0.6 per 40 ms frame, within what CTC can align.
 SCRATCH_FRONT_END: dict[str, Any] = dict(
     conv_kernel=(10, 8, 4, 4, 4),

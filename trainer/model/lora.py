@@ -30,7 +30,7 @@ from trainer.model.artefact import (
 )
 from trainer.model.conv_lora import CUSTOM_LORA_LAYERS
 from trainer.model.processor import build_processor, read_vocab
-from trainer.storage import local_path, materialize, stored_folder
+from trainer.storage import existing_local_dir, materialize, stored_folder
 
 _log = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ def lora_config(cfg: TrainConfig, num_layers: int) -> LoraConfig:
 
 
 def _absolute(uri: str) -> str:
-    path = local_path(uri)
-    return str(path.resolve()) if path is not None and path.exists() else uri
+    folder = existing_local_dir(uri)
+    return uri if folder is None else str(folder.resolve())
 
 
 def build_lora_model(cfg: TrainConfig, vocab_dir: str | Path) -> tuple[PeftModel, Wav2Vec2Processor]:

@@ -28,6 +28,7 @@ from trainer import layout as L
 from trainer.config import PHASES, TrainConfig
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
+from trainer.storage import needs_volume
 
 JobKind = Literal["synth", "prepare", "base", "train", "eval"]
 
@@ -183,7 +184,7 @@ def _prepare_source(cfg: C.PipelineConfig, root: str, corpus: str) -> list[str]:
         flags += ["--split", split]
     if d.hf_config:
         flags += ["--config", d.hf_config]
-    if d.hub_dataset and not root.startswith("s3://"):
+    if d.hub_dataset and needs_volume(root):
         flags += ["--hf-cache", join(root, L.HF_CACHE_DIR)]
     return flags
 

@@ -31,7 +31,7 @@ from trainer import exit_codes
 from trainer.config import flag_options, load_config, parse_config
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
-from trainer.storage import location_arg
+from trainer.storage import location_arg, needs_volume
 
 LOCAL_ROOT = Path("runs")
 LOCAL_PRESET = "demo"
@@ -111,7 +111,7 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
             },
         )
     storage = given.get("storage")
-    if storage and storage.startswith("s3://"):
+    if storage and not needs_volume(storage):
         put("storage.type", "s3")
         put("storage.s3.prefix", storage)
     elif storage and not args.local:
@@ -176,11 +176,10 @@ def _local(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
     from trainer.pipeline.local import run_local
     from trainer.pipeline.orchestrator import argv_problems
     from trainer.pipeline.plan import build_plan
-    from trainer.storage import cache_dir, local_path
+    from trainer.storage import expand_user, local_or_cached_dir
 
     root = getattr(args, "storage", None) or str(LOCAL_ROOT)
-    local_root = local_path(root)  # None: an s3:// root; the step logs then go into the cache
-    plan = build_plan(cfg, root if local_root is None else str(local_root))
+    plan = build_plan(cfg, expand_user(root))
     problems = [f"{job.name}: {p}" for job in plan.jobs for p in argv_problems(list(job.argv))]
     if problems:
         raise ConfigError("the trainer would reject the plan:\n  " + "\n  ".join(problems))
@@ -188,7 +187,7 @@ def _local(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
         for job in plan.jobs:
             print(f"# {job.name}\npython -m trainer {shlex.join(job.argv)}")
         return exit_codes.OK
-    logs = (local_root or cache_dir() / "runs") / plan.run / "logs"
+    logs = local_or_cached_dir(root, "runs") / plan.run / "logs"  # an S3 run's step logs: in the cache
     return run_local(plan, logs)
 
 

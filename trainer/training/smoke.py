@@ -21,17 +21,17 @@ from typing import Any
 import torch
 
 from trainer.config import DEFAULT_BASE_MODEL, TrainConfig
-from trainer.storage import cache_dir, local_path
+from trainer.storage import join, local_or_cached_dir
 from trainer.training.configure import load_preset
 
 READY = "READY"
 
 
 def smoke_data_dir(output: str) -> Path:
-    local = local_path(output)
-    if local is None:  # remote output: the data lives in this machine's cache
-        return cache_dir() / "smoke-data" / hashlib.sha256(output.encode()).hexdigest()[:12]
-    return local / "smoke-data"
+    """<output>/smoke-data, or for a remote output a folder of this machine's cache."""
+    return local_or_cached_dir(
+        join(output, "smoke-data"), f"smoke-data/{hashlib.sha256(output.encode()).hexdigest()[:12]}"
+    )
 
 
 def make_random_base(vocab_dir: Path, dest: Path, seed: int) -> None:

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.training.helpers import run_cli, smoke_args
+from tests.training.test_exit_codes import assert_one_error_line
 from trainer import exit_codes
-
-from .helpers import run_cli, smoke_args
-from .test_exit_codes import assert_one_error_line
 
 
 @pytest.fixture(scope="module")
