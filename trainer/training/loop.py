@@ -12,8 +12,9 @@
             stopping), every `save_steps` a checkpoint; SIGTERM -> finish the step, save, exit 75
     finish: final validation, final checkpoint, metrics.json
 
-Validation is trainer.training.validation (scored as `evaluate` scores), log lines, TensorBoard
-and metrics.json are trainer.training.run_log; this module is the loop between them.
+Its parts live beside it in trainer.training: run_data (what the run reads), validation (scored as
+`evaluate` scores), run_checkpoints (save, resume, warm start), run_log (log lines, TensorBoard,
+metrics.json); this module is the setup and the loop between them.
 
 Single process: `python -m trainer train ...`; several: `torchrun --nproc-per-node N -m trainer
 train ...` (gloo on CPU, nccl on GPU). Rank 0 writes all files; every rank computes the same batch
@@ -296,6 +297,7 @@ class TrainingRun:
 
     # ------------------------------------------------------------------------------ evaluation
     def evaluate(self) -> dict[str, Any]:
+        """Validation of the current (EMA) weights at the current step."""
         return self.validation.run(self.model, self.ema, self.progress.step)
 
     def _record_eval(self, result: dict[str, Any]) -> bool:

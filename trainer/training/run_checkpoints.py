@@ -44,6 +44,8 @@ class Resumed:
 
 
 class RunCheckpoints:
+    """The checkpoints of one run (`store`: its output), written and read for `method`."""
+
     def __init__(
         self, cfg: TrainConfig, method: Method, store: Store, acc: Accelerator, processor: Wav2Vec2Processor
     ) -> None:

@@ -32,6 +32,8 @@ SCORED = ("cer", "wer")
 
 
 class Validation:
+    """The validation of one run: its val rows, planned once, read by one persistent loader."""
+
     def __init__(
         self,
         cfg: TrainConfig,
