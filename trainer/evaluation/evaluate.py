@@ -203,7 +203,8 @@ def score_utterances(
 ) -> Scores:
     """Score `hyps` against the transcripts `texts` (`pronounced`: their pronounced forms or None)
     on `metrics` (PER needs `g2p`). `evaluate` and the trainer's validation
-    (trainer.training.validation) both score here, so their CER and WER are the same numbers."""
+    (trainer.training.validation) both score here: the same hypotheses get the same references
+    and edit counts."""
     refs = [codec.reference(text, said) for text, said in zip(texts, pronounced)]
     edits: dict[str, list[Edits]] = {m: [] for m in metrics}
     text_metrics = [m for m in metrics if m != "per"]

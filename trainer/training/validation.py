@@ -1,7 +1,9 @@
 """The training run's validation: CER, WER and CTC loss of the (EMA) weights on the val rows.
 
 Hypotheses are scored as `python -m trainer evaluate` scores them (trainer.evaluation.evaluate.
-score_utterances: references as the model's vocabulary writes them). The validation batches are
+score_utterances: references as the model's vocabulary writes them). They are the decoded text as
+is: an unknown unit counts as the characters of "[UNK]", where `evaluate` counts one (validation
+numbers of a run stay comparable with its earlier ones). The validation batches are
 padded to the run's length ladder, each rank scores its share and the sums are reduced. Audio that
 cannot be read is skipped and counted; more skipped rows than `max_skipped_val_share` allows (or
 none scored) is a ConfigError rather than a score of zero.
