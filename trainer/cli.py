@@ -14,7 +14,7 @@ from trainer import exit_codes
 
 COMMAND_MODULES = (
     "trainer.data.cli",  # data synth|import|split|curriculum|vocab|prepare
-    "trainer.training.cli",  # train, pretrain-base
+    "trainer.training.cli",  # train, pretrain-base, smoke-data
     "trainer.evaluation.cli",  # evaluate, compare, export
     "trainer.assessment.cli",  # assess
 )

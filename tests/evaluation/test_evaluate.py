@@ -6,7 +6,7 @@ import pytest
 
 from trainer.data.manifest import load_manifest
 from trainer.evaluation.config import EvalConfig
-from trainer.evaluation.evaluate import METRICS_FILE, PREDICTIONS_FILE, evaluate, load_model
+from trainer.evaluation.evaluate import METRICS_FILE, PREDICTIONS_FILE, evaluate, load_model, score_utterances
 from trainer.evaluation.inference import CtcTranscriber, length_sorted_batches, transcribe
 from trainer.evaluation.metrics import METRICS
 from trainer.storage import MARKER
@@ -38,6 +38,28 @@ def test_writes_metrics_and_predictions(adapter_report):
     assert (model["kind"], model["r"], model["unit"]) == ("adapter", 4, "syllable")
     assert 0 < model["adapter_params"] < model["total_params"]
     assert report["speed"]["real_time_factor"] > 0
+
+
+def test_the_trainers_validation_subset_scores_as_evaluate_does(adapter_report, eval_models, eval_corpus):
+    """The trainer's validation scores CER and WER through score_utterances too (metrics ("cer",
+    "wer")): the same references and per-utterance edits as the full evaluation wrote."""
+    _, out = adapter_report
+    predictions = [json.loads(line) for line in (out / PREDICTIONS_FILE).read_text(encoding="utf-8").splitlines()]
+    rows = {row["utt_id"]: row for row in load_manifest(eval_corpus["test"])}
+    scored = [rows[p["utt_id"]] for p in predictions]
+    scores = score_utterances(
+        load_model(eval_models["adapter"]).codec,
+        [row["text"] for row in scored],
+        [row.get("pronounced") for row in scored],
+        [p["hypothesis"] for p in predictions],
+        ("cer", "wer"),
+    )
+    assert scores.references == [p["reference"] for p in predictions]
+    assert list(scores.edits) == ["cer", "wer"] and scores.phonemes == []
+    for metric in ("cer", "wer"):
+        assert [(e.errors, e.ref_len) for e in scores.edits[metric]] == [
+            (p["errors"][metric], p["ref_len"][metric]) for p in predictions
+        ]
 
 
 def test_corrupt_audio_is_skipped_and_counted(adapter_report):

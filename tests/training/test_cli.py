@@ -1,4 +1,4 @@
-"""The command line as users and Jobs call it: the smoke preset as is, log lines, exit codes."""
+"""The command line as users and Jobs call it: the smoke preset as its file says, log lines, exit codes."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from .helpers import run_cli, smoke_args
 
 
 @pytest.mark.slow
-def test_smoke_preset_runs_as_is(tmp_path):
-    output = tmp_path / "smoke"
-    result = run_cli(["train", "--preset", "smoke", "--output", str(output)])
-    assert result.returncode == 0, result.stderr[-3000:]
-    prepared = output / "smoke-data" / "prepared"
+def test_smoke_preset_runs_as_its_file_says(tmp_path):
+    data, output = tmp_path / "smoke-data", tmp_path / "smoke"
+    built = run_cli(["smoke-data", "--out", str(data)])
+    assert built.returncode == 0, built.stderr[-3000:]
+    prepared = data / "prepared"
     for name in ("train.jsonl", "val.jsonl", "test.jsonl", "vocab.json"):
         assert (prepared / name).is_file()
+    result = run_cli(smoke_args(data, output))
+    assert result.returncode == 0, result.stderr[-3000:]
     checkpoints = [p for p in output.glob("checkpoint-[0-9]*") if (p / "COMPLETE").is_file()]
     assert len(checkpoints) >= 2
     for name in (
@@ -47,6 +49,13 @@ def test_smoke_preset_runs_as_is(tmp_path):
         result.stderr,
     )
     assert line, result.stderr[-2000:]
+
+
+def test_smoke_preset_without_data_exits_78_naming_the_flag(tmp_path):
+    result = run_cli(["train", "--preset", "smoke", "--output", str(tmp_path / "run")])
+    assert result.returncode == 78
+    assert result.stderr.strip().splitlines()[-1].startswith("error: vocab: required")
+    assert not (tmp_path / "run" / "smoke-data").exists()
 
 
 def test_bad_configuration_exits_78(smoke_data, tmp_path):

@@ -96,7 +96,7 @@ def test_paths_relative_to_the_working_directory_fail_and_say_how_paths_resolve(
     # The same rows relative to the manifest's folder are all found.
     from_manifest = [{**r, "audio_filepath": os.path.relpath(r["audio_filepath"], manifest.parent)} for r in rows]
     run = _run(smoke_data, tmp_path, train_manifest=str(_write(manifest, from_manifest)))
-    assert len(run.train_rows) == len(rows) and run.train_skips.skipped == 0
+    assert len(run.data.train_rows) == len(rows) and run.data.train_skips.skipped == 0
 
 
 def test_duration_ten_times_too_small_is_skipped_and_batches_use_measured_durations(smoke_data, tmp_path):
@@ -111,9 +111,9 @@ def test_duration_ten_times_too_small_is_skipped_and_batches_use_measured_durati
         _run(smoke_data, tmp_path, train_manifest=str(manifest))
 
     run = _run(smoke_data, tmp_path, train_manifest=str(manifest), max_skipped_train_share=0.5)
-    assert dict(run.train_skips.counts) == {"duration_mismatch": 1}
-    assert run.train_skips.examples[0]["utt_id"] == rows[0]["utt_id"]
-    assert list(run.sampler.durations) == pytest.approx(measured[1:])
+    assert dict(run.data.train_skips.counts) == {"duration_mismatch": 1}
+    assert run.data.train_skips.examples[0]["utt_id"] == rows[0]["utt_id"]
+    assert list(run.data.sampler.durations) == pytest.approx(measured[1:])
 
     # evaluate: hours and duration bins from the audio too.
     from trainer.evaluation.config import EvalConfig

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from trainer.training import loop
+from trainer.training import loop, run_data
 from trainer.training.loop import TrainingRun
 from trainer.training.methods import LoraMethod
 
@@ -64,11 +64,11 @@ def test_logged_loss_grad_norm_and_audio_are_the_steps_values(smoke_data, tmp_pa
 
 
 def test_default_loader_workers_come_from_the_cpus_the_process_has(monkeypatch):
-    monkeypatch.setattr(loop, "usable_cpus", lambda: 16)
+    monkeypatch.setattr(run_data, "usable_cpus", lambda: 16)
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
-    assert loop.loader_workers(-1) == 15
+    assert run_data.loader_workers(-1) == 15
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # four trainer processes on the node share them
-    assert loop.loader_workers(-1) == 3
-    assert loop.loader_workers(2) == 2
-    monkeypatch.setattr(loop, "usable_cpus", lambda: 1)
-    assert loop.loader_workers(-1) == 1
+    assert run_data.loader_workers(-1) == 3
+    assert run_data.loader_workers(2) == 2
+    monkeypatch.setattr(run_data, "usable_cpus", lambda: 1)
+    assert run_data.loader_workers(-1) == 1

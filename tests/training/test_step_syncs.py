@@ -16,8 +16,9 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from trainer.training.loop import TrainingRun, Window
+from trainer.training.loop import TrainingRun
 from trainer.training.methods import LoraMethod
+from trainer.training.run_log import Window
 from trainer.training.spec_augment import TimeMasks
 
 from .helpers import smoke_config
@@ -64,8 +65,8 @@ def run(smoke_data, tmp_path):
 
 
 def _batches(run: TrainingRun, n: int) -> list[dict]:
-    plan = run.sampler.epoch_batches(0)
-    loader = run._loader(run.train_set, run._epoch_keys(0, plan, 0, n), run.collator)
+    plan = run.data.sampler.epoch_batches(0)
+    loader = run.data.loader(run.data.train_set, run._epoch_keys(0, plan, 0, n), run.collator)
     return list(loader)
 
 
@@ -150,12 +151,12 @@ def test_time_masks_depend_on_the_seed_only():
 
 
 def test_evaluations_reuse_one_loader_and_its_workers(run):
-    run.num_workers = 1
+    run.data.num_workers = 1
     first = run.evaluate()
-    loader = run._val_loader
+    loader = run.validation.loader
     workers = loader._iterator  # a persistent loader keeps its worker processes here between passes
     assert workers is not None and loader.persistent_workers
     assert run.evaluate() == first
-    assert run._val_loader is loader and loader._iterator is workers
+    assert run.validation.loader is loader and loader._iterator is workers
     widths = [batch["input_values"].shape[1] for batch in loader]
     assert widths and all(int(run.ladder.padded_samples(w)) == w for w in widths)  # rungs of the length ladder

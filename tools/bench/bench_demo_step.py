@@ -55,8 +55,9 @@ def child(args) -> dict[str, float]:
     """Time `args.steps` demo steps of one contender in this process."""
     import trainer.model.lora as lora
     from trainer.training.configure import resolve
-    from trainer.training.loop import TrainingRun, Window
+    from trainer.training.loop import TrainingRun
     from trainer.training.methods import LoraMethod, ScratchMethod
+    from trainer.training.run_log import Window
 
     kind, _, weight_space = CONTENDERS[args.contender]
     if not weight_space:
@@ -77,10 +78,12 @@ def child(args) -> dict[str, float]:
         cfg, method = resolve("train", args.preset, None, {**flags, **common}), LoraMethod()
     run = TrainingRun(cfg, method)
     run.window, run.shapes_seen = Window(), set()
-    plan = run.sampler.epoch_batches(0)
+    plan = run.data.sampler.epoch_batches(0)
     if len(plan) < args.warmup + args.steps:
         raise SystemExit(f"an epoch has {len(plan)} batches: ask for fewer than {args.warmup} + {args.steps} steps")
-    batches = iter(run._loader(run.train_set, run._epoch_keys(0, plan, 0, args.warmup + args.steps), run.collator))
+    batches = iter(
+        run.data.loader(run.data.train_set, run._epoch_keys(0, plan, 0, args.warmup + args.steps), run.collator)
+    )
     for _ in range(args.warmup):
         run._train_step(batches)
     started, audio = time.perf_counter(), 0.0

@@ -257,7 +257,7 @@ def run_ours(args, option: str) -> Result:
         len(clock.shapes),
         sum(p.numel() for p in run.model.parameters()),
         loader_rate(run, args.loader_batches),
-        run.num_workers,
+        run.data.num_workers,
     )
 
 
@@ -266,8 +266,8 @@ def count_flops(run) -> float:
     steps that follow it)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    keys = run._epoch_keys(0, run.sampler.epoch_batches(0), 0, 1)[0]
-    batch = run.collator([run.train_set[k] for k in keys])
+    keys = run._epoch_keys(0, run.data.sampler.epoch_batches(0), 0, 1)[0]
+    batch = run.collator([run.data.train_set[k] for k in keys])
     counter = FlopCounterMode(display=False)
     with counter:
         run.acc.backward(run._forward_loss(batch))
@@ -278,9 +278,9 @@ def count_flops(run) -> float:
 def loader_rate(run, n_batches: int) -> float:
     """Audio-s/s one loader worker delivers: the trainer's dataset (decode, speed perturbation)
     and collator (normalisation, padding) in this process, on the trainer's epoch-0 batches."""
-    keyed = run._epoch_keys(0, run.sampler.epoch_batches(0), 0, n_batches)
+    keyed = run._epoch_keys(0, run.data.sampler.epoch_batches(0), 0, n_batches)
     started = time.perf_counter()
-    audio = sum(run.collator([run.train_set[k] for k in keys])["seconds"] for keys in keyed)
+    audio = sum(run.collator([run.data.train_set[k] for k in keys])["seconds"] for keys in keyed)
     return audio / (time.perf_counter() - started)
 
 

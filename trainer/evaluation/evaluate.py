@@ -47,7 +47,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
@@ -64,6 +64,9 @@ from trainer.layout import METRICS_FILE
 from trainer.model.inference import EXPORT_INFO
 from trainer.model.lora import ADAPTER_CONFIG
 from trainer.model.onnx_runtime import OnnxCtcModel, is_onnx, materialize_onnx, onnx_format
+
+if TYPE_CHECKING:
+    from trainer.model.processor import TextCodec
 
 PREDICTIONS_FILE = "predictions.jsonl"
 # The tokenizer writes an unknown unit as "[UNK]"; scored as text that would be 5 characters of
@@ -181,16 +184,40 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def score_utterances(refs: Sequence[str], hyps: Sequence[str], g2p: G2P) -> tuple[dict[str, list[Edits]], list[tuple]]:
-    """Per-utterance edits for every metric, and the (reference, hypothesis) phonemes."""
-    edits: dict[str, list[Edits]] = {m: [] for m in METRICS}
-    phonemes = g2p.phonemes([*refs, *hyps])
-    ref_ph, hyp_ph = phonemes[: len(refs)], phonemes[len(refs) :]
-    for ref, hyp, rp, hp in zip(refs, hyps, ref_ph, hyp_ph):
-        for metric, e in text_edits(ref, hyp).items():
+@dataclass
+class Scores:
+    """Hypotheses scored against their references, one entry per utterance."""
+
+    references: list[str]  # as the model's vocabulary writes them (TextCodec.reference)
+    edits: dict[str, list[Edits]]  # by metric
+    phonemes: list[tuple]  # (reference, hypothesis) phonemes; empty unless "per" is scored
+
+
+def score_utterances(
+    codec: TextCodec,
+    texts: Sequence[str],
+    pronounced: Sequence[Optional[str]],
+    hyps: Sequence[str],
+    metrics: Sequence[str] = METRICS,
+    g2p: Optional[G2P] = None,
+) -> Scores:
+    """Score `hyps` against the transcripts `texts` (`pronounced`: their pronounced forms or None)
+    on `metrics` (PER needs `g2p`). `evaluate` and the trainer's validation
+    (trainer.training.validation) both score here: the same hypotheses get the same references
+    and edit counts."""
+    refs = [codec.reference(text, said) for text, said in zip(texts, pronounced)]
+    edits: dict[str, list[Edits]] = {m: [] for m in metrics}
+    text_metrics = [m for m in metrics if m != "per"]
+    for ref, hyp in zip(refs, hyps):
+        for metric, e in text_edits(ref, hyp, text_metrics).items():
             edits[metric].append(e)
-        edits["per"].append(token_edits(rp, hp))
-    return edits, list(zip(ref_ph, hyp_ph))
+    phonemes: list[tuple] = []
+    if "per" in metrics:
+        assert g2p is not None, "PER is scored on a G2P's phonemes"
+        found = g2p.phonemes([*refs, *hyps])
+        phonemes = list(zip(found[: len(refs)], found[len(refs) :]))
+        edits["per"] = [token_edits(rp, hp) for rp, hp in phonemes]
+    return Scores(refs, edits, phonemes)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -272,11 +299,13 @@ def evaluate(
     if not scored:
         raise ConfigError(f"{skips.summary()}: nothing left to score{skips.first()}")
     limits = model_limits(loaded, scored)
-    refs = [loaded.codec.reference(row["text"], row.get("pronounced")) for row in scored]
     unk = loaded.codec.processor.tokenizer.unk_token
     decoded = [result.decoded[row["utt_id"]] for row in scored]
     hyps = [" ".join(d.text.replace(unk, UNKNOWN_CHAR).split()) for d in decoded]
-    edits, phonemes = score_utterances(refs, hyps, g2p)
+    scores = score_utterances(
+        loaded.codec, [row["text"] for row in scored], [row.get("pronounced") for row in scored], hyps, g2p=g2p
+    )
+    refs, edits, phonemes = scores.references, scores.edits, scores.phonemes
     arrays = {m: (np.array([e.errors for e in es]), np.array([e.ref_len for e in es])) for m, es in edits.items()}
 
     predictions = [

@@ -140,14 +140,12 @@ def jer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return error_rate(map(jamo_edits, refs, hyps))
 
 
-def text_edits(ref: str, hyp: str) -> dict[str, Edits]:
-    """All text-only metrics (everything but PER) for one utterance."""
-    return {
-        "wer": word_edits(ref, hyp),
-        "swer": space_normalised_word_edits(ref, hyp),
-        "cer": char_edits(ref, hyp),
-        "jer": jamo_edits(ref, hyp),
-    }
+TEXT_EDITS = {"wer": word_edits, "swer": space_normalised_word_edits, "cer": char_edits, "jer": jamo_edits}
+
+
+def text_edits(ref: str, hyp: str, metrics: Iterable[str] = tuple(TEXT_EDITS)) -> dict[str, Edits]:
+    """Text-only metrics (all but PER, or those in `metrics`) for one utterance."""
+    return {metric: TEXT_EDITS[metric](ref, hyp) for metric in metrics}
 
 
 def _nfc(text: str) -> str:

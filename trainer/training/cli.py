@@ -1,6 +1,8 @@
-"""`python -m trainer train` and `python -m trainer pretrain-base` (see trainer.training.loop).
+"""`python -m trainer train`, `pretrain-base` (see trainer.training.loop) and `smoke-data`.
 
-    python -m trainer train --preset smoke --output /tmp/smoke
+    python -m trainer smoke-data --out D     (the smoke preset's synthetic data and random base)
+    python -m trainer train --preset smoke --train-manifest D/prepared/train.jsonl \\
+        --val-manifest D/prepared/val.jsonl --vocab D/prepared --model D/base --output /tmp/smoke
     python -m trainer train --phase 1 --curriculum-dir D/curriculum --val-manifest D/val.jsonl \\
         --vocab D --model BASE --rank 16 --output s3://bucket/runs/r16/phase1
     python -m trainer.torchrun --nproc-per-node 2 -m trainer train ...   (DDP; torchrun keeping these exit codes)
@@ -14,7 +16,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from trainer import exit_codes
 from trainer.config import TrainConfig, add_dataclass_flags
+from trainer.storage import local_arg
 from trainer.training.configure import DEFAULT_PRESET, preset_names, resolve
 
 
@@ -40,9 +44,8 @@ def _train(args: argparse.Namespace) -> int:
     cfg = _config(args)  # before the heavy imports: a bad flag is reported in a second or two
     from trainer.training.loop import run_training
     from trainer.training.methods import LoraMethod
-    from trainer.training.smoke import with_smoke_data
 
-    return run_training(with_smoke_data(cfg, args.preset or DEFAULT_PRESET), LoraMethod())
+    return run_training(cfg, LoraMethod())
 
 
 def _pretrain_base(args: argparse.Namespace) -> int:
@@ -50,6 +53,13 @@ def _pretrain_base(args: argparse.Namespace) -> int:
     from trainer.training.pretrain import pretrain_base
 
     return pretrain_base(cfg)
+
+
+def _smoke_data(args: argparse.Namespace) -> int:
+    from trainer.training.smoke import smoke_data
+
+    smoke_data(args.out, args.seed)
+    return exit_codes.OK
 
 
 _handlers = {"train": _train, "pretrain-base": _pretrain_base}
@@ -68,3 +78,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train a tiny wav2vec2 CTC base model from scratch (stand-in for XLS-R)",
         description=__doc__,
     )
+    parser = sub.add_parser(
+        "smoke-data",
+        help="the smoke preset's tiny synthetic corpus and random base model, for `train --preset smoke`",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--out", required=True, type=local_arg("--out", "build it locally"), help="folder to build it in"
+    )
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="random seed of corpus and model")
+    parser.set_defaults(func=_smoke_data)

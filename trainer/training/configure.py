@@ -4,8 +4,8 @@ still unset (epochs, WER target, training manifest).
 
 Presets are YAML files in trainer/presets/; each starts with a comment giving the command that
 uses it. Sections: `train` and `pretrain_base` (TrainConfig fields for each command), `phases`
-(per-phase TrainConfig fields for `train`), `smoke_data` (sizes of the self-made synthetic data
-used when no manifests are given).
+(per-phase TrainConfig fields for `train`), `smoke_data` (sizes of the synthetic corpus that
+`smoke-data` and the pipeline's embedded default make).
 """
 
 from __future__ import annotations

@@ -45,6 +45,15 @@ def ctc_loss(
         )
 
 
+def batch_ctc_loss(logits: torch.Tensor, batch: dict[str, Any], base: Any, device: torch.device) -> torch.Tensor:
+    """The CTC loss of `logits` for a collated (host) batch (trainer.training.dataset), lengths
+    counted on the host; `base` the Wav2Vec2ForCTC (its frame count per input length)."""
+    labels = batch["labels"]
+    frames = base._get_feat_extract_output_lengths(batch["attention_mask"].sum(-1))
+    device_labels = labels.to(device, non_blocking=True)
+    return ctc_loss(logits, device_labels, frames, label_lengths(labels), base.config)
+
+
 def label_id_problem(labels: Sequence[int], vocab_size: int, blank: int) -> Optional[str]:
     """Why label ids cannot be CTC targets of a model with `vocab_size` outputs (None: they can)."""
     bad = sorted({i for i in labels if not 0 <= i < vocab_size or i == blank})

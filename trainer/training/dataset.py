@@ -17,7 +17,8 @@ Batch format (B utterances, T samples of the longest, U labels of the longest):
     utt_ids         list[str]
     texts           list[str]       transcripts; `pronounced` their pronounced forms or None
     skipped         list[Skipped]   items dropped because their audio could not be read
-An all-skipped batch has `input_values` None.
+An all-skipped batch has `input_values` None. The model is called with MODEL_INPUTS (`model_inputs`);
+the CTC loss is computed outside it (trainer.training.ctc).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ from trainer.model.processor import TextCodec
 from trainer.training.augment import Perturbation
 from trainer.training.sampler import LengthLadder
 from trainer.training.spec_augment import TimeMasks
+
+MODEL_INPUTS = ("input_values", "attention_mask", "mask_time_indices")
+
+
+def model_inputs(batch: dict[str, Any], device: torch.device) -> dict[str, torch.Tensor]:
+    """`batch`'s MODEL_INPUTS (those it has) on `device`. Pinned (on CUDA) host batches: the
+    copies overlap the running step instead of waiting for it."""
+    return {key: batch[key].to(device, non_blocking=True) for key in MODEL_INPUTS if key in batch}
 
 
 class ItemKey(NamedTuple):

@@ -1,37 +1,32 @@
-"""`train --preset smoke`: a self-contained check of a setup, with its own data and model.
+"""`python -m trainer smoke-data`: the smoke preset's own data and model, made once, for `train`.
 
-When the preset has a `smoke_data` section and no manifests are given, a tiny synthetic corpus
-(espeak-ng Korean voices, AI Hub layout, via trainer.data) is prepared into
-`<output>/smoke-data/` (a local cache folder when the output is on S3), with a randomly
-initialised tiny wav2vec2 saved next to it as the base model. Everything is seeded, so a re-run
-(e.g. a resume after SIGTERM) finds the same data. The folder counts once its READY file (written
-last) exists; a build that was killed half-way is removed and started again by the next run, and
-concurrent runs on one output (DDP ranks) build it once, under a lock.
+    python -m trainer smoke-data --out /tmp/smoke-data
+    python -m trainer train --preset smoke --output /tmp/smoke \\
+        --train-manifest /tmp/smoke-data/prepared/train.jsonl \\
+        --val-manifest /tmp/smoke-data/prepared/val.jsonl \\
+        --vocab /tmp/smoke-data/prepared --model /tmp/smoke-data/base
+
+A tiny synthetic corpus (espeak-ng Korean voices, AI Hub layout, via trainer.data; sizes from
+the smoke preset's `smoke_data` section) is prepared into `<out>/prepared/`, with a randomly
+initialised tiny wav2vec2 saved as the base model in `<out>/base/`. Everything is seeded. The
+folder counts once its READY file (written last) exists: a rerun then does nothing, and a build
+that was killed half-way is removed and started again by the next run.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import fcntl
-import hashlib
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from trainer.config import DEFAULT_BASE_MODEL, TrainConfig
-from trainer.storage import join, local_or_cached_dir
-from trainer.training.configure import load_preset
+from trainer import lease
 
 READY = "READY"
-
-
-def smoke_data_dir(output: str) -> Path:
-    """<output>/smoke-data, or for a remote output a folder of this machine's cache."""
-    return local_or_cached_dir(
-        join(output, "smoke-data"), f"smoke-data/{hashlib.sha256(output.encode()).hexdigest()[:12]}"
-    )
+PRESET = "smoke"  # whose `smoke_data` section gives the corpus sizes
+_log = logging.getLogger(__name__)
 
 
 def make_random_base(vocab_dir: Path, dest: Path, seed: int) -> None:
@@ -83,24 +78,24 @@ def build_smoke_data(folder: Path, spec: dict[str, Any], seed: int) -> None:
     (folder / READY).write_text("ok\n", encoding="utf-8")
 
 
-def with_smoke_data(cfg: TrainConfig, preset_name: str) -> TrainConfig:
-    """`cfg` pointing at the smoke data (built on first use) when the preset asks for it."""
-    spec = load_preset(preset_name).get("smoke_data")
-    if not spec or cfg.train_manifest or cfg.curriculum_dir:
-        return cfg
-    folder = smoke_data_dir(cfg.output or ".")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / READY).is_file():
-            shutil.rmtree(folder, ignore_errors=True)  # what an interrupted build left
-            build_smoke_data(folder, spec, cfg.seed)
-    prepared = folder / "prepared"
-    changes: dict[str, Any] = {
-        "train_manifest": str(prepared / "train.jsonl"),
-        "val_manifest": cfg.val_manifest or str(prepared / "val.jsonl"),
-        "vocab": cfg.vocab or str(prepared),
-    }
-    if cfg.model == DEFAULT_BASE_MODEL:
-        changes["model"] = str(folder / "base")
-    return dataclasses.replace(cfg, **changes)
+def smoke_data(out: Path, seed: int) -> None:
+    """Build the smoke data into `out` unless a complete build is there already."""
+    from trainer.training.configure import load_preset
+
+    with lease.hold(str(out), "--out"):
+        if (out / READY).is_file():
+            _log.info("%s: smoke data is complete; nothing to do", out)
+            return
+        shutil.rmtree(out, ignore_errors=True)  # what an interrupted build left
+        build_smoke_data(out, load_preset(PRESET)["smoke_data"], seed)
+    prepared = out / "prepared"
+    _log.info(
+        "smoke data written to %s; train on it with: python -m trainer train --preset %s --output RUN "
+        "--train-manifest %s --val-manifest %s --vocab %s --model %s",
+        out,
+        PRESET,
+        prepared / "train.jsonl",
+        prepared / "val.jsonl",
+        prepared,
+        out / "base",
+    )
