@@ -204,7 +204,7 @@ def _cluster(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
         api, default_namespace = connect(args.kubeconfig, args.context)
         namespace = namespace or default_namespace
         cluster = Cluster(api, namespace)
-    objects = render.render(cfg, namespace or "default", args.renderer)
+    objects = render.render_jinja(cfg, namespace or "default")
     plan_cm = render.plan_configmap(objects)
     run = plan_cm["metadata"]["labels"][render.RUN_LABEL]
     problems = plan_problems(ChainPlan.from_data(plan_cm["data"]))
@@ -310,7 +310,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="server-side dry run of every object and step Job; with --local: print the commands",
     )
-    act.add_argument("--renderer", choices=["jinja", "helm"], default="jinja", help="k8s/ templates or the Helm chart")
     act.add_argument("--wait", action="store_true", help="follow the chain and stream each step's logs")
     act.add_argument("--force", action="store_true", help="replace an existing run with a different spec")
     _connection_flags(p)
