@@ -42,7 +42,7 @@ def renderer(request: pytest.FixtureRequest) -> Any:
     def rendered(values: dict[str, Any], namespace: str = "asr") -> list[dict[str, Any]]:
         cfg = C.from_values(values)
         if request.param == "helm":
-            return render.render_helm(cfg, namespace, helm=str(request.getfixturevalue("helm3")))
+            return render_helm(cfg, namespace, helm=str(request.getfixturevalue("helm3")))
         return render.render_jinja(cfg, namespace)
 
     return rendered

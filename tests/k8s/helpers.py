@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,9 @@ import pytest
 import yaml
 
 from tools.testenv.fetch_helm import binary_path
-from trainer.pipeline import render
+from trainer.exit_codes import ConfigError
+from trainer.pipeline import config as C
+from trainer.pipeline import launch, render
 
 PREPARE_HINT = "run `python -m tools.testenv prepare` (setup: tools/setup.sh --test)"
 
@@ -195,3 +200,36 @@ def all_manifests(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def workflow(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return next(o for o in objects if o["kind"] == "Workflow")
+
+
+def helm_template(values: dict[str, Any], release: str, namespace: str, helm: Path) -> list[dict[str, Any]]:
+    """The chart's own objects (`helm template`, the `helm test` pod left out) for these values;
+    ConfigError with helm's message when it refuses them (the values schema)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        values_file = Path(tmp) / "values.json"
+        values_file.write_text(json.dumps(values), encoding="utf-8")
+        proc = subprocess.run(
+            [str(helm), "template", release, str(render.CHART_DIR), "-n", namespace, "-f", str(values_file)]
+            + ["--skip-tests"],
+            capture_output=True,
+            text=True,
+        )
+    if proc.returncode != 0:
+        raise ConfigError(f"helm template failed: {proc.stderr.strip()}")
+    return [o for o in yaml.safe_load_all(proc.stdout) if o]
+
+
+def values_configmap(chart_objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(o for o in chart_objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-values"))
+
+
+def launched(values: dict[str, Any], release: str, namespace: str, helm: Path) -> list[dict[str, Any]]:
+    """What `helm install` of these values ends up creating: the objects the chart's launcher renders
+    from the values ConfigMap that the chart holds (before it checks the plan's trainer arguments)."""
+    cfg = launch.values_config(values_configmap(helm_template(values, release, namespace, helm)))
+    return render.render_jinja(cfg, namespace)
+
+
+def render_helm(cfg: C.PipelineConfig, namespace: str, helm: Path) -> list[dict[str, Any]]:
+    """The run's objects by the chart's route, the release named after the run."""
+    return launched(C.to_values(cfg), C.run_name(cfg), namespace, helm)

@@ -61,7 +61,7 @@ class Kubelet:
         self.core, self.namespace, self.storage = client.CoreV1Api(api), namespace, storage
 
     def local(self, uri: str) -> str:
-        return uri.replace(render.STORAGE_MOUNT, str(self.storage), 1)
+        return uri.replace(STORAGE_MOUNT, str(self.storage), 1)
 
     def pod(self, job: str) -> Any:
         def pending() -> Any:

@@ -41,7 +41,7 @@ def _config(case: str) -> C.PipelineConfig:
 def test_rendered_objects_match_the_golden_file(case: str, renderer: str, request: pytest.FixtureRequest) -> None:
     cfg = _config(case)
     if renderer == "helm":
-        objects = render.render_helm(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
+        objects = render_helm(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
     else:
         objects = render.render_jinja(cfg, "asr")
     expected = (GOLDEN / f"{case}.yaml").read_text(encoding="utf-8")

@@ -39,7 +39,7 @@ def test_python_front_end_rejects(values: dict) -> None:
 def test_helm_front_end_rejects(values: dict, helm3: Path) -> None:
     raw = C.merge(C.to_values(C.PipelineConfig(run_name="inj")), values)
     with pytest.raises(ConfigError, match="schema"):
-        render.helm_template(raw, "inj", "asr", helm=str(helm3))
+        helm_template(raw, "inj", "asr", helm=str(helm3))
 
 
 def test_unusual_but_harmless_strings_stay_literal(helm3: Path) -> None:
@@ -49,7 +49,7 @@ def test_unusual_but_harmless_strings_stay_literal(helm3: Path) -> None:
     prefix = "s3://bkt/it's/*alias/(x)=y+z!"
     values = {"runName": "lit", "storage": {"type": "s3", "s3": {"prefix": prefix, "secretName": "s3-creds"}}}
     cfg = C.from_values(values)
-    for objects in (render.render_jinja(cfg, "asr"), render.render_helm(cfg, "asr", helm=str(helm3))):
+    for objects in (render.render_jinja(cfg, "asr"), render_helm(cfg, "asr", helm=str(helm3))):
         args = render.job_manifests(objects)["lit-r32-p1"]["spec"]["template"]["spec"]["containers"][0]["args"]
         output = args[args.index("--output") + 1]
         assert output.startswith(prefix + "/"), output

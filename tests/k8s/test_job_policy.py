@@ -20,7 +20,7 @@ def rendered(request: pytest.FixtureRequest) -> Any:
     def rendered(values: dict[str, Any]) -> list[dict[str, Any]]:
         cfg = C.from_values({"runName": "pol", **values})
         if request.param == "helm":
-            return render.render_helm(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
+            return render_helm(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
         return render.render_jinja(cfg, "asr")
 
     return rendered

@@ -34,8 +34,8 @@ def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, An
 def restricted_problems(name: str, pod: dict[str, Any]) -> list[str]:
     problems = []
     sc = pod.get("securityContext", {})
-    if not (sc.get("runAsNonRoot") and sc.get("runAsUser") == render.POD_UID >= 10000):
-        problems.append(f"{name}: pod must run as non-root uid {render.POD_UID} (>= 10000, the image's user)")
+    if not (sc.get("runAsNonRoot") and sc.get("runAsUser") == POD_UID >= 10000):
+        problems.append(f"{name}: pod must run as non-root uid {POD_UID} (>= 10000, the image's user)")
     if sc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
         problems.append(f"{name}: seccomp RuntimeDefault")
     if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
@@ -108,7 +108,7 @@ def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3:
     cfg = C.from_values(
         {"runName": "sec", "storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}}
     )
-    for objects in (render.render_jinja(cfg, "asr"), render.render_helm(cfg, "asr", helm=str(helm3))):
+    for objects in (render.render_jinja(cfg, "asr"), render_helm(cfg, "asr", helm=str(helm3))):
         text = json.dumps(all_manifests(objects))
         assert secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text
 
@@ -131,7 +131,7 @@ def test_s3_credentials_reach_boto3_only_as_a_read_only_file(
         },
     }
     cfg = C.from_values(values)
-    for objects in (render.render_jinja(cfg, "asr"), render.render_helm(cfg, "asr", helm=str(helm3))):
+    for objects in (render.render_jinja(cfg, "asr"), render_helm(cfg, "asr", helm=str(helm3))):
         envs = []
         for name, pod in pod_specs(all_manifests(objects)):
             volumes = {v["name"]: v for v in pod.get("volumes", [])}

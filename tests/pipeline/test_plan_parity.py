@@ -33,7 +33,7 @@ def local_and_cluster_steps(argv: list[str], renderer: str) -> tuple[list, list]
         (
             name,
             [
-                a.replace(render.STORAGE_MOUNT, LOCAL_ROOT, 1)
+                a.replace(STORAGE_MOUNT, LOCAL_ROOT, 1)
                 for a in job["spec"]["template"]["spec"]["containers"][0]["args"]
             ],
         )

@@ -194,7 +194,7 @@ def _local(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
 
 def _cluster(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
     from trainer.pipeline import render
-    from trainer.pipeline.orchestrator import ChainPlan, plan_problems
+    from trainer.pipeline.launch import run_objects
 
     namespace = getattr(args, "namespace", None)
     cluster = None
@@ -204,12 +204,8 @@ def _cluster(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
         api, default_namespace = connect(args.kubeconfig, args.context)
         namespace = namespace or default_namespace
         cluster = Cluster(api, namespace)
-    objects = render.render_jinja(cfg, namespace or "default")
-    plan_cm = render.plan_configmap(objects)
-    run = plan_cm["metadata"]["labels"][render.RUN_LABEL]
-    problems = plan_problems(ChainPlan.from_data(plan_cm["data"]))
-    if problems:
-        raise ConfigError("the trainer would reject the plan:\n  " + "\n  ".join(problems))
+    objects = run_objects(cfg, namespace or "default")
+    run = render.plan_configmap(objects)["metadata"]["labels"][render.RUN_LABEL]
     if args.render_only:
         written = render.write_dir(objects, Path(args.render_only))
         print(f"run {run}: wrote {len(written)} manifests to {args.render_only}")
