@@ -17,7 +17,7 @@ from tools.testenv.kube_server import KubeServer, missing_binaries
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from .helpers import PREPARE_HINT, SAMPLES, helm_path
+from .helpers import PREPARE_HINT, SAMPLES, helm_path, render_helm
 
 
 @pytest.fixture(params=sorted(SAMPLES))

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from trainer.pipeline import config as C  # noqa: E402
 from trainer.pipeline import render  # noqa: E402
 
-from .helpers import SAMPLES  # noqa: E402
+from .helpers import SAMPLES, render_helm  # noqa: E402
 
 GOLDEN = Path(__file__).with_name("golden")
 CASES = ("defaults", "multinode-s3", "kueue-side-by-side")

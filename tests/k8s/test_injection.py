@@ -11,6 +11,8 @@ from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
+from .helpers import helm_template, render_helm
+
 ATTEMPTS = [
     {"runName": "x\nkind: Secret"},
     {"runName": "{{ .Release.Name }}"},

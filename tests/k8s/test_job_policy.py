@@ -12,7 +12,7 @@ from trainer import exit_codes
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from .helpers import all_manifests
+from .helpers import all_manifests, render_helm
 
 
 @pytest.fixture(params=["jinja", "helm"])

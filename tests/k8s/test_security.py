@@ -1,5 +1,5 @@
-"""Restricted Pod security on every pod a run creates, API tokens only in the orchestrator, and no
-credential value anywhere in the manifests."""
+"""Restricted Pod security on every pod a run creates and on the chart's own, API tokens only in the
+orchestrator and the chart's launcher, and no credential value anywhere in the manifests."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import yaml
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from .helpers import all_manifests
+from trainer.pipeline.constants import POD_UID
+
+from .helpers import VARIANTS, all_manifests, helm_template, render_helm
 
 SCRATCH = {"/tmp", "/home/trainer", "/cache/huggingface"}
 
@@ -41,8 +43,8 @@ def restricted_problems(name: str, pod: dict[str, Any]) -> list[str]:
     if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
         problems.append(f"{name}: host namespaces")
     token = pod.get("automountServiceAccountToken")
-    if name.endswith("-orchestrator") != (token is True) or token is None:  # (Argo's executor pods: its config)
-        problems.append(f"{name}: API token mounted={token} (only the orchestrator gets one)")
+    if name.endswith(("-orchestrator", "-launcher")) != (token is True) or token is None:  # (Argo's executor: its config)
+        problems.append(f"{name}: API token mounted={token} (only the orchestrator and the launcher get one)")
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     if any("hostPath" in v for v in volumes.values()):
         problems.append(f"{name}: hostPath volume")
@@ -71,15 +73,14 @@ def test_every_pod_is_restricted(sample: tuple[str, C.PipelineConfig]) -> None:
     assert [p for name, pod in specs for p in restricted_problems(name, pod)] == []
 
 
-def test_helm_test_pod_is_restricted(helm3: Path) -> None:
+def test_the_charts_pods_are_restricted(helm3: Path) -> None:
+    """The launcher Job and the `helm test` pod."""
     out = subprocess.run(
-        [str(helm3), "template", "t", str(render.CHART_DIR), "--show-only", "templates/tests/check-config.yaml"],
-        capture_output=True,
-        text=True,
-        check=True,
+        [str(helm3), "template", "t", str(render.CHART_DIR)], capture_output=True, text=True, check=True
     ).stdout
-    pod = yaml.safe_load(out)
-    assert restricted_problems("Pod/t-check-config", pod["spec"]) == []
+    specs = dict(pod_specs([o for o in yaml.safe_load_all(out) if o]))
+    assert sorted(specs) == ["Job/t-launcher", "Pod/t-check-config"]
+    assert [p for name, pod in specs.items() for p in restricted_problems(name, pod)] == []
 
 
 def test_the_walk_catches_a_privileged_container() -> None:
@@ -100,6 +101,38 @@ def test_orchestrator_role_is_limited_to_what_the_chain_needs() -> None:
     assert not any(o["kind"] in ("ClusterRole", "ClusterRoleBinding", "Secret") for o in objects)
 
 
+def _grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str, str]]:
+    """(API group, resource, verb, object name or '*') for every permission the rules grant."""
+    return {
+        (group, resource, verb, name)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+        for name in rule.get("resourceNames") or ["*"]
+    }
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_launchers_role_is_exactly_what_creating_the_run_needs(variant: str, helm3: Path) -> None:
+    """Create each object of the run, read its values and plan ConfigMaps, and hold every permission
+    of the Roles it creates (Kubernetes lets no one grant more than it holds): that and nothing more."""
+    values = VARIANTS[variant]
+    cfg = C.from_values(values)
+    run = C.run_name(cfg)
+    chart = helm_template(C.to_values(cfg), run, "asr", helm3)
+    [role] = [o for o in chart if o["kind"] == "Role"]
+    objects = render.render_jinja(cfg, "asr")
+    needed = {("", "configmaps", "get", f"{run}-values"), ("", "configmaps", "get", f"{run}-plan")}
+    for obj in objects:
+        group = obj["apiVersion"].rpartition("/")[0]
+        resource = {"NetworkPolicy": "networkpolicies"}.get(obj["kind"], obj["kind"].lower() + "s")
+        needed.add((group, resource, "create", "*"))
+        if obj["kind"] == "Role":
+            needed |= _grants(obj["rules"])
+    assert _grants(role["rules"]) == needed
+
+
 def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3: Path) -> None:
     """Credentials are referenced (a Secret volume), never copied, even when the submitting shell has them."""
     secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
@@ -108,8 +141,12 @@ def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3:
     cfg = C.from_values(
         {"runName": "sec", "storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}}
     )
-    for objects in (render.render_jinja(cfg, "asr"), render_helm(cfg, "asr", helm=str(helm3))):
-        text = json.dumps(all_manifests(objects))
+    for objects in (
+        all_manifests(render.render_jinja(cfg, "asr")),
+        all_manifests(render_helm(cfg, "asr", helm=str(helm3))),
+        helm_template(C.to_values(cfg), "sec", "asr", helm3),  # the chart's own objects
+    ):
+        text = json.dumps(objects)
         assert secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text
 
 

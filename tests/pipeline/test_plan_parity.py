@@ -1,6 +1,6 @@
 """`submit.py --local` runs exactly the plan that would be submitted: the same steps, in the same
 order, with the same trainer arguments (only the storage root differs: a local folder instead of
-the PVC mounted at /storage)."""
+the PVC mounted at /storage). `helm install` creates what would be submitted (tests/k8s/test_parity.py)."""
 
 from __future__ import annotations
 
@@ -12,23 +12,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # tools/ is not an installed package
 
-from tools.testenv.fetch_helm import binary_path  # noqa: E402
 from trainer.pipeline import render  # noqa: E402
+from trainer.pipeline.constants import STORAGE_MOUNT  # noqa: E402
 from trainer.pipeline import submit_cli as submit  # noqa: E402
 from trainer.pipeline.plan import build_plan  # noqa: E402
 
 LOCAL_ROOT = "runs"
 
 
-def local_and_cluster_steps(argv: list[str], renderer: str) -> tuple[list, list]:
+def local_and_cluster_steps(argv: list[str]) -> tuple[list, list]:
     args = submit.build_parser().parse_args([*argv, "--local"])
     cfg = submit.build_config(args)
     local = [(j.name, list(j.argv)) for j in build_plan(cfg, LOCAL_ROOT).jobs]
-    objects = (
-        render.render_helm(cfg, "asr", helm=str(binary_path("helm-v3")))
-        if renderer == "helm"
-        else render.render_jinja(cfg, "asr")
-    )
+    objects = render.render_jinja(cfg, "asr")
     cluster = [
         (
             name,
@@ -42,15 +38,12 @@ def local_and_cluster_steps(argv: list[str], renderer: str) -> tuple[list, list]
     return local, cluster
 
 
-@pytest.mark.parametrize("renderer", ["jinja", "helm"])
 @pytest.mark.parametrize(
     "argv",
     [["--phase", "all", "--rank", "32"], ["--phase", "all", "--rank", "16", "32"], ["--phase", "2", "--rank", "16"]],
 )
-def test_local_plan_equals_the_rendered_kubernetes_plan(argv: list[str], renderer: str) -> None:
-    if renderer == "helm" and not binary_path("helm-v3").exists():
-        pytest.skip("helm v3 not fetched: run `python -m tools.testenv prepare`")
-    local, cluster = local_and_cluster_steps([*argv, "--preset", "smoke"], renderer)
+def test_local_plan_equals_the_rendered_kubernetes_plan(argv: list[str]) -> None:
+    local, cluster = local_and_cluster_steps([*argv, "--preset", "smoke"])
     assert [name for name, _ in local] == [name for name, _ in cluster]
     assert local == cluster
     assert any(args[0] == "train" for _, args in local)
