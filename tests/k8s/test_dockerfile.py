@@ -39,4 +39,6 @@ def test_dockerignore_keeps_the_context_small() -> None:
     lines = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert "*" in lines  # everything excluded, then the package allowed back
     # the package, and the templates its build step puts inside it (the chart's launcher renders with them)
-    assert {"!trainer/", "!pyproject.toml", "!setup.py", "!k8s/", "!charts/"} <= set(lines) and not any(line.startswith("!.venv") for line in lines)
+    assert {"!trainer/", "!pyproject.toml", "!setup.py", "!k8s/", "!charts/"} <= set(lines) and not any(
+        line.startswith("!.venv") for line in lines
+    )

@@ -14,7 +14,6 @@ import yaml
 
 from trainer.pipeline import config as C
 from trainer.pipeline import render
-
 from trainer.pipeline.constants import POD_UID
 
 from .helpers import VARIANTS, all_manifests, helm_template, render_helm
@@ -43,7 +42,9 @@ def restricted_problems(name: str, pod: dict[str, Any]) -> list[str]:
     if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
         problems.append(f"{name}: host namespaces")
     token = pod.get("automountServiceAccountToken")
-    if name.endswith(("-orchestrator", "-launcher")) != (token is True) or token is None:  # (Argo's executor: its config)
+    if (
+        name.endswith(("-orchestrator", "-launcher")) != (token is True) or token is None
+    ):  # (Argo's executor: its config)
         problems.append(f"{name}: API token mounted={token} (only the orchestrator and the launcher get one)")
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     if any("hostPath" in v for v in volumes.values()):

@@ -13,8 +13,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # tools/ is not an installed package
 
 from trainer.pipeline import render  # noqa: E402
-from trainer.pipeline.constants import STORAGE_MOUNT  # noqa: E402
 from trainer.pipeline import submit_cli as submit  # noqa: E402
+from trainer.pipeline.constants import STORAGE_MOUNT  # noqa: E402
 from trainer.pipeline.plan import build_plan  # noqa: E402
 
 LOCAL_ROOT = "runs"
@@ -28,10 +28,7 @@ def local_and_cluster_steps(argv: list[str]) -> tuple[list, list]:
     cluster = [
         (
             name,
-            [
-                a.replace(STORAGE_MOUNT, LOCAL_ROOT, 1)
-                for a in job["spec"]["template"]["spec"]["containers"][0]["args"]
-            ],
+            [a.replace(STORAGE_MOUNT, LOCAL_ROOT, 1) for a in job["spec"]["template"]["spec"]["containers"][0]["args"]],
         )
         for name, job in render.job_manifests(objects).items()
     ]
