@@ -17,7 +17,7 @@ from tools.testenv.kube_server import KubeServer, missing_binaries
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from .helpers import PREPARE_HINT, SAMPLES, helm_path, render_helm
+from .helpers import PREPARE_HINT, SAMPLES, helm_path, render_through_chart
 
 
 @pytest.fixture(params=sorted(SAMPLES))
@@ -42,7 +42,7 @@ def renderer(request: pytest.FixtureRequest) -> Any:
     def rendered(values: dict[str, Any], namespace: str = "asr") -> list[dict[str, Any]]:
         cfg = C.from_values(values)
         if request.param == "helm":
-            return render_helm(cfg, namespace, helm=str(request.getfixturevalue("helm3")))
+            return render_through_chart(cfg, namespace, helm=str(request.getfixturevalue("helm3")))
         return render.render_jinja(cfg, namespace)
 
     return rendered

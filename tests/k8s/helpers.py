@@ -230,6 +230,6 @@ def launched(values: dict[str, Any], release: str, namespace: str, helm: Path) -
     return render.render_jinja(cfg, namespace)
 
 
-def render_helm(cfg: C.PipelineConfig, namespace: str, helm: Path) -> list[dict[str, Any]]:
+def render_through_chart(cfg: C.PipelineConfig, namespace: str, helm: Path) -> list[dict[str, Any]]:
     """The run's objects by the chart's route, the release named after the run."""
     return launched(C.to_values(cfg), C.run_name(cfg), namespace, helm)

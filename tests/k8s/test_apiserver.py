@@ -411,6 +411,25 @@ def run_the_launcher(kube: KubeServer, api: Any, namespace: str, release: str) -
         assert launch.launch(launcher_api, namespace, f"{release}-values") == exit_codes.OK
 
 
+def test_the_launcher_refuses_bad_values_and_a_run_of_another_spec(api: Any, namespace: str) -> None:
+    """Values the Python checks refuse: one error line, exit 78, nothing created. A run of the same
+    name submitted with another spec is left alone."""
+    from kubernetes import client
+
+    def values_configmap(name: str, values: dict[str, Any]) -> None:
+        body = {"metadata": {"name": name}, "data": {launch.VALUES_KEY: json.dumps(values)}}
+        client.CoreV1Api(api).create_namespaced_config_map(namespace, body)
+
+    cluster = Cluster(api, namespace, report=lambda _: None)
+    values_configmap("bad-values", {"runName": "bad", "nodes": 2})  # multi-node on a ReadWriteOnce claim
+    assert exit_codes.run_main(lambda: launch.launch(api, namespace, "bad-values")) == exit_codes.CONFIG_ERROR
+    assert cluster.run_objects("bad", "v1", "ConfigMap") == []
+    cluster.submit(render.render_jinja(small_run("other"), namespace))
+    values_configmap("other-values", C.to_values(small_run("other", gpusPerNode=2)))
+    with pytest.raises(ConfigError, match="run other exists with a different spec"):
+        launch.launch(api, namespace, "other-values")
+
+
 # ----------------------------------------------------------------------------- chains side by side
 
 

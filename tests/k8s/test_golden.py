@@ -1,4 +1,4 @@
-"""Golden files: what both renderers produce for a few configurations, every Job of the plan
+"""Golden files: what both routes (submit.py, the chart's launcher) create for a few configurations, every Job of the plan
 included, so that a change to any object shows up in review as a diff of tests/k8s/golden/.
 
     python -m tests.k8s.test_golden --write      # after an intended change: regenerate, review the diff
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from trainer.pipeline import config as C  # noqa: E402
 from trainer.pipeline import render  # noqa: E402
 
-from .helpers import SAMPLES, render_helm  # noqa: E402
+from .helpers import SAMPLES, render_through_chart  # noqa: E402
 
 GOLDEN = Path(__file__).with_name("golden")
 CASES = ("defaults", "multinode-s3", "kueue-side-by-side")
@@ -41,7 +41,7 @@ def _config(case: str) -> C.PipelineConfig:
 def test_rendered_objects_match_the_golden_file(case: str, renderer: str, request: pytest.FixtureRequest) -> None:
     cfg = _config(case)
     if renderer == "helm":
-        objects = render_helm(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
+        objects = render_through_chart(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
     else:
         objects = render.render_jinja(cfg, "asr")
     expected = (GOLDEN / f"{case}.yaml").read_text(encoding="utf-8")

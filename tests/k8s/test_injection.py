@@ -11,7 +11,7 @@ from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from .helpers import helm_template, render_helm
+from .helpers import helm_template, render_through_chart
 
 ATTEMPTS = [
     {"runName": "x\nkind: Secret"},
@@ -51,7 +51,7 @@ def test_unusual_but_harmless_strings_stay_literal(helm3: Path) -> None:
     prefix = "s3://bkt/it's/*alias/(x)=y+z!"
     values = {"runName": "lit", "storage": {"type": "s3", "s3": {"prefix": prefix, "secretName": "s3-creds"}}}
     cfg = C.from_values(values)
-    for objects in (render.render_jinja(cfg, "asr"), render_helm(cfg, "asr", helm=str(helm3))):
+    for objects in (render.render_jinja(cfg, "asr"), render_through_chart(cfg, "asr", helm=str(helm3))):
         args = render.job_manifests(objects)["lit-r32-p1"]["spec"]["template"]["spec"]["containers"][0]["args"]
         output = args[args.index("--output") + 1]
         assert output.startswith(prefix + "/"), output

@@ -1,4 +1,4 @@
-"""How the step Jobs meet the cluster, in both renderers: preemption rules, Kueue queues and
+"""How the step Jobs meet the cluster, by both routes (submit.py, the chart): preemption rules, Kueue queues and
 priorities, and scheduling constraints that marker checks share with their step."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from trainer import exit_codes
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from .helpers import all_manifests, render_helm
+from .helpers import all_manifests, render_through_chart
 
 
 @pytest.fixture(params=["jinja", "helm"])
@@ -20,7 +20,7 @@ def rendered(request: pytest.FixtureRequest) -> Any:
     def rendered(values: dict[str, Any]) -> list[dict[str, Any]]:
         cfg = C.from_values({"runName": "pol", **values})
         if request.param == "helm":
-            return render_helm(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
+            return render_through_chart(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
         return render.render_jinja(cfg, "asr")
 
     return rendered

@@ -12,18 +12,18 @@ from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 from trainer.pipeline import launch, render
 
-from .helpers import helm_template, launched, render_helm, values_configmap
+from .helpers import helm_template, launched, render_through_chart, values_configmap
 
 
 def test_the_chart_route_creates_what_submit_renders(sample: tuple[str, C.PipelineConfig], helm: Path) -> None:
     name, cfg = sample
-    assert render_helm(cfg, "asr", helm) == render.render_jinja(cfg, "asr"), name
+    assert render_through_chart(cfg, "asr", helm) == render.render_jinja(cfg, "asr"), name
 
 
 def test_the_values_reach_the_launcher(helm3: Path) -> None:
     """The comparison is not vacuous: a changed setting changes what the launcher creates."""
     a = render.render_jinja(C.from_values({"runName": "p"}), "asr")
-    b = render_helm(C.from_values({"runName": "p", "gpusPerNode": 2}), "asr", helm3)
+    b = render_through_chart(C.from_values({"runName": "p", "gpusPerNode": 2}), "asr", helm3)
     assert render.plan_configmap(a) != render.plan_configmap(b)
 
 

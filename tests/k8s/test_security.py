@@ -16,7 +16,7 @@ from trainer.pipeline import config as C
 from trainer.pipeline import render
 from trainer.pipeline.constants import POD_UID
 
-from .helpers import VARIANTS, all_manifests, helm_template, render_helm
+from .helpers import VARIANTS, all_manifests, helm_template, render_through_chart
 
 SCRATCH = {"/tmp", "/home/trainer", "/cache/huggingface"}
 
@@ -144,7 +144,7 @@ def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3:
     )
     for objects in (
         all_manifests(render.render_jinja(cfg, "asr")),
-        all_manifests(render_helm(cfg, "asr", helm=str(helm3))),
+        all_manifests(render_through_chart(cfg, "asr", helm=str(helm3))),
         helm_template(C.to_values(cfg), "sec", "asr", helm3),  # the chart's own objects
     ):
         text = json.dumps(objects)
@@ -169,7 +169,7 @@ def test_s3_credentials_reach_boto3_only_as_a_read_only_file(
         },
     }
     cfg = C.from_values(values)
-    for objects in (render.render_jinja(cfg, "asr"), render_helm(cfg, "asr", helm=str(helm3))):
+    for objects in (render.render_jinja(cfg, "asr"), render_through_chart(cfg, "asr", helm=str(helm3))):
         envs = []
         for name, pod in pod_specs(all_manifests(objects)):
             volumes = {v["name"]: v for v in pod.get("volumes", [])}

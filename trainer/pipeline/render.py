@@ -223,7 +223,7 @@ def _strip_renderer_marks(metadata: dict[str, Any]) -> None:
 
 def normalise(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """Objects keyed by (kind, name), without renderer marks, the plan ConfigMap's JSON decoded:
-    what both renderers must agree on (and what the spec hash covers)."""
+    what the spec hash covers (and the golden files show)."""
     out = {}
     for obj in json.loads(json.dumps(objects)):
         _strip_renderer_marks(obj["metadata"])
