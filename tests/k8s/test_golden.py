@@ -27,7 +27,7 @@ CASES = ("defaults", "multinode-s3", "kueue-side-by-side")
 
 
 def golden_text(objects: list[dict[str, Any]]) -> str:
-    """The objects without renderer marks, the plan ConfigMap's Jobs decoded, in a stable order."""
+    """The objects without the marks of the tool, the plan ConfigMap's Jobs decoded, in a stable order."""
     normal = render.normalise(objects)
     return yaml.safe_dump([normal[key] for key in sorted(normal)], sort_keys=True, allow_unicode=True)
 

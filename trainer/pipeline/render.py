@@ -204,33 +204,28 @@ def plan_jobs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [json.loads(data[name + ".json"]) for name in names if name + ".json" in data]
 
 
-# Labels and annotations that say which tool rendered an object, not what it is.
-RENDERER_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
+# What says which tool created an object, not what it is: the label, and the spec hash itself.
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
 
-def _strip_renderer_marks(metadata: dict[str, Any]) -> None:
-    for key in RENDERER_LABELS:
-        metadata.get("labels", {}).pop(key, None)
-    annotations = {
-        k: v
-        for k, v in metadata.get("annotations", {}).items()
-        if not k.startswith("helm.sh/") and k != SPEC_HASH_ANNOTATION
-    }
+def _strip_tool_marks(metadata: dict[str, Any]) -> None:
+    metadata.get("labels", {}).pop(MANAGED_BY_LABEL, None)
+    annotations = {k: v for k, v in metadata.get("annotations", {}).items() if k != SPEC_HASH_ANNOTATION}
     metadata.pop("annotations", None)
     if annotations:
         metadata["annotations"] = annotations
 
 
 def normalise(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Objects keyed by (kind, name), without renderer marks, the plan ConfigMap's JSON decoded:
+    """Objects keyed by (kind, name), without the marks of the tool, the plan ConfigMap's JSON decoded:
     what the spec hash covers (and the golden files show)."""
     out = {}
     for obj in json.loads(json.dumps(objects)):
-        _strip_renderer_marks(obj["metadata"])
+        _strip_tool_marks(obj["metadata"])
         for template in _pod_templates(obj):
-            _strip_renderer_marks(template.setdefault("metadata", {}))
+            _strip_tool_marks(template.setdefault("metadata", {}))
         if obj["kind"] == "Workflow":  # its pods' labels; the Jobs its resource templates create, decoded
-            _strip_renderer_marks(obj["spec"]["podMetadata"])
+            _strip_tool_marks(obj["spec"]["podMetadata"])
             for template in obj["spec"]["templates"]:
                 if "resource" in template:
                     template["resource"]["manifest"] = _normalised_one(json.loads(template["resource"]["manifest"]))
