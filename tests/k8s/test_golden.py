@@ -36,11 +36,11 @@ def _config(case: str) -> C.PipelineConfig:
     return C.from_values(SAMPLES[case], source=case)
 
 
-@pytest.mark.parametrize("renderer", ["jinja", "helm"])
+@pytest.mark.parametrize("route", ["submit", "chart"])
 @pytest.mark.parametrize("case", CASES)
-def test_rendered_objects_match_the_golden_file(case: str, renderer: str, request: pytest.FixtureRequest) -> None:
+def test_rendered_objects_match_the_golden_file(case: str, route: str, request: pytest.FixtureRequest) -> None:
     cfg = _config(case)
-    if renderer == "helm":
+    if route == "chart":
         objects = render_through_chart(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
     else:
         objects = render.render_jinja(cfg, "asr")
