@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import trainer
+from trainer import exit_codes
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import launch
 from trainer.pipeline.render import CHART_DIR
@@ -103,3 +104,12 @@ def test_no_checksum_or_random_annotations_in_templates() -> None:
 def test_chart_app_version_is_the_trainer_version() -> None:
     chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text(encoding="utf-8"))
     assert chart["appVersion"] == trainer.__version__
+
+
+def test_the_launcher_outside_a_cluster_is_one_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert launch.main(["--values-configmap", "x-values"]) == exit_codes.CONFIG_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no in-cluster account") and "\n" not in err

@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> int:
         from kubernetes import client, config
 
-        config.load_incluster_config()
+        try:
+            config.load_incluster_config()
+        except config.ConfigException as exc:
+            raise ConfigError(f"no in-cluster account ({exc}): this runs as the chart's launcher Job") from None
         namespace = args.namespace or NAMESPACE_FILE.read_text(encoding="utf-8").strip()
         return launch(client.ApiClient(), namespace, args.values_configmap)
 
