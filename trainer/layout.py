@@ -2,7 +2,7 @@
 
 The producers (`data synth`, `data prepare`, `pretrain-base`, `train`, `evaluate`/`compare`) write
 these names and trainer.pipeline.plan waits for them as completion markers, so a rename here moves
-both sides. The Helm chart's `_plan.tpl` spells them too; the plan parity test keeps it equal.
+both sides.
 """
 
 from __future__ import annotations

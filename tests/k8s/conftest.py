@@ -15,8 +15,9 @@ import pytest
 
 from tools.testenv.kube_server import KubeServer, missing_binaries
 from trainer.pipeline import config as C
+from trainer.pipeline import render
 
-from .helpers import PREPARE_HINT, RENDERERS, SAMPLES, helm_path, render_with
+from .helpers import PREPARE_HINT, SAMPLES, helm_path, render_through_chart
 
 
 @pytest.fixture(params=sorted(SAMPLES))
@@ -34,10 +35,17 @@ def helm3() -> Path:
     return helm_path("v3")
 
 
-@pytest.fixture(params=RENDERERS)
+@pytest.fixture(params=["jinja", "helm"])
 def renderer(request: pytest.FixtureRequest) -> Any:
     """Renders run values with each renderer: renderer(values, namespace="asr") -> objects."""
-    return lambda values, namespace="asr": render_with(request.param, C.from_values(values), namespace)
+
+    def rendered(values: dict[str, Any], namespace: str = "asr") -> list[dict[str, Any]]:
+        cfg = C.from_values(values)
+        if request.param == "helm":
+            return render_through_chart(cfg, namespace, helm=str(request.getfixturevalue("helm3")))
+        return render.render_jinja(cfg, namespace)
+
+    return rendered
 
 
 @pytest.fixture

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,17 +13,11 @@ import pytest
 import yaml
 
 from tools.testenv.fetch_helm import binary_path
+from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
-from trainer.pipeline import render
+from trainer.pipeline import launch, render
 
 PREPARE_HINT = "run `python -m tools.testenv prepare` (setup: tools/setup.sh --test)"
-
-
-def s3_storage(prefix: str, **s3: str) -> dict[str, Any]:
-    """Values `storage` of S3 storage below `prefix`; `s3`: its other fields (secretName or
-    serviceAccountName, endpoint)."""
-    return {"type": "s3", "s3": {"prefix": prefix, **s3}}
-
 
 # Configurations that between them reach every branch of the templates.
 SAMPLES: dict[str, dict[str, Any]] = {
@@ -39,7 +36,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "ranks": [16, 32],
         "nodes": 2,
         "gpusPerNode": 4,
-        "storage": s3_storage("s3://asr-bucket/team", secretName="s3-creds", endpoint="http://minio.storage:9000"),
+        "storage": {
+            "type": "s3",
+            "s3": {"prefix": "s3://asr-bucket/team", "secretName": "s3-creds", "endpoint": "http://minio.storage:9000"},
+        },
         "trainOverrides": {
             "learning_rate": 3.0e-4,
             "speed_perturb": [1.0, 0.9],
@@ -77,7 +77,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "corpus-workload-identity": {
         "runName": "aihub",
         "data": {"prepare": True, "corpus": "corpora/aihub-kids"},
-        "storage": s3_storage("s3://asr", serviceAccountName="asr-s3"),
+        "storage": {"type": "s3", "s3": {"prefix": "s3://asr", "serviceAccountName": "asr-s3"}},
         "tensorboard": {"enabled": False},
     },
     "hf-hub-dataset": {
@@ -138,7 +138,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "gpusPerNode": 8,
         "multinode": "jobset",
         "orchestrator": {"chain": "argo", "workflowPodGc": "OnPodSuccess", "workflowTtlSeconds": 3600},
-        "storage": s3_storage("s3://asr-bucket/team", secretName="s3-creds", endpoint="https://s3.example.com"),
+        "storage": {
+            "type": "s3",
+            "s3": {"prefix": "s3://asr-bucket/team", "secretName": "s3-creds", "endpoint": "https://s3.example.com"},
+        },
         "image": {"tag": "1.2.3", "digest": "sha256:" + "ab" * 32},
         "nodeSelector": {"pool": "gpu"},
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
@@ -149,7 +152,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "nodes": 2,
         "gpusPerNode": 2,
         "orchestrator": {"chain": "argo", "maxParallel": 2},
-        "storage": s3_storage("s3://asr", serviceAccountName="asr-s3"),
+        "storage": {"type": "s3", "s3": {"prefix": "s3://asr", "serviceAccountName": "asr-s3"}},
         "queue": "gpu-team",
         "cpuQueue": "cpu-team",
         "priorityClass": "research",
@@ -190,16 +193,6 @@ def helm_path(version: str) -> Path:
     return path
 
 
-RENDERERS = ("jinja", "helm")
-
-
-def render_with(renderer: str, cfg: C.PipelineConfig, namespace: str = "asr") -> list[dict[str, Any]]:
-    """The objects `renderer` ("jinja", or "helm": the cached helm 3, skipping when absent) makes of `cfg`."""
-    if renderer == "helm":
-        return render.render_helm(cfg, namespace, helm=str(helm_path("v3")))
-    return render.render_jinja(cfg, namespace)
-
-
 def all_manifests(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Top-level objects and the Jobs inside the plan ConfigMap (the steps and their marker checks)."""
     return [*objects, *render.plan_jobs(objects)]
@@ -207,3 +200,36 @@ def all_manifests(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def workflow(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return next(o for o in objects if o["kind"] == "Workflow")
+
+
+def helm_template(values: dict[str, Any], release: str, namespace: str, helm: Path) -> list[dict[str, Any]]:
+    """The chart's own objects (`helm template`, the `helm test` pod left out) for these values;
+    ConfigError with helm's message when it refuses them (the values schema)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        values_file = Path(tmp) / "values.json"
+        values_file.write_text(json.dumps(values), encoding="utf-8")
+        proc = subprocess.run(
+            [str(helm), "template", release, str(render.CHART_DIR), "-n", namespace, "-f", str(values_file)]
+            + ["--skip-tests"],
+            capture_output=True,
+            text=True,
+        )
+    if proc.returncode != 0:
+        raise ConfigError(f"helm template failed: {proc.stderr.strip()}")
+    return [o for o in yaml.safe_load_all(proc.stdout) if o]
+
+
+def values_configmap(chart_objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(o for o in chart_objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-values"))
+
+
+def launched(values: dict[str, Any], release: str, namespace: str, helm: Path) -> list[dict[str, Any]]:
+    """What `helm install` of these values ends up creating: the objects the chart's launcher renders
+    from the values ConfigMap that the chart holds (before it checks the plan's trainer arguments)."""
+    cfg = launch.values_config(values_configmap(helm_template(values, release, namespace, helm)))
+    return render.render_jinja(cfg, namespace)
+
+
+def render_through_chart(cfg: C.PipelineConfig, namespace: str, helm: Path) -> list[dict[str, Any]]:
+    """The run's objects by the chart's route, the release named after the run."""
+    return launched(C.to_values(cfg), C.run_name(cfg), namespace, helm)

@@ -30,9 +30,10 @@ from tools.testenv.kube_server import KubeServer  # noqa: E402
 from trainer import exit_codes  # noqa: E402
 from trainer.exit_codes import ConfigError  # noqa: E402
 from trainer.pipeline import config as C  # noqa: E402
-from trainer.pipeline import markers, render  # noqa: E402
+from trainer.pipeline import launch, markers, render  # noqa: E402
 from trainer.pipeline import submit_cli as submit  # noqa: E402
 from trainer.pipeline.cluster import ENGINES, RUN_KINDS, STORAGE_KIND, WORKFLOW_KIND, Cluster  # noqa: E402
+from trainer.pipeline.constants import STORAGE_MOUNT  # noqa: E402
 from trainer.pipeline.orchestrator import MISSING, PRESENT, Chain, ChainPlan  # noqa: E402
 
 from . import crds  # noqa: E402
@@ -61,7 +62,7 @@ class Kubelet:
         self.core, self.namespace, self.storage = client.CoreV1Api(api), namespace, storage
 
     def local(self, uri: str) -> str:
-        return uri.replace(render.STORAGE_MOUNT, str(self.storage), 1)
+        return uri.replace(STORAGE_MOUNT, str(self.storage), 1)
 
     def pod(self, job: str) -> Any:
         def pending() -> Any:
@@ -265,6 +266,21 @@ def test_a_failed_phase_stops_the_chain_and_a_forced_resubmit_resumes_it(
     assert chain.states["fl-r16-p1"] == "done"
 
 
+def service_account_api(kube: KubeServer, api: Any, namespace: str, account: str) -> Any:
+    """An ApiClient that calls as the ServiceAccount, with the token its pod would mount."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    secret_name = wait_for(
+        lambda: (core.read_namespaced_service_account(account, namespace).secrets or [None])[0],
+        "the ServiceAccount's token",
+    ).name
+    token = base64.b64decode(core.read_namespaced_secret(secret_name, namespace).data["token"]).decode()
+    conf = client.Configuration(host=kube.url, api_key={"authorization": f"Bearer {token}"})
+    conf.verify_ssl = False
+    return client.ApiClient(conf)
+
+
 def test_orchestrator_service_account_can_run_the_chain_and_nothing_more(
     kube: KubeServer, api: Any, namespace: str
 ) -> None:
@@ -273,15 +289,7 @@ def test_orchestrator_service_account_can_run_the_chain_and_nothing_more(
 
     objects = render.render_jinja(small_run("rb"), namespace)
     Cluster(api, namespace, report=lambda _: None).submit(objects)
-    core = client.CoreV1Api(api)
-    secret_name = wait_for(
-        lambda: (core.read_namespaced_service_account("rb-orchestrator", namespace).secrets or [None])[0],
-        "the ServiceAccount's token",
-    ).name
-    token = base64.b64decode(core.read_namespaced_secret(secret_name, namespace).data["token"]).decode()
-    conf = client.Configuration(host=kube.url, api_key={"authorization": f"Bearer {token}"})
-    conf.verify_ssl = False
-    sa_api = client.ApiClient(conf)
+    sa_api = service_account_api(kube, api, namespace, "rb-orchestrator")
 
     lines: list[str] = []
     chain = chain_for(sa_api, namespace, objects, lines)
@@ -315,6 +323,13 @@ def test_cancel_deletes_the_run_and_keeps_its_storage_unless_asked(api: Any, nam
 
 
 CI_VALUES = render.CHART_DIR / "ci" / "ci-values.yaml"
+
+
+def for_this_server(version: str) -> list[str]:
+    """helm install flags for this v1.20 server, which does not know the launcher Job's
+    podFailurePolicy: no check against its OpenAPI schema, and for Helm 4 no server-side apply
+    (whose typed patch refuses the field); the server drops the field, as it does for submit.py."""
+    return ["--disable-openapi-validation", *(["--server-side=false"] if version == "v4" else [])]
 
 
 @pytest.fixture(scope="module")
@@ -363,21 +378,56 @@ def test_helm_install_succeeds(
     release = f"ci{version}"
     env = helm_env(kube, kube.workdir)
     proc = subprocess.run(
-        [str(helm), "install", release, str(chart_for_this_server), "-n", namespace, "-f", str(CI_VALUES)],
+        [str(helm), "install", release, str(chart_for_this_server), "-n", namespace, "-f", str(CI_VALUES)]
+        + for_this_server(version),
         capture_output=True,
         text=True,
         env=env,
     )
     assert proc.returncode == 0, proc.stderr
-    assert f"kubectl logs -n {namespace} -f job/{release}-orchestrator" in proc.stdout  # NOTES
+    assert f"kubectl logs -n {namespace} job/{release}-launcher" in proc.stdout  # NOTES
+    assert f"kubectl logs -n {namespace} -f job/{release}-orchestrator" in proc.stdout
     assert f"kubectl port-forward -n {namespace} svc/{release}-tensorboard 6006:6006" in proc.stdout
     cluster = Cluster(api, namespace)
+    assert cluster.get("batch/v1", "Job", f"{release}-launcher") is not None
+    run_the_launcher(kube, api, namespace, release)
     plan = ChainPlan.from_data(dict(cluster.get("v1", "ConfigMap", f"{release}-plan").data))
     assert [s["kind"] for s in plan.steps] == ["synth", "prepare", "base", "train", "train", "train", "eval"]
     assert cluster.get("batch/v1", "Job", f"{release}-orchestrator") is not None
     proc = subprocess.run([str(helm), "uninstall", release, "-n", namespace], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert cluster.get("v1", "PersistentVolumeClaim", f"{release}-storage") is not None  # resource-policy: keep
+    # The run's objects are owned by the values ConfigMap: the garbage collector removes them; not the claim.
+    wait_for(lambda: cluster.get("batch/v1", "Job", f"{release}-orchestrator") is None, "the run to go")
+    assert cluster.get("v1", "ConfigMap", f"{release}-plan") is None
+    assert cluster.get("v1", "PersistentVolumeClaim", f"{release}-storage") is not None
+
+
+def run_the_launcher(kube: KubeServer, api: Any, namespace: str, release: str) -> None:
+    """What the chart's launcher pod does, with its ServiceAccount's token: its Role is enough to
+    create the run (a Role granting more than it holds would be refused). Twice, as a restarted pod
+    would: the second keeps what the first created."""
+    launcher_api = service_account_api(kube, api, namespace, f"{release}-launcher")
+    for _ in range(2):
+        assert launch.launch(launcher_api, namespace, f"{release}-values") == exit_codes.OK
+
+
+def test_the_launcher_refuses_bad_values_and_a_run_of_another_spec(api: Any, namespace: str) -> None:
+    """Values the Python checks refuse: one error line, exit 78, nothing created. A run of the same
+    name submitted with another spec is left alone."""
+    from kubernetes import client
+
+    def values_configmap(name: str, values: dict[str, Any]) -> None:
+        body = {"metadata": {"name": name}, "data": {launch.VALUES_KEY: json.dumps(values)}}
+        client.CoreV1Api(api).create_namespaced_config_map(namespace, body)
+
+    cluster = Cluster(api, namespace, report=lambda _: None)
+    values_configmap("bad-values", {"runName": "bad", "nodes": 2})  # multi-node on a ReadWriteOnce claim
+    assert exit_codes.run_main(lambda: launch.launch(api, namespace, "bad-values")) == exit_codes.CONFIG_ERROR
+    assert cluster.run_objects("bad", "v1", "ConfigMap") == []
+    cluster.submit(render.render_jinja(small_run("other"), namespace))
+    values_configmap("other-values", C.to_values(small_run("other", gpusPerNode=2)))
+    with pytest.raises(ConfigError, match="run other exists with a different spec"):
+        launch.launch(api, namespace, "other-values")
 
 
 # ----------------------------------------------------------------------------- chains side by side
@@ -603,14 +653,16 @@ class TestWithTheEnginesInstalled:
                 str(CI_VALUES),
                 "--set",
                 "orchestrator.chain=argo",
+                *for_this_server(version),
             ],
             capture_output=True,
             text=True,
             env=env,
         )
         assert proc.returncode == 0, proc.stderr
-        assert f"The Argo Workflow {release} runs these steps" in proc.stdout  # NOTES
+        assert f"Then the Argo Workflow {release} runs the steps" in proc.stdout  # NOTES
         cluster = Cluster(api, namespace)
+        run_the_launcher(kube, api, namespace, release)
         assert cluster.get(*WORKFLOW_KIND, release) is not None
         assert cluster.get("batch/v1", "Job", f"{release}-orchestrator") is None
         proc = subprocess.run(

@@ -1,5 +1,6 @@
-"""A platform team's policy suite, checkov, on both renderers' output: every check passes except the
-deliberate exceptions in k8s/checkov.yaml, and each of those still fails (the list stays exact).
+"""A platform team's policy suite, checkov, on what `submit.py --render-only` writes and on the chart's
+own objects (values, launcher): every check passes except the deliberate exceptions in
+k8s/checkov.yaml, and each of those still fails (the list stays exact).
 
 checkov is not a dependency of the project (it pins dozens of packages of its own): `make test`
 installs it in a virtualenv of its own (tools/testenv/fetch_checkov.py); $CHECKOV overrides that."""
@@ -20,9 +21,10 @@ sys.path.insert(0, str(REPO))
 
 from tools.testenv import fetch_checkov  # noqa: E402
 from trainer import exit_codes  # noqa: E402
+from trainer.pipeline import config as C  # noqa: E402
 from trainer.pipeline import submit_cli as submit  # noqa: E402
 
-from .helpers import RENDERERS  # noqa: E402
+from .helpers import helm_template  # noqa: E402
 
 EXCEPTIONS = REPO / "k8s" / "checkov.yaml"
 DIGEST = "sha256:" + "ab" * 32
@@ -46,13 +48,11 @@ STORAGE = {
 
 
 @pytest.mark.parametrize("storage", sorted(STORAGE))
-@pytest.mark.parametrize("renderer", RENDERERS)
+@pytest.mark.parametrize("source", ["submit", "chart"])
 def test_checkov_fails_only_the_deliberate_exceptions(
-    renderer: str, storage: str, tmp_path: Path, request: pytest.FixtureRequest
+    source: str, storage: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     binary = checkov()
-    if renderer == "helm":
-        request.getfixturevalue("helm3")  # skips without helm
     out = tmp_path / "manifests"
     argv = [
         "--rank",
@@ -64,13 +64,15 @@ def test_checkov_fails_only_the_deliberate_exceptions(
         "asr",
         "--image",
         f"ghcr.io/example/ko-child-asr:0.1.0@{DIGEST}",
-        "--renderer",
-        renderer,
-        "--render-only",
-        str(out),
         *STORAGE[storage],
     ]
-    assert submit.main(argv) == exit_codes.OK
+    if source == "chart":
+        cfg = submit.build_config(submit.build_parser().parse_args(argv))
+        objects = helm_template(C.to_values(cfg), "ck", "asr", request.getfixturevalue("helm3"))
+        out.mkdir()
+        (out / "chart.yaml").write_text(yaml.safe_dump_all(objects), encoding="utf-8")
+    else:
+        assert submit.main([*argv, "--render-only", str(out)]) == exit_codes.OK
     proc = subprocess.run(
         [binary, "-d", str(out), "--framework", "kubernetes", "-o", "json", "--quiet"], capture_output=True, text=True
     )

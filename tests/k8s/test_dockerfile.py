@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.pipeline import render
+from trainer.pipeline.constants import POD_UID
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "docker" / "Dockerfile"
@@ -28,7 +28,7 @@ def test_runtime_properties() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     runtime = text.split("# ---------------------------------------------------------------------------- runtime")[1]
     assert 'ENTRYPOINT ["python", "-m", "trainer"]' in runtime  # exec form: SIGTERM reaches Python
-    assert f"USER {render.POD_UID}:{render.POD_UID}" in runtime  # the uid the pods run as
+    assert f"USER {POD_UID}:{POD_UID}" in runtime  # the uid the pods run as
     assert "PYTHONUNBUFFERED=1" in runtime and "HF_HOME=" in runtime and "HOME=" in runtime
     assert "espeak-ng" in runtime
     assert text.count("FROM ") == 2  # multi-stage: build tools stay out of the image
@@ -38,4 +38,7 @@ def test_runtime_properties() -> None:
 def test_dockerignore_keeps_the_context_small() -> None:
     lines = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert "*" in lines  # everything excluded, then the package allowed back
-    assert {"!trainer/", "!pyproject.toml"} <= set(lines) and not any(line.startswith("!.venv") for line in lines)
+    # the package, and the templates its build step puts inside it (the chart's launcher renders with them)
+    assert {"!trainer/", "!pyproject.toml", "!setup.py", "!k8s/", "!charts/"} <= set(lines) and not any(
+        line.startswith("!.venv") for line in lines
+    )

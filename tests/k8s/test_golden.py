@@ -1,4 +1,4 @@
-"""Golden files: what both renderers produce for a few configurations, every Job of the plan
+"""Golden files: what both routes (submit.py, the chart's launcher) create for a few configurations, every Job of the plan
 included, so that a change to any object shows up in review as a diff of tests/k8s/golden/.
 
     python -m tests.k8s.test_golden --write      # after an intended change: regenerate, review the diff
@@ -20,14 +20,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from trainer.pipeline import config as C  # noqa: E402
 from trainer.pipeline import render  # noqa: E402
 
-from .helpers import RENDERERS, SAMPLES, render_with  # noqa: E402
+from .helpers import SAMPLES, render_through_chart  # noqa: E402
 
 GOLDEN = Path(__file__).with_name("golden")
 CASES = ("defaults", "multinode-s3", "kueue-side-by-side")
 
 
 def golden_text(objects: list[dict[str, Any]]) -> str:
-    """The objects without renderer marks, the plan ConfigMap's Jobs decoded, in a stable order."""
+    """The objects without the marks of the tool, the plan ConfigMap's Jobs decoded, in a stable order."""
     normal = render.normalise(objects)
     return yaml.safe_dump([normal[key] for key in sorted(normal)], sort_keys=True, allow_unicode=True)
 
@@ -36,10 +36,14 @@ def _config(case: str) -> C.PipelineConfig:
     return C.from_values(SAMPLES[case], source=case)
 
 
-@pytest.mark.parametrize("renderer", RENDERERS)
+@pytest.mark.parametrize("route", ["submit", "chart"])
 @pytest.mark.parametrize("case", CASES)
-def test_rendered_objects_match_the_golden_file(case: str, renderer: str) -> None:
-    objects = render_with(renderer, _config(case))
+def test_rendered_objects_match_the_golden_file(case: str, route: str, request: pytest.FixtureRequest) -> None:
+    cfg = _config(case)
+    if route == "chart":
+        objects = render_through_chart(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
+    else:
+        objects = render.render_jinja(cfg, "asr")
     expected = (GOLDEN / f"{case}.yaml").read_text(encoding="utf-8")
     assert golden_text(objects) == expected, (
         f"{case}: run `python -m tests.k8s.test_golden --write` and review the diff"

@@ -1,7 +1,9 @@
-"""The chart with the real helm binaries (v3 and v4): lint, template, schema and value checks."""
+"""The chart with the real helm binaries (v3 and v4): lint, template, schema and value checks (those
+of each value at install time, the cross-field ones in its launcher)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -10,7 +12,12 @@ import pytest
 import yaml
 
 import trainer
+from trainer import exit_codes
+from trainer.exit_codes import ConfigError
+from trainer.pipeline import launch
 from trainer.pipeline.render import CHART_DIR
+
+from .helpers import all_manifests, values_configmap
 
 CI_VALUES = CHART_DIR / "ci" / "ci-values.yaml"
 
@@ -30,19 +37,11 @@ def test_template_ci_values_is_a_tiny_cpu_run(helm: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     objects = [o for o in yaml.safe_load_all(proc.stdout) if o]
     kinds = sorted({o["kind"] for o in objects})
-    assert kinds == [
-        "ConfigMap",
-        "Deployment",
-        "Job",
-        "NetworkPolicy",
-        "PersistentVolumeClaim",
-        "Pod",
-        "Role",
-        "RoleBinding",
-        "Service",
-        "ServiceAccount",
-    ]
-    assert "nvidia.com/gpu" not in proc.stdout  # CPU only
+    assert kinds == ["ConfigMap", "Job", "NetworkPolicy", "Pod", "Role", "RoleBinding", "ServiceAccount"]
+    cfg = launch.values_config(values_configmap(objects))
+    run = launch.run_objects(cfg, "ci")  # what the launcher creates, the trainer's argument check passed
+    assert {o["kind"] for o in run} >= {"PersistentVolumeClaim", "Deployment", "Job", "NetworkPolicy", "Service"}
+    assert "nvidia.com/gpu" not in json.dumps(all_manifests(run))  # CPU only
 
 
 @pytest.mark.parametrize(
@@ -65,6 +64,7 @@ def test_schema_rejects_bad_values(helm: Path, override: list[str], needle: str)
 
 
 def test_cross_field_checks_fail_once_with_every_problem(helm: Path) -> None:
+    """The schema passes each of these values; the launcher lists every problem, then exits 78."""
     proc = helm_run(
         helm,
         "template",
@@ -79,14 +79,18 @@ def test_cross_field_checks_fail_once_with_every_problem(helm: Path) -> None:
         "--set",
         "data.corpus=c",
     )
-    assert proc.returncode != 0
+    assert proc.returncode == 0, proc.stderr
+    with pytest.raises(ConfigError) as refused:
+        launch.values_config(values_configmap([o for o in yaml.safe_load_all(proc.stdout) if o]))
     for problem in ("storage.s3.prefix: required", "storage.s3: set secretName", "data.corpus: the embedded default"):
-        assert problem in proc.stderr
+        assert problem in str(refused.value)
 
 
 def test_release_name_longer_than_the_run_name_limit_is_refused(helm3: Path) -> None:
     proc = helm_run(helm3, "template", "r" * 41, str(CHART_DIR))
-    assert proc.returncode != 0 and "longer than 40" in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    with pytest.raises(ConfigError, match="runName: 'r{41}' is too long"):
+        launch.values_config(values_configmap([o for o in yaml.safe_load_all(proc.stdout) if o]))
 
 
 def test_no_checksum_or_random_annotations_in_templates() -> None:
@@ -100,3 +104,12 @@ def test_no_checksum_or_random_annotations_in_templates() -> None:
 def test_chart_app_version_is_the_trainer_version() -> None:
     chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text(encoding="utf-8"))
     assert chart["appVersion"] == trainer.__version__
+
+
+def test_the_launcher_outside_a_cluster_is_one_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert launch.main(["--values-configmap", "x-values"]) == exit_codes.CONFIG_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no in-cluster account") and "\n" not in err

@@ -4,7 +4,6 @@ error by both front ends; values that are merely unusual stay literal strings.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -12,7 +11,7 @@ from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from .helpers import s3_storage
+from .helpers import helm_template, render_through_chart
 
 ATTEMPTS = [
     {"runName": "x\nkind: Secret"},
@@ -42,15 +41,17 @@ def test_python_front_end_rejects(values: dict) -> None:
 def test_helm_front_end_rejects(values: dict, helm3: Path) -> None:
     raw = C.merge(C.to_values(C.PipelineConfig(run_name="inj")), values)
     with pytest.raises(ConfigError, match="schema"):
-        render.helm_template(raw, "inj", "asr", helm=str(helm3))
+        helm_template(raw, "inj", "asr", helm=str(helm3))
 
 
-def test_unusual_but_harmless_strings_stay_literal(renderer: Any) -> None:
+def test_unusual_but_harmless_strings_stay_literal(helm3: Path) -> None:
     """YAML-special characters without newlines are allowed where the field's pattern allows them (an
     S3 key may hold ' * ( ) ! = +), and arrive unchanged in the Job's arguments: they are quoted, never
     interpreted (an alias, a flow mapping, a comment)."""
     prefix = "s3://bkt/it's/*alias/(x)=y+z!"
-    objects = renderer({"runName": "lit", "storage": s3_storage(prefix, secretName="s3-creds")})
-    args = render.job_manifests(objects)["lit-r32-p1"]["spec"]["template"]["spec"]["containers"][0]["args"]
-    output = args[args.index("--output") + 1]
-    assert output.startswith(prefix + "/"), output
+    values = {"runName": "lit", "storage": {"type": "s3", "s3": {"prefix": prefix, "secretName": "s3-creds"}}}
+    cfg = C.from_values(values)
+    for objects in (render.render_jinja(cfg, "asr"), render_through_chart(cfg, "asr", helm=str(helm3))):
+        args = render.job_manifests(objects)["lit-r32-p1"]["spec"]["template"]["spec"]["containers"][0]["args"]
+        output = args[args.index("--output") + 1]
+        assert output.startswith(prefix + "/"), output

@@ -1,4 +1,4 @@
-"""How the step Jobs meet the cluster, in both renderers: preemption rules, Kueue queues and
+"""How the step Jobs meet the cluster, by both routes (submit.py, the chart): preemption rules, Kueue queues and
 priorities, and scheduling constraints that marker checks share with their step."""
 
 from __future__ import annotations
@@ -9,15 +9,21 @@ from typing import Any
 import pytest
 
 from trainer import exit_codes
+from trainer.pipeline import config as C
 from trainer.pipeline import render
 
-from .helpers import all_manifests, s3_storage
+from .helpers import all_manifests, render_through_chart
 
 
-@pytest.fixture
-def rendered(renderer: Any) -> Any:
-    """renderer() of run "pol", with each renderer."""
-    return lambda values: renderer({"runName": "pol", **values})
+@pytest.fixture(params=["jinja", "helm"])
+def rendered(request: pytest.FixtureRequest) -> Any:
+    def rendered(values: dict[str, Any]) -> list[dict[str, Any]]:
+        cfg = C.from_values({"runName": "pol", **values})
+        if request.param == "helm":
+            return render_through_chart(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
+        return render.render_jinja(cfg, "asr")
+
+    return rendered
 
 
 def test_preemption_is_ignored_and_a_config_error_fails_at_once(rendered: Any) -> None:
@@ -92,7 +98,7 @@ def requested_gpus(template: dict[str, Any]) -> int:
 
 @pytest.mark.parametrize(
     "storage",
-    [{"pvc": {"accessMode": "ReadWriteMany"}}, s3_storage("s3://bkt/p", secretName="creds")],
+    [{"pvc": {"accessMode": "ReadWriteMany"}}, {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}],
 )
 def test_without_a_read_write_once_claim_only_gpu_pods_go_to_the_gpu_nodes(rendered: Any, storage: dict) -> None:
     """Marker checks, data steps and TensorBoard use no GPU: nothing draws them onto (or scales up)
@@ -195,7 +201,7 @@ def test_pods_of_a_read_write_once_claim_share_its_node(rendered: Any) -> None:
 
 @pytest.mark.parametrize(
     "storage",
-    [{"pvc": {"accessMode": "ReadWriteMany"}}, s3_storage("s3://bkt/p", secretName="creds")],
+    [{"pvc": {"accessMode": "ReadWriteMany"}}, {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}],
 )
 def test_shared_storage_pins_nothing(rendered: Any, storage: dict[str, Any]) -> None:
     for obj in all_manifests(rendered({"storage": storage})):

@@ -1,10 +1,11 @@
-"""Every rendered object of both renderers, over the variant matrix (helpers.VARIANTS), is valid as a
+"""Every rendered object of both routes (submit.py, the chart's launcher), over the variant matrix (helpers.VARIANTS), is valid as a
 current API server sees it on create:
 - Kubernetes objects against the OpenAPI schemas (kubernetes-validate) of the chart's minimum version
   (Chart.yaml kubeVersion) and of 1.35, strictly: an unknown or misplaced field fails;
 - Argo Workflows and JobSets against their CRDs: schema, strictly, and CEL rules (tests/k8s/crds.py).
 That includes the Jobs kept in the plan ConfigMap (steps and marker checks), the objects each
-Workflow template creates, a JobSet's replicated Job, and the `helm test` pod."""
+Workflow template creates, a JobSet's replicated Job, and the chart's own objects: the values
+ConfigMap, the launcher Job and its RBAC, and the `helm test` pod."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from trainer.pipeline import config as C
 from trainer.pipeline import render
 
 from . import crds
-from .helpers import VARIANTS, all_manifests, minimum_kube_version
+from .helpers import VARIANTS, all_manifests, helm_template, minimum_kube_version
 
 VERSIONS = (minimum_kube_version(), "1.35")
 CRDS = {"Workflow": crds.ARGO_WORKFLOW, "JobSet": crds.JOBSET}
@@ -96,6 +97,12 @@ def test_the_matrix_reaches_every_kind_and_storage() -> None:
         ("pvc", "ReadWriteMany", "created"),
         ("pvc", "ReadWriteOnce", "existing"),
     } <= storages
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_charts_own_objects_are_valid(variant: str, helm3: Path) -> None:
+    cfg = C.from_values(VARIANTS[variant])
+    assert invalid(helm_template(C.to_values(cfg), C.run_name(cfg), "asr", helm3)) == []
 
 
 def test_helm_test_pod_is_valid(helm3: Path) -> None:

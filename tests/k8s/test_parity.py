@@ -1,4 +1,6 @@
-"""The Jinja2 templates (k8s/) and the Helm chart render the same objects for the same values."""
+"""`helm install` of the chart creates what `tools/submit.py` renders: the chart holds the values,
+and its launcher renders the run from them with the same code (trainer.pipeline.launch). What is
+left to go wrong is the trip of the values through the chart (defaults, number forms, runName)."""
 
 from __future__ import annotations
 
@@ -8,23 +10,26 @@ import pytest
 
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
-from trainer.pipeline import render
+from trainer.pipeline import launch, render
+
+from .helpers import helm_template, launched, render_through_chart, values_configmap
 
 
-def test_jinja_and_helm_render_the_same_objects(sample: tuple[str, C.PipelineConfig], helm: Path) -> None:
+def test_the_chart_route_creates_what_submit_renders(sample: tuple[str, C.PipelineConfig], helm: Path) -> None:
     name, cfg = sample
-    jinja = render.normalise(render.render_jinja(cfg, "asr"))
-    helm_objects = render.normalise(render.render_helm(cfg, "asr", helm=str(helm)))
-    assert sorted(jinja) == sorted(helm_objects), name
-    for key in jinja:
-        assert jinja[key] == helm_objects[key], f"{name}: {key} differs"
+    assert render_through_chart(cfg, "asr", helm) == render.render_jinja(cfg, "asr"), name
 
 
-def test_normalise_keeps_real_differences(helm3: Path) -> None:
-    """The comparison is not vacuous: a changed setting shows up after normalisation."""
-    a = render.normalise(render.render_jinja(C.from_values({"runName": "p"}), "asr"))
-    b = render.normalise(render.render_helm(C.from_values({"runName": "p", "gpusPerNode": 2}), "asr", helm=str(helm3)))
-    assert a[("ConfigMap", "p-plan")] != b[("ConfigMap", "p-plan")]
+def test_the_values_reach_the_launcher(helm3: Path) -> None:
+    """The comparison is not vacuous: a changed setting changes what the launcher creates."""
+    a = render.render_jinja(C.from_values({"runName": "p"}), "asr")
+    b = render_through_chart(C.from_values({"runName": "p", "gpusPerNode": 2}), "asr", helm3)
+    assert render.plan_configmap(a) != render.plan_configmap(b)
+
+
+def test_the_release_name_is_the_run_name_unless_given(helm3: Path) -> None:
+    objects = launched({}, "rel", "asr", helm3)
+    assert render.plan_configmap(objects)["metadata"]["name"] == "rel-plan"
 
 
 @pytest.mark.parametrize(
@@ -40,13 +45,31 @@ def test_normalise_keeps_real_differences(helm3: Path) -> None:
         {"data": {"prepare": True, "format": "hf", "corpus": "c", "hubDataset": "org/kids"}},
         {"assess": True, "evaluate": False},  # assess runs in the comparison Job
         {"assess": True, "embeddedDefault": True},  # the models would write syllables
+    ],
+)
+def test_the_launcher_refuses_the_cross_field_problems_submit_refuses(values: dict, helm3: Path) -> None:
+    """The chart's schema passes them (it checks each value alone); the launcher's Python checks,
+    the ones `submit.py` runs, refuse them with the same problem lines."""
+    with pytest.raises(ConfigError) as direct:
+        C.from_values({"runName": "p", **values})
+    raw = C.merge(C.to_values(C.PipelineConfig(run_name="p")), values)
+    stored = values_configmap(helm_template(raw, "p", "asr", helm3))
+    with pytest.raises(ConfigError) as refused:
+        launch.values_config(stored)
+    problems = str(direct.value).split(":", 1)[1]
+    assert problems in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
         {"trainOverrides": {"save_steps": 0}},  # out of the field's bounds
         {"trainOverrides": {"speed_perturb": [1.0, -0.9]}},
     ],
 )
-def test_both_front_ends_reject_the_same_cross_field_problems(values: dict, helm3: Path) -> None:
+def test_the_chart_refuses_what_the_schema_refuses(values: dict, helm3: Path) -> None:
     with pytest.raises(ConfigError):
         C.from_values({"runName": "p", **values})
     raw = C.merge(C.to_values(C.PipelineConfig(run_name="p")), values)
     with pytest.raises(ConfigError, match="helm template failed"):
-        render.helm_template(raw, "p", "asr", helm=str(helm3))
+        helm_template(raw, "p", "asr", helm3)

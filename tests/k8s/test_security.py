@@ -1,5 +1,5 @@
-"""Restricted Pod security on every pod a run creates, API tokens only in the orchestrator, and no
-credential value anywhere in the manifests."""
+"""Restricted Pod security on every pod a run creates and on the chart's own, API tokens only in the
+orchestrator and the chart's launcher, and no credential value anywhere in the manifests."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import yaml
 
 from trainer.pipeline import config as C
 from trainer.pipeline import render
+from trainer.pipeline.constants import POD_UID
 
-from .helpers import all_manifests, s3_storage
+from .helpers import VARIANTS, all_manifests, helm_template, render_through_chart
 
 SCRATCH = {"/tmp", "/home/trainer", "/cache/huggingface"}
 
@@ -34,15 +35,17 @@ def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, An
 def restricted_problems(name: str, pod: dict[str, Any]) -> list[str]:
     problems = []
     sc = pod.get("securityContext", {})
-    if not (sc.get("runAsNonRoot") and sc.get("runAsUser") == render.POD_UID >= 10000):
-        problems.append(f"{name}: pod must run as non-root uid {render.POD_UID} (>= 10000, the image's user)")
+    if not (sc.get("runAsNonRoot") and sc.get("runAsUser") == POD_UID >= 10000):
+        problems.append(f"{name}: pod must run as non-root uid {POD_UID} (>= 10000, the image's user)")
     if sc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
         problems.append(f"{name}: seccomp RuntimeDefault")
     if pod.get("hostNetwork") or pod.get("hostPID") or pod.get("hostIPC"):
         problems.append(f"{name}: host namespaces")
     token = pod.get("automountServiceAccountToken")
-    if name.endswith("-orchestrator") != (token is True) or token is None:  # (Argo's executor pods: its config)
-        problems.append(f"{name}: API token mounted={token} (only the orchestrator gets one)")
+    if (
+        name.endswith(("-orchestrator", "-launcher")) != (token is True) or token is None
+    ):  # (Argo's executor: its config)
+        problems.append(f"{name}: API token mounted={token} (only the orchestrator and the launcher get one)")
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     if any("hostPath" in v for v in volumes.values()):
         problems.append(f"{name}: hostPath volume")
@@ -71,15 +74,14 @@ def test_every_pod_is_restricted(sample: tuple[str, C.PipelineConfig]) -> None:
     assert [p for name, pod in specs for p in restricted_problems(name, pod)] == []
 
 
-def test_helm_test_pod_is_restricted(helm3: Path) -> None:
+def test_the_charts_pods_are_restricted(helm3: Path) -> None:
+    """The launcher Job and the `helm test` pod."""
     out = subprocess.run(
-        [str(helm3), "template", "t", str(render.CHART_DIR), "--show-only", "templates/tests/check-config.yaml"],
-        capture_output=True,
-        text=True,
-        check=True,
+        [str(helm3), "template", "t", str(render.CHART_DIR)], capture_output=True, text=True, check=True
     ).stdout
-    pod = yaml.safe_load(out)
-    assert restricted_problems("Pod/t-check-config", pod["spec"]) == []
+    specs = dict(pod_specs([o for o in yaml.safe_load_all(out) if o]))
+    assert sorted(specs) == ["Job/t-launcher", "Pod/t-check-config"]
+    assert [p for name, pod in specs.items() for p in restricted_problems(name, pod)] == []
 
 
 def test_the_walk_catches_a_privileged_container() -> None:
@@ -100,44 +102,92 @@ def test_orchestrator_role_is_limited_to_what_the_chain_needs() -> None:
     assert not any(o["kind"] in ("ClusterRole", "ClusterRoleBinding", "Secret") for o in objects)
 
 
-def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, renderer: Any) -> None:
+def _grants(rules: list[dict[str, Any]]) -> set[tuple[str, str, str, str]]:
+    """(API group, resource, verb, object name or '*') for every permission the rules grant."""
+    return {
+        (group, resource, verb, name)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+        for name in rule.get("resourceNames") or ["*"]
+    }
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_the_launchers_role_is_exactly_what_creating_the_run_needs(variant: str, helm3: Path) -> None:
+    """Create each object of the run, read its values and plan ConfigMaps, and hold every permission
+    of the Roles it creates (Kubernetes lets no one grant more than it holds): that and nothing more."""
+    values = VARIANTS[variant]
+    cfg = C.from_values(values)
+    run = C.run_name(cfg)
+    chart = helm_template(C.to_values(cfg), run, "asr", helm3)
+    [role] = [o for o in chart if o["kind"] == "Role"]
+    objects = render.render_jinja(cfg, "asr")
+    needed = {("", "configmaps", "get", f"{run}-values"), ("", "configmaps", "get", f"{run}-plan")}
+    for obj in objects:
+        group = obj["apiVersion"].rpartition("/")[0]
+        resource = {"NetworkPolicy": "networkpolicies"}.get(obj["kind"], obj["kind"].lower() + "s")
+        needed.add((group, resource, "create", "*"))
+        if obj["kind"] == "Role":
+            needed |= _grants(obj["rules"])
+    assert _grants(role["rules"]) == needed
+
+
+def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3: Path) -> None:
     """Credentials are referenced (a Secret volume), never copied, even when the submitting shell has them."""
     secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-    objects = renderer({"runName": "sec", "storage": s3_storage("s3://bkt/p", secretName="creds")})
-    text = json.dumps(all_manifests(objects))
-    assert secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text
+    cfg = C.from_values(
+        {"runName": "sec", "storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}}
+    )
+    for objects in (
+        all_manifests(render.render_jinja(cfg, "asr")),
+        all_manifests(render_through_chart(cfg, "asr", helm=str(helm3))),
+        helm_template(C.to_values(cfg), "sec", "asr", helm3),  # the chart's own objects
+    ):
+        text = json.dumps(objects)
+        assert secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text
 
 
 CREDENTIALS = "[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
 
 
 def test_s3_credentials_reach_boto3_only_as_a_read_only_file(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_server: Any, renderer: Any
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_server: Any, helm3: Path
 ) -> None:
     """storage.s3.secretName: every pod that uses the storage mounts the Secret's credentials file
     read-only and points AWS_SHARED_CREDENTIALS_FILE at it; no env var comes from a Secret (checkov
     CKV_K8S_35). Laid out as the kubelet lays out the Secret (under tmp_path), the container's own
     env is all boto3 needs to reach the S3 server, and a wrong file is refused."""
-    storage = s3_storage("s3://bkt/p", secretName="creds", endpoint=s3_server.endpoint)
-    objects = renderer({"runName": "cred", "storage": storage})
-    envs = []
-    for name, pod in pod_specs(all_manifests(objects)):
-        volumes = {v["name"]: v for v in pod.get("volumes", [])}
-        for c in pod["containers"]:
-            assert not any("valueFrom" in e and "secretKeyRef" in e["valueFrom"] for e in c["env"]), name
-            env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
-            mounts = [(m, volumes[m["name"]]["secret"]) for m in c["volumeMounts"] if "secret" in volumes[m["name"]]]
-            if "AWS_ENDPOINT_URL" not in env:  # the orchestrator reads no storage
-                assert not mounts, name
-                continue
-            [(mount, secret)] = mounts
-            assert mount["readOnly"] is True and secret["secretName"] == "creds", name
-            assert secret["items"] == [{"key": C.S3_CREDENTIALS_KEY, "path": C.S3_CREDENTIALS_KEY}], name
-            assert env["AWS_SHARED_CREDENTIALS_FILE"] == f"{mount['mountPath']}/{C.S3_CREDENTIALS_KEY}", name
-            envs.append(env)
-    assert len(envs) >= 5 and all(env == envs[0] for env in envs)
+    values = {
+        "runName": "cred",
+        "storage": {
+            "type": "s3",
+            "s3": {"prefix": "s3://bkt/p", "secretName": "creds", "endpoint": s3_server.endpoint},
+        },
+    }
+    cfg = C.from_values(values)
+    for objects in (render.render_jinja(cfg, "asr"), render_through_chart(cfg, "asr", helm=str(helm3))):
+        envs = []
+        for name, pod in pod_specs(all_manifests(objects)):
+            volumes = {v["name"]: v for v in pod.get("volumes", [])}
+            for c in pod["containers"]:
+                assert not any("valueFrom" in e and "secretKeyRef" in e["valueFrom"] for e in c["env"]), name
+                env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+                mounts = [
+                    (m, volumes[m["name"]]["secret"]) for m in c["volumeMounts"] if "secret" in volumes[m["name"]]
+                ]
+                if "AWS_ENDPOINT_URL" not in env:  # the orchestrator reads no storage
+                    assert not mounts, name
+                    continue
+                [(mount, secret)] = mounts
+                assert mount["readOnly"] is True and secret["secretName"] == "creds", name
+                assert secret["items"] == [{"key": C.S3_CREDENTIALS_KEY, "path": C.S3_CREDENTIALS_KEY}], name
+                assert env["AWS_SHARED_CREDENTIALS_FILE"] == f"{mount['mountPath']}/{C.S3_CREDENTIALS_KEY}", name
+                envs.append(env)
+        assert len(envs) >= 5 and all(env == envs[0] for env in envs)
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))

@@ -178,15 +178,15 @@ def test_train_overrides_become_sorted_flags() -> None:
         (3, "3"),
         (1e-4, "0.0001"),
         (1e-5, "0.00001"),
-        (1e-7, "1e-7"),
-        (2.5e-12, "2.5e-12"),
-        (1.5e21, "1.5e+21"),
+        (1e-7, "0.0000001"),
+        (2.5e-12, "0.0000000000025"),
+        (1.5e21, "1500000000000000000000"),
         (123456789.0, "123456789"),
         (0.0, "0"),
         ("x y", "x y"),
     ],
 )
-def test_flag_values_print_like_helm(value: object, text: str) -> None:
+def test_flag_values_are_plain_decimals(value: object, text: str) -> None:
     assert flag_value(value) == text
 
 

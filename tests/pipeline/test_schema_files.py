@@ -1,11 +1,13 @@
 """The chart's values.yaml and values.schema.json are what trainer/pipeline/schema.py generates
-from PipelineConfig: a setting is named, typed and documented in one place."""
+from PipelineConfig: a setting is named, typed and documented in one place; its constants.json is
+trainer/pipeline/constants.py's."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Callable, Iterator
 
+from trainer import exit_codes
 from trainer.config import parse_config
 from trainer.pipeline import schema
 from trainer.pipeline.config import PipelineConfig, to_values
@@ -22,6 +24,13 @@ def test_committed_values_are_generated_and_equal_the_defaults() -> None:
     text = (schema.CHART_DIR / "values.yaml").read_text(encoding="utf-8")
     assert text == schema.values_yaml(), REGENERATE
     assert parse_config(text, "values.yaml") == to_values(PipelineConfig())
+
+
+def test_committed_constants_are_generated() -> None:
+    """The chart's templates take the uid and exit codes from trainer/pipeline/constants.py through it."""
+    text = (schema.CHART_DIR / "constants.json").read_text(encoding="utf-8")
+    assert text == schema.constants_json(), REGENERATE
+    assert json.loads(text)["config_error"] == exit_codes.CONFIG_ERROR
 
 
 def _nodes(node: Any, keep: Callable[[dict], bool], path: str = "") -> Iterator[tuple[str, dict]]:

@@ -118,7 +118,9 @@ class Cluster:
         except (NotFoundError, ResourceNotFoundError):  # no such object, or the cluster lacks the kind
             return None
 
-    def _create(self, obj: dict[str, Any], dry_run: bool) -> None:
+    def _create(self, obj: dict[str, Any], dry_run: bool, exist_ok: bool = False) -> bool:
+        """Whether it was created: False for one already there that may be kept (the storage claim,
+        or any object with exist_ok)."""
         from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError
 
         what = f"{obj['kind']} {obj['metadata']['name']}"
@@ -127,11 +129,16 @@ class Cluster:
                 body=obj, namespace=self.namespace, dry_run="All" if dry_run else None
             )
         except ConflictError:
-            if (obj["apiVersion"], obj["kind"]) != STORAGE_KIND:
+            if (obj["apiVersion"], obj["kind"]) == STORAGE_KIND:
+                self.report(f"{what}: exists, kept (it holds the run's data)")
+            elif exist_ok:
+                self.report(f"{what}: exists, kept")
+            else:
                 raise ConfigError(f"{what} already exists (cancel the run first, or --force)") from None
-            self.report(f"{what}: exists, kept (it holds the run's data)")
+            return False
         except DynamicApiError as exc:
             raise _api_error(exc, f"{'dry-run of ' if dry_run else ''}{what}") from None
+        return True
 
     # -- submit
     def _require_kinds(self, objects: list[dict[str, Any]]) -> None:
@@ -147,12 +154,21 @@ class Cluster:
         if missing:
             raise ConfigError(f"the cluster does not serve {', '.join(missing)}: install it, or choose another engine")
 
-    def submit(self, objects: list[dict[str, Any]], force: bool = False, dry_run: bool = False) -> str:
-        """Create the run's objects; 'created', 'unchanged', 'replaced' or 'dry-run'."""
+    def _stamp(self, objects: list[dict[str, Any]]) -> tuple[str, str]:
+        """(run name, hash of this spec), the plan ConfigMap stamped with the hash."""
         plan_cm = render.plan_configmap(objects)
-        run = plan_cm["metadata"]["labels"][render.RUN_LABEL]
         digest = spec_hash(objects)
         plan_cm["metadata"].setdefault("annotations", {})[render.SPEC_HASH_ANNOTATION] = digest
+        return plan_cm["metadata"]["labels"][render.RUN_LABEL], digest
+
+    def _submitted_hash(self, run: str) -> Optional[str]:
+        """The spec hash of the run already in the cluster ("" if unstamped), None if there is none."""
+        existing = self.get("v1", "ConfigMap", f"{run}-plan")
+        return None if existing is None else (existing.metadata.annotations or {}).get(render.SPEC_HASH_ANNOTATION, "")
+
+    def submit(self, objects: list[dict[str, Any]], force: bool = False, dry_run: bool = False) -> str:
+        """Create the run's objects; 'created', 'unchanged', 'replaced' or 'dry-run'."""
+        run, digest = self._stamp(objects)
         everything = [*objects, *render.plan_jobs(objects)]
         self._require_kinds(everything)
         if dry_run:
@@ -160,11 +176,10 @@ class Cluster:
                 self._create(obj, dry_run=True)
                 self.report(f"{obj['kind']} {obj['metadata']['name']}: accepted by the server (dry run)")
             return "dry-run"
-        existing = self.get("v1", "ConfigMap", plan_cm["metadata"]["name"])
+        existing = self._submitted_hash(run)
         outcome = "created"
         if existing is not None:
-            annotations = dict(existing.metadata.annotations or {})
-            if annotations.get(render.SPEC_HASH_ANNOTATION) == digest and not force:
+            if existing == digest and not force:
                 self.report(f"run {run}: already submitted with this spec; nothing to do")
                 return "unchanged"
             if not force:
@@ -178,6 +193,21 @@ class Cluster:
             self._create(obj, dry_run=False)
             self.report(f"{obj['kind']} {obj['metadata']['name']}: created")
         return outcome
+
+    def ensure(self, objects: list[dict[str, Any]], owner: dict[str, Any]) -> None:
+        """Create whichever of the run's objects is missing, each but the storage claim owned by
+        `owner` (deleting the owner deletes them): the chart's launcher Job, which a restarted pod
+        reruns to finish what an earlier attempt began. ConfigError when the run exists with
+        another spec (another release or submit under the same run name)."""
+        run, digest = self._stamp(objects)
+        self._require_kinds([*objects, *render.plan_jobs(objects)])
+        if self._submitted_hash(run) not in (None, digest):
+            raise ConfigError(f"run {run} exists with a different spec: cancel it, or choose another runName")
+        for obj in objects:
+            if (obj["apiVersion"], obj["kind"]) != STORAGE_KIND:  # the claim outlives the run: checkpoints
+                obj["metadata"]["ownerReferences"] = [owner]
+            if self._create(obj, dry_run=False, exist_ok=True):
+                self.report(f"{obj['kind']} {obj['metadata']['name']}: created")
 
     # -- cancel
     def run_objects(self, run: str, api_version: str, kind: str) -> list[Any]:

@@ -6,7 +6,7 @@ the mapping is mechanical, so a setting is named once. The chart's `values.yaml`
 its `## @param` line) and `values.schema.json` are generated from these dataclasses
 (`python -m trainer.pipeline.schema --write`) and a test keeps the committed files identical.
 Validation runs the same JSON schema that Helm runs, then the cross-field checks in `problems()`
-(mirrored by the chart's `validateValues` helper), so both front ends reject the same inputs.
+(which the chart's launcher runs too, on the installed values).
 
 `train_overrides` keys are `trainer.config.TrainConfig` field names (`learning_rate: 3.0e-4`); they
 become `python -m trainer train` flags in sorted order. Fields the plan sets itself (paths, phase,
@@ -484,7 +484,7 @@ def _has_control(text: str) -> bool:
 
 
 def problems(cfg: PipelineConfig, cluster: bool = True) -> list[str]:
-    """Every cross-field problem (mirrored by the chart's validateValues helper), all at once.
+    """Every cross-field problem, all at once.
     `cluster=False` (a `--local` run): S3 credentials are this machine's own (environment,
     profile or instance role), so no Secret or service account is needed."""
     found = []

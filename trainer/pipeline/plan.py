@@ -1,8 +1,8 @@
 """`build_plan(cfg, root)`: the ordered jobs of a run, with each job's `python -m trainer` arguments.
 
-Pure: no I/O. The same plan drives the local runner (`root` a local folder or `s3://` prefix), the
-Jinja2 templates and, mirrored in the chart's `_plan.tpl`, the Helm chart (`root` = `/storage` on a
-PVC, or the `s3://` prefix). Storage layout below `root`:
+Pure: no I/O. The same plan drives the local runner (`root` a local folder or `s3://` prefix) and
+the Jinja2 templates, which `tools/submit.py` and the Helm chart's launcher render (`root` =
+`/storage` on a PVC, or the `s3://` prefix). Storage layout below `root`:
 
     <data.dir>/                       prepared data (embedded default: <data.dir>/synthetic-<preset>)
         train_adult.jsonl ... test_child.jsonl, curriculum/phase{1,2,3}.jsonl, vocab.json
@@ -60,24 +60,17 @@ _TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def flag_value(value: Any) -> str:
-    """A flag value exactly as the Helm chart prints it (`toJson`: Go's ES6 number form).
-
-    Both renderers must give the same strings for the parity test; Python's `str()` would print
-    3.0 as '3.0' and 1e-05 as '1e-05' where Go prints '3' and '0.00001'.
-    """
+    """A flag value; numbers in plain decimal digits: 3.0 as '3', 1e-05 as '0.00001' (what `str()`
+    would print as '3.0' and '1e-05'; the trainer reads both, the rendered Jobs stay as they were)."""
     if isinstance(value, bool):
         raise TypeError("booleans are flags, not values")
     if not isinstance(value, float):
         return str(value)
-    if value == 0 or 1e-6 <= abs(value) < 1e21:
-        return format(Decimal(repr(value)).normalize(), "f")
-    mantissa, exponent = repr(value).split("e")
-    power = int(exponent)
-    return f"{mantissa}e-{-power}" if power < 0 else f"{mantissa}e+{power:02d}"
+    return format(Decimal(repr(value)).normalize(), "f")
 
 
 def override_flags(overrides: dict[str, Any]) -> list[str]:
-    """`trainer train` flags for the overrides, sorted by field name (the chart ranges maps sorted too)."""
+    """`trainer train` flags for the overrides, sorted by field name."""
     argv: list[str] = []
     for name in sorted(overrides):
         value = overrides[name]
@@ -128,7 +121,7 @@ class Plan:
     max_parallel: int = 0  # steps run at once, at most (0: all whose dependencies are done)
 
     def to_json(self) -> dict[str, Any]:
-        """What the orchestrator reads from the plan ConfigMap (the Helm chart writes the same)."""
+        """What the orchestrator reads from the plan ConfigMap."""
         return {
             "run": self.run,
             "maxParallel": self.max_parallel,

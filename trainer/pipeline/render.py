@@ -1,8 +1,8 @@
-"""Render a run's Kubernetes objects: from the Jinja2 templates in `k8s/`, or through the Helm chart
-in `charts/ko-child-asr` (`helm template`). Both give the same objects (tests/k8s/test_parity.py).
+"""Render a run's Kubernetes objects from the Jinja2 templates in `k8s/`: the one description of
+every object of a run. `tools/submit.py` creates them from a laptop; the Helm chart's launcher Job
+creates them in the cluster (trainer.pipeline.launch).
 
-    objects = render(cfg, namespace="asr")                     # list of dicts, apply order
-    objects = render(cfg, namespace="asr", renderer="helm")
+    objects = render_jinja(cfg, namespace="asr")                # list of dicts, apply order
 
 The trainer Jobs are not top-level objects: they live in the plan ConfigMap, one JSON manifest per
 step, and the orchestrator (or `submit.py --chain client`) creates each when its turn comes.
@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 import trainer
-from trainer import exit_codes
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
+from trainer.pipeline.constants import MASTER_PORT, STORAGE_MOUNT, TORCHRUN_EXIT_MARGIN, template_values
 from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX, Plan, PlannedJob, build_plan
 
 # The templates are the checkout's top-level k8s/ and charts/ folders; a built package carries
@@ -41,15 +37,6 @@ def _shipped(folder: str) -> Path:
 
 K8S_DIR = _shipped("k8s")
 CHART_DIR = _shipped("charts") / "ko-child-asr"
-STORAGE_MOUNT = "/storage"
-# Where pods mount storage.s3.secretName's credentials file (AWS_SHARED_CREDENTIALS_FILE points into it).
-S3_CREDENTIALS_DIR = "/var/run/secrets/aws"
-MASTER_PORT = 29500
-POD_UID = 10001  # the image's user (docker/Dockerfile); above 10000, so no node user shares it
-# torchrun SIGKILLs its workers this long after passing on SIGTERM (default 30 s: too short for a
-# checkpoint save). It gets the pod's grace period minus a margin for its own exit.
-TORCHRUN_EXIT_MARGIN = 30
-Renderer = Literal["jinja", "helm"]
 RUN_LABEL = "ko-child-asr/run"
 SPEC_HASH_ANNOTATION = "ko-child-asr/spec-hash"
 
@@ -151,13 +138,8 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
         "claim_label": CLAIM_LABEL,
         "colocate": shares_a_node(cfg),
         "logdir": plan.logdir,
-        "master_port": MASTER_PORT,
-        "uid": POD_UID,
-        "s3_credentials_dir": S3_CREDENTIALS_DIR,
         "s3_credentials_key": C.S3_CREDENTIALS_KEY,
-        "config_error": exit_codes.CONFIG_ERROR,
-        "preempted": exit_codes.PREEMPTED,
-        "markers_missing": exit_codes.MARKERS_MISSING,
+        **template_values(),
     }
 
     def render(template: str, **extra: Any) -> list[dict[str, Any]]:
@@ -197,55 +179,6 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
     return objects
 
 
-def helm_binary() -> str:
-    """$HELM, else `helm` on PATH, else the one tools/testenv/fetch_helm.py caches."""
-    found = os.environ.get("HELM") or shutil.which("helm")
-    cached = Path(os.environ.get("KIDS_ASR_CACHE", Path.home() / ".cache" / "ko-child-asr")) / "helm-v3" / "helm"
-    if found:
-        return found
-    if cached.exists():
-        return str(cached)
-    raise ConfigError(
-        "--renderer helm: no helm binary (set HELM, put helm on PATH, or run tools/testenv/fetch_helm.py)"
-    )
-
-
-def helm_template(
-    values: dict[str, Any], release: str, namespace: str, helm: str | None = None
-) -> list[dict[str, Any]]:
-    """`helm template` of the chart with these values (the chart's schema and checks apply)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        values_file = Path(tmp) / "values.json"
-        values_file.write_text(json.dumps(values), encoding="utf-8")
-        proc = subprocess.run(
-            [
-                helm or helm_binary(),
-                "template",
-                release,
-                str(CHART_DIR),
-                "--namespace",
-                namespace,
-                "-f",
-                str(values_file),
-                "--skip-tests",
-            ],
-            capture_output=True,
-            text=True,
-        )
-    if proc.returncode != 0:
-        raise ConfigError(f"helm template failed: {proc.stderr.strip()}")
-    return _load_all(proc.stdout, "helm template")
-
-
-def render_helm(cfg: C.PipelineConfig, namespace: str, helm: str | None = None) -> list[dict[str, Any]]:
-    """The chart rendered with the config as values; the release is named after the run."""
-    return helm_template(C.to_values(cfg), C.run_name(cfg), namespace, helm)
-
-
-def render(cfg: C.PipelineConfig, namespace: str, renderer: Renderer = "jinja") -> list[dict[str, Any]]:
-    return render_helm(cfg, namespace) if renderer == "helm" else render_jinja(cfg, namespace)
-
-
 # ----------------------------------------------------------------------------- reading objects back
 
 
@@ -271,33 +204,28 @@ def plan_jobs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [json.loads(data[name + ".json"]) for name in names if name + ".json" in data]
 
 
-# Labels and annotations that say which tool rendered an object, not what it is.
-RENDERER_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
+# What says which tool created an object, not what it is: the label, and the spec hash itself.
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
 
-def _strip_renderer_marks(metadata: dict[str, Any]) -> None:
-    for key in RENDERER_LABELS:
-        metadata.get("labels", {}).pop(key, None)
-    annotations = {
-        k: v
-        for k, v in metadata.get("annotations", {}).items()
-        if not k.startswith("helm.sh/") and k != SPEC_HASH_ANNOTATION
-    }
+def _strip_tool_marks(metadata: dict[str, Any]) -> None:
+    metadata.get("labels", {}).pop(MANAGED_BY_LABEL, None)
+    annotations = {k: v for k, v in metadata.get("annotations", {}).items() if k != SPEC_HASH_ANNOTATION}
     metadata.pop("annotations", None)
     if annotations:
         metadata["annotations"] = annotations
 
 
 def normalise(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Objects keyed by (kind, name), without renderer marks, the plan ConfigMap's JSON decoded:
-    what both renderers must agree on (and what the spec hash covers)."""
+    """Objects keyed by (kind, name), without the marks of the tool, the plan ConfigMap's JSON decoded:
+    what the spec hash covers (and the golden files show)."""
     out = {}
     for obj in json.loads(json.dumps(objects)):
-        _strip_renderer_marks(obj["metadata"])
+        _strip_tool_marks(obj["metadata"])
         for template in _pod_templates(obj):
-            _strip_renderer_marks(template.setdefault("metadata", {}))
+            _strip_tool_marks(template.setdefault("metadata", {}))
         if obj["kind"] == "Workflow":  # its pods' labels; the Jobs its resource templates create, decoded
-            _strip_renderer_marks(obj["spec"]["podMetadata"])
+            _strip_tool_marks(obj["spec"]["podMetadata"])
             for template in obj["spec"]["templates"]:
                 if "resource" in template:
                     template["resource"]["manifest"] = _normalised_one(json.loads(template["resource"]["manifest"]))

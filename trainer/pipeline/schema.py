@@ -1,6 +1,7 @@
-"""The Helm chart's `values.schema.json` and `values.yaml`, generated from `PipelineConfig`.
+"""The Helm chart's `values.schema.json` and `values.yaml`, generated from `PipelineConfig`, and its
+`constants.json` (trainer/pipeline/constants.py's template values).
 
-    python -m trainer.pipeline.schema --write     # regenerate charts/ko-child-asr/values.*
+    python -m trainer.pipeline.schema --write     # regenerate charts/ko-child-asr/{values.*,constants.json}
 
 `tests/pipeline/test_schema_files.py` fails when the committed files differ from what this produces, so
 the dataclasses stay the single place where a setting is named, typed, documented and bounded.
@@ -20,6 +21,7 @@ from typing import Any, Literal
 from trainer import exit_codes
 from trainer.config import MAX_PATH, PATH_TEXT
 from trainer.pipeline import config as C
+from trainer.pipeline.constants import template_values
 
 CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "ko-child-asr"
 # Free-form strings may not carry control characters (newlines are how YAML injection starts).
@@ -188,14 +190,22 @@ def values_yaml() -> str:
     return "\n".join(header + _values_lines(C.PipelineConfig(), "", "")) + "\n"
 
 
+def constants_json() -> str:
+    """The chart's constants.json: what its templates share with the k8s/ ones (uid, exit codes)."""
+    return json.dumps(template_values(), indent=2, sort_keys=True) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = exit_codes.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"write values.yaml and values.schema.json in {CHART_DIR}")
+    parser.add_argument(
+        "--write", action="store_true", help=f"write values.yaml, values.schema.json and constants.json in {CHART_DIR}"
+    )
     args = parser.parse_args(argv)
     schema_text = json.dumps(values_schema(), indent=2, ensure_ascii=False) + "\n"
     if args.write:
         (CHART_DIR / "values.schema.json").write_text(schema_text, encoding="utf-8")
         (CHART_DIR / "values.yaml").write_text(values_yaml(), encoding="utf-8")
+        (CHART_DIR / "constants.json").write_text(constants_json(), encoding="utf-8")
     else:
         sys.stdout.write(schema_text)
     return 0

@@ -193,7 +193,7 @@ def _local(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
 
 def _cluster(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
     from trainer.pipeline import render
-    from trainer.pipeline.orchestrator import ChainPlan, plan_problems
+    from trainer.pipeline.launch import run_objects
 
     namespace = getattr(args, "namespace", None)
     cluster = None
@@ -203,12 +203,8 @@ def _cluster(args: argparse.Namespace, cfg: C.PipelineConfig) -> int:
         api, default_namespace = connect(args.kubeconfig, args.context)
         namespace = namespace or default_namespace
         cluster = Cluster(api, namespace)
-    objects = render.render(cfg, namespace or "default", args.renderer)
-    plan_cm = render.plan_configmap(objects)
-    run = plan_cm["metadata"]["labels"][render.RUN_LABEL]
-    problems = plan_problems(ChainPlan.from_data(plan_cm["data"]))
-    if problems:
-        raise ConfigError("the trainer would reject the plan:\n  " + "\n  ".join(problems))
+    objects = run_objects(cfg, namespace or "default")
+    run = render.plan_configmap(objects)["metadata"]["labels"][render.RUN_LABEL]
     if args.render_only:
         written = render.write_dir(objects, Path(args.render_only))
         print(f"run {run}: wrote {len(written)} manifests to {args.render_only}")
@@ -309,7 +305,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="server-side dry run of every object and step Job; with --local: print the commands",
     )
-    act.add_argument("--renderer", choices=["jinja", "helm"], default="jinja", help="k8s/ templates or the Helm chart")
     act.add_argument("--wait", action="store_true", help="follow the chain and stream each step's logs")
     act.add_argument("--force", action="store_true", help="replace an existing run with a different spec")
     _connection_flags(p)

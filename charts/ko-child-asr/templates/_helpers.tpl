@@ -1,19 +1,28 @@
 {{/*
-Naming, labels and value checks. The Jinja2 templates in k8s/ render the same objects;
-tests/k8s/test_parity.py compares them.
+The chart's own objects: the run's values, the launcher Job that creates the run from them
+(trainer/pipeline/launch.py renders every object of the run from k8s/, as tools/submit.py does),
+its RBAC, and the `helm test` pod. Values are written with toJson, so none can break out of its field.
 */}}
 
 {{/*
 ko-child-asr.run: the run name, prefix of every object name: .Values.runName, else the release name.
-Usage: {{ include "ko-child-asr.run" . }}
 */}}
 {{- define "ko-child-asr.run" -}}
 {{- .Values.runName | default .Release.Name -}}
 {{- end -}}
 
 {{/*
+ko-child-asr.constants: trainer/pipeline/constants.py's template values and the exit codes (the
+generated constants.json; `python -m trainer.pipeline.schema --write`).
+Usage: {{ $c := include "ko-child-asr.constants" . | fromJson }}
+*/}}
+{{- define "ko-child-asr.constants" -}}
+{{- .Files.Get "constants.json" -}}
+{{- end -}}
+
+{{/*
 ko-child-asr.labels: app.kubernetes.io/* labels plus the run label.
-Usage: {{ include "ko-child-asr.labels" (dict "root" $ "component" "train") | nindent 4 }}
+Usage: {{ include "ko-child-asr.labels" (dict "root" $ "component" "launcher") | nindent 4 }}
 */}}
 {{- define "ko-child-asr.labels" -}}
 {{- $run := include "ko-child-asr.run" .root -}}
@@ -28,8 +37,8 @@ ko-child-asr/run: {{ $run | toJson }}
 {{- end -}}
 
 {{/*
-ko-child-asr.metadata: name, namespace and labels of an object of the run.
-Usage: {{ include "ko-child-asr.metadata" (dict "root" $ "name" "x" "component" "plan") }}
+ko-child-asr.metadata: name, namespace and labels of an object of the chart.
+Usage: {{ include "ko-child-asr.metadata" (dict "root" $ "name" "x" "component" "launcher") }}
 */}}
 {{- define "ko-child-asr.metadata" -}}
 metadata:
@@ -40,69 +49,56 @@ metadata:
 {{- end -}}
 
 {{/*
-ko-child-asr.root: where the storage is, as pods see it: the PVC mount or the s3:// prefix.
+ko-child-asr.pod: what the chart's two pods (launcher, helm test) share: restricted Pod Security as
+the image's user, its pull secrets, and scratch space (the root filesystem is read-only); a pod
+appends to its volumes right after the include.
+Usage: {{- include "ko-child-asr.pod" . | nindent 6 }}
 */}}
-{{- define "ko-child-asr.root" -}}
-{{- if eq .Values.storage.type "s3" -}}{{ .Values.storage.s3.prefix }}{{- else -}}/storage{{- end -}}
+{{- define "ko-child-asr.pod" -}}
+{{- $c := include "ko-child-asr.constants" . | fromJson -}}
+enableServiceLinks: false
+securityContext:
+  runAsNonRoot: true
+  runAsUser: {{ $c.uid }}
+  runAsGroup: {{ $c.uid }}
+  seccompProfile: {type: RuntimeDefault}
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - {name: {{ toJson . }}}
+{{- end }}
+{{- end }}
+volumes:
+  - {name: tmp, emptyDir: {}}
+  - {name: home, emptyDir: {}}
+  - {name: hf-cache, emptyDir: {}}
 {{- end -}}
 
 {{/*
-ko-child-asr.claim: the PVC every pod mounts: an existing claim, or the one the chart creates.
+ko-child-asr.container: image, requests, security and scratch space of the chart's two containers;
+a container appends to its env and volumeMounts right after the include.
+Usage: {{- include "ko-child-asr.container" . | nindent 10 }}
 */}}
-{{- define "ko-child-asr.claim" -}}
-{{- .Values.storage.pvc.claimName | default (printf "%s-storage" (include "ko-child-asr.run" .)) -}}
-{{- end -}}
-
-{{/*
-ko-child-asr.validateValues: the cross-field checks of trainer/pipeline/config.py problems();
-collects every problem and fails once. Usage: {{ include "ko-child-asr.validateValues" . }}
-*/}}
-{{- define "ko-child-asr.validateValues" -}}
-{{- $v := .Values -}}
-{{- $run := include "ko-child-asr.run" . -}}
-{{- $problems := list -}}
-{{- if gt (len $run) 40 -}}
-{{- $problems = append $problems (printf "runName: '%s' is longer than 40 characters (every object name must stay within 63)" $run) -}}
-{{- end -}}
-{{- if has $run (list "data" "models") -}}
-{{- $problems = append $problems (printf "runName: '%s' is reserved for the storage layout" $run) -}}
-{{- end -}}
-{{- if and (gt (int $v.nodes) 1) (eq $v.storage.type "pvc") (ne $v.storage.pvc.accessMode "ReadWriteMany") -}}
-{{- $problems = append $problems "storage.pvc.accessMode: nodes > 1 needs ReadWriteMany (every node writes the same claim)" -}}
-{{- end -}}
-{{- if eq $v.storage.type "s3" -}}
-{{- if not $v.storage.s3.prefix -}}
-{{- $problems = append $problems "storage.s3.prefix: required when storage.type is s3" -}}
-{{- end -}}
-{{- if not (or $v.storage.s3.secretName $v.storage.s3.serviceAccountName) -}}
-{{- $problems = append $problems "storage.s3: set secretName (credentials Secret) or serviceAccountName (workload identity)" -}}
-{{- end -}}
-{{- end -}}
-{{- if and $v.embeddedDefault $v.data.corpus -}}
-{{- $problems = append $problems "data.corpus: the embedded default synthesises its corpus; leave corpus empty" -}}
-{{- end -}}
-{{- if and $v.data.prepare (not (or $v.data.corpus $v.data.hubDataset)) (not $v.embeddedDefault) -}}
-{{- $problems = append $problems "data.prepare: needs data.corpus (or data.hubDataset, or embeddedDefault)" -}}
-{{- end -}}
-{{- if and (ne $v.data.format "hf") (or $v.data.hubDataset $v.data.hfSplits $v.data.hfConfig) -}}
-{{- $problems = append $problems "data.format: hubDataset, hfSplits and hfConfig need format hf" -}}
-{{- end -}}
-{{- if and (eq $v.data.format "hf") $v.embeddedDefault -}}
-{{- $problems = append $problems "data.format: the embedded default's synthetic corpus is aihub" -}}
-{{- end -}}
-{{- if and $v.data.corpus $v.data.hubDataset -}}
-{{- $problems = append $problems "data.hubDataset: set data.corpus or data.hubDataset, not both" -}}
-{{- end -}}
-{{- if and (not $v.phases) (not $v.evaluate) -}}
-{{- $problems = append $problems "phases: empty and evaluate is false: nothing to run" -}}
-{{- end -}}
-{{- if and $v.assess (not $v.evaluate) -}}
-{{- $problems = append $problems "assess: runs in the comparison Job; needs evaluate" -}}
-{{- end -}}
-{{- if and $v.assess (or $v.data.prepare $v.embeddedDefault) (ne $v.data.unit "phone") -}}
-{{- $problems = append $problems "assess: only phone-unit models can be assessed; set data.unit: phone" -}}
-{{- end -}}
-{{- if $problems -}}
-{{- fail (printf "invalid values:\n  %s" (join "\n  " $problems)) -}}
-{{- end -}}
+{{- define "ko-child-asr.container" -}}
+{{- $image := .Values.image -}}
+image: {{ printf "%s:%s%s" $image.repository $image.tag (ternary (printf "@%s" $image.digest) "" (ne $image.digest "")) | toJson }}
+imagePullPolicy: {{ $image.pullPolicy | toJson }}
+resources:
+  requests: {cpu: {{ .Values.resources.orchestrator.cpu | toJson }}, memory: {{ .Values.resources.orchestrator.memory | toJson }}}
+  limits: {memory: {{ .Values.resources.orchestrator.memory | toJson }}}
+securityContext:
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  runAsNonRoot: true
+  capabilities: {drop: [ALL]}
+# On failure the last log lines (the one `error:` line) become the termination message.
+terminationMessagePolicy: FallbackToLogsOnError
+env:
+  - {name: HOME, value: /home/trainer}
+  - {name: HF_HOME, value: /cache/huggingface}
+  - {name: TMPDIR, value: /tmp}
+volumeMounts:
+  - {name: tmp, mountPath: /tmp}
+  - {name: home, mountPath: /home/trainer}
+  - {name: hf-cache, mountPath: /cache/huggingface}
 {{- end -}}
