@@ -76,9 +76,10 @@ from trainer.data.audio import (
 )
 from trainer.data.manifest import ManifestError, speaker_identity, validate_row, write_json, write_manifest
 from trainer.data.phones import PhoneError, pronounce
-from trainer.data.screening import CONV_KERNEL, CONV_STRIDE, audio_skip_reason, conv_frames, row_problem
+from trainer.data.screening import audio_skip_reason, row_problem
 from trainer.data.text import WORD_DELIMITER, Unit, normalize_transcript, to_units
 from trainer.exit_codes import ConfigError
+from trainer.model.frontend import CONV_KERNEL, CONV_STRIDE, conv_frames
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".pcm")
 REPORT_FILE = "import_report.json"

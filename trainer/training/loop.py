@@ -42,7 +42,7 @@ from transformers import Wav2Vec2Processor, get_linear_schedule_with_warmup
 from trainer import exit_codes, lease
 from trainer.config import RUNTIME, TrainConfig, fields_with
 from trainer.data.manifest import fetch_audio, read_manifest
-from trainer.data.screening import SkipTally, conv_frames, join_shares, model_frames, screen_rows, share
+from trainer.data.screening import SkipTally, join_shares, model_frames, screen_rows, share
 from trainer.data.text import load_unit
 from trainer.evaluation.breakdown import data_summary
 from trainer.evaluation.metrics import char_edits, word_edits
@@ -50,7 +50,7 @@ from trainer.exit_codes import ConfigError
 from trainer.layout import VOCAB_FILE
 from trainer.model import artefact
 from trainer.model.artefact import HEAD
-from trainer.model.factory import min_samples_for_frames
+from trainer.model.frontend import conv_frames, min_samples_for_frames
 from trainer.model.processor import TextCodec, save_processor
 from trainer.model.step_options import apply_step_options, base_of
 from trainer.runtime_env import usable_cpus
