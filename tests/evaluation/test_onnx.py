@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from trainer.cli import main
-from trainer.evaluation.compare import REPORT_FILE, compare
+from trainer.compare import REPORT_FILE, compare
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import load_model
 from trainer.evaluation.metrics import char_edits
