@@ -8,7 +8,7 @@ import pytest
 
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
-from trainer.pipeline import render
+from trainer.pipeline import render, values_io
 
 
 def test_jinja_and_helm_render_the_same_objects(sample: tuple[str, C.PipelineConfig], helm: Path) -> None:
@@ -22,8 +22,10 @@ def test_jinja_and_helm_render_the_same_objects(sample: tuple[str, C.PipelineCon
 
 def test_normalise_keeps_real_differences(helm3: Path) -> None:
     """The comparison is not vacuous: a changed setting shows up after normalisation."""
-    a = render.normalise(render.render_jinja(C.from_values({"runName": "p"}), "asr"))
-    b = render.normalise(render.render_helm(C.from_values({"runName": "p", "gpusPerNode": 2}), "asr", helm=str(helm3)))
+    a = render.normalise(render.render_jinja(values_io.from_values({"runName": "p"}), "asr"))
+    b = render.normalise(
+        render.render_helm(values_io.from_values({"runName": "p", "gpusPerNode": 2}), "asr", helm=str(helm3))
+    )
     assert a[("ConfigMap", "p-plan")] != b[("ConfigMap", "p-plan")]
 
 
@@ -46,7 +48,7 @@ def test_normalise_keeps_real_differences(helm3: Path) -> None:
 )
 def test_both_front_ends_reject_the_same_cross_field_problems(values: dict, helm3: Path) -> None:
     with pytest.raises(ConfigError):
-        C.from_values({"runName": "p", **values})
-    raw = C.merge(C.to_values(C.PipelineConfig(run_name="p")), values)
+        values_io.from_values({"runName": "p", **values})
+    raw = values_io.merge(values_io.to_values(C.PipelineConfig(run_name="p")), values)
     with pytest.raises(ConfigError, match="helm template failed"):
         render.helm_template(raw, "p", "asr", helm=str(helm3))

@@ -7,12 +7,12 @@ import dataclasses
 import pytest
 
 from trainer.exit_codes import ConfigError
-from trainer.pipeline import config as C
+from trainer.pipeline import values_io
 from trainer.pipeline.plan import build_plan, check_names, flag_value, object_names, override_flags
 
 
 def plan_of(values: dict, root: str = "/storage"):
-    return build_plan(C.from_values({"runName": "run", **values}), root)
+    return build_plan(values_io.from_values({"runName": "run", **values}), root)
 
 
 def arg(argv: tuple[str, ...], flag: str) -> str:
@@ -192,7 +192,7 @@ def test_flag_values_print_like_helm(value: object, text: str) -> None:
 
 def test_longest_names_fit_and_longer_ones_are_refused() -> None:
     """A 40-character run name leaves room for every suffix; the check guards the derived names."""
-    cfg = C.from_values(
+    cfg = values_io.from_values(
         {"runName": "r" * 40, "ranks": [1024], "nodes": 64, "storage": {"pvc": {"accessMode": "ReadWriteMany"}}}
     )
     plan = build_plan(cfg, "/storage")

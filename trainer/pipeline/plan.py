@@ -28,6 +28,7 @@ from trainer import layout as L
 from trainer.config import PHASES, TrainConfig
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
+from trainer.pipeline import naming
 
 JobKind = Literal["synth", "prepare", "base", "train", "eval"]
 
@@ -194,7 +195,7 @@ def _preset(cfg: C.PipelineConfig) -> list[str]:
 
 def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
     """The run's jobs in execution order; every name is checked against Kubernetes' 63-character limit."""
-    run = C.run_name(cfg)
+    run = naming.run_name(cfg)
     data = data_dir(cfg, root)
     base = base_model(cfg, root)
     run_dir = join(root, run)

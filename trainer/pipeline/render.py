@@ -25,6 +25,7 @@ import trainer
 from trainer import exit_codes
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
+from trainer.pipeline import naming, values_io
 from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX, Plan, PlannedJob, build_plan
 
 # The templates are the checkout's top-level k8s/ and charts/ folders; a built package carries
@@ -142,7 +143,7 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
     plan = plan or build_plan(cfg, storage_root(cfg))
     env = _environment()
     context = {
-        "values": C.to_values(cfg),
+        "values": values_io.to_values(cfg),
         "run": plan.run,
         "namespace": namespace,
         "version": trainer.__version__,
@@ -239,7 +240,7 @@ def helm_template(
 
 def render_helm(cfg: C.PipelineConfig, namespace: str, helm: str | None = None) -> list[dict[str, Any]]:
     """The chart rendered with the config as values; the release is named after the run."""
-    return helm_template(C.to_values(cfg), C.run_name(cfg), namespace, helm)
+    return helm_template(values_io.to_values(cfg), naming.run_name(cfg), namespace, helm)
 
 
 def render(cfg: C.PipelineConfig, namespace: str, renderer: Renderer = "jinja") -> list[dict[str, Any]]:
