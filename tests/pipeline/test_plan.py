@@ -8,7 +8,7 @@ import pytest
 
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import values_io
-from trainer.pipeline.plan import build_plan, check_names, flag_value, object_names, override_flags
+from trainer.pipeline.plan import build_plan, check_name_lengths, flag_value, object_names, override_flags
 
 
 def plan_of(values: dict, root: str = "/storage"):
@@ -199,7 +199,7 @@ def test_longest_names_fit_and_longer_ones_are_refused() -> None:
     assert max(len(n) for n in object_names(plan, cfg)) <= 63
     longer = dataclasses.replace(plan, jobs=(dataclasses.replace(plan.jobs[0], name="r" * 50 + "-r1024-p1"),))
     with pytest.raises(ConfigError, match="longer than 63"):
-        check_names(longer, cfg)
+        check_name_lengths(longer, cfg)
 
 
 def test_plan_json_is_what_the_orchestrator_reads() -> None:

@@ -32,7 +32,7 @@ class LoraMethod:
 class ScratchMethod:
     """Every weight of a tiny randomly initialised model: `python -m trainer pretrain-base`."""
 
-    name = "full"
+    name = "scratch"
     checkpoint_kind = "full"
 
     def build(self, cfg: TrainConfig) -> tuple[torch.nn.Module, Wav2Vec2Processor]:
