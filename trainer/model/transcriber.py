@@ -1,8 +1,11 @@
 """What an app imports to transcribe: a CTC model protocol, its PyTorch implementation and the
 transcriber that decodes with any implementation (the ONNX one is trainer.model.onnx_runtime's).
 
+    from trainer.model import load_for_inference
+    from trainer.model.processor import TextCodec
     from trainer.model.transcriber import CtcTranscriber
-    asr = CtcTranscriber(model, TextCodec.from_dir(folder))   # a Wav2Vec2ForCTC, plain or peft-wrapped
+    model, _, _ = load_for_inference("EXPORT")               # or any Wav2Vec2ForCTC, plain or peft-wrapped
+    asr = CtcTranscriber(model, TextCodec.from_dir("EXPORT"))
     result = asr.decode([samples_16khz_float32])[0]          # .text, .confidence, .words[i].confidence
 """
 
