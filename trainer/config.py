@@ -67,7 +67,7 @@ def setting(default: Any, help: str, **metadata: Any) -> Any:
 
 
 # Roles of a TrainConfig field (metadata flags), read where each fact is used:
-# set by the pipeline plan for each job, so trainOverrides may not set it (trainer.pipeline.config);
+# set by the pipeline plan for each job, so trainOverrides may not set it (trainer.pipeline.checks);
 PLAN_SET = "plan_set"
 # how a run executes rather than what it learns, so it is left out of the base model's input
 # digest (trainer.training.pretrain) and of the settings compared on resume (trainer.training.run_checkpoints).

@@ -182,7 +182,7 @@ def test_a_spelling_model_cannot_be_assessed(prompted, tmp_path):
 
 
 def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
-    from trainer.evaluation.compare import assessment_dir, compare
+    from trainer.compare import assessment_dir, compare
     from trainer.layout import ASSESSMENT_CALIBRATION_DIR
     from trainer.layout import COMPARISON_FILE as COMPARISON
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.data.importers import REPORT_FILE, SKIPPED_FILE, AihubFields, import_aihub, import_generic
+from trainer.data.importers import REPORT_FILE, SKIPPED_FILE, AihubFields, ImportOptions, import_aihub, import_generic
 from trainer.data.manifest import load_manifest
 from trainer.exit_codes import ConfigError
 
@@ -65,7 +65,7 @@ def broken_tree(tmp_path) -> Path:
 
 def test_broken_tree_exact_counts(broken_tree, tmp_path):
     out = tmp_path / "prepared" / "all.jsonl"
-    report = import_aihub(broken_tree, out, workers=1)
+    report = import_aihub(broken_tree, out, options=ImportOptions(workers=1))
     assert report.candidates == 16
     assert report.kept == 6
     assert dict(report.skipped) == {
@@ -105,14 +105,14 @@ def load_skipped(path: Path) -> list[dict]:
 
 
 def test_parallel_import_writes_the_same_manifest(broken_tree, tmp_path):
-    import_aihub(broken_tree, tmp_path / "a" / "all.jsonl", workers=1)
-    import_aihub(broken_tree, tmp_path / "b" / "all.jsonl", workers=2)
+    import_aihub(broken_tree, tmp_path / "a" / "all.jsonl", options=ImportOptions(workers=1))
+    import_aihub(broken_tree, tmp_path / "b" / "all.jsonl", options=ImportOptions(workers=2))
     assert (tmp_path / "a" / "all.jsonl").read_bytes() == (tmp_path / "b" / "all.jsonl").read_bytes()
 
 
 def test_synthetic_corpus_imports_completely(tiny_corpus, tmp_path):
     summary = json.loads((tiny_corpus / "synth_summary.json").read_text(encoding="utf-8"))
-    report = import_aihub(tiny_corpus, tmp_path / "all.jsonl", workers=2)
+    report = import_aihub(tiny_corpus, tmp_path / "all.jsonl", options=ImportOptions(workers=2))
     assert report.kept == summary["utterances"] == 30
     assert sum(report.skipped.values()) == 0
     assert report.unknown_fields == {"age": 0, "gender": 0, "snr_db": 0}

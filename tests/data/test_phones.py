@@ -144,7 +144,7 @@ def test_import_skips_and_counts_texts_without_phones(tmp_path):
     import numpy as np
     import soundfile as sf
 
-    from trainer.data.importers import import_generic
+    from trainer.data.importers import ImportOptions, import_generic
 
     lines = []
     for name, text in (("latin", "TV를 봤다"), ("hangul", "닭 키우기")):
@@ -152,7 +152,7 @@ def test_import_skips_and_counts_texts_without_phones(tmp_path):
         lines.append({"audio_filepath": f"{name}.wav", "text": text, "speaker_id": "s1"})
     jsonl = tmp_path / "list.jsonl"
     jsonl.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
-    report = import_generic(jsonl, "jsonl", tmp_path / "out" / "all.jsonl", unit="phone")
+    report = import_generic(jsonl, "jsonl", tmp_path / "out" / "all.jsonl", options=ImportOptions(unit="phone"))
     assert report.kept == 1 and dict(report.skipped) == {"invalid_phones": 1}
     (row,) = load_manifest(tmp_path / "out" / "all.jsonl")
     assert row["pronounced"] == "닥 키우기"

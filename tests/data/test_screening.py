@@ -12,11 +12,8 @@ import soundfile as sf
 from trainer.data import audio as audio_module
 from trainer.data.audio import AudioError, inspect_audio, load_audio
 from trainer.data.screening import (
-    CONV_KERNEL,
-    CONV_STRIDE,
     SKIP_REASONS,
     SkipTally,
-    conv_frames,
     ctc_frames_needed,
     row_problem,
     screen_rows,
@@ -30,30 +27,6 @@ def _wav(path, seconds: float):
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, (0.1 * np.random.default_rng(0).standard_normal(int(seconds * RATE))).astype(np.float32), RATE)
     return path
-
-
-class _Config:
-    """What screening reads of a wav2vec2 config."""
-
-    def __init__(self, kernels, strides):
-        self.conv_kernel, self.conv_stride = kernels, strides
-
-
-def test_conv_frames_is_the_inverse_of_min_samples_for_frames():
-    from trainer.model.factory import SCRATCH_FRONT_END, min_samples_for_frames
-
-    for kernels, strides in (
-        (CONV_KERNEL, CONV_STRIDE),
-        (SCRATCH_FRONT_END["conv_kernel"], SCRATCH_FRONT_END["conv_stride"]),
-    ):
-        config = _Config(kernels, strides)
-        for frames in (1, 2, 49, 500):
-            samples = min_samples_for_frames(config, frames)
-            assert conv_frames(kernels, strides, samples) == frames
-            assert conv_frames(kernels, strides, samples - 1) == frames - 1
-    # XLS-R: 20 ms frames, so one second is 49 frames; the scratch front end's 40 ms halves that.
-    assert conv_frames(CONV_KERNEL, CONV_STRIDE, RATE) == 49
-    assert conv_frames(SCRATCH_FRONT_END["conv_kernel"], SCRATCH_FRONT_END["conv_stride"], RATE) == 24
 
 
 def test_ctc_needs_a_blank_between_repeated_labels():

@@ -5,8 +5,8 @@ import json
 
 from peft.tuners.tuners_utils import BaseTuner
 
+from trainer.compare import REPORT_FILE, SUMMARY_FILE, compare, run_dir
 from trainer.data.manifest import load_manifest, write_manifest
-from trainer.evaluation.compare import REPORT_FILE, SUMMARY_FILE, compare, run_dir
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import METRICS_FILE
 from trainer.evaluation.export import export_merged

@@ -10,9 +10,9 @@ from trainer.data.manifest import load_manifest, write_manifest
 from trainer.evaluation.confidence import calibration
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import PREDICTIONS_FILE, evaluate, load_model
-from trainer.evaluation.inference import CtcTranscriber
 from trainer.evaluation.metrics import correct_words
 from trainer.model.processor import TextCodec
+from trainer.model.transcriber import CtcTranscriber
 
 
 def _logits(codec: TextCodec, frames: list[tuple[str, float]]) -> np.ndarray:

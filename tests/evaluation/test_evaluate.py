@@ -7,8 +7,9 @@ import pytest
 from trainer.data.manifest import load_manifest
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import METRICS_FILE, PREDICTIONS_FILE, evaluate, load_model, score_utterances
-from trainer.evaluation.inference import CtcTranscriber, length_sorted_batches, transcribe
+from trainer.evaluation.inference import length_sorted_batches, transcribe
 from trainer.evaluation.metrics import METRICS
+from trainer.model.transcriber import CtcTranscriber
 from trainer.storage import MARKER
 
 CFG = EvalConfig(num_workers=0, batch_seconds=8.0, bootstrap=200)

@@ -10,9 +10,9 @@ from trainer.data.audio import load_audio
 from trainer.data.manifest import load_manifest
 from trainer.evaluation.evaluate import load_model
 from trainer.evaluation.export import export_merged
-from trainer.evaluation.inference import CtcTranscriber
 from trainer.exit_codes import ConfigError
 from trainer.model.inference import EXPORT_INFO
+from trainer.model.transcriber import CtcTranscriber
 from trainer.storage import MARKER
 
 

@@ -6,10 +6,10 @@ import pytest
 from trainer.data.audio import SAMPLE_RATE, load_audio
 from trainer.data.manifest import load_manifest
 from trainer.evaluation.evaluate import load_model
-from trainer.evaluation.inference import CtcTranscriber
 from trainer.exit_codes import ConfigError
 from trainer.model.chunking import chunk_bounds
 from trainer.model.processor import TextCodec
+from trainer.model.transcriber import CtcTranscriber
 
 FRAME = 320  # samples per logit frame of the standard wav2vec2 front end
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from trainer.cli import main
-from trainer.evaluation.compare import REPORT_FILE, compare
+from trainer.compare import REPORT_FILE, compare
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import load_model
-from trainer.evaluation.inference import CtcTranscriber
 from trainer.evaluation.metrics import char_edits
 from trainer.evaluation.report import CALIBRATION_CHART
 from trainer.exit_codes import ConfigError
 from trainer.model.onnx_runtime import ONNX_DIR, ONNX_FILES, onnx_transcriber
+from trainer.model.transcriber import CtcTranscriber
 
 CFG = EvalConfig(num_workers=0, batch_seconds=8.0, bootstrap=50)
 # CER of int8 transcripts against PyTorch's. A random-weight model's posteriors are near uniform, so

@@ -4,7 +4,7 @@ its results and a comparison to s3://, reuse them from there."""
 import json
 import shutil
 
-from trainer.evaluation.compare import REPORT_FILE, SUMMARY_FILE, compare
+from trainer.compare import REPORT_FILE, SUMMARY_FILE, compare
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import METRICS_FILE, PREDICTIONS_FILE, evaluate, read_report
 from trainer.evaluation.report import AGE_CHART, METRICS_CHART

@@ -3,8 +3,8 @@
 
 import pytest
 
+from trainer.compare import REPORT_FILE, check_same_rows, compare
 from trainer.data.manifest import load_manifest, write_manifest
-from trainer.evaluation.compare import REPORT_FILE, check_same_rows, compare
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.random_models import write_random_models
 from trainer.exit_codes import ConfigError

@@ -15,14 +15,14 @@ import pytest
 
 from tools.testenv.kube_server import KubeServer, missing_binaries
 from trainer.pipeline import config as C
-from trainer.pipeline import render
+from trainer.pipeline import render, values_io
 
 from .helpers import PREPARE_HINT, SAMPLES, helm_path, render_through_chart
 
 
 @pytest.fixture(params=sorted(SAMPLES))
 def sample(request: pytest.FixtureRequest) -> tuple[str, C.PipelineConfig]:
-    return request.param, C.from_values(SAMPLES[request.param], source=request.param)
+    return request.param, values_io.from_values(SAMPLES[request.param], source=request.param)
 
 
 @pytest.fixture(params=["v3", "v4"])
@@ -40,7 +40,7 @@ def renderer(request: pytest.FixtureRequest) -> Any:
     """Renders run values with each renderer: renderer(values, namespace="asr") -> objects."""
 
     def rendered(values: dict[str, Any], namespace: str = "asr") -> list[dict[str, Any]]:
-        cfg = C.from_values(values)
+        cfg = values_io.from_values(values)
         if request.param == "helm":
             return render_through_chart(cfg, namespace, helm=str(request.getfixturevalue("helm3")))
         return render.render_jinja(cfg, namespace)

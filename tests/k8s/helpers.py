@@ -15,7 +15,7 @@ import yaml
 from tools.testenv.fetch_helm import binary_path
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
-from trainer.pipeline import launch, render
+from trainer.pipeline import launch, naming, render, values_io
 
 PREPARE_HINT = "run `python -m tools.testenv prepare` (setup: tools/setup.sh --test)"
 
@@ -232,4 +232,4 @@ def launched(values: dict[str, Any], release: str, namespace: str, helm: Path) -
 
 def render_through_chart(cfg: C.PipelineConfig, namespace: str, helm: Path) -> list[dict[str, Any]]:
     """The run's objects by the chart's route, the release named after the run."""
-    return launched(C.to_values(cfg), C.run_name(cfg), namespace, helm)
+    return launched(values_io.to_values(cfg), naming.run_name(cfg), namespace, helm)

@@ -30,7 +30,12 @@ from tools.testenv.kube_server import KubeServer  # noqa: E402
 from trainer import exit_codes  # noqa: E402
 from trainer.exit_codes import ConfigError  # noqa: E402
 from trainer.pipeline import config as C  # noqa: E402
-from trainer.pipeline import launch, markers, render  # noqa: E402
+from trainer.pipeline import (  # noqa: E402
+    launch,
+    markers,
+    render,
+    values_io,  # noqa: E402
+)
 from trainer.pipeline import submit_cli as submit  # noqa: E402
 from trainer.pipeline.cluster import ENGINES, RUN_KINDS, STORAGE_KIND, WORKFLOW_KIND, Cluster  # noqa: E402
 from trainer.pipeline.constants import STORAGE_MOUNT  # noqa: E402
@@ -128,7 +133,7 @@ def job_names(api: Any, namespace: str) -> set[str]:
 
 
 def small_run(name: str, **values: Any) -> C.PipelineConfig:
-    return C.from_values(
+    return values_io.from_values(
         {
             "runName": name,
             "ranks": [16],
@@ -152,7 +157,7 @@ def test_submit_creates_the_objects_and_a_second_submit_is_a_no_op(
     assert submit.main(argv) == exit_codes.OK
     expected = {
         (o["kind"], o["metadata"]["name"])
-        for o in render.render_jinja(C.from_values({"runName": "sub", "ranks": [16]}), namespace)
+        for o in render.render_jinja(values_io.from_values({"runName": "sub", "ranks": [16]}), namespace)
     }
     cluster = Cluster(api, namespace, report=lambda _: None)
     api_versions = {kind: version for version, kind in (*RUN_KINDS, STORAGE_KIND)}
@@ -312,7 +317,7 @@ def test_orchestrator_service_account_can_run_the_chain_and_nothing_more(
 
 
 def test_cancel_deletes_the_run_and_keeps_its_storage_unless_asked(api: Any, namespace: str, kube: KubeServer) -> None:
-    objects = render.render_jinja(C.from_values({"runName": "cx", "ranks": [16]}), namespace)
+    objects = render.render_jinja(values_io.from_values({"runName": "cx", "ranks": [16]}), namespace)
     cluster = Cluster(api, namespace, report=lambda _: None)
     cluster.submit(objects)
     assert submit.main(["cancel", "cx", "-n", namespace, "--kubeconfig", str(kube.kubeconfig)]) == exit_codes.OK
@@ -425,7 +430,7 @@ def test_the_launcher_refuses_bad_values_and_a_run_of_another_spec(api: Any, nam
     assert exit_codes.run_main(lambda: launch.launch(api, namespace, "bad-values")) == exit_codes.CONFIG_ERROR
     assert cluster.run_objects("bad", "v1", "ConfigMap") == []
     cluster.submit(render.render_jinja(small_run("other"), namespace))
-    values_configmap("other-values", C.to_values(small_run("other", gpusPerNode=2)))
+    values_configmap("other-values", values_io.to_values(small_run("other", gpusPerNode=2)))
     with pytest.raises(ConfigError, match="run other exists with a different spec"):
         launch.launch(api, namespace, "other-values")
 
@@ -436,7 +441,7 @@ def test_the_launcher_refuses_bad_values_and_a_run_of_another_spec(api: Any, nam
 def test_the_ranks_chains_run_side_by_side_and_a_failure_stops_only_its_own(
     api: Any, namespace: str, tmp_path: Path
 ) -> None:
-    cfg = C.from_values(
+    cfg = values_io.from_values(
         {
             "runName": "dag",
             "ranks": [16, 32],
@@ -490,7 +495,7 @@ def test_the_ranks_chains_run_side_by_side_and_a_failure_stops_only_its_own(
 def test_evaluation_starts_only_after_both_chains_and_max_parallel_bounds_the_steps(
     api: Any, namespace: str, tmp_path: Path
 ) -> None:
-    cfg = C.from_values(
+    cfg = values_io.from_values(
         {
             "runName": "ev",
             "ranks": [16, 32],
@@ -632,7 +637,7 @@ class TestWithTheEnginesInstalled:
         )  # the whole run
 
     def test_a_field_the_crd_does_not_know_is_pruned_and_seen(self, api: Any, namespace: str) -> None:
-        wf = workflow(render.render_jinja(C.from_values(ARGO_CASES["embedded"]), namespace))
+        wf = workflow(render.render_jinja(values_io.from_values(ARGO_CASES["embedded"]), namespace))
         wf["spec"]["templates"][0]["dag"]["tasks"][0]["dependsOn"] = ["x"]  # Argo's field is `depends`
         assert lost(wf, dry_run(api, namespace, wf)) == [".spec.templates[0].dag.tasks[0].dependsOn: pruned"]
 

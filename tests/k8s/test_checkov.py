@@ -21,8 +21,8 @@ sys.path.insert(0, str(REPO))
 
 from tools.testenv import fetch_checkov  # noqa: E402
 from trainer import exit_codes  # noqa: E402
-from trainer.pipeline import config as C  # noqa: E402
 from trainer.pipeline import submit_cli as submit  # noqa: E402
+from trainer.pipeline import values_io  # noqa: E402
 
 from .helpers import helm_template  # noqa: E402
 
@@ -68,7 +68,7 @@ def test_checkov_fails_only_the_deliberate_exceptions(
     ]
     if source == "chart":
         cfg = submit.build_config(submit.build_parser().parse_args(argv))
-        objects = helm_template(C.to_values(cfg), "ck", "asr", request.getfixturevalue("helm3"))
+        objects = helm_template(values_io.to_values(cfg), "ck", "asr", request.getfixturevalue("helm3"))
         out.mkdir()
         (out / "chart.yaml").write_text(yaml.safe_dump_all(objects), encoding="utf-8")
     else:

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from trainer.pipeline import config as C
-from trainer.pipeline import render
+from trainer.pipeline import render, values_io
 from trainer.pipeline.cluster import workflow_status
 
 from . import crds
@@ -28,7 +27,7 @@ def test_the_workflow_is_valid_against_argos_crd_strictly(case: str, renderer: A
 
 def test_strict_validation_catches_a_misplaced_field() -> None:
     crd = crds.load(crds.ARGO_WORKFLOW)
-    wf = workflow(render.render_jinja(C.from_values(ARGO_CASES["embedded"]), "asr"))
+    wf = workflow(render.render_jinja(values_io.from_values(ARGO_CASES["embedded"]), "asr"))
     wf["spec"]["templates"][0]["dag"]["tasks"][0]["dependsOn"] = ["x"]
     assert any("dependsOn" in p for p in crds.problems(crd, wf))
 
@@ -36,7 +35,7 @@ def test_strict_validation_catches_a_misplaced_field() -> None:
 def test_the_crds_cel_rules_are_evaluated_at_their_depth() -> None:
     """Argo's rule on each DAG task (continueOn beside depends, as this chart once rendered) and its
     rule on the template list; JobSet's rule on its spec. Each fails the object it should."""
-    wf = workflow(render.render_jinja(C.from_values(ARGO_CASES["embedded"]), "asr"))
+    wf = workflow(render.render_jinja(values_io.from_values(ARGO_CASES["embedded"]), "asr"))
     tasks = wf["spec"]["templates"][0]["dag"]["tasks"]
     index = next(i for i, t in enumerate(tasks) if "depends" in t)
     tasks[index]["continueOn"] = {"failed": True}
@@ -45,7 +44,7 @@ def test_the_crds_cel_rules_are_evaluated_at_their_depth() -> None:
         ".spec.templates: template must have at most one template type",
         f".spec.templates[0].dag.tasks[{index}]: cannot use 'continueOn' when using 'depends'",
     ]
-    jobset = render.job_manifests(render.render_jinja(C.from_values(JOBSET_CASES["orchestrator"]), "asr"))[
+    jobset = render.job_manifests(render.render_jinja(values_io.from_values(JOBSET_CASES["orchestrator"]), "asr"))[
         "gang-r16-p1"
     ]
     jobset["spec"]["startupPolicy"] = {"startupPolicyOrder": "InOrder"}
@@ -67,7 +66,7 @@ def test_transition_rules_are_left_to_updates() -> None:
 @pytest.mark.parametrize("case", ["embedded", "argo-jobset-s3-digest"])
 def test_argo_deletes_its_pods_and_the_finished_workflow(case: str, renderer: Any) -> None:
     values = ARGO_CASES.get(case) or SAMPLES[case]
-    orchestrator = C.from_values(values).orchestrator
+    orchestrator = values_io.from_values(values).orchestrator
     spec = workflow(renderer(values))["spec"]
     assert spec["podGC"] == {"strategy": orchestrator.workflow_pod_gc}
     assert spec["ttlStrategy"] == {"secondsAfterCompletion": orchestrator.workflow_ttl_seconds}
@@ -147,7 +146,7 @@ JOB_STATES = {  # what a Job's status looks like (Kubernetes 1.31+ adds FailureT
 
 
 def test_success_and_failure_conditions_see_a_failed_job() -> None:
-    wf = workflow(render.render_jinja(C.from_values(ARGO_CASES["embedded"]), "asr"))
+    wf = workflow(render.render_jinja(values_io.from_values(ARGO_CASES["embedded"]), "asr"))
     resource = next(t for t in wf["spec"]["templates"] if t["name"] == "demo-r16-p1")["resource"]
     outcome = {}
     for what, status in JOB_STATES.items():
@@ -168,7 +167,7 @@ def test_success_and_failure_conditions_see_a_failed_job() -> None:
 
 
 def test_a_multinode_step_succeeds_when_every_node_did() -> None:
-    wf = workflow(render.render_jinja(C.from_values(ARGO_CASES["multinode"]), "asr"))
+    wf = workflow(render.render_jinja(values_io.from_values(ARGO_CASES["multinode"]), "asr"))
     templates = {t["name"]: t["resource"] for t in wf["spec"]["templates"] if "resource" in t}
     assert templates["wf-r16-p1"]["successCondition"] == "status.succeeded > 1"  # 2 nodes
     assert templates["wf-r16-p1-verify"]["successCondition"] == "status.succeeded > 0"
@@ -243,7 +242,7 @@ def test_the_chain_creates_and_follows_a_jobset(monkeypatch: pytest.MonkeyPatch)
 
     from trainer.pipeline.orchestrator import Chain, ChainPlan, StepFailed
 
-    objects = render.render_jinja(C.from_values(JOBSET_CASES["orchestrator"]), "asr")
+    objects = render.render_jinja(values_io.from_values(JOBSET_CASES["orchestrator"]), "asr")
     plan = ChainPlan.from_data(render.plan_configmap(objects)["data"])
 
     class JobSets:  # the custom-objects API, holding one JobSet
@@ -297,7 +296,7 @@ def test_the_workflow_takes_the_check_job_suffixes_from_the_plan(monkeypatch: py
     """The marker checks' name suffixes are spelled once (trainer.pipeline.plan), not in the template."""
     monkeypatch.setattr(render, "CHECK_SUFFIX", "-chk")
     monkeypatch.setattr(render, "VERIFY_SUFFIX", "-ver")
-    objects = render.render_jinja(C.from_values(ARGO_CASES["embedded"]), "asr")
+    objects = render.render_jinja(values_io.from_values(ARGO_CASES["embedded"]), "asr")
     tasks = {t["name"] for t in workflow(objects)["spec"]["templates"][0]["dag"]["tasks"]}
     stored = {job["metadata"]["name"] for job in render.plan_jobs(objects)}
     assert tasks == stored and any(n.endswith("-chk") for n in tasks) and any(n.endswith("-ver") for n in tasks)

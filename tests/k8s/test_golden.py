@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from trainer.pipeline import config as C  # noqa: E402
-from trainer.pipeline import render  # noqa: E402
+from trainer.pipeline import render, values_io  # noqa: E402
 
 from .helpers import SAMPLES, render_through_chart  # noqa: E402
 
@@ -33,7 +33,7 @@ def golden_text(objects: list[dict[str, Any]]) -> str:
 
 
 def _config(case: str) -> C.PipelineConfig:
-    return C.from_values(SAMPLES[case], source=case)
+    return values_io.from_values(SAMPLES[case], source=case)
 
 
 @pytest.mark.parametrize("route", ["submit", "chart"])

@@ -9,7 +9,7 @@ import pytest
 
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
-from trainer.pipeline import render
+from trainer.pipeline import render, values_io
 
 from .helpers import helm_template, render_through_chart
 
@@ -32,14 +32,14 @@ ATTEMPTS = [
 @pytest.mark.parametrize("values", ATTEMPTS, ids=[str(i) for i in range(len(ATTEMPTS))])
 def test_python_front_end_rejects(values: dict) -> None:
     with pytest.raises(ConfigError) as info:
-        C.from_values(values)
+        values_io.from_values(values)
     first_key = next(iter(values))
     assert first_key in str(info.value)  # the error names the field
 
 
 @pytest.mark.parametrize("values", ATTEMPTS, ids=[str(i) for i in range(len(ATTEMPTS))])
 def test_helm_front_end_rejects(values: dict, helm3: Path) -> None:
-    raw = C.merge(C.to_values(C.PipelineConfig(run_name="inj")), values)
+    raw = values_io.merge(values_io.to_values(C.PipelineConfig(run_name="inj")), values)
     with pytest.raises(ConfigError, match="schema"):
         helm_template(raw, "inj", "asr", helm=str(helm3))
 
@@ -50,7 +50,7 @@ def test_unusual_but_harmless_strings_stay_literal(helm3: Path) -> None:
     interpreted (an alias, a flow mapping, a comment)."""
     prefix = "s3://bkt/it's/*alias/(x)=y+z!"
     values = {"runName": "lit", "storage": {"type": "s3", "s3": {"prefix": prefix, "secretName": "s3-creds"}}}
-    cfg = C.from_values(values)
+    cfg = values_io.from_values(values)
     for objects in (render.render_jinja(cfg, "asr"), render_through_chart(cfg, "asr", helm=str(helm3))):
         args = render.job_manifests(objects)["lit-r32-p1"]["spec"]["template"]["spec"]["containers"][0]["args"]
         output = args[args.index("--output") + 1]

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from trainer import exit_codes
-from trainer.pipeline import config as C
-from trainer.pipeline import render
+from trainer.pipeline import render, values_io
 
 from .helpers import all_manifests, render_through_chart
 
@@ -18,7 +17,7 @@ from .helpers import all_manifests, render_through_chart
 @pytest.fixture(params=["jinja", "helm"])
 def rendered(request: pytest.FixtureRequest) -> Any:
     def rendered(values: dict[str, Any]) -> list[dict[str, Any]]:
-        cfg = C.from_values({"runName": "pol", **values})
+        cfg = values_io.from_values({"runName": "pol", **values})
         if request.param == "helm":
             return render_through_chart(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
         return render.render_jinja(cfg, "asr")

@@ -3,8 +3,7 @@ trainer's exit codes for the podFailurePolicy); single-GPU Jobs run the image's 
 
 from __future__ import annotations
 
-from trainer.pipeline import config as C
-from trainer.pipeline import render
+from trainer.pipeline import render, values_io
 
 from .helpers import SAMPLES
 
@@ -12,7 +11,7 @@ LAUNCHER = ["python", "-m", "trainer.torchrun"]
 
 
 def containers(sample: str) -> dict[str, dict]:
-    objects = render.render_jinja(C.from_values(SAMPLES[sample]), "asr")
+    objects = render.render_jinja(values_io.from_values(SAMPLES[sample]), "asr")
     return {
         name: job["spec"]["template"]["spec"]["containers"][0] for name, job in render.job_manifests(objects).items()
     }

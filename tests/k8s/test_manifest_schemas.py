@@ -19,8 +19,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import all_versions
 
-from trainer.pipeline import config as C
-from trainer.pipeline import render
+from trainer.pipeline import naming, render, values_io
 
 from . import crds
 from .helpers import VARIANTS, all_manifests, helm_template, minimum_kube_version
@@ -81,7 +80,7 @@ def test_the_matrix_reaches_every_kind_and_storage() -> None:
     """The matrix above is what it says: every kind of object a run can create, on every storage."""
     kinds, storages = set(), set()
     for values in VARIANTS.values():
-        cfg = C.from_values(values)
+        cfg = values_io.from_values(values)
         kinds |= {o["kind"] for o in everything(render.render_jinja(cfg, "asr"))}
         s3 = cfg.storage.s3
         storages.add(
@@ -101,8 +100,8 @@ def test_the_matrix_reaches_every_kind_and_storage() -> None:
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_the_charts_own_objects_are_valid(variant: str, helm3: Path) -> None:
-    cfg = C.from_values(VARIANTS[variant])
-    assert invalid(helm_template(C.to_values(cfg), C.run_name(cfg), "asr", helm3)) == []
+    cfg = values_io.from_values(VARIANTS[variant])
+    assert invalid(helm_template(values_io.to_values(cfg), naming.run_name(cfg), "asr", helm3)) == []
 
 
 def test_helm_test_pod_is_valid(helm3: Path) -> None:
@@ -116,7 +115,7 @@ def test_helm_test_pod_is_valid(helm3: Path) -> None:
 
 
 def _jobs(values: dict[str, Any]) -> list[dict[str, Any]]:
-    objects = everything(render.render_jinja(C.from_values({"runName": "v", **values}), "asr"))
+    objects = everything(render.render_jinja(values_io.from_values({"runName": "v", **values}), "asr"))
     return [o for o in objects if o["kind"] == "Job"]
 
 
@@ -135,7 +134,7 @@ def test_pod_failure_policies_are_valid_on_every_schema_from_the_minimum_on() ->
 
 
 def test_validation_catches_a_misplaced_field() -> None:
-    job = render.job_manifests(render.render_jinja(C.from_values({"runName": "v"}), "asr"))["v-r32-p1"]
+    job = render.job_manifests(render.render_jinja(values_io.from_values({"runName": "v"}), "asr"))["v-r32-p1"]
     job["spec"]["template"]["spec"]["containers"][0]["gpu"] = 1
     assert all(v in " ".join(invalid([job])) for v in VERSIONS)
 
@@ -151,7 +150,7 @@ def test_validation_uses_the_minimum_versions_schema() -> None:
 
 
 def test_validation_catches_a_broken_cel_rule_inside_a_workflow() -> None:
-    objects = render.render_jinja(C.from_values({**VARIANTS["argo-case-embedded"], "runName": "v"}), "asr")
+    objects = render.render_jinja(values_io.from_values({**VARIANTS["argo-case-embedded"], "runName": "v"}), "asr")
     wf = next(o for o in objects if o["kind"] == "Workflow")
     task = next(t for t in wf["spec"]["templates"][0]["dag"]["tasks"] if "depends" in t)
     task["continueOn"] = {"failed": True}

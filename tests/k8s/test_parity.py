@@ -10,7 +10,7 @@ import pytest
 
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
-from trainer.pipeline import launch, render
+from trainer.pipeline import launch, render, values_io
 
 from .helpers import helm_template, launched, render_through_chart, values_configmap
 
@@ -22,8 +22,8 @@ def test_the_chart_route_creates_what_submit_renders(sample: tuple[str, C.Pipeli
 
 def test_the_values_reach_the_launcher(helm3: Path) -> None:
     """The comparison is not vacuous: a changed setting changes what the launcher creates."""
-    a = render.render_jinja(C.from_values({"runName": "p"}), "asr")
-    b = render_through_chart(C.from_values({"runName": "p", "gpusPerNode": 2}), "asr", helm3)
+    a = render.render_jinja(values_io.from_values({"runName": "p"}), "asr")
+    b = render_through_chart(values_io.from_values({"runName": "p", "gpusPerNode": 2}), "asr", helm3)
     assert render.plan_configmap(a) != render.plan_configmap(b)
 
 
@@ -51,8 +51,8 @@ def test_the_launcher_refuses_the_cross_field_problems_submit_refuses(values: di
     """The chart's schema passes them (it checks each value alone); the launcher's Python checks,
     the ones `submit.py` runs, refuse them with the same problem lines."""
     with pytest.raises(ConfigError) as direct:
-        C.from_values({"runName": "p", **values})
-    raw = C.merge(C.to_values(C.PipelineConfig(run_name="p")), values)
+        values_io.from_values({"runName": "p", **values})
+    raw = values_io.merge(values_io.to_values(C.PipelineConfig(run_name="p")), values)
     stored = values_configmap(helm_template(raw, "p", "asr", helm3))
     with pytest.raises(ConfigError) as refused:
         launch.values_config(stored)
@@ -69,7 +69,7 @@ def test_the_launcher_refuses_the_cross_field_problems_submit_refuses(values: di
 )
 def test_the_chart_refuses_what_the_schema_refuses(values: dict, helm3: Path) -> None:
     with pytest.raises(ConfigError):
-        C.from_values({"runName": "p", **values})
-    raw = C.merge(C.to_values(C.PipelineConfig(run_name="p")), values)
+        values_io.from_values({"runName": "p", **values})
+    raw = values_io.merge(values_io.to_values(C.PipelineConfig(run_name="p")), values)
     with pytest.raises(ConfigError, match="helm template failed"):
         helm_template(raw, "p", "asr", helm3)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from trainer.pipeline import config as C
-from trainer.pipeline import render
+from trainer.pipeline import naming, render, values_io
 from trainer.pipeline.constants import POD_UID
 
 from .helpers import VARIANTS, all_manifests, helm_template, render_through_chart
@@ -85,14 +85,14 @@ def test_the_charts_pods_are_restricted(helm3: Path) -> None:
 
 
 def test_the_walk_catches_a_privileged_container() -> None:
-    objects = all_manifests(render.render_jinja(C.from_values({"runName": "s"}), "asr"))
+    objects = all_manifests(render.render_jinja(values_io.from_values({"runName": "s"}), "asr"))
     name, pod = next(pod_specs(render.job_manifests(objects).values()))
     pod["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
     assert restricted_problems(name, pod)
 
 
 def test_orchestrator_role_is_limited_to_what_the_chain_needs() -> None:
-    objects = render.render_jinja(C.from_values({"runName": "s"}), "asr")
+    objects = render.render_jinja(values_io.from_values({"runName": "s"}), "asr")
     role = next(o for o in objects if o["kind"] == "Role")
     rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): r for r in role["rules"]}
     assert set(rules[(("batch",), ("jobs",))]["verbs"]) == {"create", "get", "list", "watch", "delete"}
@@ -119,9 +119,9 @@ def test_the_launchers_role_is_exactly_what_creating_the_run_needs(variant: str,
     """Create each object of the run, read its values and plan ConfigMaps, and hold every permission
     of the Roles it creates (Kubernetes lets no one grant more than it holds): that and nothing more."""
     values = VARIANTS[variant]
-    cfg = C.from_values(values)
-    run = C.run_name(cfg)
-    chart = helm_template(C.to_values(cfg), run, "asr", helm3)
+    cfg = values_io.from_values(values)
+    run = naming.run_name(cfg)
+    chart = helm_template(values_io.to_values(cfg), run, "asr", helm3)
     [role] = [o for o in chart if o["kind"] == "Role"]
     objects = render.render_jinja(cfg, "asr")
     needed = {("", "configmaps", "get", f"{run}-values"), ("", "configmaps", "get", f"{run}-plan")}
@@ -139,13 +139,13 @@ def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3:
     secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-    cfg = C.from_values(
+    cfg = values_io.from_values(
         {"runName": "sec", "storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}}
     )
     for objects in (
         all_manifests(render.render_jinja(cfg, "asr")),
         all_manifests(render_through_chart(cfg, "asr", helm=str(helm3))),
-        helm_template(C.to_values(cfg), "sec", "asr", helm3),  # the chart's own objects
+        helm_template(values_io.to_values(cfg), "sec", "asr", helm3),  # the chart's own objects
     ):
         text = json.dumps(objects)
         assert secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text
@@ -168,7 +168,7 @@ def test_s3_credentials_reach_boto3_only_as_a_read_only_file(
             "s3": {"prefix": "s3://bkt/p", "secretName": "creds", "endpoint": s3_server.endpoint},
         },
     }
-    cfg = C.from_values(values)
+    cfg = values_io.from_values(values)
     for objects in (render.render_jinja(cfg, "asr"), render_through_chart(cfg, "asr", helm=str(helm3))):
         envs = []
         for name, pod in pod_specs(all_manifests(objects)):

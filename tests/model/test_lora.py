@@ -17,7 +17,7 @@ from transformers import Wav2Vec2ForCTC
 from trainer.config import TrainConfig
 from trainer.exit_codes import ConfigError
 from trainer.model.conv_lora import WeightSpaceLoraConv1d
-from trainer.model.factory import min_samples_for_frames
+from trainer.model.frontend import min_samples_for_frames
 from trainer.model.lora import build_lora_model, load_adapter_checkpoint, load_adapter_weights, save_adapter
 from trainer.training.dataset import CTCCollator
 from trainer.training.ema import EMA

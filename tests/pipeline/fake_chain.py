@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.pipeline import config as C
+from trainer.pipeline import values_io
 from trainer.pipeline.local import run_local
 from trainer.pipeline.plan import Plan, build_plan
 
@@ -17,7 +17,7 @@ FAKE = (sys.executable, str(Path(__file__).with_name("fake_trainer.py")))
 
 
 def plan_with(tmp_path: Path, max_parallel: int) -> Plan:
-    cfg = C.from_values(
+    cfg = values_io.from_values(
         {
             "runName": "loc",
             "embeddedDefault": True,

@@ -7,18 +7,19 @@ import pytest
 from trainer.config import parse_config
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
+from trainer.pipeline import naming, values_io
 
 
 def errors_of(values: dict) -> str:
     with pytest.raises(ConfigError) as info:
-        C.from_values(values)
+        values_io.from_values(values)
     return str(info.value)
 
 
 def test_defaults_are_valid_and_round_trip_through_values() -> None:
-    cfg = C.from_values({})
+    cfg = values_io.from_values({})
     assert cfg == C.PipelineConfig()
-    assert C.from_values(C.to_values(cfg)) == cfg
+    assert values_io.from_values(values_io.to_values(cfg)) == cfg
 
 
 @pytest.mark.parametrize(
@@ -55,7 +56,7 @@ def test_all_problems_are_reported_at_once() -> None:
 
 def test_cross_field_problems() -> None:
     assert "ReadWriteMany" in errors_of({"nodes": 2})
-    assert C.from_values({"nodes": 2, "storage": {"pvc": {"accessMode": "ReadWriteMany"}}}).nodes == 2
+    assert values_io.from_values({"nodes": 2, "storage": {"pvc": {"accessMode": "ReadWriteMany"}}}).nodes == 2
     assert "secretName" in errors_of({"storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p"}}})
     assert "nothing to run" in errors_of({"phases": [], "evaluate": False})
 
@@ -73,15 +74,17 @@ def test_values_files_read_numbers_like_helm() -> None:
 
 
 def test_run_name_is_derived_from_the_config() -> None:
-    a, b = C.from_values({"ranks": [16, 32]}), C.from_values({"ranks": [16, 32]})
-    c = C.from_values({"ranks": [16, 32], "gpusPerNode": 2})
-    assert C.run_name(a) == C.run_name(b) != C.run_name(c)
+    a, b = values_io.from_values({"ranks": [16, 32]}), values_io.from_values({"ranks": [16, 32]})
+    c = values_io.from_values({"ranks": [16, 32], "gpusPerNode": 2})
+    assert naming.run_name(a) == naming.run_name(b) != naming.run_name(c)
     # how the steps are chained is not what they compute: a resumed run keeps its name and outputs
-    assert C.run_name(C.from_values({"ranks": [16, 32], "orchestrator": {"maxParallel": 1}})) == C.run_name(a)
-    assert C.run_name(a).startswith("asr-r16-r32-") and len(C.run_name(a)) <= C.MAX_RUN_NAME
-    assert C.run_name(C.from_values({"runName": "mine"})) == "mine"
-    many = C.from_values({"ranks": list(range(1, 40)), "preset": "demo-small"})
-    assert len(C.run_name(many)) <= C.MAX_RUN_NAME and not C.run_name(many).endswith("--")
+    assert naming.run_name(
+        values_io.from_values({"ranks": [16, 32], "orchestrator": {"maxParallel": 1}})
+    ) == naming.run_name(a)
+    assert naming.run_name(a).startswith("asr-r16-r32-") and len(naming.run_name(a)) <= C.MAX_RUN_NAME
+    assert naming.run_name(values_io.from_values({"runName": "mine"})) == "mine"
+    many = values_io.from_values({"ranks": list(range(1, 40)), "preset": "demo-small"})
+    assert len(naming.run_name(many)) <= C.MAX_RUN_NAME and not naming.run_name(many).endswith("--")
 
 
 def test_a_default_changed_by_a_release_renames_the_run(monkeypatch, tmp_path) -> None:
@@ -91,18 +94,18 @@ def test_a_default_changed_by_a_release_renames_the_run(monkeypatch, tmp_path) -
 
     from trainer.training import configure
 
-    old = C.from_values({"ranks": [16]})
+    old = values_io.from_values({"ranks": [16]})
     new = dataclasses.replace(old, data=dataclasses.replace(old.data, val_fraction=0.1))
     monkeypatch.setattr(C, "PipelineConfig", lambda: new)  # the new release's defaults
-    assert C.run_name(new) != C.run_name(old)
+    assert naming.run_name(new) != naming.run_name(old)
 
     # A preset's (or TrainConfig's) default reaches the train jobs as resolved settings.
     preset = (configure.PRESET_DIR / "xlsr.yaml").read_text(encoding="utf-8")
     assert "learning_rate: 3.0e-4" in preset
     (tmp_path / "xlsr.yaml").write_text(preset.replace("learning_rate: 3.0e-4", "learning_rate: 1.0e-4"), "utf-8")
-    before = C.run_name(old)
+    before = naming.run_name(old)
     monkeypatch.setattr(configure, "PRESET_DIR", tmp_path)
-    assert C.run_name(old) != before
+    assert naming.run_name(old) != before
 
 
 @pytest.mark.parametrize(
@@ -121,7 +124,9 @@ def test_a_default_changed_by_a_release_renames_the_run(monkeypatch, tmp_path) -
     ],
 )
 def test_scheduling_settings_keep_the_run_name(scheduling: dict) -> None:
-    assert C.run_name(C.from_values({"ranks": [16], **scheduling})) == C.run_name(C.from_values({"ranks": [16]}))
+    assert naming.run_name(values_io.from_values({"ranks": [16], **scheduling})) == naming.run_name(
+        values_io.from_values({"ranks": [16]})
+    )
 
 
 @pytest.mark.parametrize(
@@ -136,4 +141,6 @@ def test_scheduling_settings_keep_the_run_name(scheduling: dict) -> None:
     ],
 )
 def test_settings_that_change_results_rename_the_run(result: dict) -> None:
-    assert C.run_name(C.from_values({"ranks": [16], **result})) != C.run_name(C.from_values({"ranks": [16]}))
+    assert naming.run_name(values_io.from_values({"ranks": [16], **result})) != naming.run_name(
+        values_io.from_values({"ranks": [16]})
+    )

@@ -10,12 +10,12 @@ import pytest
 
 from trainer.config import PLAN_SET, RUNTIME, TrainConfig, fields_with
 from trainer.exit_codes import ConfigError
-from trainer.pipeline import config as C
+from trainer.pipeline import values_io
 from trainer.pipeline.plan import build_plan, train_flag
 
 
 def test_the_plan_sets_exactly_the_plan_set_fields() -> None:
-    plan = build_plan(C.from_values({"runName": "roles", "embeddedDefault": True, "ranks": [16]}), "/storage")
+    plan = build_plan(values_io.from_values({"runName": "roles", "embeddedDefault": True, "ranks": [16]}), "/storage")
     given = {a for j in plan.jobs if j.kind in ("base", "train") for a in j.argv if a.startswith("--")}
     assert {f.name for f in dataclasses.fields(TrainConfig) if train_flag(f.name) in given} == fields_with(
         TrainConfig, PLAN_SET
@@ -26,7 +26,7 @@ def test_the_plan_sets_exactly_the_plan_set_fields() -> None:
 def test_train_overrides_refuse_every_plan_set_field(name: str) -> None:
     value = getattr(TrainConfig(), name)
     with pytest.raises(ConfigError, match=f"trainOverrides.*{name}"):
-        C.from_values({"trainOverrides": {name: value}})
+        values_io.from_values({"trainOverrides": {name: value}})
 
 
 def test_the_base_digest_ignores_runtime_settings_only(tmp_path) -> None:

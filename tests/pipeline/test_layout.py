@@ -17,7 +17,7 @@ import pytest
 
 from trainer import exit_codes
 from trainer.cli import main
-from trainer.pipeline import config as C
+from trainer.pipeline import values_io
 from trainer.pipeline.plan import Plan, PlannedJob, build_plan
 from trainer.runtime_env import with_cpu_env
 
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def tiny_plan(root: Path) -> Plan:
     return build_plan(
-        C.from_values(
+        values_io.from_values(
             {
                 "runName": "lay",
                 "embeddedDefault": True,

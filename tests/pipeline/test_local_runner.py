@@ -146,7 +146,7 @@ def test_ctrl_c_stops_every_running_step_through_its_checkpoint_path(tmp_path, m
 
 @pytest.mark.parametrize("backend", ["local", "s3"])
 def test_the_summary_shows_the_charts_and_the_headline_table_on_either_storage(backend, tmp_path, request) -> None:
-    from trainer.pipeline import config as C
+    from trainer.pipeline import values_io
     from trainer.pipeline.local import summary
     from trainer.pipeline.plan import build_plan
     from trainer.storage import join, publish_files
@@ -154,7 +154,7 @@ def test_the_summary_shows_the_charts_and_the_headline_table_on_either_storage(b
     root = str(tmp_path / "runs")
     if backend == "s3":
         root = f"s3://{request.getfixturevalue('s3_env').new_bucket()}/runs"
-    plan = build_plan(C.from_values({"runName": "loc", "embeddedDefault": True, "ranks": [32]}), root)
+    plan = build_plan(values_io.from_values({"runName": "loc", "embeddedDefault": True, "ranks": [32]}), root)
     table = "| model | CER |\n|---|---|\n| r32 | 50.0% |"
 
     def write(folder) -> None:

@@ -7,12 +7,12 @@ import dataclasses
 import pytest
 
 from trainer.exit_codes import ConfigError
-from trainer.pipeline import config as C
-from trainer.pipeline.plan import build_plan, check_names, flag_value, object_names, override_flags
+from trainer.pipeline import values_io
+from trainer.pipeline.plan import build_plan, check_name_lengths, flag_value, object_names, override_flags
 
 
 def plan_of(values: dict, root: str = "/storage"):
-    return build_plan(C.from_values({"runName": "run", **values}), root)
+    return build_plan(values_io.from_values({"runName": "run", **values}), root)
 
 
 def arg(argv: tuple[str, ...], flag: str) -> str:
@@ -192,14 +192,14 @@ def test_flag_values_are_plain_decimals(value: object, text: str) -> None:
 
 def test_longest_names_fit_and_longer_ones_are_refused() -> None:
     """A 40-character run name leaves room for every suffix; the check guards the derived names."""
-    cfg = C.from_values(
+    cfg = values_io.from_values(
         {"runName": "r" * 40, "ranks": [1024], "nodes": 64, "storage": {"pvc": {"accessMode": "ReadWriteMany"}}}
     )
     plan = build_plan(cfg, "/storage")
     assert max(len(n) for n in object_names(plan, cfg)) <= 63
     longer = dataclasses.replace(plan, jobs=(dataclasses.replace(plan.jobs[0], name="r" * 50 + "-r1024-p1"),))
     with pytest.raises(ConfigError, match="longer than 63"):
-        check_names(longer, cfg)
+        check_name_lengths(longer, cfg)
 
 
 def test_plan_json_is_what_the_orchestrator_reads() -> None:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.pipeline import config as C
-from trainer.pipeline import markers, render
+from trainer.pipeline import markers, render, values_io
 from trainer.pipeline.plan import build_plan
 from trainer.runtime_env import with_cpu_env
 
@@ -117,7 +116,7 @@ def test_rendered_s3_jobs_run_as_rendered_against_the_server(s3_env, tmp_path):
 
     bucket = s3_env.new_bucket()
     root = f"s3://{bucket}/runs"
-    cfg = C.from_values(
+    cfg = values_io.from_values(
         {
             "runName": "s3jobs",
             "embeddedDefault": True,

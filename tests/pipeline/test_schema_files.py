@@ -10,7 +10,8 @@ from typing import Any, Callable, Iterator
 from trainer import exit_codes
 from trainer.config import parse_config
 from trainer.pipeline import schema
-from trainer.pipeline.config import PipelineConfig, to_values
+from trainer.pipeline.config import PipelineConfig
+from trainer.pipeline.values_io import to_values
 
 REGENERATE = "regenerate with: python -m trainer.pipeline.schema --write"
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from trainer.data.audio import SAMPLE_RATE
+from trainer.model.frontend import FRAME_SAMPLES
 from trainer.training.sampler import (
-    FRAME_SAMPLES,
     DurationBucketSampler,
     LengthLadder,
     plan_batches,

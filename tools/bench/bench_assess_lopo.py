@@ -35,7 +35,7 @@ from trainer.assessment.assess import (
     ground_truth_scores,
     judge,
 )
-from trainer.data.importers import import_aihub
+from trainer.data.importers import ImportOptions, import_aihub
 from trainer.data.manifest import load_manifest, write_json, write_manifest
 from trainer.data.processes import PROCESSES, select
 from trainer.data.synth import synthesize_corpus
@@ -81,7 +81,7 @@ def assessed_lines(
     corpus = out / "corpora" / name
     synthesize_corpus(corpus, args.children, 0, args.utterances, seed, args.workers, args.rate, processes)
     manifest = out / "manifests" / f"{name}.jsonl"
-    import_aihub(corpus, manifest, unit="phone")
+    import_aihub(corpus, manifest, options=ImportOptions(unit="phone"))
     rows = load_manifest(manifest)
     if ages is not None:
         rows = [r for r in rows if ages[0] <= int(r["age"]) <= ages[1]]

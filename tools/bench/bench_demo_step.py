@@ -65,15 +65,18 @@ def child(args) -> dict[str, float]:
     data, output = args.data, tempfile.mkdtemp(prefix="bench-demo-step-")
     common = {"vocab": data, "output": output, "max_steps": args.warmup + args.steps, "eval_steps": 10**6}
     if kind == "base":
-        flags = {"train_manifest": P.join(data, "train_adult.jsonl"), "val_manifest": P.join(data, P.VAL_MANIFEST)}
+        flags = {
+            "train_manifest": P.slash_join(data, "train_adult.jsonl"),
+            "val_manifest": P.slash_join(data, P.VAL_MANIFEST),
+        }
         cfg, method = resolve("pretrain-base", args.preset, None, {**flags, **common}), ScratchMethod()
     else:
         flags = {
             "phase": max(PHASES),
             "rank": args.rank,
             "model": args.base,
-            "train_manifest": P.join(data, L.CURRICULUM_DIR, L.phase_file(max(PHASES))),
-            "val_manifest": P.join(data, P.VAL_MANIFEST),
+            "train_manifest": P.slash_join(data, L.CURRICULUM_DIR, L.phase_file(max(PHASES))),
+            "val_manifest": P.slash_join(data, P.VAL_MANIFEST),
         }
         cfg, method = resolve("train", args.preset, None, {**flags, **common}), LoraMethod()
     run = TrainingRun(cfg, method)

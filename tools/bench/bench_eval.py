@@ -30,8 +30,9 @@ from trainer.data.audio import load_audio
 from trainer.data.manifest import write_manifest
 from trainer.evaluation.evaluate import load_model
 from trainer.evaluation.export import export_merged
-from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, length_sorted_batches
+from trainer.evaluation.inference import default_batch_seconds, length_sorted_batches
 from trainer.evaluation.random_models import write_random_models
+from trainer.model.transcriber import CtcTranscriber
 
 SENTENCES = [
     "나는 학교에 간다",

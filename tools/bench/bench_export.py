@@ -37,10 +37,11 @@ from trainer.data.audio import load_audio  # noqa: E402
 from trainer.data.manifest import load_manifest  # noqa: E402
 from trainer.evaluation.evaluate import load_model  # noqa: E402
 from trainer.evaluation.export import export_merged  # noqa: E402
-from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, length_sorted_batches  # noqa: E402
+from trainer.evaluation.inference import default_batch_seconds, length_sorted_batches  # noqa: E402
 from trainer.evaluation.metrics import cer  # noqa: E402
 from trainer.evaluation.random_models import write_random_models  # noqa: E402
 from trainer.model.onnx_runtime import ONNX_DIR, ONNX_FILES, OnnxCtcModel  # noqa: E402
+from trainer.model.transcriber import CtcTranscriber  # noqa: E402
 
 MODELS = {
     "bench": dict(hidden_size=384, num_layers=8, num_heads=6, conv_channels=256),

@@ -65,16 +65,16 @@ def main() -> int:
     batch_seconds = lora_cfg.max_batch_seconds
     print(f"budget: {steps} steps x {batch_seconds:g} s of padded audio (the LoRA phases 1-3 of {run_dir})", flush=True)
 
-    out = P.join(run_dir, "bench-transfer")
-    scratch = P.join(out, "scratch-child")
+    out = P.slash_join(run_dir, "bench-transfer")
+    scratch = P.slash_join(out, "scratch-child")
     trainer(
         "pretrain-base",
         "--preset",
         args.preset,
         "--train-manifest",
-        P.join(data, L.CURRICULUM_DIR, L.phase_file(max(PHASES))),
+        P.slash_join(data, L.CURRICULUM_DIR, L.phase_file(max(PHASES))),
         "--val-manifest",
-        P.join(data, P.VAL_MANIFEST),
+        P.slash_join(data, P.VAL_MANIFEST),
         "--vocab",
         data,
         "--output",
@@ -87,8 +87,8 @@ def main() -> int:
         "--speed-perturb",
         *(P.flag_value(float(f)) for f in lora_cfg.speed_perturb),
     )
-    report = P.join(out, "report")
-    lora = P.join(phases[-1], L.CHECKPOINT_BEST)
+    report = P.slash_join(out, "report")
+    lora = P.slash_join(phases[-1], L.CHECKPOINT_BEST)
     trainer(
         "compare",
         "--model",
@@ -96,7 +96,7 @@ def main() -> int:
         "--model",
         f"scratch={scratch}",
         "--manifest",
-        P.join(data, P.TEST_MANIFEST),
+        P.slash_join(data, P.TEST_MANIFEST),
         "--output",
         report,
     )

@@ -28,7 +28,7 @@ def locate(preset: str, rank: int, storage: str, need_phases: bool = True) -> De
     flags = ["--phase", "all", "--rank", str(rank), "--local", "--preset", preset, "--storage", storage]
     cfg = build_config(build_parser().parse_args(flags))
     root = str(Path(storage))
-    run_dir = P.join(root, P.build_plan(cfg, root).run)
+    run_dir = P.slash_join(root, P.build_plan(cfg, root).run)
     demo = DemoRun(
         flags,
         run_dir,

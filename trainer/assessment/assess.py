@@ -60,9 +60,10 @@ from trainer.data.text import normalize_transcript, to_units
 from trainer.evaluation.breakdown import DIMENSIONS
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import UNKNOWN_CHAR, load_model, model_unit, resolve_device
-from trainer.evaluation.inference import CtcTranscriber, default_batch_seconds, transcribe
+from trainer.evaluation.inference import default_batch_seconds, transcribe
 from trainer.exit_codes import ConfigError
 from trainer.layout import ASSESSMENT_REPORT_FILE as REPORT_FILE
+from trainer.model.transcriber import CtcTranscriber
 
 ASSESSMENT_FILE = "assessment.jsonl"
 SUMMARY_FILE = "assessment.json"

@@ -113,6 +113,7 @@ def _source(args: argparse.Namespace) -> str:
 
 
 def _import_kwargs(args: argparse.Namespace) -> dict:
+    """The import rules' flags (ImportOptions fields; PrepareOptions has them too)."""
     return dict(
         min_seconds=args.min_seconds,
         max_seconds=args.max_seconds or None,
@@ -189,13 +190,14 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from trainer.data.importers import import_aihub, import_generic
+    from trainer.data.importers import ImportOptions, import_aihub, import_generic
 
+    rules = ImportOptions(**_import_kwargs(args))
     source = _source(args)
     if args.format == "hf":  # a local dataset or a Hub id, resolved by the importer
         return source
     if args.format == "aihub":
-        report = import_aihub(source, args.out, fields=_fields(args), **_import_kwargs(args))
+        report = import_aihub(source, args.out, fields=_fields(args), options=rules)
     elif args.format == "hf":
         from trainer.data.hf_source import import_hf
 
@@ -206,11 +208,11 @@ def _import(args: argparse.Namespace) -> int:
             args.hf_config,
             args.hf_cache,
             fields=_fields(args),
-            **_import_kwargs(args),
+            options=rules,
         )
     else:
         report = import_generic(
-            source, args.format, args.out, filename_pattern=args.field_filename_pattern, **_import_kwargs(args)
+            source, args.format, args.out, filename_pattern=args.field_filename_pattern, options=rules
         )
     skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
     print(f"import: kept {report.kept} utterances ({report.hours_kept:.3f} h) -> {args.out}; skipped: {skipped}")

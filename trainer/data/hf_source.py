@@ -47,7 +47,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -66,7 +66,6 @@ from trainer.data.importers import (
     _Skip,
 )
 from trainer.data.screening import audio_skip_reason
-from trainer.data.text import Unit
 from trainer.exit_codes import ConfigError
 
 AUDIO_DIR = "audio"
@@ -277,20 +276,14 @@ def import_hf(
     config: str | None = None,
     cache: str | None = None,
     fields: AihubFields | None = None,
-    min_seconds: float = 0.5,
-    max_seconds: float | None = 30.0,
-    workers: int = 1,
-    dual: Literal["spoken", "orthographic"] = "spoken",
-    estimate_snr: bool = False,
-    unit: Unit = "syllable",
+    options: ImportOptions | None = None,
 ) -> ImportReport:
     """Import a Hugging Face dataset into the manifest `out`, its audio into `audio/` beside it."""
-    out, fields = Path(out), fields or AihubFields()
+    out, fields, options = Path(out), fields or AihubFields(), options or ImportOptions()
     source = local_source(dataset, cache)
     if source.is_dir() and (out.parent.resolve() == source or source in out.parent.resolve().parents):
         raise ConfigError(f"--out: {out} lies inside --dataset {source}; its audio would be read as the dataset's")
     opened = open_splits(source, config, splits)
-    options = ImportOptions(min_seconds, max_seconds, dual, estimate_snr, workers, unit)
     _CONTEXT.update(options=options)
     report = ImportReport(
         dataset, str(out), "hf", {**asdict(options), "fields": asdict(fields), "config": config, "splits": list(opened)}
@@ -317,7 +310,7 @@ def import_hf(
                 if not dest.is_file():  # else written by an earlier, interrupted run
                     yield where, path or where, encoded, dest
 
-    for where, skip in _written(flac_tasks(), workers):
+    for where, skip in _written(flac_tasks(), options.workers):
         if skip is not None:
             report.skip(skip[0], where, skip[1])
             del candidates[where]

@@ -76,9 +76,10 @@ from trainer.data.audio import (
 )
 from trainer.data.manifest import ManifestError, speaker_identity, validate_row, write_json, write_manifest
 from trainer.data.phones import PhoneError, pronounce
-from trainer.data.screening import CONV_KERNEL, CONV_STRIDE, audio_skip_reason, conv_frames, row_problem
+from trainer.data.screening import audio_skip_reason, row_problem
 from trainer.data.text import WORD_DELIMITER, Unit, normalize_transcript, to_units
 from trainer.exit_codes import ConfigError
+from trainer.model.frontend import CONV_KERNEL, CONV_STRIDE, conv_frames
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".pcm")
 REPORT_FILE = "import_report.json"
@@ -516,12 +517,7 @@ def import_aihub(
     root: str | Path,
     out: str | Path,
     fields: AihubFields = AihubFields(),
-    min_seconds: float = 0.5,
-    max_seconds: float | None = 30.0,
-    workers: int = 1,
-    dual: Literal["spoken", "orthographic"] = "spoken",
-    estimate_snr: bool = False,
-    unit: Unit = "syllable",
+    options: ImportOptions = ImportOptions(),
 ) -> ImportReport:
     """Import an AI Hub-style tree into the manifest `out` (see module docstring)."""
     root, out = Path(root).resolve(), Path(out)
@@ -531,7 +527,6 @@ def import_aihub(
         re.compile(fields.filename_pattern)
     except re.error as exc:
         raise ConfigError(f"filename_pattern: invalid regular expression ({exc})") from None
-    options = ImportOptions(min_seconds, max_seconds, dual, estimate_snr, workers, unit)
     if out.parent.resolve() == root or root in out.parent.resolve().parents:
         raise ConfigError(f"--out: {out} lies inside --root {root}; its reports would be read as labels")
     report = ImportReport(str(root), str(out), "aihub", {**asdict(options), "fields": asdict(fields)})
@@ -656,19 +651,13 @@ def import_generic(
     path: str | Path,
     fmt: Literal["jsonl", "csv"],
     out: str | Path,
-    min_seconds: float = 0.5,
-    max_seconds: float | None = 30.0,
-    workers: int = 1,
-    dual: Literal["spoken", "orthographic"] = "spoken",
-    estimate_snr: bool = False,
     filename_pattern: str = AihubFields.filename_pattern,
-    unit: Unit = "syllable",
+    options: ImportOptions = ImportOptions(),
 ) -> ImportReport:
     """Import a JSONL or CSV list of utterances into the manifest `out` (see module docstring)."""
     path, out = Path(path).resolve(), Path(out)
     if not path.is_file():
         raise ConfigError(f"--manifest: {path} is not a file")
-    options = ImportOptions(min_seconds, max_seconds, dual, estimate_snr, workers, unit)
     _CONTEXT.update(options=options)
     report = ImportReport(str(path), str(out), fmt, asdict(options))
     tasks: list[tuple[str, Any]] = []

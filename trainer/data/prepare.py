@@ -38,6 +38,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +48,7 @@ from trainer.data.importers import (
     REPORT_FILE,
     SKIPPED_FILE,
     AihubFields,
+    ImportOptions,
     generic_audio_files,
     import_aihub,
     import_generic,
@@ -102,6 +104,10 @@ class PrepareOptions:
     hf_splits: tuple[str, ...] = ()
     hf_config: str | None = None
     hf_cache: str | None = None
+
+    def import_options(self) -> ImportOptions:
+        """The import rules among these options."""
+        return ImportOptions(**{f.name: getattr(self, f.name) for f in dataclass_fields(ImportOptions)})
 
     def curriculum_targets(self) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
         if self.hours is None and self.fractions is None:
@@ -201,16 +207,9 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
     outputs: dict[str, dict] = {}
 
     tic = time.monotonic()
-    audio = dict(
-        min_seconds=options.min_seconds,
-        max_seconds=options.max_seconds,
-        workers=options.workers,
-        dual=options.dual,
-        estimate_snr=options.estimate_snr,
-        unit=options.unit,
-    )
+    rules = options.import_options()
     if options.format == "aihub":
-        imported = import_aihub(options.source, out / ALL_FILE, fields=options.fields, **audio)
+        imported = import_aihub(options.source, out / ALL_FILE, fields=options.fields, options=rules)
     elif options.format == "hf":
         from trainer.data.hf_source import import_hf
 
@@ -221,11 +220,15 @@ def prepare(options: PrepareOptions, force: bool = False) -> dict:
             options.hf_config,
             options.hf_cache,
             fields=options.fields,
-            **audio,
+            options=rules,
         )
     else:
         imported = import_generic(
-            options.source, options.format, out / ALL_FILE, filename_pattern=options.fields.filename_pattern, **audio
+            options.source,
+            options.format,
+            out / ALL_FILE,
+            filename_pattern=options.fields.filename_pattern,
+            options=rules,
         )
     timings["import_s"] = time.monotonic() - tic
     tic = time.monotonic()

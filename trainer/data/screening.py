@@ -38,6 +38,7 @@ from trainer.data.audio import MIN_SECONDS, SAMPLE_RATE, AudioError, check_durat
 from trainer.data.phones import INVALID_PHONES, PhoneError
 from trainer.data.text import normalize_transcript, to_units
 from trainer.exit_codes import ConfigError
+from trainer.model.frontend import conv_frames
 
 AUDIO_SKIP_REASONS = {
     "missing": "missing_audio",
@@ -55,11 +56,6 @@ LABEL_SKIP_REASONS = ("empty_transcript", INVALID_PHONES, "all_unknown", "labels
 # counted.
 MODEL_LIMITS = ("empty_transcript", "all_unknown", "out_of_vocabulary", "labels_too_long")
 SKIP_REASONS = (*AUDIO_SKIP_REASONS.values(), *LABEL_SKIP_REASONS)
-# The standard wav2vec2 / XLS-R convolutional front end: 320x downsampling (20 ms frames at 16 kHz),
-# 400-sample receptive field. The tiny models keep it so frame rates match XLS-R; `data import`
-# checks label lengths at this rate (training and evaluation at their own model's).
-CONV_KERNEL = (10, 3, 3, 3, 3, 2, 2)
-CONV_STRIDE = (5, 2, 2, 2, 2, 2, 2)
 DURATION_TOLERANCE_S = 0.5
 DURATION_TOLERANCE_SHARE = 0.1
 # Rows logged one by one per reason; the rest are counted (a broken corpus must not flood the log).
@@ -72,15 +68,6 @@ _log = logging.getLogger(__name__)
 def audio_skip_reason(exc: AudioError) -> str:
     """The counted skip reason for unusable audio."""
     return AUDIO_SKIP_REASONS[exc.reason]
-
-
-def conv_frames(kernels: Sequence[int], strides: Sequence[int], samples: int) -> int:
-    """Output frames of a wav2vec2 conv front end for `samples` input samples (0 if too short)."""
-    for kernel, stride in zip(kernels, strides):
-        if samples < kernel:
-            return 0
-        samples = (samples - kernel) // stride + 1
-    return samples
 
 
 def model_frames(config: Any, fastest_speed: float = 1.0) -> Callable[[float], int]:

@@ -120,7 +120,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from trainer.evaluation.compare import MAIN_TEST_SET, compare
+    from trainer.compare import MAIN_TEST_SET, compare
 
     test_sets = {MAIN_TEST_SET: args.manifest, **named_values(args.manifest_extra, "--manifest-extra")}
     if len(test_sets) != 1 + len(args.manifest_extra):

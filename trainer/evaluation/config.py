@@ -1,7 +1,7 @@
 """Options shared by `evaluate` and `compare` (flags generated from the fields, like TrainConfig).
 
 RUNTIME fields (trainer.config) change how fast, not what is computed: a pipeline run's name
-does not depend on them (trainer.pipeline.config.settings_hash)."""
+does not depend on them (trainer.pipeline.naming.settings_hash)."""
 
 from __future__ import annotations
 

@@ -103,7 +103,7 @@ class LoadedModel:
 
     def transcriber(self, model: Any, device: str, cfg: EvalConfig) -> Any:
         """A CtcTranscriber of `model` (this one, or its merged copy) with this model's codec."""
-        from trainer.evaluation.inference import CtcTranscriber
+        from trainer.model.transcriber import CtcTranscriber
 
         return CtcTranscriber(model, self.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
 

@@ -65,10 +65,10 @@ def export_merged(
     from trainer.evaluation.evaluate import read_report
     from trainer.evaluation.model_card import CARD_FILE, render_model_card
     from trainer.evaluation.quantize import calibration_audio
+    from trainer.layout import METRICS_FILE
     from trainer.model import load_for_inference
     from trainer.model.inference import EXPORT_INFO
     from trainer.model.processor import UNITS_FILE
-    from trainer.training.checkpoint import METRICS_FILE
 
     unknown = sorted(set(formats) - set(EXPORT_FORMATS))
     if unknown or not formats:

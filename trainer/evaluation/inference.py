@@ -13,18 +13,14 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from trainer.data.audio import SAMPLE_RATE, AudioError, load_audio
-from trainer.model.chunking import chunk_bounds
-from trainer.model.processor import Decoded, TextCodec
-
-if TYPE_CHECKING:
-    from trainer.model.onnx_runtime import OnnxCtcModel
+from trainer.model.transcriber import CtcTranscriber
 
 # Padded audio per batch when not given. On a GPU, big batches keep it busy; on a CPU, batches
 # beyond ~10 s are memory-bound and slower per second of audio than small ones (measured with an
@@ -93,87 +89,6 @@ class _Utterances(torch.utils.data.Dataset):
 
 def _collate(items: list) -> list:
     return items
-
-
-class TorchCtcModel:
-    """A Wav2Vec2ForCTC (plain or peft-wrapped) with the call signature of `OnnxCtcModel`."""
-
-    def __init__(self, model: torch.nn.Module, device: str = "cpu") -> None:
-        self.model = model.to(device).eval()
-        self.device = device
-
-    def __call__(self, input_values: np.ndarray, attention_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(logits: batch x frames x vocabulary, frames of each utterance) of a padded batch."""
-        with torch.inference_mode():
-            mask = torch.from_numpy(attention_mask).to(self.device)
-            logits = self.model(input_values=torch.from_numpy(input_values).to(self.device), attention_mask=mask).logits
-            frames = self.model._get_feat_extract_output_lengths(mask.sum(-1))
-        return logits.float().cpu().numpy(), frames.cpu().numpy()
-
-
-class CtcTranscriber:
-    """Greedy CTC decoding of padded batches with one model: a torch module (base, adapter or
-    merged) or anything called like `TorchCtcModel`, e.g. an ONNX export
-    (`trainer.model.onnx_runtime.OnnxCtcModel`).
-
-    Audio longer than `chunk_seconds` is cut into overlapping chunks (chunking.chunk_bounds) that
-    run as one batch; each chunk's logits lose the `stride` overlap at the sides it shares with
-    a neighbour, and the centres are joined before decoding.
-    """
-
-    def __init__(
-        self,
-        model: "torch.nn.Module | OnnxCtcModel | Callable",
-        codec: TextCodec,
-        device: str = "cpu",
-        chunk_seconds: float = 0.0,
-        stride_seconds: float = 0.0,
-    ) -> None:
-        self.model = TorchCtcModel(model, device) if isinstance(model, torch.nn.Module) else model
-        self.codec = codec
-        self.chunk = round(chunk_seconds * SAMPLE_RATE)
-        self.stride = round(stride_seconds * SAMPLE_RATE)
-
-    def __call__(self, audios: Sequence[np.ndarray]) -> list[str]:
-        return [decoded.text for decoded in self.decode(audios)]
-
-    def decode(self, audios: Sequence[np.ndarray]) -> list[Decoded]:
-        """Text, words and confidences of each audio."""
-        return [self.from_logits(logits) for logits in self.logits(audios)]
-
-    def from_logits(self, logits: np.ndarray) -> Decoded:
-        """What `decode` returns for one audio, from its logits."""
-        return self.codec.decode(logits)
-
-    def logits(self, audios: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Each audio's logits (frames x vocabulary), chunks joined, padding frames cut off."""
-        pieces: list[np.ndarray] = []
-        plans: list[list[tuple[int, int, int, int]]] = []
-        for audio in audios:
-            plans.append(chunk_bounds(len(audio), self.chunk, self.stride))
-            pieces += [audio[start:end] for start, end, _, _ in plans[-1]]
-        features = self.codec.processor.feature_extractor(
-            pieces, sampling_rate=SAMPLE_RATE, padding=True, return_attention_mask=True, return_tensors="np"
-        )
-        logits, frames = self.model(
-            features["input_values"].astype(np.float32), features["attention_mask"].astype(np.int64)
-        )
-        joined, k = [], 0
-        for plan in plans:
-            centres = []
-            for start, end, left, right in plan:
-                # Frames past a piece's own length only ever saw padding: cut them off; of the
-                # rest, drop the overlap shared with the neighbours.
-                n = int(frames[k])
-                drop_left, drop_right = (round(side * n / (end - start)) for side in (left, right))
-                centres.append(logits[k, drop_left : n - drop_right])
-                k += 1
-            joined.append(np.concatenate(centres))
-        return joined
-
-    def warm_up(self) -> None:
-        """One untimed pass: the first forward pays for memory allocation and kernel selection."""
-        self.decode([np.zeros(SAMPLE_RATE, dtype=np.float32)])
 
 
 def transcribe(

@@ -7,7 +7,7 @@ from typing import Any
 
 from transformers import Wav2Vec2Config
 
-from trainer.data.screening import CONV_KERNEL, CONV_STRIDE
+from trainer.model.frontend import CONV_KERNEL, CONV_STRIDE, SCRATCH_CONV_KERNEL, SCRATCH_CONV_STRIDE
 
 # A base trained from scratch (no self-supervised pretraining) leaves CTC's blank-only plateau far
 # sooner at 40 ms frames than at 20 ms. Group norm on the first conv layer only (wav2vec2-base
@@ -16,8 +16,8 @@ from trainer.data.screening import CONV_KERNEL, CONV_STRIDE
 # per step at the same validation CER (figures: BENCHMARKS.md, "The demo chain").
 # Jamo labels come at ~0.2-0.6 per 40 ms frame, within what CTC can align.
 SCRATCH_FRONT_END: dict[str, Any] = dict(
-    conv_kernel=(10, 8, 4, 4, 4),
-    conv_stride=(5, 4, 4, 2, 4),
+    conv_kernel=SCRATCH_CONV_KERNEL,
+    conv_stride=SCRATCH_CONV_STRIDE,
     conv_channels=32,
     feat_extract_norm="group",
 )
@@ -90,12 +90,3 @@ def xlsr_300m_config(vocab_size: int, pad_token_id: int = 0) -> Wav2Vec2Config:
         ctc_loss_reduction="mean",
         ctc_zero_infinity=True,
     )
-
-
-def min_samples_for_frames(config: Wav2Vec2Config, frames: int) -> int:
-    """Fewest input samples for which the conv front end yields `frames` output frames."""
-    receptive_field, hop = 1, 1
-    for kernel, stride in zip(config.conv_kernel, config.conv_stride):
-        receptive_field += (kernel - 1) * hop
-        hop *= stride
-    return receptive_field + (frames - 1) * hop

@@ -15,24 +15,22 @@ and `logit_lengths` (int64, valid frames per utterance): both axes of every tens
     asr = onnx_transcriber("export/onnx/model_quantized.onnx")
     result = asr.decode([samples_16khz_float32])[0]   # .text, .confidence, .words[i].confidence
 
-Greedy CTC decoding, confidences and long-audio chunking are `CtcTranscriber`'s, shared with
-the PyTorch path, so both give the same text for the same logits.
+Greedy CTC decoding, confidences and long-audio chunking are `CtcTranscriber`'s
+(trainer.model.transcriber), shared with the PyTorch path, so both give the same text for the same logits.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from trainer import storage
 from trainer.exit_codes import ConfigError
 from trainer.model.chunking import CHUNK_SECONDS, STRIDE_SECONDS
-
-if TYPE_CHECKING:
-    from trainer.evaluation.inference import CtcTranscriber
+from trainer.model.processor import TextCodec
+from trainer.model.transcriber import CtcTranscriber
 
 ONNX_DIR = "onnx"
 # File name per export format, as Optimum and transformers.js name them.
@@ -74,7 +72,7 @@ def materialize_onnx(uri: str | Path) -> tuple[Path, Path]:
 
 
 class OnnxCtcModel:
-    """An onnxruntime session over an exported graph, called like `TorchCtcModel`; `config` is
+    """An onnxruntime session over an exported graph, a `CtcModel` as `TorchCtcModel` is; `config` is
     the export's Wav2Vec2Config (config.json beside the onnx/ folder), as on a PyTorch model."""
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
@@ -104,11 +102,8 @@ class OnnxCtcModel:
 
 def onnx_transcriber(
     uri: str | Path, chunk_seconds: float = CHUNK_SECONDS, stride_seconds: float = STRIDE_SECONDS, threads: int = 0
-) -> "CtcTranscriber":
+) -> CtcTranscriber:
     """A transcriber for the ONNX export file at `uri` (local or s3://), with its processor."""
-    from trainer.evaluation.inference import CtcTranscriber
-    from trainer.model.processor import TextCodec
-
     path, folder = materialize_onnx(uri)
     return CtcTranscriber(
         OnnxCtcModel(path, threads),

@@ -5,8 +5,9 @@ Field names are snake_case here and camelCase in Helm values (`gpus_per_node` <-
 the mapping is mechanical, so a setting is named once. The chart's `values.yaml` (every value with
 its `## @param` line) and `values.schema.json` are generated from these dataclasses
 (`python -m trainer.pipeline.schema --write`) and a test keeps the committed files identical.
-Validation runs the same JSON schema that Helm runs, then the cross-field checks in `problems()`
-(which the chart's launcher runs too, on the installed values).
+Validation (trainer.pipeline.values_io.from_values) runs the same JSON schema that Helm runs, then
+the cross-field checks (trainer.pipeline.checks; the chart's launcher runs them too, on the
+installed values); trainer.pipeline.naming derives the run name.
 
 `train_overrides` keys are `trainer.config.TrainConfig` field names (`learning_rate: 3.0e-4`); they
 become `python -m trainer train` flags in sorted order. Fields the plan sets itself (paths, phase,
@@ -16,9 +17,6 @@ rank, ...) cannot be overridden.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,11 +28,9 @@ from trainer.config import (
     PLAN_SET,
     RUNTIME,
     TrainConfig,
-    build,
     fields_with,
     setting,
 )
-from trainer.exit_codes import ConfigError
 
 # Kubernetes limits every object name used here (Jobs, Services, label values, pod hostnames) to a
 # DNS-1123 label. The run name is a prefix of all of them, so it gets the room the longest suffix
@@ -404,184 +400,11 @@ class PipelineConfig:
         self.phases = sorted(self.phases)
 
 
-# ----------------------------------------------------------------------------- names <-> values
-
-
 def camel(name: str) -> str:
+    """A field name as a Helm values key: `gpus_per_node` -> `gpusPerNode`."""
     head, *rest = name.split("_")
     return head + "".join(word.capitalize() for word in rest)
 
 
-def to_values(obj: Any) -> dict[str, Any]:
-    """PipelineConfig -> Helm values (camelCase keys; dict-valued settings are kept verbatim)."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        out[camel(f.name)] = to_values(value) if dataclasses.is_dataclass(value) else json.loads(json.dumps(value))
-    return out
-
-
-def _from_values(cls: type, values: dict[str, Any]) -> Any:
-    types = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if camel(f.name) not in values:
-            continue
-        value = values[camel(f.name)]
-        kwargs[f.name] = _from_values(types[f.name], value) if dataclasses.is_dataclass(types[f.name]) else value
-    return cls(**kwargs)
-
-
-def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge values like Helm does (maps merge, anything else replaces)."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def from_values(values: dict[str, Any], source: str = "values", cluster: bool = True) -> PipelineConfig:
-    """Validate Helm-style values (defaults filled in) and build the config; ConfigError lists every
-    problem. `cluster`: the run is rendered for Kubernetes (not run `--local` on this machine)."""
-    from trainer.pipeline import schema
-
-    merged = merge(to_values(PipelineConfig()), values)
-    errors = _control_characters(merged) + schema.errors(merged)
-    if errors:
-        raise ConfigError(f"{source}: invalid values:\n  " + "\n  ".join(errors))
-    cfg = _from_values(PipelineConfig, merged)
-    found = problems(cfg, cluster)
-    if found:
-        raise ConfigError(f"{source}: invalid values:\n  " + "\n  ".join(found))
-    return cfg
-
-
-def _control_characters(values: Any, path: str = "") -> list[str]:
-    """Strings with newlines or other control characters, anywhere in the values.
-
-    The schema's patterns reject them for Helm (Go's `$` matches only at the very end), but
-    Python's `re.search` lets `$` match before a trailing newline, so the check is explicit here.
-    """
-    if isinstance(values, dict):
-        return [p for k, v in values.items() for p in _control_characters(v, f"{path}{k}.")] + (
-            [f"{path}{k}: control characters are not allowed in keys" for k in values if _has_control(str(k))]
-        )
-    if isinstance(values, list):
-        return [p for i, v in enumerate(values) for p in _control_characters(v, f"{path}{i}.")]
-    if isinstance(values, str) and _has_control(values):
-        return [f"{path.rstrip('.')}: {values!r} contains control characters (newlines are not allowed)"]
-    return []
-
-
-def _has_control(text: str) -> bool:
-    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
-
-
-# ----------------------------------------------------------------------------- cross-field checks
-
-
-def problems(cfg: PipelineConfig, cluster: bool = True) -> list[str]:
-    """Every cross-field problem, all at once.
-    `cluster=False` (a `--local` run): S3 credentials are this machine's own (environment,
-    profile or instance role), so no Secret or service account is needed."""
-    found = []
-    if cfg.run_name in RESERVED_RUN_NAMES:
-        found.append(f"runName: '{cfg.run_name}' is reserved for the storage layout")
-    if cfg.nodes > 1 and cfg.storage.type == "pvc" and cfg.storage.pvc.access_mode != "ReadWriteMany":
-        found.append("storage.pvc.accessMode: nodes > 1 needs ReadWriteMany (every node writes the same claim)")
-    if cfg.storage.type == "s3":
-        if not cfg.storage.s3.prefix:
-            found.append("storage.s3.prefix: required when storage.type is s3")
-        if cluster and not (cfg.storage.s3.secret_name or cfg.storage.s3.service_account_name):
-            found.append("storage.s3: set secretName (credentials Secret) or serviceAccountName (workload identity)")
-    if cfg.embedded_default and cfg.data.corpus:
-        found.append("data.corpus: the embedded default synthesises its corpus; leave corpus empty")
-    if cfg.data.prepare and not (cfg.data.corpus or cfg.data.hub_dataset) and not cfg.embedded_default:
-        found.append("data.prepare: needs data.corpus (or data.hubDataset, or embeddedDefault)")
-    if cfg.data.format != "hf" and (cfg.data.hub_dataset or cfg.data.hf_splits or cfg.data.hf_config):
-        found.append("data.format: hubDataset, hfSplits and hfConfig need format hf")
-    if cfg.data.format == "hf" and cfg.embedded_default:
-        found.append("data.format: the embedded default's synthetic corpus is aihub")
-    if cfg.data.corpus and cfg.data.hub_dataset:
-        found.append("data.hubDataset: set data.corpus or data.hubDataset, not both")
-    if not cfg.phases and not cfg.evaluate:
-        found.append("phases: empty and evaluate is false: nothing to run")
-    if cfg.assess and not cfg.evaluate:
-        found.append("assess: runs in the comparison Job; needs evaluate")
-    if cfg.assess and (cfg.data.prepare or cfg.embedded_default) and cfg.data.unit != "phone":
-        found.append("assess: only phone-unit models can be assessed; set data.unit: phone")
-    found += _override_problems(cfg.train_overrides)
-    return found
-
-
-def _override_problems(overrides: dict[str, Any]) -> list[str]:
-    owned = sorted(PLAN_OWNED_TRAIN_FIELDS & set(overrides))
-    if owned:
-        return [f"trainOverrides: {', '.join(owned)} set by the plan for each job; not overridable"]
-    try:
-        build(TrainConfig, overrides, source="trainOverrides")
-    except ConfigError as exc:
-        return [str(exc)]
-    return []
-
-
 def train_override_fields() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(TrainConfig) if f.name not in PLAN_OWNED_TRAIN_FIELDS]
-
-
-# ----------------------------------------------------------------------------- derived names
-
-
-def settings_hash(cfg: PipelineConfig, length: int = 64) -> str:
-    """Hash of what the run computes: every setting that is not RUNTIME (scheduling, storage, the
-    run name), at its full value, and the `train` / `pretrain-base` / `compare` settings its jobs
-    resolve (preset, overrides and defaults). A default that changes between releases changes the
-    hash, so a resubmitted run gets a new name instead of skipping steps finished under the old
-    default; changing e.g. the queue or --max-parallel keeps the name, and so the outputs."""
-    return hashlib.sha256(json.dumps(result_settings(cfg), sort_keys=True).encode()).hexdigest()[:length]
-
-
-def result_settings(cfg: PipelineConfig) -> dict[str, Any]:
-    """What `settings_hash` digests (JSON-ready)."""
-    from trainer.evaluation.config import EvalConfig
-    from trainer.training.configure import resolve
-
-    def train_settings(command: str, flags: dict[str, Any]) -> dict[str, Any]:
-        # PLAN_SET fields (paths, phase, rank) follow from the pipeline's own settings.
-        resolved = dataclasses.asdict(resolve(command, cfg.preset or None, None, flags, check=False))
-        skip = fields_with(TrainConfig, PLAN_SET) | fields_with(TrainConfig, RUNTIME)
-        return {k: v for k, v in resolved.items() if k not in skip}
-
-    out: dict[str, Any] = {"pipeline": _result_values(cfg)}
-    out["train"] = {str(p): train_settings("train", {**cfg.train_overrides, "phase": p}) for p in cfg.phases}
-    if cfg.embedded_default:
-        out["pretrain_base"] = train_settings("pretrain-base", {})
-    if cfg.evaluate:
-        out["compare"] = {
-            k: v for k, v in dataclasses.asdict(EvalConfig()).items() if k not in fields_with(EvalConfig, RUNTIME)
-        }
-    return json.loads(json.dumps(out))
-
-
-def _result_values(obj: Any) -> dict[str, Any]:
-    """`to_values` of `obj` without its RUNTIME fields, at every level."""
-    runtime = fields_with(type(obj), RUNTIME)
-    values = to_values(obj)
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if f.name in runtime:
-            del values[camel(f.name)]
-        elif dataclasses.is_dataclass(value):
-            values[camel(f.name)] = _result_values(value)
-    return values
-
-
-def run_name(cfg: PipelineConfig) -> str:
-    """The given run name, or one derived from the config: same config -> same name (idempotent submits)."""
-    if cfg.run_name:
-        return cfg.run_name
-    ranks = "-".join(f"r{r}" for r in cfg.ranks)
-    return f"{cfg.preset or 'asr'}-{ranks}"[: MAX_RUN_NAME - 7].rstrip("-") + "-" + settings_hash(cfg, 6)

@@ -27,7 +27,7 @@ from typing import Any
 from trainer import exit_codes
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
-from trainer.pipeline import render
+from trainer.pipeline import render, values_io
 from trainer.pipeline.orchestrator import ChainPlan, plan_problems
 
 # The pod's own namespace, as its ServiceAccount token's mount tells it.
@@ -48,7 +48,7 @@ def run_objects(cfg: C.PipelineConfig, namespace: str) -> list[dict[str, Any]]:
 def values_config(values_configmap: dict[str, Any]) -> C.PipelineConfig:
     """The run's config from the chart's values ConfigMap (its name and data)."""
     name = values_configmap["metadata"]["name"]
-    return C.from_values(json.loads(values_configmap["data"][VALUES_KEY]), source=f"ConfigMap {name}")
+    return values_io.from_values(json.loads(values_configmap["data"][VALUES_KEY]), source=f"ConfigMap {name}")
 
 
 def launch(api: Any, namespace: str, configmap: str) -> int:

@@ -28,6 +28,7 @@ from trainer import layout as L
 from trainer.config import PHASES, TrainConfig
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
+from trainer.pipeline import naming
 from trainer.storage import needs_volume
 
 JobKind = Literal["synth", "prepare", "base", "train", "eval"]
@@ -138,7 +139,7 @@ class Plan:
         }
 
 
-def join(root: str, *parts: str) -> str:
+def slash_join(root: str, *parts: str) -> str:
     """Join below a local folder, `/storage` or an `s3://` prefix (always '/': S3 keys and pods)."""
     return "/".join([root.rstrip("/"), *parts])
 
@@ -149,20 +150,20 @@ def _embedded_name(cfg: C.PipelineConfig) -> str:
 
 def data_dir(cfg: C.PipelineConfig, root: str) -> str:
     if cfg.embedded_default:
-        return join(root, cfg.data.dir, f"synthetic-{_embedded_name(cfg)}")
-    return join(root, cfg.data.dir)
+        return slash_join(root, cfg.data.dir, f"synthetic-{_embedded_name(cfg)}")
+    return slash_join(root, cfg.data.dir)
 
 
 def corpus_dir(cfg: C.PipelineConfig, root: str) -> str:
     if cfg.embedded_default:
-        return join(root, L.CORPORA_DIR, f"synthetic-{_embedded_name(cfg)}")
-    return join(root, cfg.data.corpus)
+        return slash_join(root, L.CORPORA_DIR, f"synthetic-{_embedded_name(cfg)}")
+    return slash_join(root, cfg.data.corpus)
 
 
 def base_model(cfg: C.PipelineConfig, root: str) -> str:
     """The embedded default's tiny base on the storage, else `baseModel` verbatim (hub id or URI)."""
     if cfg.embedded_default:
-        return join(root, L.MODELS_DIR, f"tiny-base-{_embedded_name(cfg)}")
+        return slash_join(root, L.MODELS_DIR, f"tiny-base-{_embedded_name(cfg)}")
     return cfg.base_model
 
 
@@ -178,7 +179,7 @@ def _prepare_source(cfg: C.PipelineConfig, root: str, corpus: str) -> list[str]:
     if d.hf_config:
         flags += ["--config", d.hf_config]
     if d.hub_dataset and needs_volume(root):
-        flags += ["--hf-cache", join(root, L.HF_CACHE_DIR)]
+        flags += ["--hf-cache", slash_join(root, L.HF_CACHE_DIR)]
     return flags
 
 
@@ -188,10 +189,10 @@ def _preset(cfg: C.PipelineConfig) -> list[str]:
 
 def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
     """The run's jobs in execution order; every name is checked against Kubernetes' 63-character limit."""
-    run = C.run_name(cfg)
+    run = naming.run_name(cfg)
     data = data_dir(cfg, root)
     base = base_model(cfg, root)
-    run_dir = join(root, run)
+    run_dir = slash_join(root, run)
     jobs: list[PlannedJob] = []
 
     corpus = corpus_dir(cfg, root)
@@ -219,7 +220,7 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
                     *(["--mispronounce-rate", flag_value(syn.mispronounce_rate)] if syn.mispronounce_rate else []),
                 ),
                 output=corpus,
-                markers=(join(corpus, L.SYNTH_SUMMARY_FILE),),
+                markers=(slash_join(corpus, L.SYNTH_SUMMARY_FILE),),
             )
         )
     if cfg.data.prepare or cfg.embedded_default:
@@ -244,12 +245,12 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
                     *fractions,
                 ),
                 output=data,
-                markers=(join(data, L.PREPARE_REPORT_FILE),),
+                markers=(slash_join(data, L.PREPARE_REPORT_FILE),),
                 depends_on=_names(jobs),
             )
         )
     if cfg.embedded_default:
-        train_manifest, val_manifest = (join(data, m) for m in PRETRAIN_MANIFESTS)
+        train_manifest, val_manifest = (slash_join(data, m) for m in PRETRAIN_MANIFESTS)
         jobs.append(
             PlannedJob(
                 name=f"{run}-base",
@@ -267,7 +268,7 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
                     *_preset(cfg),
                 ),
                 output=base,
-                markers=(join(base, L.COMPLETE_MARKER),),
+                markers=(slash_join(base, L.COMPLETE_MARKER),),
                 depends_on=_names(jobs),
             )
         )
@@ -279,14 +280,14 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
             out = phase_dir(run_dir, rank, phase)
             argv = ["train", train_flag("phase"), str(phase), train_flag("rank"), str(rank), train_flag("output"), out]
             if phase > 1:
-                argv += [train_flag("init_from"), join(phase_dir(run_dir, rank, phase - 1), L.CHECKPOINT_BEST)]
+                argv += [train_flag("init_from"), slash_join(phase_dir(run_dir, rank, phase - 1), L.CHECKPOINT_BEST)]
             argv += [
                 train_flag("model"),
                 base,
                 train_flag("curriculum_dir"),
-                join(data, L.CURRICULUM_DIR),
+                slash_join(data, L.CURRICULUM_DIR),
                 train_flag("val_manifest"),
-                join(data, VAL_MANIFEST),
+                slash_join(data, VAL_MANIFEST),
                 train_flag("vocab"),
                 data,
                 *_preset(cfg),
@@ -297,7 +298,7 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
                 kind="train",
                 argv=tuple(argv),
                 output=out,
-                markers=(join(out, L.METRICS_FILE), join(out, L.CHECKPOINT_BEST, L.COMPLETE_MARKER)),
+                markers=(slash_join(out, L.METRICS_FILE), slash_join(out, L.CHECKPOINT_BEST, L.COMPLETE_MARKER)),
                 depends_on=previous,
                 phase=phase,
                 rank=rank,
@@ -305,7 +306,7 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
             jobs.append(job)
             previous = (job.name,)
 
-    report = join(run_dir, L.REPORT_DIR)
+    report = slash_join(run_dir, L.REPORT_DIR)
     if cfg.evaluate:
         # Each rank's last phase (the one this run ends with, or phase 3 of an earlier run with
         # --phase eval) as `r<rank>`, and the phases before it that this run trains as
@@ -314,13 +315,16 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
         models = ["--model", f"base={base}"]
         for rank in cfg.ranks:
             for phase in cfg.phases[:-1]:
-                models += ["--model", f"r{rank}-p{phase}={join(phase_dir(run_dir, rank, phase), L.CHECKPOINT_BEST)}"]
-            models += ["--model", f"r{rank}={join(phase_dir(run_dir, rank, final), L.CHECKPOINT_BEST)}"]
-        extra = ["--manifest-extra", f"adult={join(data, ADULT_TEST_MANIFEST)}"] if cfg.embedded_default else []
+                models += [
+                    "--model",
+                    f"r{rank}-p{phase}={slash_join(phase_dir(run_dir, rank, phase), L.CHECKPOINT_BEST)}",
+                ]
+            models += ["--model", f"r{rank}={slash_join(phase_dir(run_dir, rank, final), L.CHECKPOINT_BEST)}"]
+        extra = ["--manifest-extra", f"adult={slash_join(data, ADULT_TEST_MANIFEST)}"] if cfg.embedded_default else []
         assess = ["--assess"] if cfg.assess else []
         if cfg.assess and cfg.embedded_default and cfg.synthetic.mispronounce_rate:
             # The synthetic children's validation set knows what they said: calibrate on it.
-            assess += ["--assess-calibration", join(data, VAL_MANIFEST)]
+            assess += ["--assess-calibration", slash_join(data, VAL_MANIFEST)]
         jobs.append(
             PlannedJob(
                 name=f"{run}-eval",
@@ -329,14 +333,14 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
                     "compare",
                     *models,
                     "--manifest",
-                    join(data, TEST_MANIFEST),
+                    slash_join(data, TEST_MANIFEST),
                     *extra,
                     "--output",
                     report,
                     *assess,
                 ),
                 output=report,
-                markers=(join(report, L.COMPARISON_FILE),),
+                markers=(slash_join(report, L.COMPARISON_FILE),),
                 depends_on=tuple(j.name for j in jobs if j.kind == "train" and j.phase == final) or setup,
             )
         )
@@ -349,12 +353,12 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
         report_dir=report,
         max_parallel=cfg.orchestrator.max_parallel,
     )
-    check_names(plan, cfg)
+    check_name_lengths(plan, cfg)
     return plan
 
 
 def phase_dir(run_dir: str, rank: int, phase: int) -> str:
-    return join(run_dir, f"r{rank}", f"phase{phase}")
+    return slash_join(run_dir, f"r{rank}", f"phase{phase}")
 
 
 def _names(jobs: list[PlannedJob]) -> tuple[str, ...]:
@@ -385,7 +389,7 @@ def object_names(plan: Plan, cfg: C.PipelineConfig) -> list[str]:
     return names
 
 
-def check_names(plan: Plan, cfg: C.PipelineConfig) -> None:
+def check_name_lengths(plan: Plan, cfg: C.PipelineConfig) -> None:
     too_long = [n for n in object_names(plan, cfg) if len(n) > C.MAX_NAME]
     if too_long:
         raise ConfigError(

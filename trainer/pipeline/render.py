@@ -20,6 +20,7 @@ import yaml
 import trainer
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
+from trainer.pipeline import values_io
 from trainer.pipeline.constants import MASTER_PORT, STORAGE_MOUNT, TORCHRUN_EXIT_MARGIN, template_values
 from trainer.pipeline.plan import CHECK_SUFFIX, VERIFY_SUFFIX, Plan, PlannedJob, build_plan
 
@@ -61,7 +62,7 @@ def shares_a_node(cfg: C.PipelineConfig) -> bool:
 TORCHRUN = ["python", "-m", "trainer.torchrun"]  # torchrun that keeps the trainer's exit codes
 
 
-def gang(cfg: C.PipelineConfig, job: PlannedJob) -> bool:
+def runs_as_jobset(cfg: C.PipelineConfig, job: PlannedJob) -> bool:
     """A multi-node step that runs as a JobSet (its Job is the JobSet's replicated Job)."""
     return job.distributed and cfg.nodes > 1 and cfg.multinode == "jobset"
 
@@ -77,7 +78,7 @@ def launcher(cfg: C.PipelineConfig, job: PlannedJob, run: str) -> list[str]:
     procs = f"--nproc-per-node={max(cfg.gpus_per_node, 1)}"
     if cfg.nodes == 1:
         return [*TORCHRUN, "--standalone", procs, shutdown, "-m", "trainer"]
-    master = f"{job.name}-{JOBSET_REPLICA}-0-0.{job.name}" if gang(cfg, job) else f"{job.name}-0.{run}-ddp"
+    master = f"{job.name}-{JOBSET_REPLICA}-0-0.{job.name}" if runs_as_jobset(cfg, job) else f"{job.name}-0.{run}-ddp"
     return [
         *TORCHRUN,
         f"--nnodes={cfg.nodes}",
@@ -99,7 +100,7 @@ def gpus(cfg: C.PipelineConfig, job: PlannedJob) -> int:
     return cfg.gpus_per_node if job.distributed else min(cfg.gpus_per_node, 1)
 
 
-def check_names(job: PlannedJob) -> list[str]:
+def marker_check_jobs(job: PlannedJob) -> list[str]:
     """The step's marker-check Jobs: one before it when it may be done already, one after it."""
     before = [job.name + CHECK_SUFFIX] if job.skippable else []
     return [*before, job.name + VERIFY_SUFFIX]
@@ -129,7 +130,7 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
     plan = plan or build_plan(cfg, storage_root(cfg))
     env = _environment()
     context = {
-        "values": C.to_values(cfg),
+        "values": values_io.to_values(cfg),
         "run": plan.run,
         "namespace": namespace,
         "version": trainer.__version__,
@@ -148,11 +149,15 @@ def render_jinja(cfg: C.PipelineConfig, namespace: str, plan: Plan | None = None
     manifests = {}
     for job in plan.jobs:
         manifests[job.name] = render(
-            "job.yaml.j2", job=job, launcher=launcher(cfg, job, plan.run), gang=gang(cfg, job), gpus=gpus(cfg, job)
+            "job.yaml.j2",
+            job=job,
+            launcher=launcher(cfg, job, plan.run),
+            runs_as_jobset=runs_as_jobset(cfg, job),
+            gpus=gpus(cfg, job),
         )[0]
-        if gang(cfg, job):
+        if runs_as_jobset(cfg, job):
             manifests[job.name] = render("jobset.yaml.j2", job=job, step=manifests[job.name], replica=JOBSET_REPLICA)[0]
-        for name in check_names(job):
+        for name in marker_check_jobs(job):
             manifests[name] = render("check-job.yaml.j2", job=job, name=name)[0]
     manifests = {name: json.dumps(manifest, sort_keys=True) for name, manifest in manifests.items()}
     objects: list[dict[str, Any]] = []

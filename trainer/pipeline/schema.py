@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from trainer import exit_codes
-from trainer.config import MAX_PATH, PATH_TEXT
+from trainer.config import MAX_PATH, PATH_TEXT, TrainConfig
 from trainer.pipeline import config as C
 from trainer.pipeline.constants import template_values
 
@@ -75,7 +75,7 @@ JSON_BOUNDS = {"above": "exclusiveMinimum", "at_least": "minimum", "below": "exc
 
 
 def _train_overrides_schema() -> dict[str, Any]:
-    hints = typing.get_type_hints(C.TrainConfig)
+    hints = typing.get_type_hints(TrainConfig)
     props = {}
     for f in C.train_override_fields():
         props[f.name] = {**_type_schema(hints[f.name]), "description": f.metadata.get("help", "")}

@@ -31,6 +31,7 @@ from trainer import exit_codes
 from trainer.config import flag_options, load_config, parse_config
 from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
+from trainer.pipeline import values_io
 from trainer.storage import location_arg, needs_volume
 
 LOCAL_ROOT = Path("runs")
@@ -138,10 +139,10 @@ def build_config(args: argparse.Namespace) -> C.PipelineConfig:
     layers.append(flag_values(args))
     merged: dict[str, Any] = {}
     for layer in layers:
-        merged = C.merge(merged, layer)
+        merged = values_io.merge(merged, layer)
     if merged.get("embeddedDefault") and merged.get("preset"):
-        merged = C.merge(preset_data_values(merged["preset"]), merged)
-    return C.from_values(merged, source="flags", cluster=not args.local)
+        merged = values_io.merge(preset_data_values(merged["preset"]), merged)
+    return values_io.from_values(merged, source="flags", cluster=not args.local)
 
 
 # The embedded default's data settings a trainer preset may carry in its `smoke_data` section.

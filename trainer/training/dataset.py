@@ -31,7 +31,7 @@ import torch
 from transformers import Wav2Vec2FeatureExtractor
 
 from trainer.data.audio import SAMPLE_RATE, AudioError, load_audio
-from trainer.data.screening import CONV_KERNEL, CONV_STRIDE, conv_frames
+from trainer.model.frontend import CONV_KERNEL, CONV_STRIDE, conv_frames
 from trainer.model.processor import TextCodec
 from trainer.training.augment import Perturbation
 from trainer.training.sampler import LengthLadder

@@ -40,11 +40,10 @@ from transformers import get_linear_schedule_with_warmup
 
 from trainer import exit_codes, lease
 from trainer.config import TrainConfig
-from trainer.data.screening import conv_frames
 from trainer.data.text import load_unit
 from trainer.exit_codes import ConfigError
 from trainer.model.artefact import HEAD
-from trainer.model.factory import min_samples_for_frames
+from trainer.model.frontend import conv_frames, min_samples_for_frames
 from trainer.model.processor import TextCodec
 from trainer.model.step_options import apply_step_options, base_of
 from trainer.storage import open_store

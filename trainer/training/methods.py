@@ -62,7 +62,7 @@ class LoraMethod:
 class ScratchMethod:
     """Every weight of a tiny randomly initialised model: `python -m trainer pretrain-base`."""
 
-    name = "full"
+    name = "scratch"
     checkpoint_kind = "full"
     init_from_hint = ""
 

@@ -25,8 +25,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from trainer.data.audio import SAMPLE_RATE
-
-FRAME_SAMPLES = 320  # wav2vec2's convolution stride: a rung is a whole number of output frames
+from trainer.model.frontend import FRAME_SAMPLES  # a rung is a whole number of XLS-R output frames
 
 
 @dataclass(frozen=True)

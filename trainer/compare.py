@@ -1,4 +1,5 @@
-"""`python -m trainer compare`: several models on the same test set(s) -> one report.
+"""`python -m trainer compare`: several models on the same test set(s) -> one report. Above both
+trainer.evaluation and trainer.assessment (it runs evaluations and, with --assess, assessments).
 
 Each (model, test set) pair is an ordinary evaluation in `DIR/runs/<model>/<test set>/`; a pair
 whose finished metrics.json has the same fingerprint (model URI and files, manifest checksum,
