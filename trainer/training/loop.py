@@ -188,17 +188,6 @@ class TrainingRun:
                 (head if HEAD in name.split(".") else rest).append(param)
         return [{"params": rest}, {"params": head, "lr": self.cfg.head_learning_rate}] if head else [{"params": rest}]
 
-    def _param_groups(self) -> list[dict[str, Any]]:
-        """The CTC head at --head-learning-rate (when set), everything else at --learning-rate."""
-        if not self.cfg.head_learning_rate:
-            return [{"params": self.trainable}]
-        head: list[torch.nn.Parameter] = []
-        rest: list[torch.nn.Parameter] = []
-        for name, param in self.model.named_parameters():
-            if param.requires_grad:
-                (head if HEAD in name.split(".") else rest).append(param)
-        return [{"params": rest}, {"params": head, "lr": self.cfg.head_learning_rate}] if head else [{"params": rest}]
-
     def _resume_or_warm_start(self) -> Optional[str]:
         """Resume the latest complete checkpoint of this output that loads; else warm-start from
         --init-from. The name of the checkpoint resumed from, or None."""
