@@ -209,6 +209,7 @@ def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
     assert (Path(assessment_dir(str(tmp_path / "cmp"), "phone")) / REPORT_FILE).is_file()
     report = (tmp_path / "cmp" / COMPARISON).read_text(encoding="utf-8")
     assert "## Pronunciation assessment" in report and "| phone | 0 |" not in report
+    assert f"Details per model in `assessment/<model>/{REPORT_FILE}`" in report and "Held-out recall" in report
     assert "| spelling | - | syllable |" in report and "| phone | 4 | phone |" in report
     with pytest.raises(ConfigError, match="none of the models writes phones"):
         compare(

@@ -372,7 +372,9 @@ def held_out_scores(calibration_lines: list[dict], lines: list[dict]) -> dict[st
     """Leave-process-out: for each process with errors in `lines`, the rule calibrated on
     `calibration_lines` without that process's errors, scored on the correct syllables of `lines`
     and that process's errors (the other processes' errors left out). A process the calibration
-    never saw is scored as a new one would be; `mean_f1` is over the processes with errors."""
+    never saw is scored as a new one would be; the means are over the processes with errors. Where
+    a process has few errors among many correct syllables its precision is low whatever the rule
+    (every false flag counts against it): recall is the figure that compares across processes."""
     processes = sorted({e["pattern"] for line in lines for e in line["mispronunciations"]})
     per_process: dict[str, Any] = {}
     for process in processes:
@@ -389,8 +391,11 @@ def held_out_scores(calibration_lines: list[dict], lines: list[dict]) -> dict[st
             "errors": int(sum(truth)),
             **detection(flags, truth),
         }
-    f1s = [r["f1"] for r in per_process.values()]
-    return {"per_process": per_process, "mean_f1": float(np.mean(f1s)) if f1s else None}
+
+    def mean(key: str) -> float | None:
+        return float(np.mean([r[key] for r in per_process.values()])) if per_process else None
+
+    return {"per_process": per_process, "mean_f1": mean("f1"), "mean_recall": mean("recall")}
 
 
 def calibrated_rule(lines: list[dict], leave_out: str | None = None) -> Rule:

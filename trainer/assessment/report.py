@@ -73,7 +73,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
         if held_out:
             lines += [
                 "Leave-process-out: each process's errors (with every correct syllable) judged by a rule calibrated "
-                f"on the calibration set without that process's errors; mean F1 {_figure(held_out['mean_f1'])}:",
+                f"on the calibration set without that process's errors (every flag on a correct syllable counts against each "
+                f"process); mean recall {_figure(held_out['mean_recall'])}, mean F1 {_figure(held_out['mean_f1'])}:",
                 "",
                 *markdown_table(
                     ["Process", "Errors", "Threshold", "GOP weight", "Precision", "Recall", "F1"],

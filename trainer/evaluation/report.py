@@ -222,9 +222,10 @@ def _assessment_section(summary: dict[str, Any]) -> list[str]:
         "Syllables of each prompt judged by the phone model (a syllable is mispronounced when the prompt "
         "is not `threshold` more likely than its most likely single-phone edit, GOP weighed in; rule calibrated "
         "on a labelled set with --assess-calibration); precision/recall/F1: syllables flagged vs mispronounced on "
-        "purpose (synthetic ground truth), and F1 of flagging what free recognition got wrong; held-out F1: the "
-        "mean over processes of the F1 on one process's errors by a rule calibrated without them (leave-process-"
-        "out); GOP ROC AUC: correct vs mispronounced phones. Details per model in `{ASSESSMENT_DIR}/<model>/{ASSESSMENT_REPORT_FILE}`.",
+        "purpose (synthetic ground truth), and F1 of flagging what free recognition got wrong; held-out recall: "
+        "the mean over processes of the share of one process's errors flagged by a rule calibrated without them "
+        "(leave-process-out); GOP ROC AUC: correct vs mispronounced phones. "
+        f"Details per model in `{ASSESSMENT_DIR}/<model>/{ASSESSMENT_REPORT_FILE}`.",
         "",
     ]
     rows = []
@@ -236,7 +237,7 @@ def _assessment_section(summary: dict[str, Any]) -> list[str]:
             d = truth["detection"]
             auc = "-" if truth["gop_auc"] is None else f"{truth['gop_auc']:.3f}"
             recognition = f"{truth['recognition_detection']['f1']:.3f}"
-            held_out = (truth.get("held_out") or {}).get("mean_f1")
+            held_out = (truth.get("held_out") or {}).get("mean_recall")
             held = "-" if held_out is None else f"{held_out:.3f}"
             scores = [f"{d['precision']:.3f}", f"{d['recall']:.3f}", f"{d['f1']:.3f}", held, recognition, auc]
         rows.append(
@@ -257,7 +258,7 @@ def _assessment_section(summary: dict[str, Any]) -> list[str]:
             "Precision",
             "Recall",
             "F1",
-            "Held-out F1",
+            "Held-out recall",
             "Recognition F1",
             "GOP AUC",
         ],
