@@ -57,9 +57,9 @@ def build_smoke_data(folder: Path, spec: dict[str, Any], seed: int) -> None:
     corpus = folder / "corpus"
     synthesize_corpus(
         corpus,
-        n_child_speakers=spec.get("child_speakers", 4),
-        n_adult_speakers=spec.get("adult_speakers", 2),
-        utterances_per_speaker=spec.get("utterances_per_speaker", 6),
+        n_child_speakers=spec["child_speakers"],
+        n_adult_speakers=spec["adult_speakers"],
+        utterances_per_speaker=spec["utterances_per_speaker"],
         seed=seed,
         workers=1,
     )
@@ -67,11 +67,10 @@ def build_smoke_data(folder: Path, spec: dict[str, Any], seed: int) -> None:
         source=str(corpus),
         out=str(folder / "prepared"),
         seed=seed,
-        unit="jamo",  # ~60 units instead of hundreds of syllables: a smaller head for a tiny model
-        val_fraction=0.25,
-        test_fraction=0.25,
-        fractions=(1.0,),
-        curriculum_source="all",
+        unit=spec["unit"],
+        val_fraction=spec["val_fraction"],
+        test_fraction=spec["test_fraction"],
+        fractions=tuple(spec["fractions"]),
     )
     prepare(options)
     make_random_base(folder / "prepared", folder / "base", seed)
