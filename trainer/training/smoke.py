@@ -6,8 +6,9 @@
         --val-manifest /tmp/smoke-data/prepared/val.jsonl \\
         --vocab /tmp/smoke-data/prepared --model /tmp/smoke-data/base
 
-A tiny synthetic corpus (espeak-ng Korean voices, AI Hub layout, via trainer.data; sizes from
-the smoke preset's `smoke_data` section) is prepared into `<out>/prepared/`, with a randomly
+A tiny synthetic corpus (espeak-ng Korean voices, AI Hub layout, via trainer.data; its sizes,
+unit, splits and curriculum fractions from the smoke preset's `smoke_data` section, which
+`tools/submit.py --local --preset smoke` reads too) is prepared into `<out>/prepared/`, with a randomly
 initialised tiny wav2vec2 saved as the base model in `<out>/base/`. Everything is seeded. The
 folder counts once its READY file (written last) exists: a rerun then does nothing, and a build
 that was killed half-way is removed and started again by the next run.
@@ -25,7 +26,7 @@ import torch
 from trainer import lease
 
 READY = "READY"
-PRESET = "smoke"  # whose `smoke_data` section gives the corpus sizes
+PRESET = "smoke"  # whose `smoke_data` section gives the corpus and its preparation
 _log = logging.getLogger(__name__)
 
 
