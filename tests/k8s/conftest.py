@@ -15,9 +15,9 @@ import pytest
 
 from tools.testenv.kube_server import KubeServer, missing_binaries
 from trainer.pipeline import config as C
-from trainer.pipeline import render, values_io
+from trainer.pipeline import values_io
 
-from .helpers import PREPARE_HINT, SAMPLES, helm_path, render_through_chart
+from .helpers import PREPARE_HINT, ROUTES, SAMPLES, helm_path, render_by
 
 
 @pytest.fixture(params=sorted(SAMPLES))
@@ -35,15 +35,18 @@ def helm3() -> Path:
     return helm_path("v3")
 
 
-@pytest.fixture(params=["jinja", "helm"])
-def renderer(request: pytest.FixtureRequest) -> Any:
-    """Renders run values with each renderer: renderer(values, namespace="asr") -> objects."""
+@pytest.fixture(params=ROUTES)
+def route(request: pytest.FixtureRequest) -> str:
+    """Each route a run's objects take (helpers.render_by)."""
+    return request.param
+
+
+@pytest.fixture
+def renderer(route: str) -> Any:
+    """Renders run values by each route: renderer(values, namespace="asr") -> objects."""
 
     def rendered(values: dict[str, Any], namespace: str = "asr") -> list[dict[str, Any]]:
-        cfg = values_io.from_values(values)
-        if request.param == "helm":
-            return render_through_chart(cfg, namespace, helm=str(request.getfixturevalue("helm3")))
-        return render.render_jinja(cfg, namespace)
+        return render_by(route, values_io.from_values(values), namespace)
 
     return rendered
 

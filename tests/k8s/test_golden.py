@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from trainer.pipeline import config as C  # noqa: E402
 from trainer.pipeline import render, values_io  # noqa: E402
 
-from .helpers import SAMPLES, render_through_chart  # noqa: E402
+from .helpers import SAMPLES, render_by  # noqa: E402
 
 GOLDEN = Path(__file__).with_name("golden")
 CASES = ("defaults", "multinode-s3", "kueue-side-by-side")
@@ -36,14 +36,9 @@ def _config(case: str) -> C.PipelineConfig:
     return values_io.from_values(SAMPLES[case], source=case)
 
 
-@pytest.mark.parametrize("route", ["submit", "chart"])
 @pytest.mark.parametrize("case", CASES)
-def test_rendered_objects_match_the_golden_file(case: str, route: str, request: pytest.FixtureRequest) -> None:
-    cfg = _config(case)
-    if route == "chart":
-        objects = render_through_chart(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
-    else:
-        objects = render.render_jinja(cfg, "asr")
+def test_rendered_objects_match_the_golden_file(case: str, route: str) -> None:
+    objects = render_by(route, _config(case))
     expected = (GOLDEN / f"{case}.yaml").read_text(encoding="utf-8")
     assert golden_text(objects) == expected, (
         f"{case}: run `python -m tests.k8s.test_golden --write` and review the diff"

@@ -11,7 +11,7 @@ from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 from trainer.pipeline import render, values_io
 
-from .helpers import helm_template, render_through_chart
+from .helpers import helm_template, render_by, s3_storage
 
 ATTEMPTS = [
     {"runName": "x\nkind: Secret"},
@@ -44,14 +44,13 @@ def test_helm_front_end_rejects(values: dict, helm3: Path) -> None:
         helm_template(raw, "inj", "asr", helm=str(helm3))
 
 
-def test_unusual_but_harmless_strings_stay_literal(helm3: Path) -> None:
+def test_unusual_but_harmless_strings_stay_literal(route: str) -> None:
     """YAML-special characters without newlines are allowed where the field's pattern allows them (an
     S3 key may hold ' * ( ) ! = +), and arrive unchanged in the Job's arguments: they are quoted, never
     interpreted (an alias, a flow mapping, a comment)."""
     prefix = "s3://bkt/it's/*alias/(x)=y+z!"
-    values = {"runName": "lit", "storage": {"type": "s3", "s3": {"prefix": prefix, "secretName": "s3-creds"}}}
-    cfg = values_io.from_values(values)
-    for objects in (render.render_jinja(cfg, "asr"), render_through_chart(cfg, "asr", helm=str(helm3))):
-        args = render.job_manifests(objects)["lit-r32-p1"]["spec"]["template"]["spec"]["containers"][0]["args"]
-        output = args[args.index("--output") + 1]
-        assert output.startswith(prefix + "/"), output
+    values = {"runName": "lit", "storage": s3_storage(prefix, secretName="s3-creds")}
+    objects = render_by(route, values_io.from_values(values))
+    args = render.job_manifests(objects)["lit-r32-p1"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    output = args[args.index("--output") + 1]
+    assert output.startswith(prefix + "/"), output

@@ -11,16 +11,13 @@ import pytest
 from trainer import exit_codes
 from trainer.pipeline import render, values_io
 
-from .helpers import all_manifests, render_through_chart
+from .helpers import all_manifests, render_by, s3_storage
 
 
-@pytest.fixture(params=["jinja", "helm"])
-def rendered(request: pytest.FixtureRequest) -> Any:
+@pytest.fixture
+def rendered(route: str) -> Any:
     def rendered(values: dict[str, Any]) -> list[dict[str, Any]]:
-        cfg = values_io.from_values({"runName": "pol", **values})
-        if request.param == "helm":
-            return render_through_chart(cfg, "asr", helm=str(request.getfixturevalue("helm3")))
-        return render.render_jinja(cfg, "asr")
+        return render_by(route, values_io.from_values({"runName": "pol", **values}))
 
     return rendered
 
@@ -95,10 +92,11 @@ def requested_gpus(template: dict[str, Any]) -> int:
     return sum(int(c["resources"]["requests"].get("nvidia.com/gpu", 0)) for c in template["spec"]["containers"])
 
 
-@pytest.mark.parametrize(
-    "storage",
-    [{"pvc": {"accessMode": "ReadWriteMany"}}, {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}],
-)
+# Storage every node reaches: no pod has to follow another onto a node.
+SHARED_STORAGE = [{"pvc": {"accessMode": "ReadWriteMany"}}, s3_storage("s3://bkt/p", secretName="creds")]
+
+
+@pytest.mark.parametrize("storage", SHARED_STORAGE)
 def test_without_a_read_write_once_claim_only_gpu_pods_go_to_the_gpu_nodes(rendered: Any, storage: dict) -> None:
     """Marker checks, data steps and TensorBoard use no GPU: nothing draws them onto (or scales up)
     the GPU nodes; the GPU steps carry the GPU nodes' constraints."""
@@ -198,10 +196,7 @@ def test_pods_of_a_read_write_once_claim_share_its_node(rendered: Any) -> None:
         )
 
 
-@pytest.mark.parametrize(
-    "storage",
-    [{"pvc": {"accessMode": "ReadWriteMany"}}, {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}],
-)
+@pytest.mark.parametrize("storage", SHARED_STORAGE)
 def test_shared_storage_pins_nothing(rendered: Any, storage: dict[str, Any]) -> None:
     for obj in all_manifests(rendered({"storage": storage})):
         template = obj.get("spec", {}).get("template", {})

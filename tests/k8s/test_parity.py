@@ -12,12 +12,18 @@ from trainer.exit_codes import ConfigError
 from trainer.pipeline import config as C
 from trainer.pipeline import launch, render, values_io
 
-from .helpers import helm_template, launched, render_through_chart, values_configmap
+from .helpers import helm_template, launched, render_through_chart, s3_storage, values_configmap
 
 
 def test_the_chart_route_creates_what_submit_renders(sample: tuple[str, C.PipelineConfig], helm: Path) -> None:
     name, cfg = sample
     assert render_through_chart(cfg, "asr", helm) == render.render_jinja(cfg, "asr"), name
+
+
+def test_every_sample_passes_the_trainers_argument_check(sample: tuple[str, C.PipelineConfig]) -> None:
+    """What submit.py and the chart's launcher check before creating anything (a run that fails it is refused)."""
+    name, cfg = sample
+    assert launch.run_objects(cfg, "asr"), name
 
 
 def test_the_values_reach_the_launcher(helm3: Path) -> None:
@@ -36,7 +42,7 @@ def test_the_release_name_is_the_run_name_unless_given(helm3: Path) -> None:
     "values",
     [
         {"nodes": 2},  # multi-node on a ReadWriteOnce claim
-        {"storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p"}}},  # no credentials
+        {"storage": s3_storage("s3://bkt/p")},  # no credentials
         {"data": {"prepare": True}},  # nothing to prepare
         {"phases": [], "evaluate": False},  # nothing to run
         {"embeddedDefault": True, "data": {"corpus": "c"}},

@@ -16,7 +16,7 @@ from trainer.pipeline import config as C
 from trainer.pipeline import naming, render, values_io
 from trainer.pipeline.constants import POD_UID
 
-from .helpers import VARIANTS, all_manifests, helm_template, render_through_chart
+from .helpers import VARIANTS, all_manifests, helm_template, render_by, s3_storage
 
 SCRATCH = {"/tmp", "/home/trainer", "/cache/huggingface"}
 
@@ -134,28 +134,36 @@ def test_the_launchers_role_is_exactly_what_creating_the_run_needs(variant: str,
     assert _grants(role["rules"]) == needed
 
 
-def test_no_secret_value_in_any_manifest(monkeypatch: pytest.MonkeyPatch, helm3: Path) -> None:
+SECRET_KEY, KEY_ID = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY", "AKIAIOSFODNN7EXAMPLE"
+
+
+@pytest.fixture
+def keys_in_env(monkeypatch: pytest.MonkeyPatch) -> C.PipelineConfig:
+    """An S3 run with a Secret, submitted from a shell that has the keys in its environment."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    return values_io.from_values({"runName": "sec", "storage": s3_storage("s3://bkt/p", secretName="creds")})
+
+
+def assert_no_key(objects: list[dict[str, Any]]) -> None:
+    text = json.dumps(objects)
+    assert SECRET_KEY not in text and KEY_ID not in text
+
+
+def test_no_secret_value_in_any_manifest(keys_in_env: C.PipelineConfig, route: str) -> None:
     """Credentials are referenced (a Secret volume), never copied, even when the submitting shell has them."""
-    secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-    cfg = values_io.from_values(
-        {"runName": "sec", "storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p", "secretName": "creds"}}}
-    )
-    for objects in (
-        all_manifests(render.render_jinja(cfg, "asr")),
-        all_manifests(render_through_chart(cfg, "asr", helm=str(helm3))),
-        helm_template(values_io.to_values(cfg), "sec", "asr", helm3),  # the chart's own objects
-    ):
-        text = json.dumps(objects)
-        assert secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text
+    assert_no_key(all_manifests(render_by(route, keys_in_env)))
+
+
+def test_no_secret_value_in_the_charts_own_objects(keys_in_env: C.PipelineConfig, helm3: Path) -> None:
+    assert_no_key(helm_template(values_io.to_values(keys_in_env), "sec", "asr", helm3))
 
 
 CREDENTIALS = "[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
 
 
 def test_s3_credentials_reach_boto3_only_as_a_read_only_file(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_server: Any, helm3: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3_server: Any, route: str
 ) -> None:
     """storage.s3.secretName: every pod that uses the storage mounts the Secret's credentials file
     read-only and points AWS_SHARED_CREDENTIALS_FILE at it; no env var comes from a Secret (checkov
@@ -163,31 +171,24 @@ def test_s3_credentials_reach_boto3_only_as_a_read_only_file(
     env is all boto3 needs to reach the S3 server, and a wrong file is refused."""
     values = {
         "runName": "cred",
-        "storage": {
-            "type": "s3",
-            "s3": {"prefix": "s3://bkt/p", "secretName": "creds", "endpoint": s3_server.endpoint},
-        },
+        "storage": s3_storage("s3://bkt/p", secretName="creds", endpoint=s3_server.endpoint),
     }
-    cfg = values_io.from_values(values)
-    for objects in (render.render_jinja(cfg, "asr"), render_through_chart(cfg, "asr", helm=str(helm3))):
-        envs = []
-        for name, pod in pod_specs(all_manifests(objects)):
-            volumes = {v["name"]: v for v in pod.get("volumes", [])}
-            for c in pod["containers"]:
-                assert not any("valueFrom" in e and "secretKeyRef" in e["valueFrom"] for e in c["env"]), name
-                env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
-                mounts = [
-                    (m, volumes[m["name"]]["secret"]) for m in c["volumeMounts"] if "secret" in volumes[m["name"]]
-                ]
-                if "AWS_ENDPOINT_URL" not in env:  # the orchestrator reads no storage
-                    assert not mounts, name
-                    continue
-                [(mount, secret)] = mounts
-                assert mount["readOnly"] is True and secret["secretName"] == "creds", name
-                assert secret["items"] == [{"key": C.S3_CREDENTIALS_KEY, "path": C.S3_CREDENTIALS_KEY}], name
-                assert env["AWS_SHARED_CREDENTIALS_FILE"] == f"{mount['mountPath']}/{C.S3_CREDENTIALS_KEY}", name
-                envs.append(env)
-        assert len(envs) >= 5 and all(env == envs[0] for env in envs)
+    envs = []
+    for name, pod in pod_specs(all_manifests(render_by(route, values_io.from_values(values)))):
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for c in pod["containers"]:
+            assert not any("valueFrom" in e and "secretKeyRef" in e["valueFrom"] for e in c["env"]), name
+            env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+            mounts = [(m, volumes[m["name"]]["secret"]) for m in c["volumeMounts"] if "secret" in volumes[m["name"]]]
+            if "AWS_ENDPOINT_URL" not in env:  # the orchestrator reads no storage
+                assert not mounts, name
+                continue
+            [(mount, secret)] = mounts
+            assert mount["readOnly"] is True and secret["secretName"] == "creds", name
+            assert secret["items"] == [{"key": C.S3_CREDENTIALS_KEY, "path": C.S3_CREDENTIALS_KEY}], name
+            assert env["AWS_SHARED_CREDENTIALS_FILE"] == f"{mount['mountPath']}/{C.S3_CREDENTIALS_KEY}", name
+            envs.append(env)
+    assert len(envs) >= 5 and all(env == envs[0] for env in envs)
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))

@@ -27,6 +27,25 @@ def cer(summary: dict, model: str, test_set: str) -> float:
     return entry["results"][test_set]["metrics"]["cer"]["value"]
 
 
+SMOKE = ("--phase", "all", "--rank", "32", "--local", "--preset", "smoke")
+
+
+def test_the_smoke_chain_passes_the_trainers_argument_check(tmp_path):
+    done = submit(*SMOKE, "--storage", str(tmp_path), "--dry-run", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "pretrain-base" in done.stdout and "--fractions 0.3 0.6 1" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_smoke_chain_runs_end_to_end(tmp_path):
+    """The embedded chain at the smoke preset's size (its `smoke_data`): every step runs, nothing is learnt."""
+    done = submit(*SMOKE, "--storage", str(tmp_path), timeout=540)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    [report] = list(tmp_path.glob("smoke-*/report"))
+    assert (report / "comparison.md").stat().st_size > 0
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1500 + 600 + 300)  # above the two runs' own limits, so theirs fire first, with the log
 def test_small_demo_chain_learns_and_reports(tmp_path):

@@ -64,7 +64,7 @@ def test_blank_only_output_after_warmup_is_reported(smoke_data, syllable_vocab, 
         "--warmup-ratio",
         "0",
         "--learning-rate",
-        "0.003",
+        "0.01",
         "--ema-decay",
         "0",
     )
@@ -76,4 +76,5 @@ def test_blank_only_output_after_warmup_is_reported(smoke_data, syllable_vocab, 
     plateau = [h["step"] for h in history if h["empty_fraction"] >= 0.95]
     assert plateau, history
     assert f"blank-only output: 100% of validation hypotheses are empty at step {plateau[0]}" in result.stderr
-    assert history[0]["empty_fraction"] < 0.95 and "at step 8" not in result.stderr  # not before it happens
+    # not before it happens (the run's last line may name step 8 as its best)
+    assert history[0]["empty_fraction"] < 0.95 and "empty at step 8" not in result.stderr

@@ -100,7 +100,7 @@ def test_paths_relative_to_the_working_directory_fail_and_say_how_paths_resolve(
 
 
 def test_duration_ten_times_too_small_is_skipped_and_batches_use_measured_durations(smoke_data, tmp_path):
-    rows = _rows(smoke_data, "train")
+    rows = _rows(smoke_data, "train")[:10]  # one bad row in ten: above the default cap (5%)
     measured = [sf.info(r["audio_filepath"]).duration for r in rows]
     # Row 0 claims a tenth of its length; the others claim 0.3 s more than they hold (within tolerance).
     claimed = [{**r, "duration": (m / 10 if i == 0 else m + 0.3)} for i, (r, m) in enumerate(zip(rows, measured))]

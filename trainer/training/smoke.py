@@ -6,8 +6,9 @@
         --val-manifest /tmp/smoke-data/prepared/val.jsonl \\
         --vocab /tmp/smoke-data/prepared --model /tmp/smoke-data/base
 
-A tiny synthetic corpus (espeak-ng Korean voices, AI Hub layout, via trainer.data; sizes from
-the smoke preset's `smoke_data` section) is prepared into `<out>/prepared/`, with a randomly
+A tiny synthetic corpus (espeak-ng Korean voices, AI Hub layout, via trainer.data; its sizes,
+unit, splits and curriculum fractions from the smoke preset's `smoke_data` section, which
+`tools/submit.py --local --preset smoke` reads too) is prepared into `<out>/prepared/`, with a randomly
 initialised tiny wav2vec2 saved as the base model in `<out>/base/`. Everything is seeded. The
 folder counts once its READY file (written last) exists: a rerun then does nothing, and a build
 that was killed half-way is removed and started again by the next run.
@@ -25,7 +26,7 @@ import torch
 from trainer import lease
 
 READY = "READY"
-PRESET = "smoke"  # whose `smoke_data` section gives the corpus sizes
+PRESET = "smoke"  # whose `smoke_data` section gives the corpus and its preparation
 _log = logging.getLogger(__name__)
 
 
@@ -57,9 +58,9 @@ def build_smoke_data(folder: Path, spec: dict[str, Any], seed: int) -> None:
     corpus = folder / "corpus"
     synthesize_corpus(
         corpus,
-        n_child_speakers=spec.get("child_speakers", 4),
-        n_adult_speakers=spec.get("adult_speakers", 2),
-        utterances_per_speaker=spec.get("utterances_per_speaker", 6),
+        n_child_speakers=spec["child_speakers"],
+        n_adult_speakers=spec["adult_speakers"],
+        utterances_per_speaker=spec["utterances_per_speaker"],
         seed=seed,
         workers=1,
     )
@@ -67,11 +68,10 @@ def build_smoke_data(folder: Path, spec: dict[str, Any], seed: int) -> None:
         source=str(corpus),
         out=str(folder / "prepared"),
         seed=seed,
-        unit="jamo",  # ~60 units instead of hundreds of syllables: a smaller head for a tiny model
-        val_fraction=0.25,
-        test_fraction=0.25,
-        fractions=(1.0,),
-        curriculum_source="all",
+        unit=spec["unit"],
+        val_fraction=spec["val_fraction"],
+        test_fraction=spec["test_fraction"],
+        fractions=tuple(spec["fractions"]),
     )
     prepare(options)
     make_random_base(folder / "prepared", folder / "base", seed)
