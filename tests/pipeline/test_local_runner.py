@@ -117,10 +117,14 @@ def test_a_failure_stops_only_its_own_chain(tmp_path, monkeypatch) -> None:
     assert any("loc-eval: not started (loc-r16-p2 failed)" in line for line in lines)
 
 
-def test_ctrl_c_stops_every_running_step_through_its_checkpoint_path(tmp_path, monkeypatch) -> None:
+def test_ctrl_c_stops_every_running_step_through_its_checkpoint_path(tmp_path, monkeypatch, request) -> None:
     import signal
     import threading
 
+    # A shell starts a background job (`pytest ... &`) with SIGINT ignored; a terminal's Ctrl-C is
+    # what this test stands for, so Python's own handler is put back for its duration.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     plan = plan_with(tmp_path, 2)
     fake, lines = Fake(tmp_path, plan, monkeypatch), []
     armed = tmp_path / "armed"
