@@ -4,7 +4,7 @@ and starts a small CPU Job running
     python -m trainer.pipeline.launch --values-configmap <run>-values
 
 which builds the plan and every object of the run from those values with the code `tools/submit.py`
-uses (config.from_values, plan.build_plan, the k8s/ templates) and creates them in its namespace:
+uses (values_io.from_values, plan.build_plan, the k8s/ templates) and creates them in its namespace:
 the plan and status ConfigMaps, the orchestrator Job or the Argo Workflow with their RBAC, storage,
 TensorBoard, NetworkPolicies. So the chart describes no object of the run itself, and no object
 is described twice. Each object but the storage claim is owned by the values ConfigMap: `helm
