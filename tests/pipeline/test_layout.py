@@ -3,7 +3,8 @@ waits for, and every prepared file a later job reads, is what its producer reall
 
 The producers run for real and write exactly where the plan says: `data synth`, `data prepare` and
 `pretrain-base` with the plan's own arguments (a tiny corpus; a tiny base model, two steps),
-`train` and `compare` with the smoke preset's model into the plan's phase and report folders.
+`train` and `compare` with the smoke preset on the session's smoke data into the plan's phase and
+report folders.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.training.helpers import smoke_args
 from trainer import exit_codes
 from trainer.cli import main
 from trainer.pipeline import values_io
@@ -76,7 +78,7 @@ def test_pretrain_base_writes_what_the_plan_waits_for(prepared) -> None:
 
 
 @pytest.mark.slow
-def test_train_and_compare_write_what_the_plan_waits_for(tmp_path) -> None:
+def test_train_and_compare_write_what_the_plan_waits_for(tmp_path, smoke_data) -> None:
     plan = tiny_plan(tmp_path)
     train, report = job(plan, "train"), job(plan, "eval")
 
@@ -91,17 +93,16 @@ def test_train_and_compare_write_what_the_plan_waits_for(tmp_path) -> None:
         )
         assert done.returncode == 0, done.stderr[-3000:]
 
-    run("train", "--preset", "smoke", "--output", train.output)
+    run(*smoke_args(smoke_data, train.output))
     assert not missing(train.markers)
-    smoke = Path(train.output) / "smoke-data"
     run(
         "compare",
         "--model",
-        f"base={smoke / 'base'}",
+        f"base={smoke_data / 'base'}",
         "--model",
         f"r4={Path(train.output) / 'checkpoint-best'}",
         "--manifest",
-        str(smoke / "prepared" / "test.jsonl"),
+        str(smoke_data / "prepared" / "test.jsonl"),
         "--output",
         report.output,
     )
