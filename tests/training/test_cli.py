@@ -74,7 +74,7 @@ def test_pretrain_base_builds_once_and_serves_as_train_base(smoke_data, tmp_path
     assert first.returncode == 0, first.stderr[-3000:]
     for name in ("config.json", "model.safetensors", "vocab.json", "text_units.json", "base_build.json", "COMPLETE"):
         assert (base / name).is_file(), name
-    assert "0 trainable" not in first.stderr and "(full)" in first.stderr
+    assert "0 trainable" not in first.stderr and "(scratch)" in first.stderr
 
     again = run_cli(args)
     assert again.returncode == 0 and "up to date" in again.stderr
