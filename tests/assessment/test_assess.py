@@ -260,3 +260,13 @@ def test_held_out_figures_calibrate_without_the_scored_process():
     # a's error is left out of b's figures (the -5 syllable flagged is neither a tp nor an fp of b).
     assert held["b"]["fp"] == 0 and held["b"]["fn"] == 1
     assert held["a"]["recall"] == 1.0 and held["a"]["precision"] == 1.0
+
+
+def test_a_damaged_calibration_assessment_is_named_not_a_traceback(tmp_path):
+    from trainer.assessment.assess import read_labelled_lines
+
+    (tmp_path / ASSESSMENT_FILE).write_text('{"utt_id": "a"}\n{"utt_id": \n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"{ASSESSMENT_FILE}:2: not a JSON line"):
+        read_labelled_lines(str(tmp_path))
+    (tmp_path / ASSESSMENT_FILE).write_text('{"utt_id": "a", "mispronunciations": []}\n\n', encoding="utf-8")
+    assert read_labelled_lines(str(tmp_path)) == [{"utt_id": "a", "mispronunciations": []}]

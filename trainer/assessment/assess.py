@@ -359,7 +359,14 @@ def read_labelled_lines(folder: str) -> list[dict]:
     path = storage.materialize(folder) / ASSESSMENT_FILE
     if not path.is_file():
         return []
-    lines = (json.loads(text) for text in path.read_text(encoding="utf-8").splitlines() if text.strip())
+    lines = []
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            line = json.loads(text) if text.strip() else None
+        except ValueError as exc:
+            raise ConfigError(f"{path}:{number}: not a JSON line ({exc})") from None
+        if line is not None:
+            lines.append(line)
     return with_ground_truth(lines)
 
 
