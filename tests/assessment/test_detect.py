@@ -19,9 +19,8 @@ from trainer.assessment.detect import (  # noqa: E402
     calibrate,
     detection,
     sequence_log_likelihoods,
-    single_edits,
 )
-from trainer.data.phones import text_phones  # noqa: E402
+from trainer.data.phones import single_edits, text_phones  # noqa: E402
 from trainer.data.processes import OTHER, PROCESSES  # noqa: E402
 from trainer.data.synth.lexicon import make_sentence  # noqa: E402
 from trainer.data.synth.mispronounce import read_prompt  # noqa: E402

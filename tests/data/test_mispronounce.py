@@ -14,9 +14,10 @@ pytest.importorskip("g2pk", reason="g2pk not installed")
 
 from trainer.data.importers import import_aihub  # noqa: E402
 from trainer.data.manifest import load_manifest  # noqa: E402
-from trainer.data.phones import from_phones, syllables, text_phones  # noqa: E402
-from trainer.data.processes import BY_NAME, OTHER, PROCESSES, classify, select  # noqa: E402
+from trainer.data.phones import PHONES, from_phones, single_edits, syllables, text_phones  # noqa: E402
+from trainer.data.processes import BY_NAME, OTHER, PROCESSES, RANDOM_EDIT, classify, select  # noqa: E402
 from trainer.data.synth import synthesize_corpus  # noqa: E402
+from trainer.data.synth.espeak import sounds_different  # noqa: E402
 from trainer.data.synth.mispronounce import read_prompt  # noqa: E402
 from trainer.data.text import normalize_transcript, to_units  # noqa: E402
 
@@ -70,6 +71,33 @@ def test_every_process_is_named_by_what_it_says_and_a_syllable_none_applies_to_s
         select(("no_such",))
 
 
+def test_an_other_error_is_one_phone_edit_that_no_process_makes():
+    # "other" is what a teacher would see as an error of no known process: never a table process's
+    # output (else the held-out evaluation of that process would leak into "other"), always one
+    # syllable one edit away, and any role can change.
+    cut = syllables(text_phones("토끼 곰 노라요 여 사 차 고 다 바 하 공 나 어 우"))
+    roles = set()
+    for seed, syllable in enumerate(cut * 20):
+        said = RANDOM_EDIT.say(syllable, np.random.default_rng(seed))
+        assert said.phones in single_edits(syllable.phones, sorted(PHONES))
+        assert (said.word, said.start) == (syllable.word, syllable.start) and said.vowel
+        assert classify(syllable, said.phones) == OTHER
+        roles |= {r for r in ("onset", "vowel", "coda") if getattr(said, r) != getattr(syllable, r)}
+    assert roles == {"onset", "vowel", "coda"}
+    assert [p.name for p in select(None)] == [*(p.name for p in PROCESSES), OTHER]
+
+
+def test_an_error_espeak_does_not_voice_is_not_recorded():
+    # espeak-ng's Korean voice says a tense initial between vowels like the plain one: labelling
+    # 아기 said 아끼 as an error would ask the model and the assessment to hear what is not there.
+    assert not sounds_different("아기", "아끼") and not sounds_different("동셍", "동쎙")
+    assert sounds_different("가방", "까방") and sounds_different("아기", "아디")
+    tensing = select(("tensing",))
+    readings = [read_prompt(["아기", "가방"], 1.0, np.random.default_rng(seed), tensing) for seed in range(5)]
+    # 기 -> 끼 between vowels is silent; 가 -> 까 at the word's start is heard (so is 방 -> 빵).
+    assert all({e["syllable"] for e in r.errors} == {2, 3} for r in readings)
+
+
 def test_a_child_makes_only_the_processes_given():
     words = ["사자가", "토끼를", "보고", "달려요"]
     chosen = select(("affrication", "final_dropped"))
@@ -93,7 +121,11 @@ def test_reading_records_prompt_phones_and_errors():
         for error in reading.errors:
             assert error["pattern"] in BY_NAME
             (want,) = syllables(error["expected"])
-            assert BY_NAME[error["pattern"]].apply(want).phones == error["spoken"]
+            if error["pattern"] == OTHER:
+                assert classify(want, error["spoken"]) == OTHER
+                assert error["spoken"] in single_edits(error["expected"], sorted(PHONES))
+            else:
+                assert BY_NAME[error["pattern"]].apply(want).phones == error["spoken"]
         # What g2pK reads from the transcript's spoken side is what was said.
         spoken_text = normalize_transcript(" ".join(reading.transcript), "spoken")
         assert normalize_transcript(" ".join(reading.transcript), "orthographic") == " ".join(words)

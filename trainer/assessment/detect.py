@@ -8,7 +8,8 @@ said as expected against the prompt with that syllable said by its most likely e
 
 where the edits are every substitution of one of its phones by another phone of the model's
 inventory in the same place (onset by onset, vowel by vowel, final by final), every deletion of
-one phone, and every insertion of an onset or a final where the syllable has none; the best edit
+one phone, and every insertion of an onset or a final where the syllable has none
+(trainer.data.phones.single_edits); the best edit
 is then edited once more (a second phone: e.g. 라 said 야 is ㄹ deleted and ㅏ glided), and the
 best of all of them is what was most likely heard. No list of expected errors enters the score:
 a syllable is flagged for whatever was said instead, and the verdict names the phones heard (a
@@ -34,7 +35,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from trainer.assessment.align import Span
-from trainer.data.phones import Syllable, is_final, is_initial, is_vowel, syllables
+from trainer.data.phones import Syllable, single_edits
 
 
 @dataclass(frozen=True)
@@ -81,25 +82,6 @@ def sequence_log_likelihoods(log_probs: np.ndarray, sequences: Sequence[Sequence
         zero_infinity=False,
     )
     return -loss.double().numpy()
-
-
-def single_edits(phones: str, inventory: Sequence[str]) -> list[str]:
-    """Every phone string one edit away from the syllable `phones` (module docstring), in a fixed
-    order, without duplicates and without `phones` itself."""
-    parts = syllables(phones)
-    if len(parts) != 1 or not parts[0].vowel:
-        # Not one syllable (an edit left a consonant alone): only deletions remain meaningful.
-        found = [phones[:i] + phones[i + 1 :] for i in range(len(phones))]
-    else:
-        (syllable,) = parts
-        onset, vowel, coda = syllable.onset, syllable.vowel, syllable.coda
-        onsets = [p for p in inventory if is_initial(p)]
-        vowels = [p for p in inventory if is_vowel(p)]
-        finals = [p for p in inventory if is_final(p)]
-        found = [o + vowel + coda for o in ["", *onsets]]
-        found += [onset + v + coda for v in ["", *vowels]]
-        found += [onset + vowel + c for c in ["", *finals]]
-    return [p for p in dict.fromkeys(found) if p != phones]
 
 
 def syllable_scores(

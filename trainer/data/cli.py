@@ -350,7 +350,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="NAME",
         help="with --mispronounce-rate: only these phonological processes (names in "
-        "trainer/data/processes.py); default: all of them",
+        "trainer/data/processes.py, 'other': an edit none of them makes); default: all of them",
     )
     p.set_defaults(func=_synth)
 

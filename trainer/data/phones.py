@@ -33,6 +33,7 @@ import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from trainer.exit_codes import ConfigError
 
@@ -250,6 +251,27 @@ def syllables(phones: str) -> list[Syllable]:
             index += len(syllable)
             result.append(syllable)
     return result
+
+
+def single_edits(phones: str, inventory: Sequence[str]) -> list[str]:
+    """Every phone string one edit away from the syllable `phones`, in a fixed order, without
+    duplicates and without `phones` itself: each of its phones replaced by another phone of
+    `inventory` in the same role (onset by onset, vowel by vowel, final by final) or left out, and
+    an onset or a final added where it has none."""
+    parts = syllables(phones)
+    if len(parts) != 1 or not parts[0].vowel:
+        # Not one syllable (an edit left a consonant alone): only deletions remain meaningful.
+        found = [phones[:i] + phones[i + 1 :] for i in range(len(phones))]
+    else:
+        (syllable,) = parts
+        onset, vowel, coda = syllable.onset, syllable.vowel, syllable.coda
+        onsets = [p for p in inventory if is_initial(p)]
+        vowels = [p for p in inventory if is_vowel(p)]
+        finals = [p for p in inventory if is_final(p)]
+        found = [o + vowel + coda for o in ["", *onsets]]
+        found += [onset + v + coda for v in ["", *vowels]]
+        found += [onset + vowel + c for c in ["", *finals]]
+    return [p for p in dict.fromkeys(found) if p != phones]
 
 
 def _ensure_cmudict_for_g2pk() -> None:

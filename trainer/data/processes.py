@@ -33,15 +33,24 @@ process only at those ages.
 | final_fronting           | final ㅇ ㄱ said as ㄴ ㄷ                | 3-5  | 공 -> 곤       |
 | initial_deletion         | an initial nasal or liquid left out    | 3-4  | 나비 -> 아비   |
 | vowel_rounding           | ㅓ ㅡ said rounded, as ㅗ ㅜ              | 3-6  | 어디 -> 오디   |
+
+Children also make errors no documented process describes. `RANDOM_EDIT` ("other") is one: one
+phone of the syllable replaced by another of its role, left out, or an onset or final added
+(trainer.data.phones.single_edits), drawn among the edits no process of the table makes, at every
+child age. The synthetic children make it next to the table's processes (`select`), so a phone
+model trained on them hears more than the table's errors, and the assessment's evaluation scores
+errors of no known process as one more held-out kind.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Mapping
 
-from trainer.data.phones import Syllable
+import numpy as np
+
+from trainer.data.phones import PHONES, Syllable, single_edits, syllables
 
 OTHER = "other"  # what a heard error no process describes is named
 ROLES = ("onset", "vowel", "coda")
@@ -89,6 +98,10 @@ class Process:
             syllable.start,
         )
 
+    def say(self, syllable: Syllable, rng: np.random.Generator) -> Syllable:
+        """What a child making this process says for `syllable` (it must apply)."""
+        return self.apply(syllable)
+
     def at_age(self, age: int) -> bool:
         return self.ages[0] <= age <= self.ages[1]
 
@@ -115,17 +128,48 @@ PROCESSES: tuple[Process, ...] = (
     _process("initial_deletion", (3, 4), onset={"ᄂ": "", "ᄆ": "", "ᄅ": ""}),
     _process("vowel_rounding", (3, 6), vowel={"ᅥ": "ᅩ", "ᅳ": "ᅮ"}),
 )
-BY_NAME: Mapping[str, Process] = MappingProxyType({p.name: p for p in PROCESSES})
 
 
-def select(names: tuple[str, ...] | None) -> tuple[Process, ...]:
-    """The processes named (all when None), in table order; ValueError names an unknown one."""
+@dataclass(frozen=True)
+class RandomEdit:
+    """An error of no process of the table (module docstring): a random single-phone edit."""
+
+    name: str = OTHER
+    ages: tuple[int, int] = (3, 10)
+
+    def applies(self, syllable: Syllable) -> bool:
+        return bool(syllable.vowel)
+
+    def say(self, syllable: Syllable, rng: np.random.Generator) -> Syllable:
+        known = {p.apply(syllable).phones for p in PROCESSES if p.applies(syllable)}
+        edits = [
+            parts[0]
+            for edit in single_edits(syllable.phones, sorted(PHONES))
+            if edit not in known and len(parts := syllables(edit)) == 1 and parts[0].vowel
+        ]
+        chosen = edits[int(rng.integers(len(edits)))]
+        return replace(chosen, word=syllable.word, start=syllable.start)
+
+    def at_age(self, age: int) -> bool:
+        return self.ages[0] <= age <= self.ages[1]
+
+
+RANDOM_EDIT = RandomEdit()
+ErrorKind = Process | RandomEdit
+# What the synthetic children say wrong: the table's processes and errors of none of them.
+ERROR_KINDS: tuple[ErrorKind, ...] = (*PROCESSES, RANDOM_EDIT)
+BY_NAME: Mapping[str, ErrorKind] = MappingProxyType({p.name: p for p in ERROR_KINDS})
+
+
+def select(names: tuple[str, ...] | None) -> tuple[ErrorKind, ...]:
+    """The error kinds named (all when None: the processes and "other"), in table order; ValueError
+    names an unknown one."""
     if names is None:
-        return PROCESSES
+        return ERROR_KINDS
     unknown = sorted(set(names) - set(BY_NAME))
     if unknown:
         raise ValueError(f"unknown phonological process {', '.join(unknown)} (known: {', '.join(BY_NAME)})")
-    return tuple(p for p in PROCESSES if p.name in names)
+    return tuple(p for p in ERROR_KINDS if p.name in names)
 
 
 def classify(expected: Syllable, said: str, processes: tuple[Process, ...] = PROCESSES) -> str:

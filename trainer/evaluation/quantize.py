@@ -74,8 +74,9 @@ def manifest_audio(manifest: str, count: int) -> list[np.ndarray]:
 
 def synthetic_audio() -> list[np.ndarray]:
     """A few synthetic utterances (trainer.data.synth voices, children and adults)."""
+    from trainer.data.synth.espeak import ESPEAK
     from trainer.data.synth.lexicon import make_sentence
-    from trainer.data.synth.render import ESPEAK, render
+    from trainer.data.synth.render import render
     from trainer.data.synth.speakers import make_speakers
 
     if shutil.which(ESPEAK) is None:

@@ -15,8 +15,8 @@ parameters, is replaced (only a folder holding synth_summary.json is ever cleare
 
 With `mispronounce_rate` set, every speaker reads its prompt as pronounced and child speakers say
 each syllable wrong with that probability, by the phonological processes of trainer.data.processes
-that are reported at the child's age (`processes`: a subset of them by name; default all;
-trainer.data.synth.mispronounce); labels then record
+that are reported at the child's age or by an edit none of them makes ("other"; `processes`: a
+subset of these error kinds by name; default all; trainer.data.synth.mispronounce); labels then record
 under 합성정보 the prompt, the expected and spoken phones and every error (`mispronunciations`),
 and write a mispronounced word as a dual transcription `(사과를)/(사가를)`.
 """
@@ -47,8 +47,9 @@ from trainer.layout import SYNTH_SUMMARY_FILE as SUMMARY_FILE
 SOURCE_SPLITS = ("1.Training", "2.Validation", "3.Test")
 AUDIO_DIR = "원천데이터"
 LABEL_DIR = "라벨링데이터"
-# Bump when rendering changes, so an old corpus on disk is not mistaken for a current one.
-SYNTH_VERSION = 1
+# Bump when rendering or the injected errors change, so an old corpus on disk is not mistaken for a
+# current one (2: "other" errors, and errors espeak does not voice dropped).
+SYNTH_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,8 @@ def synthesize_corpus(
 ) -> dict:
     """Write the corpus (layout in the module docstring) and return its summary dict.
 
-    `processes`: the names of the phonological processes children make (default: all of
-    trainer.data.processes).
+    `processes`: the names of the error kinds children make (default: all of
+    trainer.data.processes.select: its processes and "other").
 
     Also the function other areas' tests call for a small real corpus, e.g.
     `synthesize_corpus(tmp_path / "corpus", 4, 2, 6, seed=0)`.

@@ -1,13 +1,15 @@
 """Children's mispronunciations, injected into the synthetic corpus as ground truth for assessment.
 
 A child reads a prompt; each syllable of its pronounced form (trainer.data.phones) is said wrong
-with probability `rate`, by one of the child's phonological processes that applies to it (the
-table in trainer.data.processes, those reported at the child's age), chosen at random. A syllable
-where none applies is said right. Errors change phones within a syllable and never add or remove
-a syllable, so syllable k of the prompt is syllable k of what was said. The spoken form is given
-to espeak as Hangul spelled as pronounced, and an error is kept only when g2pK reads that
-spelling back as the same phones (otherwise the transcript would not name what was said: e.g.
-먹꼬 said 먹고 is pronounced 먹꼬 again); a dropped error leaves that syllable correct.
+with probability `rate`, by one of the child's error kinds that applies to it, chosen at random:
+the phonological processes of trainer.data.processes reported at the child's age, and "other" (a
+random single-phone edit no process makes, at any age). Errors change phones within a syllable
+and never add or remove a syllable, so syllable k of the prompt is syllable k of what was said.
+The spoken form is given to espeak as Hangul spelled as pronounced. An error is kept only when
+espeak says its word differently with it (its Korean voice makes no difference between some
+spellings, e.g. a tense initial between vowels: trainer.data.synth.espeak), and only when g2pK
+reads that spelling back as the same phones (otherwise the transcript would not name what was
+said: e.g. 먹꼬 said 먹고 is pronounced 먹꼬 again); a dropped error leaves that syllable correct.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trainer.data.phones import PhoneError, Syllable, from_phones, syllables, text_phones
-from trainer.data.processes import PROCESSES, Process
+from trainer.data.processes import ERROR_KINDS, ErrorKind
+from trainer.data.synth.espeak import sounds_different
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,15 @@ def _reads_back(spelling: str, phones: str) -> bool:
         return False
 
 
+def _voiced(expected: list[Syllable], k: int, said: Syllable) -> bool:
+    """Whether espeak-ng says syllable k's word differently with `said` in its place."""
+    word = [s for s in expected if s.word == expected[k].word]
+    with_error = "".join(said.phones if s.start == expected[k].start else s.phones for s in word)
+    return sounds_different(from_phones("".join(s.phones for s in word)), from_phones(with_error))
+
+
 def read_prompt(
-    words: list[str], rate: float, rng: np.random.Generator, processes: tuple[Process, ...] = PROCESSES
+    words: list[str], rate: float, rng: np.random.Generator, processes: tuple[ErrorKind, ...] = ERROR_KINDS
 ) -> Reading:
     """Say `words` with each syllable mispronounced with probability `rate` by one of `processes`
     (module docstring)."""
@@ -60,8 +70,10 @@ def read_prompt(
     for k, syllable in enumerate(expected):
         if rate > 0 and rng.random() < rate and (found := [p for p in processes if p.applies(syllable)]):
             process = found[int(rng.integers(len(found)))]
-            spoken[k] = process.apply(syllable)
-            errors[k] = process.name
+            said = process.say(syllable, rng)
+            if _voiced(expected, k, said):
+                spoken[k] = said
+                errors[k] = process.name
     expected_words, spoken_words = _words(expected), _words(spoken)
     for w, (want, said) in enumerate(zip(expected_words, spoken_words)):
         if want != said and not _reads_back(from_phones(said), said):

@@ -6,19 +6,16 @@ Everything random comes from the RNG passed in, so an utterance is a pure functi
 
 from __future__ import annotations
 
-import io
-import subprocess
 from dataclasses import dataclass
 
 import numpy as np
-import soundfile as sf
 import soxr
 
 from trainer.data.audio import SAMPLE_RATE
+from trainer.data.synth.espeak import espeak
 from trainer.data.synth.mispronounce import Reading
 from trainer.data.synth.speakers import Speaker
 
-ESPEAK = "espeak-ng"
 FILLERS = ("음", "어")
 
 
@@ -67,16 +64,6 @@ def _script(
         if i < len(words) - 1 and rng.random() < speaker.profile.pause_prob:
             ssml.append(f'<break time="{int(rng.integers(120, 450))}ms"/>')
     return "<speak>" + " ".join(ssml) + "</speak>", " ".join(label)
-
-
-def espeak(ssml: str, voice: str, pitch: int, rate_wpm: int) -> tuple[np.ndarray, int]:
-    """Run espeak-ng on SSML; returns (float32 samples, sample rate)."""
-    command = [ESPEAK, "-m", "-v", voice, "-p", str(pitch), "-s", str(rate_wpm), "--stdout", ssml]
-    done = subprocess.run(command, capture_output=True, check=False)
-    if done.returncode != 0 or not done.stdout:
-        raise RuntimeError(f"espeak-ng failed ({done.returncode}): {done.stderr.decode(errors='replace')[:300]}")
-    samples, rate = sf.read(io.BytesIO(done.stdout), dtype="float32")
-    return samples, rate
 
 
 def _wobble(samples: np.ndarray, depth: float, rng: np.random.Generator) -> np.ndarray:
