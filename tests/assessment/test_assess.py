@@ -20,7 +20,7 @@ from trainer.assessment.assess import (  # noqa: E402
     SUMMARY_FILE,
     assess,
 )
-from trainer.assessment.detect import DEFAULT_RULE  # noqa: E402
+from trainer.assessment.detect import DEFAULT_RULE, FALSE_ALARM_RATE  # noqa: E402
 from trainer.assessment.report import CONFUSION_CHART, PATTERNS_CHART  # noqa: E402
 from trainer.data.manifest import load_manifest  # noqa: E402
 from trainer.data.phones import syllables, text_phones, to_phones  # noqa: E402
@@ -115,15 +115,27 @@ def test_rows_without_prompt_phones_are_skipped_and_empty_prompts_counted(prompt
 
 
 def test_calibrate_writes_the_threshold_that_a_later_assessment_uses(prompted, tmp_path):
-    calibrated = assess(prompted["phone"], prompted["manifest"], str(tmp_path / "cal"), CFG, False, calibrate=True)
+    calibrated = assess(
+        prompted["phone"],
+        prompted["manifest"],
+        str(tmp_path / "cal"),
+        CFG,
+        False,
+        calibrate=True,
+        false_alarm_rate=0.05,
+    )
     written = json.loads((tmp_path / "cal" / CALIBRATION_FILE).read_text(encoding="utf-8"))
-    assert written["threshold"] == calibrated["threshold"]["value"]
+    assert written["threshold"] == calibrated["threshold"]["value"] and written["false_alarm_rate"] == 0.05
+    # The budget holds on the calibration set itself: at most 5% of its correct syllables flagged.
+    correct = calibrated["ground_truth"]["detection"]
+    assert correct["fp"] <= 0.05 * (calibrated["syllables"] - calibrated["ground_truth"]["injected_syllables"])
     assert written["detection"] == calibrated["ground_truth"]["detection"]
     used = assess(prompted["phone"], prompted["manifest"], str(tmp_path / "a"), CFG, False, str(tmp_path / "cal"))
     assert used["threshold"] == {
         "value": written["threshold"],
         "gop_weight": written["gop_weight"],
         "source": str(tmp_path / "cal" / CALIBRATION_FILE),
+        "false_alarm_rate": 0.05,
     }
     assert used["ground_truth"]["detection"] == written["detection"]  # same manifest, same threshold
     # The calibration folder's labelled lines give the leave-process-out figures, one per process.
@@ -139,6 +151,16 @@ def test_calibrate_writes_the_threshold_that_a_later_assessment_uses(prompted, t
     unlabelled.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     with pytest.raises(ConfigError, match="ground truth"):
         assess(prompted["phone"], str(unlabelled), str(tmp_path / "d"), CFG, False, calibrate=True)
+    with pytest.raises(ConfigError, match="false-alarm-rate"):
+        assess(
+            prompted["phone"],
+            prompted["manifest"],
+            str(tmp_path / "e"),
+            CFG,
+            False,
+            calibrate=True,
+            false_alarm_rate=1.5,
+        )
 
 
 def test_evaluate_scores_a_phone_model_on_its_own_phones(prompted, tmp_path):
@@ -205,6 +227,7 @@ def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
         "value": written["threshold"],
         "gop_weight": written["gop_weight"],
         "source": str(calibration),
+        "false_alarm_rate": FALSE_ALARM_RATE,
     }
     assert (Path(assessment_dir(str(tmp_path / "cmp"), "phone")) / REPORT_FILE).is_file()
     report = (tmp_path / "cmp" / COMPARISON).read_text(encoding="utf-8")
@@ -241,9 +264,10 @@ def test_an_onnx_export_of_a_phone_model_is_assessed_like_the_model(prompted, tm
     assert [x["gop"] for x in lines["onnx"]] == pytest.approx([x["gop"] for x in lines["torch"]], abs=1e-3)
 
 
-def _line(scores: list[float], errors: dict[int, str]) -> dict:
+def _line(scores: list[float], errors: dict[int, str], gops: list[float] | None = None) -> dict:
+    gops = gops or [0.0] * len(scores)
     return {
-        "syllables": [{"index": i, "llr": llr, "gop": 0.0} for i, llr in enumerate(scores)],
+        "syllables": [{"index": i, "llr": llr, "gop": gop} for i, (llr, gop) in enumerate(zip(scores, gops))],
         "mispronunciations": [{"syllable": i, "pattern": p} for i, p in errors.items()],
     }
 
@@ -251,14 +275,16 @@ def _line(scores: list[float], errors: dict[int, str]) -> dict:
 def test_held_out_figures_calibrate_without_the_scored_process():
     from trainer.assessment.assess import held_out_scores
 
-    # Calibration: process a's errors score -5, b's -1, correct syllables 0.5 and 2. With b's errors in
-    # the calibration the best threshold flags them; without them it lies below -1 (between -5 and 0.5).
-    calibration = [_line([-5.0, 0.5, -1.0, 2.0], {0: "a", 2: "b"}), _line([-5.0, 2.0, -1.0], {0: "a", 2: "b"})]
-    test = [_line([-5.0, 2.0, -1.0, 0.5], {0: "a", 2: "b"})]
-    held = held_out_scores(calibration, test)["per_process"]
-    assert held["b"]["rule"]["threshold"] < -1.0 and held["b"]["recall"] == 0.0 and held["b"]["errors"] == 1
+    # Calibration: correct syllables score 1-4 (GOP 0); process a's errors have llr -5, b's llr 2.5
+    # with GOP -2: only GOP finds b. With b's errors the rule weighs GOP in; without them it has no
+    # reason to (a is found either way), so b scored as a new process is missed.
+    calibration = [_line([1.0, -5.0, 2.0, 2.5, 3.0, 4.0], {1: "a", 3: "b"}, [0.0, 0.0, 0.0, -2.0, 0.0, 0.0])]
+    test = [_line([-5.0, 2.5, 3.0, 1.5], {0: "a", 1: "b"}, [0.0, -2.0, 0.0, 0.0])]
+    held = held_out_scores(calibration, test, FALSE_ALARM_RATE)["per_process"]
+    assert held["b"]["rule"]["gop_weight"] == 0 and held["b"]["recall"] == 0.0 and held["b"]["errors"] == 1
     # a's error is left out of b's figures (the -5 syllable flagged is neither a tp nor an fp of b).
     assert held["b"]["fp"] == 0 and held["b"]["fn"] == 1
+    assert held["a"]["rule"]["gop_weight"] > 0
     assert held["a"]["recall"] == 1.0 and held["a"]["precision"] == 1.0
 
 

@@ -15,9 +15,9 @@ from trainer.assessment.assess import assess_utterance, ground_truth_scores, jud
 from trainer.assessment.detect import (  # noqa: E402
     DEFAULT_RULE,
     Rule,
-    best_threshold,
     calibrate,
     detection,
+    false_alarm_threshold,
     sequence_log_likelihoods,
 )
 from trainer.data.phones import single_edits, text_phones  # noqa: E402
@@ -34,25 +34,38 @@ def test_detection_counts():
     assert detection([False], [True])["f1"] == 0.0
 
 
-def test_calibration_picks_the_threshold_with_the_best_f1():
-    scores = [-9.0, -5.0, -2.0, 1.0, 3.0]
-    truth = [True, True, False, False, True]
-    threshold, f1 = best_threshold(scores, truth)
-    # Flagging the two lowest (F1 0.8) beats every other cut (all five: 0.75).
-    assert threshold == pytest.approx(-3.5) and f1 == pytest.approx(0.8)
+def test_the_threshold_flags_the_false_alarm_budget_of_correct_syllables():
+    correct = [float(x) for x in range(100)]  # scores 0..99
+    assert false_alarm_threshold(correct, 0.05) == pytest.approx(4.5)  # flags 0..4: five of 100
+    assert false_alarm_threshold(correct, 0.001) == 0.0  # not one allowed: flags none
+    assert false_alarm_threshold(correct, 1.0) > 99
     assert calibrate([-1.0, 2.0], [0.0, 0.0], [False, False]) == DEFAULT_RULE
+    assert calibrate([-1.0, 2.0], [0.0, 0.0], [True, True]) == DEFAULT_RULE
 
 
-def test_calibration_weighs_gop_in_when_it_separates_better():
-    # llr alone cannot separate (the first error scores above the second correct syllable);
-    # GOP can: the rule found uses it and flags exactly the errors.
-    llrs, gops = [-1.0, 2.0, 1.0, 3.0], [-4.0, -4.0, 0.0, -0.1]
-    truth = [True, True, False, False]
-    rule = calibrate(llrs, gops, truth)
+def test_the_budget_does_not_move_with_how_many_errors_the_calibration_children_made():
+    # The F1-best threshold follows the share of errors; the budget's threshold only the correct
+    # syllables' scores: with ten times the errors, the rule is the same.
+    rng = np.random.default_rng(0)
+    correct = list(rng.normal(3.0, 1.0, 2000))
+    errors = list(rng.normal(-2.0, 2.0, 400))
+    few, many = correct + errors[:40], correct + errors
+    rules = [calibrate(s, [0.0] * len(s), [False] * 2000 + [True] * (len(s) - 2000), 0.01) for s in (few, many)]
+    assert rules[0] == rules[1]
+    assert np.mean(np.asarray(correct) < rules[0].threshold) == pytest.approx(0.01)
+
+
+def test_calibration_weighs_gop_in_when_it_finds_more_errors_within_the_budget():
+    # llr alone ranks an error above every correct syllable but one; with GOP all errors fall
+    # below every correct syllable, so at a budget of one false alarm in 100 GOP is weighed in.
+    llrs = [-1.0, 2.0, *np.linspace(1.5, 9.0, 100)]
+    gops = [-4.0, -4.0, *[0.0] * 100]
+    truth = [True, True, *[False] * 100]
+    rule = calibrate(llrs, gops, truth, 0.01)
     assert rule.gop_weight > 0
-    assert [rule.flags(llr, gop) for llr, gop in zip(llrs, gops)] == truth
-    only_llr = calibrate(llrs, [0.0] * 4, truth)
-    assert only_llr.gop_weight == 0 and [only_llr.flags(llr, 0.0) for llr in llrs] != truth
+    assert [rule.flags(llr, gop) for llr, gop in zip(llrs, gops)][:2] == [True, True]
+    only_llr = calibrate(llrs, [0.0] * len(llrs), truth, 0.01)
+    assert only_llr.gop_weight == 0 and not only_llr.flags(2.0, 0.0)
 
 
 def test_ctc_likelihood_prefers_what_was_said():

@@ -164,20 +164,22 @@ def judge(line: dict[str, Any], rule: Rule) -> None:
             entry["verdict"] = CORRECT
 
 
-def read_rule(folder: str) -> Rule:
-    """The rule of an earlier `assess --calibrate` (its output folder, local or s3://)."""
+def read_rule(folder: str) -> tuple[Rule, float]:
+    """The rule of an earlier `assess --calibrate` (its output folder, local or s3://) and the false
+    alarm rate it was calibrated for (detect.FALSE_ALARM_RATE where it does not say)."""
     path = storage.materialize(folder) / CALIBRATION_FILE
     if not path.is_file():
         raise ConfigError(f"--calibration: {path} not found (write it with `trainer assess --calibrate`)")
     try:
         fields = json.loads(path.read_text(encoding="utf-8"))
-        values = [fields.get(key) for key in ("threshold", "gop_weight")]
+        keys = ("threshold", "gop_weight", "false_alarm_rate")
+        values = [fields.get(key, detect.FALSE_ALARM_RATE if key == keys[2] else None) for key in keys]
     except (OSError, ValueError, AttributeError) as exc:  # ValueError: not JSON; AttributeError: not an object
         raise ConfigError(f"{path}: not a readable calibration ({exc})") from None
-    for key, value in zip(("threshold", "gop_weight"), values):
+    for key, value in zip(keys, values):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
             raise ConfigError(f"{path}: field {key} must be a number, got {value!r}")
-    return Rule(float(values[0]), float(values[1]))
+    return Rule(float(values[0]), float(values[1])), float(values[2])
 
 
 def assess(
@@ -188,20 +190,23 @@ def assess(
     progress: bool = True,
     calibration: str | None = None,
     calibrate: bool = False,
+    false_alarm_rate: float = detect.FALSE_ALARM_RATE,
 ) -> dict[str, Any]:
     """Assess every utterance of `manifest` with a phone model; write and return the summary.
 
-    The decision rule: with `calibrate`, the best one on this (labelled) manifest, written to
-    calibration.json; else the one in `calibration` (an earlier calibrating run's output), else
-    DEFAULT_RULE."""
+    The decision rule: with `calibrate`, the one that flags `false_alarm_rate` of this (labelled)
+    manifest's correctly said syllables (detect.calibrate), written to calibration.json; else the
+    one in `calibration` (an earlier calibrating run's output), else DEFAULT_RULE."""
     from trainer.assessment.report import render_markdown, write_charts
 
     if calibrate and calibration:
         raise ConfigError("assess: --calibrate writes a calibration; --calibration reads one: give one of them")
+    if not 0 <= false_alarm_rate < 1:
+        raise ConfigError(f"--false-alarm-rate: must be within [0, 1), got {false_alarm_rate}")
     rule, source = DEFAULT_RULE, "default"
     calibration_lines: list[dict] = []
     if calibration:
-        rule, source = read_rule(calibration), storage.join(calibration, CALIBRATION_FILE)
+        (rule, false_alarm_rate), source = read_rule(calibration), storage.join(calibration, CALIBRATION_FILE)
         calibration_lines = read_labelled_lines(calibration)
 
     unit = model_unit(model_uri)
@@ -227,14 +232,18 @@ def assess(
         labelled = with_ground_truth(lines)
         if not labelled:
             raise ConfigError(f"--calibrate: no assessed row of {manifest} has `mispronunciations` (ground truth)")
-        rule, source = calibrated_rule(labelled), f"calibrated on {manifest}"
+        rule, source = calibrated_rule(labelled, false_alarm_rate), f"calibrated on {manifest}"
         calibration_lines = labelled
     for line in lines:
         judge(line, rule)
     summary = summarise(lines, skipped, model_uri, str(manifest), loaded.info, rule)
     if "ground_truth" in summary and calibration_lines:
-        summary["ground_truth"]["held_out"] = held_out_scores(calibration_lines, with_ground_truth(lines))
+        summary["ground_truth"]["held_out"] = held_out_scores(
+            calibration_lines, with_ground_truth(lines), false_alarm_rate
+        )
     summary["threshold"] = {"value": rule.threshold, "gop_weight": rule.gop_weight, "source": source}
+    if source != "default":
+        summary["threshold"]["false_alarm_rate"] = false_alarm_rate
 
     def write(folder: Path) -> None:
         with atomic_write(folder / ASSESSMENT_FILE) as fh:
@@ -246,6 +255,7 @@ def assess(
             calibrated = {
                 "threshold": rule.threshold,
                 "gop_weight": rule.gop_weight,
+                "false_alarm_rate": false_alarm_rate,
                 "model": model_uri,
                 "manifest": str(manifest),
             }
@@ -375,7 +385,7 @@ def with_ground_truth(lines: Iterable[dict]) -> list[dict]:
     return [line for line in lines if "mispronunciations" in line]
 
 
-def held_out_scores(calibration_lines: list[dict], lines: list[dict]) -> dict[str, Any]:
+def held_out_scores(calibration_lines: list[dict], lines: list[dict], false_alarm_rate: float) -> dict[str, Any]:
     """Leave-process-out: for each process with errors in `lines`, the rule calibrated on
     `calibration_lines` without that process's errors, scored on the correct syllables of `lines`
     and that process's errors (the other processes' errors left out). A process the calibration
@@ -385,7 +395,7 @@ def held_out_scores(calibration_lines: list[dict], lines: list[dict]) -> dict[st
     processes = sorted({e["pattern"] for line in lines for e in line["mispronunciations"]})
     per_process: dict[str, Any] = {}
     for process in processes:
-        rule = calibrated_rule(calibration_lines, process)
+        rule = calibrated_rule(calibration_lines, false_alarm_rate, process)
         flags, truth = [], []
         for line in lines:
             injected = {e["syllable"]: e["pattern"] for e in line["mispronunciations"]}
@@ -405,11 +415,11 @@ def held_out_scores(calibration_lines: list[dict], lines: list[dict]) -> dict[st
     return {"per_process": per_process, "mean_f1": mean("f1"), "mean_recall": mean("recall")}
 
 
-def calibrated_rule(lines: list[dict], leave_out: str | None = None) -> Rule:
-    """The rule with the best syllable F1 on `lines` (rows with ground truth), without the errors of
-    process `leave_out` when given (trainer.assessment.detect.calibrate)."""
+def calibrated_rule(lines: list[dict], false_alarm_rate: float, leave_out: str | None = None) -> Rule:
+    """The rule calibrated on `lines` (rows with ground truth; trainer.assessment.detect.calibrate),
+    without the errors of process `leave_out` when given."""
     entries, truth = labelled_syllables(lines, leave_out)
-    return detect.calibrate([e["llr"] for e in entries], [e["gop"] for e in entries], truth)
+    return detect.calibrate([e["llr"] for e in entries], [e["gop"] for e in entries], truth, false_alarm_rate)
 
 
 def ground_truth_scores(lines: list[dict], rule: Rule) -> dict[str, Any]:

@@ -21,13 +21,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibration.add_argument(
         "--calibrate",
         action="store_true",
-        help="choose the decision rule (threshold and GOP weight) with the best syllable F1 on this manifest's "
-        "ground truth (rows' `mispronunciations`); writes calibration.json into --output",
+        help="choose the decision rule (threshold and GOP weight) on this manifest's ground truth (rows' "
+        "`mispronunciations`): it flags --false-alarm-rate of the correctly said syllables, weighing GOP in as "
+        "finds the most errors; writes calibration.json into --output",
     )
     calibration.add_argument(
         "--calibration",
         metavar="DIR",
         help="use the rule of an earlier `assess --calibrate` (its --output; default: threshold 0, no GOP)",
+    )
+    p.add_argument(
+        "--false-alarm-rate",
+        type=float,
+        metavar="R",
+        help="with --calibrate: the share of correctly said syllables the rule flags (default: FALSE_ALARM_RATE "
+        "in trainer/assessment/detect.py)",
     )
     add_dataclass_flags(p, EvalConfig)
     p.set_defaults(func=_assess)
@@ -46,5 +54,6 @@ def _assess(args: argparse.Namespace) -> int:
             eval_config(args),
             calibration=args.calibration,
             calibrate=args.calibrate,
+            **({} if args.false_alarm_rate is None else {"false_alarm_rate": args.false_alarm_rate}),
         )
     return 0

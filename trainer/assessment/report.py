@@ -36,7 +36,13 @@ def render_markdown(summary: dict[str, Any]) -> str:
     lines += [
         "A syllable is mispronounced when its score (log-likelihood ratio of the prompt against the most "
         f"likely single-phone edit of that syllable, plus {threshold['gop_weight']:g} x its worst phone GOP) is "
-        f"below {threshold['value']:.3f} ({threshold['source']}).",
+        f"below {threshold['value']:.3f} ({threshold['source']}"
+        + (
+            f"; calibrated to flag {threshold['false_alarm_rate']:.1%} of the correctly said syllables there"
+            if "false_alarm_rate" in threshold
+            else ""
+        )
+        + ").",
         "",
     ]
     truth = summary.get("ground_truth")

@@ -221,8 +221,9 @@ def _assessment_section(summary: dict[str, Any]) -> list[str]:
         "",
         "Syllables of each prompt judged by the phone model (a syllable is mispronounced when the prompt "
         "is not `threshold` more likely than its most likely single-phone edit, GOP weighed in; rule calibrated "
-        "on a labelled set with --assess-calibration); precision/recall/F1: syllables flagged vs mispronounced on "
-        "purpose (synthetic ground truth), and F1 of flagging what free recognition got wrong; held-out recall: "
+        "on a labelled set with --assess-calibration to flag a fixed share of its correctly said syllables); "
+        "precision/recall/F1: syllables flagged vs mispronounced on purpose (synthetic ground truth), and F1 of "
+        "flagging what free recognition got wrong; held-out recall: "
         "the mean over processes of the share of one process's errors flagged by a rule calibrated without them "
         "(leave-process-out); GOP ROC AUC: correct vs mispronounced phones. "
         f"Details per model in `{ASSESSMENT_DIR}/<model>/{ASSESSMENT_REPORT_FILE}`.",
