@@ -1,20 +1,26 @@
-"""Pronunciation assessment leave-process-out: each phonological process scored by a detector whose
-calibration never saw it.
+"""Pronunciation assessment leave-process-out: each error kind scored by a detector whose
+calibration never saw it, against baselines scored on the same children in the same run.
 
     .venv/bin/python tools/bench/bench_assess_lopo.py --model RUN/phase3/checkpoint-best --out DIR \
-        [--children 24] [--utterances 8] [--rate 0.15] [--seed 100] [--processes NAME ...]
+        [--baseline-model OTHER] [--children 72] [--utterances 10] [--rate 0.15] [--seed 100] \
+        [--processes NAME ...]
 
 New synthetic children (`--seed`, voices and sentences the model never heard) read prompts:
-- a calibration set whose children make every process of trainer.data.processes (seed);
-- a test set whose children make every process (seed + 1): the in-distribution figures, the rule
+- a calibration set whose children make every error kind of trainer.data.processes.select (the
+  processes and "other") (seed);
+- a test set whose children make every kind (seed + 1): the in-distribution figures, the rule
   calibrated on all of the calibration set;
-- per process P, a test set (the same children and sentences, seed + 1) whose children make P
+- per kind P, a test set (the same children and sentences, seed + 1) whose children make P
   alone, kept to the children at the ages P is reported (the others make no error at all): the
   held-out figures, the rule calibrated on the calibration set without its P errors.
 Each set is assessed once as `trainer assess` does (trainer.assessment.assess.assess_rows; the
 model is run once per distinct audio); the rules are then calibrated and applied to the scores
-(calibrated_rule, judge). Every syllable of the
-test children is scored: a flag on a correct syllable is a false positive, whatever the process.
+(calibrated_rule, judge). Every syllable of the test children is scored: a flag on a correct
+syllable is a false positive, whatever the process. The means are over the sets with errors.
+
+Baselines, on the same scores: the decision rule calibrated for the best syllable F1 on the
+calibration set (what `assess --calibrate` did before its false-alarm budget), and with
+`--baseline-model` another model (e.g. an earlier run's phase 3) under both rules.
 Writes DIR/lopo.json and prints the table (the README's pronunciation section).
 """
 
@@ -24,6 +30,7 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -34,10 +41,12 @@ from trainer.assessment.assess import (
     frame_seconds,
     ground_truth_scores,
     judge,
+    labelled_syllables,
 )
+from trainer.assessment.detect import DEFAULT_RULE, FALSE_ALARM_RATE, GOP_WEIGHTS, Rule, detection
 from trainer.data.importers import ImportOptions, import_aihub
 from trainer.data.manifest import load_manifest, write_json, write_manifest
-from trainer.data.processes import PROCESSES, select
+from trainer.data.processes import OTHER, select
 from trainer.data.synth import synthesize_corpus
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import load_model, resolve_device
@@ -89,8 +98,29 @@ def assessed_lines(
     return assessor.lines(rows)
 
 
-def scored(lines: list[dict], calibration: list[dict], leave_out: str | None) -> dict:
-    rule = calibrated_rule(calibration, leave_out)
+def best_f1_rule(calibration: list[dict], leave_out: str | None) -> Rule:
+    """The baseline rule: per GOP weight, the threshold with the best syllable F1 on the calibration
+    set (a midpoint between neighbouring scores), and the weight whose F1 is best."""
+    entries, truth = labelled_syllables(calibration, leave_out)
+    wrong = np.asarray(truth, dtype=bool)
+    best: tuple[float, Rule] | None = None
+    for weight in GOP_WEIGHTS:
+        scores = np.array([e["llr"] + weight * e["gop"] for e in entries])
+        values = np.unique(scores)
+        for threshold in np.concatenate(([values[0] - 1.0], (values[:-1] + values[1:]) / 2, [values[-1] + 1.0])):
+            f1 = detection(scores < threshold, wrong)["f1"]
+            if best is None or f1 > best[0]:
+                best = (f1, Rule(float(threshold), weight))
+    return best[1] if best else DEFAULT_RULE
+
+
+RULES: dict[str, Callable[[list[dict], str | None], Rule]] = {
+    f"false-alarm budget {FALSE_ALARM_RATE:.1%}": lambda lines, out: calibrated_rule(lines, FALSE_ALARM_RATE, out),
+    "best F1 on calibration (baseline)": best_f1_rule,
+}
+
+
+def scored(lines: list[dict], rule: Rule) -> dict:
     for line in lines:
         judge(line, rule)
     truth = ground_truth_scores(lines, rule)
@@ -100,6 +130,48 @@ def scored(lines: list[dict], calibration: list[dict], leave_out: str | None) ->
         "syllables": sum(len(line["syllables"]) for line in lines),
         **truth,
     }
+
+
+def evaluate_model(assessor: Assessor, args, held_out) -> dict[str, dict]:
+    """Per rule of RULES: the in-distribution and held-out results of one model."""
+    calibration = assessed_lines(assessor, args.out, "calibration", args, None, args.seed, None)
+    sets = {
+        "all processes (in-distribution)": (
+            assessed_lines(assessor, args.out, "test-all", args, None, args.seed + 1, None),
+            None,
+        )
+    }
+    for kind in held_out:
+        lines = assessed_lines(assessor, args.out, f"test-{kind.name}", args, (kind.name,), args.seed + 1, kind.ages)
+        sets[f"held out: {kind.name}"] = (lines, kind.name)
+    return {
+        rule_name: {name: scored(lines, make(calibration, leave_out)) for name, (lines, leave_out) in sets.items()}
+        for rule_name, make in RULES.items()
+    }
+
+
+def means(results: dict) -> dict:
+    """The in-distribution F1 and the held-out means (processes; processes and other)."""
+    # A set whose prompts gave its kind no chance (no error) has no recall: left out of the means.
+    held = {name: r for name, r in results.items() if name.startswith("held out") and r["injected_syllables"]}
+    processes = {name: r for name, r in held.items() if name != f"held out: {OTHER}"}
+    return {
+        "in_distribution": results["all processes (in-distribution)"]["detection"],
+        "held_out_mean": held_out_mean(processes),
+        "held_out_mean_with_other": held_out_mean(held),
+    }
+
+
+def held_out_mean(results: dict) -> dict:
+    """Each figure's mean over the held-out sets (the AUCs over those where they are defined)."""
+
+    def mean(values: list) -> float | None:
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+
+    figures = {k: mean([r["detection"][k] for r in results.values()]) for k in ("precision", "recall", "f1")}
+    aucs = {k: mean([r[k] for r in results.values()]) for k in ("score_auc", "gop_auc")}
+    return {"sets": len(results), **figures, **aucs}
 
 
 def table(results: dict) -> list[str]:
@@ -117,48 +189,63 @@ def table(results: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="phone-unit model (checkpoint, base or export)")
+    parser.add_argument("--baseline-model", help="another phone-unit model scored on the same children")
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--children", type=int, default=24, help="child speakers per set (ages 3-10)")
-    parser.add_argument("--utterances", type=int, default=8, help="utterances per child")
+    # 72 children: with 24, a process of ages 3-5 had 2-6 errors and its F1 swung by tenths between seeds.
+    parser.add_argument("--children", type=int, default=72, help="child speakers per set (ages 3-10)")
+    parser.add_argument("--utterances", type=int, default=10, help="utterances per child")
     parser.add_argument("--rate", type=float, default=0.15, help="probability a syllable is said wrong")
     parser.add_argument("--seed", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--processes", nargs="+", help="held out in turn (default: every process)")
+    parser.add_argument("--processes", nargs="+", help="held out in turn (default: every kind)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
     held_out = select(tuple(args.processes) if args.processes else None)
-    assessor = Assessor(args.model)
-    calibration = assessed_lines(assessor, args.out, "calibration", args, None, args.seed, None)
-    test_all = assessed_lines(assessor, args.out, "test-all", args, None, args.seed + 1, None)
-    results = {"all processes (in-distribution)": scored(test_all, calibration, None)}
-    for process in held_out:
-        lines = assessed_lines(
-            assessor, args.out, f"test-{process.name}", args, (process.name,), args.seed + 1, process.ages
-        )
-        results[f"held out: {process.name}"] = scored(lines, calibration, process.name)
-    held = [r for name, r in results.items() if name.startswith("held out")]
+    models = {"model": args.model, **({"baseline model": args.baseline_model} if args.baseline_model else {})}
+    skipped: dict[str, str] = {}
+    results: dict[str, dict] = {}
+    for label, path in models.items():
+        assessor = Assessor(path)
+        results[label] = evaluate_model(assessor, args, held_out)
+        skipped.update(assessor.skipped)
+    shipped = next(iter(RULES))
     summary = {
-        "model": args.model,
+        "models": models,
         "children": args.children,
         "utterances_per_child": args.utterances,
         "rate": args.rate,
         "seed": args.seed,
-        "processes": [p.name for p in PROCESSES],
-        "held_out_mean": {
-            "f1": float(np.mean([r["detection"]["f1"] for r in held])) if held else None,
-            "gop_auc": float(np.mean([r["gop_auc"] for r in held if r["gop_auc"] is not None])) if held else None,
-        },
-        "skipped": {"count": len(assessor.skipped), "utt_ids": sorted(assessor.skipped)},
+        "processes": [p.name for p in select(None)],
+        "means": {label: {rule: means(r) for rule, r in per_rule.items()} for label, per_rule in results.items()},
+        "skipped": {"count": len(skipped), "utt_ids": sorted(skipped)},
         "results": results,
         "seconds": round(time.monotonic() - started, 1),
     }
     write_json(summary, args.out / "lopo.json")
-    print("\n".join(table(results)))
+    print(f"{args.model}, {shipped}:")
+    print("\n".join(table(results["model"][shipped])))
+    print("\n| model | rule | held-out processes P / R / F1 | with other F1 | in-distribution P / R / F1 |")
+    print("|---|---|---|---|---|")
+    for label, per_rule in summary["means"].items():
+        for rule, m in per_rule.items():
+            held, other, ind = m["held_out_mean"], m["held_out_mean_with_other"], m["in_distribution"]
+            print(
+                f"| {label} | {rule} | {_f(held['precision'])} / {_f(held['recall'])} / {_f(held['f1'])} | "
+                f"{_f(other['f1'])} | {ind['precision']:.3f} / {ind['recall']:.3f} / {ind['f1']:.3f} |"
+            )
+    base = [m[rule]["held_out_mean"]["f1"] for m in summary["means"].values() for rule in m][1:]
+    own = summary["means"]["model"][shipped]["held_out_mean"]
     print(
-        f"mean over {len(held)} held-out processes: F1 {summary['held_out_mean']['f1']:.3f}, "
-        f"GOP AUC {summary['held_out_mean']['gop_auc']:.3f} ({summary['seconds']:.0f} s; {args.out / 'lopo.json'})"
+        f"held-out processes ({own['sets']} with errors): F1 {_f(own['f1'])}, syllable AUC {_f(own['score_auc'])}, "
+        f"GOP AUC {_f(own['gop_auc'])}; F1 vs each baseline above: "
+        + ", ".join(f"{own['f1'] / b:.2f}x" if own["f1"] and b else "-" for b in base)
     )
+    print(f"{summary['seconds']:.0f} s; {args.out / 'lopo.json'}")
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":
