@@ -115,15 +115,10 @@ def test_rows_without_prompt_phones_are_skipped_and_empty_prompts_counted(prompt
 
 
 def test_calibrate_writes_the_threshold_that_a_later_assessment_uses(prompted, tmp_path):
-    calibrated = assess(
-        prompted["phone"],
-        prompted["manifest"],
-        str(tmp_path / "cal"),
-        CFG,
-        False,
-        calibrate=True,
-        false_alarm_rate=0.05,
-    )
+    def calibrate_into(folder: str, rate: float) -> dict:
+        return assess(prompted["phone"], prompted["manifest"], str(tmp_path / folder), CFG, False, None, True, rate)
+
+    calibrated = calibrate_into("cal", 0.05)
     written = json.loads((tmp_path / "cal" / CALIBRATION_FILE).read_text(encoding="utf-8"))
     assert written["threshold"] == calibrated["threshold"]["value"] and written["false_alarm_rate"] == 0.05
     # The budget holds on the calibration set itself: at most 5% of its correct syllables flagged.
@@ -152,15 +147,7 @@ def test_calibrate_writes_the_threshold_that_a_later_assessment_uses(prompted, t
     with pytest.raises(ConfigError, match="ground truth"):
         assess(prompted["phone"], str(unlabelled), str(tmp_path / "d"), CFG, False, calibrate=True)
     with pytest.raises(ConfigError, match="false-alarm-rate"):
-        assess(
-            prompted["phone"],
-            prompted["manifest"],
-            str(tmp_path / "e"),
-            CFG,
-            False,
-            calibrate=True,
-            false_alarm_rate=1.5,
-        )
+        calibrate_into("e", 1.5)
 
 
 def test_evaluate_scores_a_phone_model_on_its_own_phones(prompted, tmp_path):
