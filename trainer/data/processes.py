@@ -76,8 +76,17 @@ GLIDE = {"ᅡ": "ᅣ", "ᅥ": "ᅧ", "ᅩ": "ᅭ", "ᅮ": "ᅲ", "ᅦ": "ᅨ"}
 FINALS = ("ᆨ", "ᆫ", "ᆮ", "ᆯ", "ᆷ", "ᆸ", "ᆼ")
 
 
+class _Aged:
+    """An error kind made by children aged within `ages` (inclusive)."""
+
+    ages: tuple[int, int]
+
+    def at_age(self, age: int) -> bool:
+        return self.ages[0] <= age <= self.ages[1]
+
+
 @dataclass(frozen=True)
-class Process:
+class Process(_Aged):
     """One phonological process: per role, phone -> what is said instead ("" left out)."""
 
     name: str
@@ -101,9 +110,6 @@ class Process:
     def say(self, syllable: Syllable, rng: np.random.Generator) -> Syllable:
         """What a child making this process says for `syllable` (it must apply)."""
         return self.apply(syllable)
-
-    def at_age(self, age: int) -> bool:
-        return self.ages[0] <= age <= self.ages[1]
 
 
 def _process(name: str, ages: tuple[int, int], **rule: dict[str, str]) -> Process:
@@ -131,10 +137,12 @@ PROCESSES: tuple[Process, ...] = (
 
 
 @dataclass(frozen=True)
-class RandomEdit:
+class RandomEdit(_Aged):
     """An error of no process of the table (module docstring): a random single-phone edit."""
 
     name: str = OTHER
+    # Every child age of the synthetic corpus (trainer.data.synth.speakers.CHILD_AGES, not imported:
+    # the synth package imports this module).
     ages: tuple[int, int] = (3, 10)
 
     def applies(self, syllable: Syllable) -> bool:
@@ -149,9 +157,6 @@ class RandomEdit:
         ]
         chosen = edits[int(rng.integers(len(edits)))]
         return replace(chosen, word=syllable.word, start=syllable.start)
-
-    def at_age(self, age: int) -> bool:
-        return self.ages[0] <= age <= self.ages[1]
 
 
 RANDOM_EDIT = RandomEdit()
