@@ -20,7 +20,7 @@ from trainer.assessment.assess import (  # noqa: E402
     SUMMARY_FILE,
     assess,
 )
-from trainer.assessment.detect import DEFAULT_RULE, FALSE_ALARM_RATE  # noqa: E402
+from trainer.assessment.detect import DEFAULT_RULE, FALSE_ALARM_RATE, Rule  # noqa: E402
 from trainer.assessment.report import CONFUSION_CHART, PATTERNS_CHART  # noqa: E402
 from trainer.data.manifest import load_manifest  # noqa: E402
 from trainer.data.phones import syllables, text_phones, to_phones  # noqa: E402
@@ -283,3 +283,17 @@ def test_a_damaged_calibration_assessment_is_named_not_a_traceback(tmp_path):
         read_labelled_lines(str(tmp_path))
     (tmp_path / ASSESSMENT_FILE).write_text('{"utt_id": "a", "mispronunciations": []}\n\n', encoding="utf-8")
     assert read_labelled_lines(str(tmp_path)) == [{"utt_id": "a", "mispronunciations": []}]
+
+
+def test_a_calibration_says_the_false_alarm_rate_only_where_it_was_calibrated_for_one(tmp_path):
+    from trainer.assessment.assess import read_rule
+
+    calibration = tmp_path / CALIBRATION_FILE
+    # Written before the budget (no rate): the rule is read, and no rate is claimed for it.
+    calibration.write_text(json.dumps({"threshold": -2.5, "gop_weight": 1.0}), encoding="utf-8")
+    assert read_rule(str(tmp_path)) == (Rule(-2.5, 1.0), None)
+    calibration.write_text(json.dumps({"threshold": -2.5, "gop_weight": 1.0, "false_alarm_rate": 0.02}), "utf-8")
+    assert read_rule(str(tmp_path)) == (Rule(-2.5, 1.0), 0.02)
+    calibration.write_text(json.dumps({"threshold": -2.5, "gop_weight": 1.0, "false_alarm_rate": "1%"}), "utf-8")
+    with pytest.raises(ConfigError, match="field false_alarm_rate must be a number"):
+        read_rule(str(tmp_path))

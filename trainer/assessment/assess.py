@@ -164,22 +164,25 @@ def judge(line: dict[str, Any], rule: Rule) -> None:
             entry["verdict"] = CORRECT
 
 
-def read_rule(folder: str) -> tuple[Rule, float]:
+def read_rule(folder: str) -> tuple[Rule, float | None]:
     """The rule of an earlier `assess --calibrate` (its output folder, local or s3://) and the false
-    alarm rate it was calibrated for (detect.FALSE_ALARM_RATE where it does not say)."""
+    alarm rate it was calibrated for (None where it does not say: written before the budget)."""
     path = storage.materialize(folder) / CALIBRATION_FILE
     if not path.is_file():
         raise ConfigError(f"--calibration: {path} not found (write it with `trainer assess --calibrate`)")
     try:
         fields = json.loads(path.read_text(encoding="utf-8"))
         keys = ("threshold", "gop_weight", "false_alarm_rate")
-        values = [fields.get(key, detect.FALSE_ALARM_RATE if key == keys[2] else None) for key in keys]
+        values = [fields.get(key) for key in keys]
     except (OSError, ValueError, AttributeError) as exc:  # ValueError: not JSON; AttributeError: not an object
         raise ConfigError(f"{path}: not a readable calibration ({exc})") from None
     for key, value in zip(keys, values):
+        if key == "false_alarm_rate" and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
             raise ConfigError(f"{path}: field {key} must be a number, got {value!r}")
-    return Rule(float(values[0]), float(values[1])), float(values[2])
+    rate = None if values[2] is None else float(values[2])
+    return Rule(float(values[0]), float(values[1])), rate
 
 
 def assess(
@@ -204,9 +207,10 @@ def assess(
     if not 0 <= false_alarm_rate < 1:
         raise ConfigError(f"--false-alarm-rate: must be within [0, 1), got {false_alarm_rate}")
     rule, source = DEFAULT_RULE, "default"
+    calibrated_for: float | None = None  # the false alarm rate the rule was calibrated for, where known
     calibration_lines: list[dict] = []
     if calibration:
-        (rule, false_alarm_rate), source = read_rule(calibration), storage.join(calibration, CALIBRATION_FILE)
+        (rule, calibrated_for), source = read_rule(calibration), storage.join(calibration, CALIBRATION_FILE)
         calibration_lines = read_labelled_lines(calibration)
 
     unit = model_unit(model_uri)
@@ -233,17 +237,17 @@ def assess(
         if not labelled:
             raise ConfigError(f"--calibrate: no assessed row of {manifest} has `mispronunciations` (ground truth)")
         rule, source = calibrated_rule(labelled, false_alarm_rate), f"calibrated on {manifest}"
-        calibration_lines = labelled
+        calibrated_for, calibration_lines = false_alarm_rate, labelled
     for line in lines:
         judge(line, rule)
     summary = summarise(lines, skipped, model_uri, str(manifest), loaded.info, rule)
     if "ground_truth" in summary and calibration_lines:
         summary["ground_truth"]["held_out"] = held_out_scores(
-            calibration_lines, with_ground_truth(lines), false_alarm_rate
+            calibration_lines, with_ground_truth(lines), false_alarm_rate if calibrated_for is None else calibrated_for
         )
     summary["threshold"] = {"value": rule.threshold, "gop_weight": rule.gop_weight, "source": source}
-    if source != "default":
-        summary["threshold"]["false_alarm_rate"] = false_alarm_rate
+    if calibrated_for is not None:
+        summary["threshold"]["false_alarm_rate"] = calibrated_for
 
     def write(folder: Path) -> None:
         with atomic_write(folder / ASSESSMENT_FILE) as fh:
