@@ -150,6 +150,17 @@ def test_calibrate_writes_the_threshold_that_a_later_assessment_uses(prompted, t
         calibrate_into("e", 1.5)
 
 
+def test_a_calibration_set_whose_children_made_no_error_still_holds_the_budget(prompted, tmp_path):
+    error_free = tmp_path / "error_free.jsonl"
+    rows = [{**r, "mispronunciations": []} for r in load_manifest(prompted["manifest"])]
+    error_free.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    calibrated = assess(prompted["phone"], str(error_free), str(tmp_path / "cal"), CFG, False, None, True, 0.05)
+    assert calibrated["threshold"]["value"] != DEFAULT_RULE.threshold
+    assert calibrated["threshold"]["gop_weight"] == 0.0
+    # Every syllable is correct here: the rule flags at most the budget's share of them.
+    assert 0 < calibrated["ground_truth"]["detection"]["fp"] <= 0.05 * calibrated["syllables"]
+
+
 def test_evaluate_scores_a_phone_model_on_its_own_phones(prompted, tmp_path):
     from trainer.evaluation.evaluate import PREDICTIONS_FILE, evaluate
 

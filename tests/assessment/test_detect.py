@@ -39,8 +39,17 @@ def test_the_threshold_flags_the_false_alarm_budget_of_correct_syllables():
     assert false_alarm_threshold(correct, 0.05) == pytest.approx(4.5)  # flags 0..4: five of 100
     assert false_alarm_threshold(correct, 0.001) == 0.0  # not one allowed: flags none
     assert false_alarm_threshold(correct, 1.0) > 99
-    assert calibrate([-1.0, 2.0], [0.0, 0.0], [False, False]) == DEFAULT_RULE
-    assert calibrate([-1.0, 2.0], [0.0, 0.0], [True, True]) == DEFAULT_RULE
+
+
+def test_a_calibration_set_without_errors_still_sets_the_budget_and_one_without_correct_syllables_refuses():
+    # The budget needs only the correct syllables: no errors gives the quantile at weight 0, not
+    # the uncalibrated default (which would flag every syllable whose best edit beats the prompt).
+    correct = [float(x) for x in range(-10, 190)]  # 200 scores, ten of them below 0
+    rule = calibrate(correct, [-1.0] * 200, [False] * 200, 0.01)
+    assert rule == Rule(false_alarm_threshold(correct, 0.01), 0.0) and rule != DEFAULT_RULE
+    assert sum(rule.flags(s, -1.0) for s in correct) == 2
+    with pytest.raises(ValueError, match="no correctly said syllable"):
+        calibrate([-1.0, 2.0], [0.0, 0.0], [True, True])
 
 
 def test_the_budget_does_not_move_with_how_many_errors_the_calibration_children_made():

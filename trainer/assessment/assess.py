@@ -236,7 +236,10 @@ def assess(
         labelled = with_ground_truth(lines)
         if not labelled:
             raise ConfigError(f"--calibrate: no assessed row of {manifest} has `mispronunciations` (ground truth)")
-        rule, source = calibrated_rule(labelled, false_alarm_rate), f"calibrated on {manifest}"
+        try:
+            rule, source = calibrated_rule(labelled, false_alarm_rate), f"calibrated on {manifest}"
+        except ValueError as exc:
+            raise ConfigError(f"--calibrate: {manifest}: {exc}") from None
         calibrated_for, calibration_lines = false_alarm_rate, labelled
     for line in lines:
         judge(line, rule)

@@ -189,15 +189,16 @@ def calibrate(
 ) -> Rule:
     """The rule that flags `false_alarm_rate` of the correctly said syllables of a labelled set (its
     threshold: that quantile of their scores), with the GOP weight of GOP_WEIGHTS under which it
-    flags the most mispronounced ones (the smallest among equals); DEFAULT_RULE without both."""
+    flags the most mispronounced ones (the smallest among equals; without any, weight 0: the budget
+    needs only the correct syllables). ValueError when none was said correctly."""
     llr, gop, wrong = np.asarray(llrs, dtype=float), np.asarray(gops, dtype=float), np.asarray(truth, dtype=bool)
-    if not wrong.any() or wrong.all():
-        return DEFAULT_RULE
-    best: tuple[float, Rule] | None = None
+    if wrong.all():
+        raise ValueError(f"no correctly said syllable among {len(wrong)} to set a false-alarm budget on")
+    best: tuple[int, Rule] | None = None
     for weight in GOP_WEIGHTS:
         scores = llr + weight * gop
         threshold = false_alarm_threshold(scores[~wrong], false_alarm_rate)
-        recall = float((scores[wrong] < threshold).mean())
-        if best is None or recall > best[0]:
-            best = (recall, Rule(threshold, weight))
+        found = int((scores[wrong] < threshold).sum())
+        if best is None or found > best[0]:
+            best = (found, Rule(threshold, weight))
     return best[1]
