@@ -21,6 +21,8 @@ syllable is a false positive, whatever the process. The means are over the sets 
 Baselines, on the same scores: the decision rule calibrated for the best syllable F1 on the
 calibration set (what `assess --calibrate` did before its false-alarm budget), and with
 `--baseline-model` another model (e.g. an earlier run's phase 3) under both rules.
+The held-out mean F1 comes with a 95% bootstrap interval over the test children (the sets share
+them, and with them most false flags: it is how far another 72 children could move the mean).
 Writes DIR/lopo.json and prints the table (the README's pronunciation section).
 """
 
@@ -48,6 +50,7 @@ from trainer.data.importers import ImportOptions, import_aihub
 from trainer.data.manifest import load_manifest, write_json, write_manifest
 from trainer.data.processes import OTHER, select
 from trainer.data.synth import synthesize_corpus
+from trainer.evaluation.breakdown import BOOTSTRAP_RESAMPLES, CI_LEVEL
 from trainer.evaluation.config import EvalConfig
 from trainer.evaluation.evaluate import load_model, resolve_device
 from trainer.evaluation.inference import default_batch_seconds, transcribe
@@ -129,7 +132,39 @@ def scored(lines: list[dict], rule: Rule) -> dict:
         "utterances": len(lines),
         "syllables": sum(len(line["syllables"]) for line in lines),
         **truth,
+        "per_child": child_counts(lines, rule),
     }
+
+
+def child_counts(lines: list[dict], rule: Rule) -> dict[str, list[int]]:
+    """Per child (speaker_id): the syllables [true flags, false flags, missed errors] under `rule`."""
+    counts: dict[str, list[int]] = {}
+    for line in lines:
+        entries, truth = labelled_syllables([line])
+        d = detection([rule.flags(e["llr"], e["gop"]) for e in entries], truth)
+        child = counts.setdefault(line["speaker_id"], [0, 0, 0])
+        for k, key in enumerate(("tp", "fp", "fn")):
+            child[k] += d[key]
+    return counts
+
+
+def mean_f1_interval(results: dict, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> list[float] | None:
+    """The CI_LEVEL percentile-bootstrap interval of the mean F1 over `results` (sets scored by
+    `scored`), resampling the test children with replacement: one draw for all the sets, which
+    share their children (and so their false flags). A set with no error in a draw is left out of
+    that draw's mean, as `means` leaves out a set without errors."""
+    children = sorted({child for r in results.values() for child in r["per_child"]})
+    if not children:
+        return None
+    draws = np.random.default_rng(seed).integers(0, len(children), size=(resamples, len(children)))
+    f1s = []
+    for r in results.values():
+        counts = np.array([r["per_child"].get(child, (0, 0, 0)) for child in children])
+        tp, fp, fn = counts[draws].sum(axis=1).T
+        f1s.append(np.where(tp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), np.nan))
+    mean = np.nanmean(np.stack(f1s), axis=0)
+    alpha = (1.0 - CI_LEVEL) / 2
+    return [float(q) for q in np.quantile(mean, [alpha, 1.0 - alpha])]
 
 
 def evaluate_model(assessor: Assessor, args, held_out) -> dict[str, dict]:
@@ -171,7 +206,7 @@ def held_out_mean(results: dict) -> dict:
 
     figures = {k: mean([r["detection"][k] for r in results.values()]) for k in ("precision", "recall", "f1")}
     aucs = {k: mean([r[k] for r in results.values()]) for k in ("score_auc", "gop_auc")}
-    return {"sets": len(results), **figures, **aucs}
+    return {"sets": len(results), **figures, "f1_interval": mean_f1_interval(results), **aucs}
 
 
 def table(results: dict) -> list[str]:
@@ -236,8 +271,10 @@ def main() -> None:
             )
     base = [m[rule]["held_out_mean"]["f1"] for m in summary["means"].values() for rule in m][1:]
     own = summary["means"]["model"][shipped]["held_out_mean"]
+    interval = own["f1_interval"] and "-".join(f"{v:.3f}" for v in own["f1_interval"])
     print(
-        f"held-out processes ({own['sets']} with errors): F1 {_f(own['f1'])}, syllable AUC {_f(own['score_auc'])}, "
+        f"held-out processes ({own['sets']} with errors): F1 {_f(own['f1'])} ({CI_LEVEL:.0%} interval over "
+        f"resampled children {interval or '-'}), syllable AUC {_f(own['score_auc'])}, "
         f"GOP AUC {_f(own['gop_auc'])}; F1 vs each baseline above: "
         + ", ".join(f"{own['f1'] / b:.2f}x" if own["f1"] and b else "-" for b in base)
     )
