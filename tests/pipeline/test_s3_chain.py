@@ -42,7 +42,7 @@ def _colon_folders(*roots: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600 + 300 + 300)  # above the two runs' own limits, so theirs fire first, with the log
+@pytest.mark.timeout(600 + 600 + 300)  # above the two runs' own limits, so theirs fire first, with the log
 def test_demo_chain_on_s3_storage_writes_only_the_bucket_and_resumes(s3_server, tmp_path):
     """The smoke preset's chain (every step of the demo's, at its size: that it learns is
     test_demo_chain's; what is checked here is where each step reads and writes)."""
