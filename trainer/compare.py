@@ -62,12 +62,14 @@ def compare(
     progress: bool = True,
     assess_phones: bool = False,
     assess_calibration: Optional[str] = None,
+    assess_speed: float = 1.0,
 ) -> dict[str, Any]:
     """Evaluate every model (name -> URI) on every test set (name -> manifest; the first is the
     main one) and write the comparison report into `output`. Returns the summary.
 
     `assess_phones`: also assess pronunciation with every phone-unit model on the main test set,
-    with the decision threshold calibrated first on the labelled manifest `assess_calibration`."""
+    with the decision threshold calibrated first on the labelled manifest `assess_calibration`, each
+    recording played `assess_speed` times faster before the phone models (calibration included)."""
     if not models or not test_sets:
         raise ConfigError("compare: give at least one --model NAME=URI and a --manifest")
     if baseline is not None and baseline not in models:
@@ -79,6 +81,12 @@ def compare(
         raise ConfigError("--assess-calibration: calibrates the assessment; give --assess too")
     if assess_calibration and not storage.local_file(assess_calibration).is_file():
         raise ConfigError(f"--assess-calibration: manifest {assess_calibration} not found")
+    if assess_speed != 1.0:
+        from trainer.assessment.assess import check_speed
+
+        if not assess_phones:
+            raise ConfigError("--assess-speed: sets the assessment's speed; give --assess too")
+        check_speed(assess_speed)
     g2p = make_g2p(cfg.g2p)
     units = {name: model_unit(uri) for name, uri in models.items()}
     if assess_phones and "phone" not in units.values():
@@ -129,9 +137,15 @@ def compare(
             calibration = None
             if assess_calibration:
                 calibration = storage.join(output, ASSESSMENT_CALIBRATION_DIR, name)
-                assess(uri, assess_calibration, calibration, cfg, progress=progress, calibrate=True)
+                assess(uri, assess_calibration, calibration, cfg, progress=progress, calibrate=True, speed=assess_speed)
             assessed = assess(
-                uri, test_sets[main], assessment_dir(output, name), cfg, progress=progress, calibration=calibration
+                uri,
+                test_sets[main],
+                assessment_dir(output, name),
+                cfg,
+                progress=progress,
+                calibration=calibration,
+                speed=assess_speed,
             )
             summary["assessments"][name] = _assessment_headline(assessed)
     _publish_report(output, summary)
@@ -164,7 +178,7 @@ def assessment_dir(output: str, model: str) -> str:
 
 
 def _assessment_headline(summary: dict[str, Any]) -> dict[str, Any]:
-    keys = ("utterances", "syllables", "verdicts", "threshold", "ground_truth")
+    keys = ("utterances", "syllables", "verdicts", "threshold", "speed", "ground_truth")
     return {k: summary[k] for k in keys if k in summary}
 
 

@@ -285,6 +285,9 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
         parser.add_argument(_flag(f.name), dest=f.name, **flag_options(f, hints[f.name]))
 
 
+# How far a recording may be sped up or slowed down before a model (`assess --speed`, values
+# assessSpeed): beyond it the phones leave any voice's range.
+SPEED_RANGE = (0.5, 2.0)
 # Limits on a config document (train --config, presets, values files, JSON or YAML): far above
 # any real config, low enough that a hostile file cannot make parsing or walking it expensive
 # (a few nested anchors expand to billions of nodes: "billion laughs").

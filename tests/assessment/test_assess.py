@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("g2pk", reason="g2pk not installed")
@@ -161,6 +162,63 @@ def test_a_calibration_set_whose_children_made_no_error_still_holds_the_budget(p
     assert 0 < calibrated["ground_truth"]["detection"]["fp"] <= 0.05 * calibrated["syllables"]
 
 
+def _fft_speed(audio: np.ndarray, speed: float) -> np.ndarray:
+    """A peer of trainer.data.audio.change_speed: band-limited resampling by zero-padding the
+    spectrum (numpy's FFT, not soxr), the samples then read at the original rate."""
+    n = round(len(audio) / speed)
+    spectrum = np.fft.rfft(audio)
+    padded = np.zeros(n // 2 + 1, dtype=complex)
+    keep = min(len(spectrum), len(padded))
+    padded[:keep] = spectrum[:keep]
+    return (np.fft.irfft(padded, n) * n / len(audio)).astype(np.float32)
+
+
+def test_a_slowed_assessment_hears_what_a_peer_slowed_recording_holds_and_keeps_the_recordings_times(
+    prompted, tmp_path
+):
+    import soundfile as sf
+
+    rows = load_manifest(prompted["manifest"])
+    slowed_rows = []
+    for row in rows:
+        audio, rate = sf.read(row["audio_filepath"], dtype="float32")
+        path = tmp_path / f"{row['utt_id']}.wav"
+        sf.write(path, _fft_speed(audio, 0.9), rate)
+        slowed_rows.append({**row, "audio_filepath": str(path), "duration": row["duration"] / 0.9})
+    slowed = tmp_path / "slowed.jsonl"
+    slowed.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in slowed_rows), encoding="utf-8")
+
+    at_speed = assess(prompted["phone"], prompted["manifest"], str(tmp_path / "a"), CFG, False, speed=0.9)
+    assess(prompted["phone"], str(slowed), str(tmp_path / "p"), CFG, False)
+    plain = assess(prompted["phone"], prompted["manifest"], str(tmp_path / "b"), CFG, False)
+    assert at_speed["speed"] == 0.9 and plain["speed"] == 1.0
+    lines = {n: strict_json_lines(tmp_path / n / ASSESSMENT_FILE) for n in ("a", "p", "b")}
+    assert [x["utt_id"] for x in lines["a"]] == [x["utt_id"] for x in lines["p"]] == [x["utt_id"] for x in lines["b"]]
+    llr = {n: np.array([e["llr"] for x in lines[n] for e in x["syllables"]]) for n in lines}
+    # The model heard the slowed audio: its scores follow the peer's slowed files, not the originals.
+    assert np.abs(llr["a"] - llr["p"]).mean() < 0.5 * np.abs(llr["a"] - llr["b"]).mean()
+    # Times are the recording's: a frame of the slowed audio is 0.9 of one (20 ms) in the recording,
+    # and no syllable ends after the recording does.
+    frame = 0.02 * 0.9
+    for x in lines["a"]:
+        duration = next(r["duration"] for r in rows if r["utt_id"] == x["utt_id"])
+        times = np.array([[e["start"], e["end"]] for e in x["syllables"]])
+        assert np.allclose(times / frame, np.round(times / frame), atol=1e-6) and times.max() <= duration + frame
+
+
+def test_a_calibration_holds_for_the_speed_it_was_made_at(prompted, tmp_path):
+    cal = str(tmp_path / "cal")
+    made = assess(prompted["phone"], prompted["manifest"], cal, CFG, False, None, True, 0.05, speed=0.9)
+    assert json.loads((tmp_path / "cal" / CALIBRATION_FILE).read_text(encoding="utf-8"))["speed"] == 0.9
+    # Read back without a speed: the calibration's own, so the same manifest scores the same.
+    used = assess(prompted["phone"], prompted["manifest"], str(tmp_path / "a"), CFG, False, cal)
+    assert used["speed"] == 0.9 and used["ground_truth"]["detection"] == made["ground_truth"]["detection"]
+    with pytest.raises(ConfigError, match=r"--speed 1.0: .* speed 0.9"):
+        assess(prompted["phone"], prompted["manifest"], str(tmp_path / "b"), CFG, False, cal, speed=1.0)
+    with pytest.raises(ConfigError, match="--speed: must be within"):
+        assess(prompted["phone"], prompted["manifest"], str(tmp_path / "c"), CFG, False, speed=5.0)
+
+
 def test_evaluate_scores_a_phone_model_on_its_own_phones(prompted, tmp_path):
     from trainer.evaluation.evaluate import PREDICTIONS_FILE, evaluate
 
@@ -216,11 +274,14 @@ def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
         progress=False,
         assess_phones=True,
         assess_calibration=manifest,
+        assess_speed=0.9,
     )
     assert list(summary["assessments"]) == ["phone"]  # the spelling model is compared, not assessed
+    assert summary["assessments"]["phone"]["speed"] == 0.9
     assert "ground_truth" in summary["assessments"]["phone"]
     calibration = tmp_path / "cmp" / ASSESSMENT_CALIBRATION_DIR / "phone" / CALIBRATION_FILE
     written = json.loads(calibration.read_text(encoding="utf-8"))
+    assert written["speed"] == 0.9  # calibrated at the speed it is used at
     assert summary["assessments"]["phone"]["threshold"] == {
         "value": written["threshold"],
         "gop_weight": written["gop_weight"],
@@ -232,6 +293,11 @@ def test_compare_assess_adds_the_phone_models_assessment(prompted, tmp_path):
     assert "## Pronunciation assessment" in report and "| phone | 0 |" not in report
     assert f"Details per model in `assessment/<model>/{REPORT_FILE}`" in report and "Held-out recall" in report
     assert "| spelling | - | syllable |" in report and "| phone | 4 | phone |" in report
+    assert "played at speed 0.9" in (Path(assessment_dir(str(tmp_path / "cmp"), "phone")) / REPORT_FILE).read_text(
+        encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="--assess-speed: .* give --assess"):
+        compare(models, {"test": manifest}, str(tmp_path / "c3"), CFG, progress=False, assess_speed=0.9)
     with pytest.raises(ConfigError, match="none of the models writes phones"):
         compare(
             {"spelling": prompted["syllable"]},
@@ -301,10 +367,17 @@ def test_a_calibration_says_the_false_alarm_rate_only_where_it_was_calibrated_fo
 
     calibration = tmp_path / CALIBRATION_FILE
     # Written before the budget (no rate): the rule is read, and no rate is claimed for it.
+    # Written before the speed: the recordings were played as they are.
     calibration.write_text(json.dumps({"threshold": -2.5, "gop_weight": 1.0}), encoding="utf-8")
-    assert read_rule(str(tmp_path)) == (Rule(-2.5, 1.0), None)
+    assert read_rule(str(tmp_path)) == (Rule(-2.5, 1.0), None, 1.0)
     calibration.write_text(json.dumps({"threshold": -2.5, "gop_weight": 1.0, "false_alarm_rate": 0.02}), "utf-8")
-    assert read_rule(str(tmp_path)) == (Rule(-2.5, 1.0), 0.02)
+    assert read_rule(str(tmp_path)) == (Rule(-2.5, 1.0), 0.02, 1.0)
+    calibration.write_text(json.dumps({"threshold": -2.5, "gop_weight": 1.0, "speed": 0.9}), "utf-8")
+    assert read_rule(str(tmp_path)) == (Rule(-2.5, 1.0), None, 0.9)
+    for bad, message in ((0.1, "field speed must be within"), ("0.9", "field speed must be a number")):
+        calibration.write_text(json.dumps({"threshold": -2.5, "gop_weight": 1.0, "speed": bad}), "utf-8")
+        with pytest.raises(ConfigError, match=message):
+            read_rule(str(tmp_path))
     calibration.write_text(json.dumps({"threshold": -2.5, "gop_weight": 1.0, "false_alarm_rate": "1%"}), "utf-8")
     with pytest.raises(ConfigError, match="field false_alarm_rate must be a number"):
         read_rule(str(tmp_path))

@@ -51,6 +51,7 @@ def test_the_release_name_is_the_run_name_unless_given(helm3: Path) -> None:
         {"data": {"prepare": True, "format": "hf", "corpus": "c", "hubDataset": "org/kids"}},
         {"assess": True, "evaluate": False},  # assess runs in the comparison Job
         {"assess": True, "embeddedDefault": True},  # the models would write syllables
+        {"assessSpeed": 0.9},  # a speed for an assessment that does not run
     ],
 )
 def test_the_launcher_refuses_the_cross_field_problems_submit_refuses(values: dict, helm3: Path) -> None:

@@ -59,6 +59,8 @@ def test_cross_field_problems() -> None:
     assert values_io.from_values({"nodes": 2, "storage": {"pvc": {"accessMode": "ReadWriteMany"}}}).nodes == 2
     assert "secretName" in errors_of({"storage": {"type": "s3", "s3": {"prefix": "s3://bkt/p"}}})
     assert "nothing to run" in errors_of({"phases": [], "evaluate": False})
+    assert "assessSpeed" in errors_of({"assessSpeed": 0.9})
+    assert "assessSpeed" in errors_of({"assess": True, "assessSpeed": 3.0})  # outside the schema's range
 
 
 def test_trailing_newline_is_rejected_although_the_pattern_matches() -> None:

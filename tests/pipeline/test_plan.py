@@ -235,3 +235,6 @@ def test_pronunciation_assessment_flows_into_synth_prepare_and_compare() -> None
     assert "--mispronounce-rate" not in plain["synth"].argv and "--assess" not in plain["eval"].argv
     unlabelled = {j.kind: j for j in plan_of({"embeddedDefault": True, "assess": True, "data": {"unit": "phone"}}).jobs}
     assert "--assess" in unlabelled["eval"].argv and "--assess-calibration" not in unlabelled["eval"].argv
+    assert "--assess-speed" not in jobs["eval"].argv  # speed 1: the recordings as they are
+    slowed = plan_of({"embeddedDefault": True, "assess": True, "assessSpeed": 0.9, "data": {"unit": "phone"}})
+    assert arg(next(j for j in slowed.jobs if j.kind == "eval").argv, "--assess-speed") == "0.9"

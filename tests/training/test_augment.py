@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from trainer.training.augment import Perturbation, change_speed, shift_pitch
+from trainer.data.audio import change_speed
+from trainer.training.augment import Perturbation, shift_pitch
 
 RATE = 16000
 

@@ -3,7 +3,7 @@ calibration never saw it, against baselines scored on the same children in the s
 
     .venv/bin/python tools/bench/bench_assess_lopo.py --model RUN/phase3/checkpoint-best --out DIR \
         [--baseline-model OTHER] [--children 72] [--utterances 10] [--rate 0.15] [--seed 100] \
-        [--processes NAME ...]
+        [--processes NAME ...] [--speeds 0.9 1.0]
 
 New synthetic children (`--seed`, voices and sentences the model never heard) read prompts:
 - a calibration set whose children make every error kind of trainer.data.processes.select (the
@@ -21,6 +21,8 @@ syllable is a false positive, whatever the process. The means are over the sets 
 Baselines, on the same scores: the decision rule calibrated for the best syllable F1 on the
 calibration set (what `assess --calibrate` did before its false-alarm budget), and with
 `--baseline-model` another model (e.g. an earlier run's phase 3) under both rules.
+`--speeds`: every model is scored at each speed its recordings are played at before it (`assess
+--speed`); the first speed's figures are the headline, the others baselines of the same run.
 Each set also gets its F1 ceiling: the F1 of the rule (threshold and GOP weight) fitted for the
 best F1 on that set's own ground truth. No calibration on other children can beat it, so a mean
 ceiling below a goal says the scores (the model), not the rule, fall short.
@@ -43,6 +45,7 @@ from trainer.assessment.assess import (
     CtcPosteriors,
     assess_rows,
     calibrated_rule,
+    check_speed,
     frame_seconds,
     ground_truth_scores,
     judge,
@@ -63,7 +66,8 @@ class Assessor:
     """The model loaded once; log posteriors kept by audio fingerprint, so an utterance said the same
     in several sets (one without an error) is run through the model once."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, speed: float = 1.0) -> None:
+        self.speed = speed
         self.loaded = load_model(model)
         cfg = EvalConfig(num_workers=0)
         device = resolve_device(cfg.device)
@@ -76,14 +80,14 @@ class Assessor:
 
     def lines(self, rows: list[dict]) -> list[dict]:
         new = [r for r in rows if r["audio_fingerprint"] not in self.cache]
-        result = transcribe(self.posteriors, new, self.batch_seconds, 0, False)
+        result = transcribe(self.posteriors, new, self.batch_seconds, 0, False, self.speed)
         by_id = {r["utt_id"]: r["audio_fingerprint"] for r in new}
         self.cache.update({by_id[u]: log_probs for u, log_probs in result.decoded.items()})
         self.skipped.update(result.skipped)
         log_probs = {
             r["utt_id"]: self.cache[r["audio_fingerprint"]] for r in rows if r["audio_fingerprint"] in self.cache
         }
-        lines, skipped = assess_rows(rows, log_probs, self.loaded.codec, frame_seconds(self.loaded.model))
+        lines, skipped = assess_rows(rows, log_probs, self.loaded.codec, frame_seconds(self.loaded.model, self.speed))
         self.skipped.update(skipped)
         return lines
 
@@ -250,6 +254,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="phone-unit model (checkpoint, base or export)")
     parser.add_argument("--baseline-model", help="another phone-unit model scored on the same children")
+    parser.add_argument(
+        "--speeds",
+        nargs="+",
+        type=float,
+        default=[1.0],
+        help="each model scored with its recordings played at each speed (`assess --speed`); the first is the headline",
+    )
     parser.add_argument("--out", required=True, type=Path)
     # 72 children: with 24, a process of ages 3-5 had 2-6 errors and its F1 swung by tenths between seeds.
     parser.add_argument("--children", type=int, default=72, help="child speakers per set (ages 3-10)")
@@ -259,19 +270,27 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--processes", nargs="+", help="held out in turn (default: every kind)")
     args = parser.parse_args()
+    for speed in args.speeds:
+        check_speed(speed)
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
     held_out = select(tuple(args.processes) if args.processes else None)
-    models = {"model": args.model, **({"baseline model": args.baseline_model} if args.baseline_model else {})}
+    paths = {"model": args.model, **({"baseline model": args.baseline_model} if args.baseline_model else {})}
+    # The headline is the model at the first speed ("model"); every other pair is a baseline.
+    models = {
+        label if k == 0 else f"{label} at speed {speed}": (path, speed)
+        for label, path in paths.items()
+        for k, speed in enumerate(args.speeds)
+    }
     skipped: dict[str, str] = {}
     results: dict[str, dict] = {}
-    for label, path in models.items():
-        assessor = Assessor(path)
+    for label, (path, speed) in models.items():
+        assessor = Assessor(path, speed)
         results[label] = evaluate_model(assessor, args, held_out)
         skipped.update(assessor.skipped)
     shipped = next(iter(RULES))
     summary = {
-        "models": models,
+        "models": {label: {"model": path, "speed": speed} for label, (path, speed) in models.items()},
         "children": args.children,
         "utterances_per_child": args.utterances,
         "rate": args.rate,
@@ -283,7 +302,7 @@ def main() -> None:
         "seconds": round(time.monotonic() - started, 1),
     }
     write_json(summary, args.out / "lopo.json")
-    print(f"{args.model}, {shipped}:")
+    print(f"{args.model} at speed {args.speeds[0]}, {shipped}:")
     print("\n".join(table(results["model"][shipped])))
     print("\n| model | rule | held-out processes P / R / F1 | with other F1 | in-distribution P / R / F1 |")
     print("|---|---|---|---|---|")

@@ -32,7 +32,7 @@ Outputs in DIR (local, PVC or s3://):
                          detection precision/recall/F1 of the verdicts and of free recognition,
                          recall per process of the injected errors, and the ROC AUC of phone GOP
                          and of the syllable score
-    calibration.json     with --calibrate: the rule chosen and its detection figures
+    calibration.json     with --calibrate: the rule chosen, the speed and its detection figures
     assessment.md        the same as tables; charts error_patterns_by_age.png, phone_confusions.png
                          (assessment.md is written last: it marks a finished assessment)
 Only phone-unit models can be assessed: a spelling model writes what the speaker meant.
@@ -53,6 +53,7 @@ from trainer.assessment import detect
 from trainer.assessment.align import AlignmentError, forced_align, gop
 from trainer.assessment.detect import DEFAULT_RULE, Rule, detection, syllable_scores
 from trainer.assessment.verdicts import CORRECT, DELETED, SUBSTITUTED, syllable_verdicts
+from trainer.config import SPEED_RANGE
 from trainer.data.manifest import atomic_write, fetch_audio, load_manifest, write_json
 from trainer.data.phones import PhoneError, from_phones, is_final, is_initial, is_vowel, syllables, to_phones
 from trainer.data.processes import BY_NAME, OTHER, classify
@@ -84,11 +85,12 @@ class CtcPosteriors(CtcTranscriber):
         return torch.log_softmax(torch.from_numpy(logits), dim=-1).numpy()
 
 
-def frame_seconds(model) -> float:
-    """Seconds of audio per output frame (the product of the feature encoder's strides)."""
+def frame_seconds(model, speed: float = 1.0) -> float:
+    """Seconds of the recording per output frame (the product of the feature encoder's strides),
+    the recording played `speed` times faster into the model."""
     from trainer.data.audio import SAMPLE_RATE
 
-    return float(np.prod(model.config.conv_stride)) / SAMPLE_RATE
+    return float(np.prod(model.config.conv_stride)) / SAMPLE_RATE * speed
 
 
 def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_frame: float) -> dict[str, Any]:
@@ -151,6 +153,13 @@ def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_fram
     }
 
 
+def check_speed(speed: float) -> float:
+    """`speed` when within SPEED_RANGE, else ConfigError naming --speed."""
+    if not (np.isfinite(speed) and SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]):
+        raise ConfigError(f"--speed: must be within [{SPEED_RANGE[0]}, {SPEED_RANGE[1]}], got {speed}")
+    return speed
+
+
 def judge(line: dict[str, Any], rule: Rule) -> None:
     """Set each syllable's verdict by the decision rule (trainer.assessment.detect.Rule): a flagged
     syllable was `deleted` when nothing of it was heard, else `substituted` by what was heard."""
@@ -164,16 +173,18 @@ def judge(line: dict[str, Any], rule: Rule) -> None:
             entry["verdict"] = CORRECT
 
 
-def read_rule(folder: str) -> tuple[Rule, float | None]:
-    """The rule of an earlier `assess --calibrate` (its output folder, local or s3://) and the false
-    alarm rate it was calibrated for (None where it does not say: written before the budget)."""
+def read_rule(folder: str) -> tuple[Rule, float | None, float]:
+    """The rule of an earlier `assess --calibrate` (its output folder, local or s3://), the false
+    alarm rate it was calibrated for (None where it does not say: written before the budget) and
+    the speed the recordings were played at (1.0 where it does not say: written before speeds)."""
     path = storage.materialize(folder) / CALIBRATION_FILE
     if not path.is_file():
         raise ConfigError(f"--calibration: {path} not found (write it with `trainer assess --calibrate`)")
     try:
         fields = json.loads(path.read_text(encoding="utf-8"))
-        keys = ("threshold", "gop_weight", "false_alarm_rate")
+        keys = ("threshold", "gop_weight", "false_alarm_rate", "speed")
         values = [fields.get(key) for key in keys]
+        values[3] = fields.get("speed", 1.0)
     except (OSError, ValueError, AttributeError) as exc:  # ValueError: not JSON; AttributeError: not an object
         raise ConfigError(f"{path}: not a readable calibration ({exc})") from None
     for key, value in zip(keys, values):
@@ -181,8 +192,10 @@ def read_rule(folder: str) -> tuple[Rule, float | None]:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
             raise ConfigError(f"{path}: field {key} must be a number, got {value!r}")
+    if not SPEED_RANGE[0] <= values[3] <= SPEED_RANGE[1]:
+        raise ConfigError(f"{path}: field speed must be within [{SPEED_RANGE[0]}, {SPEED_RANGE[1]}], got {values[3]}")
     rate = None if values[2] is None else float(values[2])
-    return Rule(float(values[0]), float(values[1])), rate
+    return Rule(float(values[0]), float(values[1])), rate, float(values[3])
 
 
 def assess(
@@ -194,12 +207,15 @@ def assess(
     calibration: str | None = None,
     calibrate: bool = False,
     false_alarm_rate: float = detect.FALSE_ALARM_RATE,
+    speed: float | None = None,
 ) -> dict[str, Any]:
     """Assess every utterance of `manifest` with a phone model; write and return the summary.
 
     The decision rule: with `calibrate`, the one that flags `false_alarm_rate` of this (labelled)
     manifest's correctly said syllables (detect.calibrate), written to calibration.json; else the
-    one in `calibration` (an earlier calibrating run's output), else DEFAULT_RULE."""
+    one in `calibration` (an earlier calibrating run's output), else DEFAULT_RULE.
+    `speed`: the recordings are played that many times faster before the model (check_speed); a
+    calibration records its speed and holds only for it (default: the calibration's, else 1.0)."""
     from trainer.assessment.report import render_markdown, write_charts
 
     if calibrate and calibration:
@@ -209,9 +225,21 @@ def assess(
     rule, source = DEFAULT_RULE, "default"
     calibrated_for: float | None = None  # the false alarm rate the rule was calibrated for, where known
     calibration_lines: list[dict] = []
+    if speed is not None:
+        check_speed(speed)
     if calibration:
-        (rule, calibrated_for), source = read_rule(calibration), storage.join(calibration, CALIBRATION_FILE)
+        (rule, calibrated_for, calibrated_speed), source = (
+            read_rule(calibration),
+            storage.join(calibration, CALIBRATION_FILE),
+        )
+        if speed is not None and speed != calibrated_speed:
+            raise ConfigError(
+                f"--speed {speed}: {source} was calibrated on recordings played at speed {calibrated_speed}; "
+                "its rule holds only there (calibrate again at this speed, or leave --speed out)"
+            )
+        speed = calibrated_speed
         calibration_lines = read_labelled_lines(calibration)
+    speed = 1.0 if speed is None else speed
 
     unit = model_unit(model_uri)
     if unit != "phone":
@@ -227,8 +255,8 @@ def assess(
     device = resolve_device(cfg.device)
     batch_seconds = cfg.batch_seconds or default_batch_seconds(device)
     posteriors = CtcPosteriors(loaded.model, loaded.codec, device, cfg.chunk_seconds, cfg.stride_seconds)
-    result = transcribe(posteriors, rows, batch_seconds, cfg.num_workers, progress)
-    lines, not_assessable = assess_rows(rows, result.decoded, loaded.codec, frame_seconds(loaded.model))
+    result = transcribe(posteriors, rows, batch_seconds, cfg.num_workers, progress, speed)
+    lines, not_assessable = assess_rows(rows, result.decoded, loaded.codec, frame_seconds(loaded.model, speed))
     skipped = {**result.skipped, **not_assessable}
     if not lines:
         raise ConfigError(f"{manifest}: none of the {len(rows)} utterances could be assessed ({_reasons(skipped)})")
@@ -249,6 +277,7 @@ def assess(
             calibration_lines, with_ground_truth(lines), false_alarm_rate if calibrated_for is None else calibrated_for
         )
     summary["threshold"] = {"value": rule.threshold, "gop_weight": rule.gop_weight, "source": source}
+    summary["speed"] = speed
     if calibrated_for is not None:
         summary["threshold"]["false_alarm_rate"] = calibrated_for
 
@@ -263,6 +292,7 @@ def assess(
                 "threshold": rule.threshold,
                 "gop_weight": rule.gop_weight,
                 "false_alarm_rate": false_alarm_rate,
+                "speed": speed,
                 "model": model_uri,
                 "manifest": str(manifest),
             }

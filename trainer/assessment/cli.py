@@ -37,6 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --calibrate: the share of correctly said syllables the rule flags (default: FALSE_ALARM_RATE "
         "in trainer/assessment/detect.py)",
     )
+    p.add_argument(
+        "--speed",
+        type=float,
+        metavar="S",
+        help="play each recording S times faster before the phone model (resampling: pitch and formants scale "
+        "too; 0.9 moves a child's voice 10%% toward older ones). A calibration records its speed and holds only "
+        "for it: with --calibration the default is the calibration's, else 1",
+    )
     add_dataclass_flags(p, EvalConfig)
     p.set_defaults(func=_assess)
 
@@ -55,5 +63,6 @@ def _assess(args: argparse.Namespace) -> int:
             calibration=args.calibration,
             calibrate=args.calibrate,
             **({} if args.false_alarm_rate is None else {"false_alarm_rate": args.false_alarm_rate}),
+            speed=args.speed,
         )
     return 0

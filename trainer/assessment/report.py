@@ -42,7 +42,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
             if "false_alarm_rate" in threshold
             else ""
         )
-        + ").",
+        + ")."
+        + (
+            f" The recordings were played at speed {summary['speed']:g} before the model (`--speed`)."
+            if summary.get("speed", 1.0) != 1.0
+            else ""
+        ),
         "",
     ]
     truth = summary.get("ground_truth")

@@ -57,6 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --assess: calibrate each model's decision threshold on this labelled manifest first "
         "(`trainer assess --calibrate`; default threshold without it)",
     )
+    p.add_argument(
+        "--assess-speed",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="with --assess: each recording played S times faster before the phone models (`trainer assess "
+        "--speed`; the calibration too)",
+    )
     add_dataclass_flags(p, EvalConfig)
     p.set_defaults(func=_compare)
 
@@ -134,6 +142,7 @@ def _compare(args: argparse.Namespace) -> int:
             args.baseline,
             assess_phones=args.assess,
             assess_calibration=args.assess_calibration,
+            assess_speed=args.assess_speed,
         )
     return 0
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from trainer.data.audio import SAMPLE_RATE, AudioError, load_audio
+from trainer.data.audio import SAMPLE_RATE, AudioError, change_speed, load_audio
 from trainer.model.transcriber import CtcTranscriber
 
 # Padded audio per batch when not given. On a GPU, big batches keep it busy; on a CPU, batches
@@ -70,11 +70,12 @@ def length_sorted_batches(durations: Sequence[float], max_batch_seconds: float) 
 
 
 class _Utterances(torch.utils.data.Dataset):
-    """(row, samples, None) or (row, None, why the audio is unusable); runs in loader workers,
-    so a failure travels back as its reason string (exceptions do not always pickle)."""
+    """(row, samples played at `speed`, None) or (row, None, why the audio is unusable); runs in
+    loader workers, so a failure travels back as its reason string (exceptions do not always pickle)."""
 
-    def __init__(self, rows: Sequence[dict]) -> None:
+    def __init__(self, rows: Sequence[dict], speed: float = 1.0) -> None:
         self.rows = rows
+        self.speed = speed
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -82,7 +83,7 @@ class _Utterances(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[dict, Optional[np.ndarray], Optional[str]]:
         row = self.rows[index]
         try:
-            return row, load_audio(row["audio_filepath"]), None
+            return row, change_speed(load_audio(row["audio_filepath"]), self.speed), None
         except AudioError as exc:
             return row, None, exc.reason
 
@@ -97,13 +98,15 @@ def transcribe(
     max_batch_seconds: float,
     num_workers: int = 0,
     progress: bool = True,
+    speed: float = 1.0,
 ) -> Transcription:
     """Transcribe every row (manifest rows with absolute `audio_filepath`) with the transcriber's
-    `logits` then `from_logits` (Decoded; log posteriors for trainer.assessment), timed apart."""
+    `logits` then `from_logits` (Decoded; log posteriors for trainer.assessment), timed apart;
+    `speed`: each recording played that many times faster first (trainer.data.audio.change_speed)."""
     result = Transcription()
-    batches = length_sorted_batches([r["duration"] for r in rows], max_batch_seconds)
+    batches = length_sorted_batches([r["duration"] / speed for r in rows], max_batch_seconds)
     loader = torch.utils.data.DataLoader(
-        _Utterances(rows), batch_sampler=batches, collate_fn=_collate, num_workers=num_workers
+        _Utterances(rows, speed), batch_sampler=batches, collate_fn=_collate, num_workers=num_workers
     )
     bar = tqdm(
         total=round(sum(r["duration"] for r in rows)),

@@ -40,6 +40,8 @@ def problems(cfg: PipelineConfig, cluster: bool = True) -> list[str]:
         found.append("assess: runs in the comparison Job; needs evaluate")
     if cfg.assess and (cfg.data.prepare or cfg.embedded_default) and cfg.data.unit != "phone":
         found.append("assess: only phone-unit models can be assessed; set data.unit: phone")
+    if cfg.assess_speed != 1.0 and not cfg.assess:
+        found.append("assessSpeed: the speed of the assessment; set assess: true (or leave assessSpeed at 1)")
     found += _override_problems(cfg.train_overrides)
     return found
 

@@ -27,6 +27,7 @@ from trainer.config import (
     PHASES,
     PLAN_SET,
     RUNTIME,
+    SPEED_RANGE,
     TrainConfig,
     fields_with,
     setting,
@@ -315,6 +316,13 @@ class PipelineConfig:
         False,
         "the comparison Job also assesses pronunciation with the phone-unit models (data.unit: phone)",
         flag="--assess",
+    )
+    assess_speed: float = _v(
+        1.0,
+        "with assess: each recording played this many times faster before the phone models, the calibration's "
+        "too (0.9 lowers a child's voice by 10%: the demo's phone model, BENCHMARKS.md)",
+        minimum=SPEED_RANGE[0],
+        maximum=SPEED_RANGE[1],
     )
     preset: str = _v(
         "",

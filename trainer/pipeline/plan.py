@@ -325,6 +325,8 @@ def build_plan(cfg: C.PipelineConfig, root: str) -> Plan:
         if cfg.assess and cfg.embedded_default and cfg.synthetic.mispronounce_rate:
             # The synthetic children's validation set knows what they said: calibrate on it.
             assess += ["--assess-calibration", slash_join(data, VAL_MANIFEST)]
+        if cfg.assess_speed != 1.0:
+            assess += ["--assess-speed", str(cfg.assess_speed)]
         jobs.append(
             PlannedJob(
                 name=f"{run}-eval",

@@ -12,16 +12,8 @@ import subprocess
 from dataclasses import dataclass
 
 import numpy as np
-import soxr
 
-from trainer.data.audio import SAMPLE_RATE
-
-
-def change_speed(audio: np.ndarray, factor: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Play `factor` times faster: read the samples as if recorded at rate*factor, resample."""
-    if factor == 1.0:
-        return audio
-    return soxr.resample(audio, sample_rate * factor, sample_rate).astype(np.float32)
+from trainer.data.audio import SAMPLE_RATE, change_speed
 
 
 def shift_pitch(audio: np.ndarray, semitones: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
