@@ -86,7 +86,7 @@ def compare(
 
         if not assess_phones:
             raise ConfigError("--assess-speed: sets the assessment's speed; give --assess too")
-        check_speed(assess_speed)
+        check_speed(assess_speed, "--assess-speed")
     g2p = make_g2p(cfg.g2p)
     units = {name: model_unit(uri) for name, uri in models.items()}
     if assess_phones and "phone" not in units.values():

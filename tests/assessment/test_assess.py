@@ -374,7 +374,7 @@ def test_a_calibration_says_the_false_alarm_rate_only_where_it_was_calibrated_fo
     assert read_rule(str(tmp_path)) == (Rule(-2.5, 1.0), 0.02, 1.0)
     calibration.write_text(json.dumps({"threshold": -2.5, "gop_weight": 1.0, "speed": 0.9}), "utf-8")
     assert read_rule(str(tmp_path)) == (Rule(-2.5, 1.0), None, 0.9)
-    for bad, message in ((0.1, "field speed must be within"), ("0.9", "field speed must be a number")):
+    for bad, message in ((0.1, "field speed: must be within"), ("0.9", "field speed must be a number")):
         calibration.write_text(json.dumps({"threshold": -2.5, "gop_weight": 1.0, "speed": bad}), "utf-8")
         with pytest.raises(ConfigError, match=message):
             read_rule(str(tmp_path))

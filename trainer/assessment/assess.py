@@ -153,10 +153,10 @@ def assess_utterance(log_probs: np.ndarray, codec, prompt: str, seconds_per_fram
     }
 
 
-def check_speed(speed: float) -> float:
-    """`speed` when within SPEED_RANGE, else ConfigError naming --speed."""
+def check_speed(speed: float, setting: str = "--speed") -> float:
+    """`speed` when within SPEED_RANGE, else ConfigError naming `setting`."""
     if not (np.isfinite(speed) and SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]):
-        raise ConfigError(f"--speed: must be within [{SPEED_RANGE[0]}, {SPEED_RANGE[1]}], got {speed}")
+        raise ConfigError(f"{setting}: must be within [{SPEED_RANGE[0]}, {SPEED_RANGE[1]}], got {speed}")
     return speed
 
 
@@ -183,8 +183,7 @@ def read_rule(folder: str) -> tuple[Rule, float | None, float]:
     try:
         fields = json.loads(path.read_text(encoding="utf-8"))
         keys = ("threshold", "gop_weight", "false_alarm_rate", "speed")
-        values = [fields.get(key) for key in keys]
-        values[3] = fields.get("speed", 1.0)
+        values = [fields.get(key, 1.0 if key == "speed" else None) for key in keys]
     except (OSError, ValueError, AttributeError) as exc:  # ValueError: not JSON; AttributeError: not an object
         raise ConfigError(f"{path}: not a readable calibration ({exc})") from None
     for key, value in zip(keys, values):
@@ -192,8 +191,7 @@ def read_rule(folder: str) -> tuple[Rule, float | None, float]:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
             raise ConfigError(f"{path}: field {key} must be a number, got {value!r}")
-    if not SPEED_RANGE[0] <= values[3] <= SPEED_RANGE[1]:
-        raise ConfigError(f"{path}: field speed must be within [{SPEED_RANGE[0]}, {SPEED_RANGE[1]}], got {values[3]}")
+    check_speed(values[3], f"{path}: field speed")
     rate = None if values[2] is None else float(values[2])
     return Rule(float(values[0]), float(values[1])), rate, float(values[3])
 
