@@ -4,7 +4,7 @@ once for all the sets, which share them) and its F1 ceiling (the best rule fitte
 import numpy as np
 import pytest
 
-from tools.bench.bench_assess_lopo import best_f1_rule, best_f1_threshold, mean_f1_interval
+from tools.bench.bench_assess_lopo import best_f1_rule, best_f1_threshold, mean_f1_interval, seed_means
 from trainer.assessment.assess import calibrated_rule, labelled_syllables
 from trainer.assessment.detect import detection
 
@@ -79,3 +79,30 @@ def test_no_rule_calibrated_elsewhere_beats_a_sets_ceiling():
         assert detection([rule.flags(e["llr"], e["gop"]) for e in entries], truth)["f1"] <= ceiling + 1e-12
     # Calibrated where errors are common, the best-F1 rule flags too much for a set where they are rare.
     assert detection([best_f1_rule(calibration)[1].flags(e["llr"], e["gop"]) for e in entries], truth)["f1"] < ceiling
+
+
+def _seed_summary(held_out: dict[str, float | None], in_distribution: dict[str, float]) -> dict:
+    """A run_seed summary's means: per model one rule, with these F1s."""
+    return {
+        "means": {
+            model: {
+                "rule": {"held_out_mean": {"f1": held_out[model]}, "in_distribution": {"f1": in_distribution[model]}}
+            }
+            for model in held_out
+        }
+    }
+
+
+def test_seed_means_keep_each_seed_in_order_and_average_the_held_out_f1_over_seeds_that_had_one():
+    summaries = {
+        300: _seed_summary({"model": 0.78, "baseline model": 0.66}, {"model": 0.90, "baseline model": 0.88}),
+        100: _seed_summary({"model": 0.67, "baseline model": None}, {"model": 0.89, "baseline model": 0.85}),
+        200: _seed_summary({"model": 0.69, "baseline model": 0.65}, {"model": 0.89, "baseline model": 0.86}),
+    }
+    result = seed_means(summaries)
+    assert result["model"]["rule"]["held_out_f1"] == [0.78, 0.67, 0.69]
+    assert result["model"]["rule"]["held_out_f1_mean"] == pytest.approx((0.78 + 0.67 + 0.69) / 3)
+    assert result["model"]["rule"]["in_distribution_f1"] == [0.90, 0.89, 0.89]
+    # A seed whose sets had no error has no held-out mean: left out, not counted as 0.
+    assert result["baseline model"]["rule"]["held_out_f1"] == [0.66, None, 0.65]
+    assert result["baseline model"]["rule"]["held_out_f1_mean"] == pytest.approx(0.655)

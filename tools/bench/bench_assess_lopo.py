@@ -2,7 +2,7 @@
 calibration never saw it, against baselines scored on the same children in the same run.
 
     .venv/bin/python tools/bench/bench_assess_lopo.py --model RUN/phase3/checkpoint-best --out DIR \
-        [--baseline-model OTHER] [--children 72] [--utterances 10] [--rate 0.15] [--seed 100] \
+        [--baseline-model OTHER] [--children 72] [--utterances 10] [--rate 0.15] [--seed 100 ...] \
         [--processes NAME ...] [--speeds 0.9 1.0]
 
 New synthetic children (`--seed`, voices and sentences the model never heard) read prompts:
@@ -29,6 +29,11 @@ ceiling below a goal says the scores (the model), not the rule, fall short.
 The held-out mean F1 comes with a 95% bootstrap interval over the test children (the sets share
 them, and with them most false flags: it is how far another 72 children could move the mean).
 Writes DIR/lopo.json and prints the table (the README's pronunciation section).
+
+Several seeds (`--seed 100 200 300`): the whole bench once per seed, each with its own children,
+sentences and voices (DIR/seed-N/lopo.json, its tables printed), then each model's held-out mean
+F1 per seed and the mean over seeds (DIR/lopo.json): one seed's mean moves by up to 0.05 from
+another's, as much as the differences a bench is run to see.
 """
 
 from __future__ import annotations
@@ -266,13 +271,60 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=72, help="child speakers per set (ages 3-10)")
     parser.add_argument("--utterances", type=int, default=10, help="utterances per child")
     parser.add_argument("--rate", type=float, default=0.15, help="probability a syllable is said wrong")
-    parser.add_argument("--seed", type=int, default=100)
+    parser.add_argument("--seed", type=int, nargs="+", default=[100], help="one bench per seed (docstring)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--processes", nargs="+", help="held out in turn (default: every kind)")
     args = parser.parse_args()
     for speed in args.speeds:
         check_speed(speed)
+    if len(set(args.seed)) < len(args.seed):
+        parser.error(f"--seed: a seed given twice ({' '.join(map(str, args.seed))})")
     logging.basicConfig(level=logging.WARNING)
+    if len(args.seed) == 1:
+        run_seed(argparse.Namespace(**{**vars(args), "seed": args.seed[0]}))
+        return
+    started = time.monotonic()
+    summaries = {
+        seed: run_seed(argparse.Namespace(**{**vars(args), "seed": seed, "out": args.out / f"seed-{seed}"}))
+        for seed in args.seed
+    }
+    over_seeds = seed_means(summaries)
+    summary = {"seeds": args.seed, "means": over_seeds, "seconds": round(time.monotonic() - started, 1)}
+    write_json(summary, args.out / "lopo.json")
+    seeds = " / ".join(str(seed) for seed in args.seed)
+    print(f"\n| model | rule | held-out processes F1, seeds {seeds} | mean | in-distribution F1, seeds {seeds} |")
+    print("|---|---|---|---|---|")
+    for label, per_rule in over_seeds.items():
+        for rule, m in per_rule.items():
+            print(
+                f"| {label} | {rule} | {' / '.join(map(_f, m['held_out_f1']))} | {_f(m['held_out_f1_mean'])} | "
+                f"{' / '.join(map(_f, m['in_distribution_f1']))} |"
+            )
+    print(f"{time.monotonic() - started:.0f} s; {args.out / 'lopo.json'}")
+
+
+def seed_means(summaries: dict[int, dict]) -> dict[str, dict[str, dict]]:
+    """Per model and rule, from each seed's summary (run_seed): the held-out mean F1 (processes) and
+    the in-distribution F1 per seed, in the order given, and the mean of the held-out ones over the
+    seeds that had one."""
+    first = next(iter(summaries.values()))["means"]
+    result: dict[str, dict[str, dict]] = {}
+    for label, per_rule in first.items():
+        for rule in per_rule:
+            runs = [s["means"][label][rule] for s in summaries.values()]
+            held = [m["held_out_mean"]["f1"] for m in runs]
+            present = [f for f in held if f is not None]
+            result.setdefault(label, {})[rule] = {
+                "held_out_f1": held,
+                "held_out_f1_mean": float(np.mean(present)) if present else None,
+                "in_distribution_f1": [m["in_distribution"]["f1"] for m in runs],
+            }
+    return result
+
+
+def run_seed(args) -> dict:
+    """The bench on one seed's children (module docstring): writes args.out/lopo.json, prints the
+    tables, returns the summary."""
     started = time.monotonic()
     held_out = select(tuple(args.processes) if args.processes else None)
     paths = {"model": args.model, **({"baseline model": args.baseline_model} if args.baseline_model else {})}
@@ -302,7 +354,7 @@ def main() -> None:
         "seconds": round(time.monotonic() - started, 1),
     }
     write_json(summary, args.out / "lopo.json")
-    print(f"{args.model} at speed {args.speeds[0]}, {shipped}:")
+    print(f"seed {args.seed}: {args.model} at speed {args.speeds[0]}, {shipped}:")
     print("\n".join(table(results["model"][shipped])))
     print("\n| model | rule | held-out processes P / R / F1 | with other F1 | in-distribution P / R / F1 |")
     print("|---|---|---|---|---|")
@@ -324,6 +376,7 @@ def main() -> None:
         + ", ".join(f"{own['f1'] / b:.2f}x" if own["f1"] and b else "-" for b in base)
     )
     print(f"{summary['seconds']:.0f} s; {args.out / 'lopo.json'}")
+    return summary
 
 
 def _f(value: float | None) -> str:
