@@ -300,7 +300,7 @@ def main() -> None:
                 f"| {label} | {rule} | {' / '.join(map(_f, m['held_out_f1']))} | {_f(m['held_out_f1_mean'])} | "
                 f"{' / '.join(map(_f, m['in_distribution_f1']))} |"
             )
-    print(f"{time.monotonic() - started:.0f} s; {args.out / 'lopo.json'}")
+    print(f"{summary['seconds']:.0f} s; {args.out / 'lopo.json'}")
 
 
 def seed_means(summaries: dict[int, dict]) -> dict[str, dict[str, dict]]:
